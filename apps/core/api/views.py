@@ -1,0 +1,114 @@
+"""API base views. The tenant comes from the URL, is resolved once per request after authentication,
+and permissions are declared by each view and checked here, in one place.
+
+Subclasses may not override the resolving methods: tenancy is structural, not per-view diligence.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from rest_framework.views import APIView
+
+from apps.access.selectors import Access, effective_access, organization_access
+from apps.core.errors import NotFound, PermissionDenied
+from apps.organizations.models import Organization
+from apps.workspaces.models import Workspace
+
+AUTHENTICATED = "authenticated"  # declared by views any signed-in caller may use (e.g. /api/me)
+_PROTECTED = ("initial", "resolve_tenant", "check_declared_permission")
+
+
+def _as_uuid(value, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise NotFound(f"{what} not found.") from None
+
+
+class PraetorAPIView(APIView):
+    """Every API view declares `required_permissions = {METHOD: permission}` for each method it serves."""
+
+    required_permissions: dict[str, str] | None = None
+    abstract = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract"):
+            return
+        for name in _PROTECTED:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} may not override {name}(): tenancy is resolved by the base view.")
+        declared = cls.required_permissions
+        if not isinstance(declared, dict):
+            raise TypeError(f"{cls.__name__} must declare required_permissions.")
+        served = {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}
+        missing = served - set(declared)
+        if missing:
+            raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.resolve_tenant(request, kwargs)
+        self.check_declared_permission(request)
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        request.access = None
+
+    def required_permission(self, request) -> str | None:
+        return (self.required_permissions or {}).get(request.method, (self.required_permissions or {}).get("GET"))
+
+    def check_declared_permission(self, request) -> None:
+        needed = self.required_permission(request)
+        if needed is None:
+            raise PermissionDenied("This endpoint declares no permission for this method.")
+        if needed == AUTHENTICATED:
+            return
+        access: Access | None = request.access
+        if access is None or not access.has(needed):
+            raise PermissionDenied(f"Missing permission: {needed}.", code="missing_permission",
+                                   extra={"permission": needed})
+
+
+class AccountAPIView(PraetorAPIView):
+    """Views under /api/accounts/{account_id}/: the organization is resolved and membership required."""
+
+    abstract = True
+    organization: Organization
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        org_id = _as_uuid(kwargs.get("account_id"), "Account")
+        access = organization_access(request.user, org_id)
+        if not access.is_member:
+            raise NotFound("Account not found.")
+        organization = Organization.objects.filter(pk=org_id).first()
+        if organization is None:
+            raise NotFound("Account not found.")
+        self.organization = organization
+        request.organization = organization
+        request.access = access
+
+
+class WorkspaceAPIView(PraetorAPIView):
+    """Views under /api/accounts/{account_id}/workspaces/{workspace_id}/: the workspace is resolved and
+    the caller's effective access computed once. No access at all → 404, as if it did not exist."""
+
+    abstract = True
+    workspace: Workspace
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        org_id = _as_uuid(kwargs.get("account_id"), "Workspace")
+        ws_id = _as_uuid(kwargs.get("workspace_id"), "Workspace")
+        workspace = (
+            Workspace.objects.for_organization(org_id).select_related("organization").filter(pk=ws_id).first()
+        )
+        if workspace is None:
+            raise NotFound("Workspace not found.")
+        access = effective_access(request.user, workspace)
+        if not access.is_member:
+            raise NotFound("Workspace not found.")
+        self.workspace = workspace
+        self.organization = workspace.organization
+        request.workspace = workspace
+        request.organization = workspace.organization
+        request.access = access

@@ -1,0 +1,86 @@
+"""Base models and the fail-closed tenant managers every organization- or workspace-owned model uses."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class UnscopedQueryError(RuntimeError):
+    """Raised when tenant data is queried without naming its tenant."""
+
+
+class TimeStampedModel(models.Model):
+    """UUID primary key plus `created`/`updated` in UTC, as Prefect's and Cloud's objects have."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class _ScopedManager(models.Manager):
+    """A manager whose plain querysets raise: reads go through `for_<scope>(obj_or_id)`.
+
+    `scope_field` names the tenant foreign key. Django's internals use the model's
+    `all_…` manager (Meta.default_manager_name), so relations and deletes keep working.
+    """
+
+    scope_field = ""
+
+    def get_queryset(self):
+        raise UnscopedQueryError(
+            f"{self.model.__name__} is tenant data: use .for_{self.scope_field}(...) "
+            f"or the explicitly named all_{self.scope_field}s manager."
+        )
+
+    def _scoped(self, tenant) -> models.QuerySet:
+        tenant_id = getattr(tenant, "pk", tenant)
+        return super().get_queryset().filter(**{f"{self.scope_field}_id": tenant_id})
+
+
+class WorkspaceScopedManager(_ScopedManager):
+    scope_field = "workspace"
+
+    def for_workspace(self, workspace) -> models.QuerySet:
+        return self._scoped(workspace)
+
+
+class OrganizationScopedManager(_ScopedManager):
+    scope_field = "organization"
+
+    def for_organization(self, organization) -> models.QuerySet:
+        return self._scoped(organization)
+
+
+class WorkspaceScopedModel(TimeStampedModel):
+    """Owned by one workspace. `objects.for_workspace(ws)` to read; `all_workspaces` for sweeps."""
+
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
+
+    objects = WorkspaceScopedManager()
+    all_workspaces = models.Manager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "all_workspaces"
+        base_manager_name = "all_workspaces"
+
+
+class OrganizationScopedModel(TimeStampedModel):
+    """Owned by one organization. `objects.for_organization(org)`; `all_organizations` for sweeps."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+
+    objects = OrganizationScopedManager()
+    all_organizations = models.Manager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "all_organizations"
+        base_manager_name = "all_organizations"

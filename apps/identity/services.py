@@ -1,0 +1,124 @@
+"""Writes for users and API keys. Secrets are shown once and never stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import Invalid, NotFound
+from apps.core.validators import handle_from
+from apps.identity.models import ApiKey, User
+
+_ALPHABET = string.ascii_letters + string.digits
+LOOKUP_LENGTH = 12
+SECRET_LENGTH = 36  # characters after the prefix, as Prefect Cloud's keys
+# Writing last_used_at on every request would put a write on the hot path; once a minute is enough.
+LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def unique_user_handle(email: str) -> str:
+    base = handle_from(email.split("@", 1)[0], fallback="user")[:56]
+    handle = base
+    while User.objects.filter(handle=handle).exists():
+        handle = f"{base}-{secrets.token_hex(3)}"
+    return handle
+
+
+def user_create(*, email: str, password: str | None, first_name: str = "", last_name: str = "") -> User:
+    """Create a user with a unique email (case-insensitive)."""
+    email = email.strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise Invalid("A user with this email already exists.", loc=["body", "email"], code="email_taken")
+    return User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
+
+
+def api_key_create(*, owner, name: str, expires_at: datetime | None) -> tuple[ApiKey, str]:
+    """Create a key for a user (pnu_) or a service account (pnb_); return the row and the secret.
+
+    The secret is returned once, here, and only its SHA-256 digest is kept.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("A key needs a name.", loc=["body", "name"])
+    if len(name) > 255:
+        raise Invalid("Key names are at most 255 characters.", loc=["body", "name"])
+    if expires_at is not None and expires_at <= timezone.now():
+        raise Invalid("The expiration must be in the future.", loc=["body", "expiration"])
+    is_user = getattr(owner, "actor_type", None) == "user"
+    prefix = ApiKey.USER_PREFIX if is_user else ApiKey.SERVICE_ACCOUNT_PREFIX
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(SECRET_LENGTH))
+    secret = prefix + body
+    key = ApiKey.objects.create(
+        name=name,
+        prefix=prefix,
+        lookup=body[:LOOKUP_LENGTH],
+        digest=_digest(secret),
+        user=owner if is_user else None,
+        service_account=None if is_user else owner,
+        expires_at=expires_at,
+    )
+    return key, secret
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    """Revoke a key; it answers 401 from the next request on. Revoking twice is a no-op."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def api_key_authenticate(secret: str) -> ApiKey:
+    """Resolve a presented secret to a usable key, or raise NotFound (the caller answers 401).
+
+    One indexed query by lookup, then a constant-time comparison of digests.
+    """
+    if not isinstance(secret, str) or len(secret) != len(ApiKey.USER_PREFIX) + SECRET_LENGTH:
+        raise NotFound("Invalid API key.")
+    prefix, body = secret[:4], secret[4:]
+    if prefix not in (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX):
+        raise NotFound("Invalid API key.")
+    key = (
+        ApiKey.objects.select_related("user", "service_account")
+        .filter(lookup=body[:LOOKUP_LENGTH], prefix=prefix)
+        .first()
+    )
+    if key is None or not secrets.compare_digest(key.digest, _digest(secret)):
+        raise NotFound("Invalid API key.")
+    now = timezone.now()
+    if not key.is_usable(now):
+        raise NotFound("This API key has been revoked or has expired.")
+    owner = key.owner
+    if key.user_id and not owner.is_active:
+        raise NotFound("Invalid API key.")
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+        first_use = key.last_used_at is None
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+        key._first_use = first_use
+    return key
+
+
+@transaction.atomic
+def user_get_or_create(*, email: str, password: str) -> tuple[User, bool]:
+    user = User.objects.filter(email__iexact=email.strip()).first()
+    if user:
+        return user, False
+    return user_create(email=email, password=password), True
+
+
+def api_key_get_for_owner(*, owner, key_id) -> ApiKey:
+    qs = owner.api_keys.all()
+    key = qs.filter(pk=key_id).first()
+    if key is None:
+        raise NotFound("API key not found.")
+    return key

@@ -1,0 +1,38 @@
+"""Celery: Redis as broker when REDIS_URL is set; otherwise kombu's filesystem transport under var/,
+which a single machine's web, worker and beat processes share."""
+
+from pathlib import Path
+
+from config.env import env
+
+_DATA_DIR = Path(env("PRAETOR_DATA_DIR", str(Path(__file__).resolve().parent.parent.parent / "var")))
+_REDIS_URL = env("REDIS_URL", "")
+
+if _REDIS_URL:
+    CELERY_BROKER_URL = _REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+else:
+    _queue_dir = _DATA_DIR / "celery" / "queue"
+    _processed_dir = _DATA_DIR / "celery" / "processed"
+    for _d in (_queue_dir, _processed_dir):
+        _d.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = 5 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(_DATA_DIR / "celerybeat-schedule")
+# Periodic tasks: each app adds its entries here by name (see apps/*/tasks.py).
+CELERY_BEAT_SCHEDULE: dict = {}

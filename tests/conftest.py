@@ -1,0 +1,65 @@
+"""Shared fixtures: real PostgreSQL and Redis (checked once), the tenant graph from factories."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories.identity import UserFactory
+from tests.factories.organizations import OrganizationFactory, membership
+from tests.factories.workspaces import WorkspaceFactory
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not _reachable("127.0.0.1", port)]
+    if missing:
+        pytest.exit(
+            f"{' and '.join(missing)} not reachable on 127.0.0.1: run scripts/services.sh (or `make test`).",
+            returncode=3,
+        )
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def organization(db, user):
+    org = OrganizationFactory()
+    membership(org, user, "owner")
+    return org
+
+
+@pytest.fixture
+def workspace(db, organization):
+    return WorkspaceFactory(organization=organization)
+
+
+@pytest.fixture
+def user_key(db, user) -> str:
+    from apps.identity.services import api_key_create
+
+    _, secret = api_key_create(owner=user, name="test", expires_at=None)
+    return secret
+
+
+@pytest.fixture
+def authed_client(api_client, user_key) -> APIClient:
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {user_key}")
+    return api_client

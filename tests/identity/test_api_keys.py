@@ -1,0 +1,68 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.core.errors import Invalid, NotFound
+from apps.identity.models import ApiKey
+from apps.identity.services import api_key_authenticate, api_key_create, api_key_revoke
+from tests.factories.organizations import ServiceAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_user_key_has_pnu_prefix_and_only_a_digest_is_stored(user):
+    key, secret = api_key_create(owner=user, name="laptop", expires_at=None)
+    assert secret.startswith("pnu_") and len(secret) == 40
+    row = ApiKey.objects.get(pk=key.pk)
+    assert secret not in (row.digest, row.lookup) and secret[4:] not in row.digest
+    assert row.lookup == secret[4:16]
+    assert api_key_authenticate(secret).pk == key.pk
+
+
+def test_service_account_key_has_pnb_prefix():
+    bot = ServiceAccountFactory()
+    key, secret = api_key_create(owner=bot, name="agent", expires_at=None)
+    assert secret.startswith("pnb_")
+    assert api_key_authenticate(secret).service_account_id == bot.pk
+
+
+@pytest.mark.parametrize("secret", ["", "pnu_", "pnu_short", "xyz_" + "a" * 36, "pnu_" + "a" * 36, "pnu_" + "é" * 36])
+def test_malformed_or_unknown_keys_are_rejected(user, secret):
+    api_key_create(owner=user, name="k", expires_at=None)
+    with pytest.raises(NotFound):
+        api_key_authenticate(secret)
+
+
+def test_key_with_right_lookup_but_wrong_rest_is_rejected(user):
+    _, secret = api_key_create(owner=user, name="k", expires_at=None)
+    forged = secret[:16] + ("A" if secret[16] != "A" else "B") + secret[17:]
+    with pytest.raises(NotFound):
+        api_key_authenticate(forged)
+
+
+def test_revoked_key_is_rejected_at_once(user):
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    api_key_revoke(key=key)
+    with pytest.raises(NotFound):
+        api_key_authenticate(secret)
+
+
+def test_expired_key_is_rejected(user):
+    key, secret = api_key_create(owner=user, name="k", expires_at=timezone.now() + timedelta(seconds=30))
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(NotFound):
+        api_key_authenticate(secret)
+
+
+def test_expiry_in_the_past_is_invalid(user):
+    with pytest.raises(Invalid):
+        api_key_create(owner=user, name="k", expires_at=timezone.now() - timedelta(days=1))
+    assert ApiKey.objects.count() == 0
+
+
+def test_last_used_is_recorded(user):
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    assert key.last_used_at is None
+    api_key_authenticate(secret)
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None

@@ -13,6 +13,7 @@ test:
 	@scripts/bootstrap-env.sh test
 	@scripts/services.sh
 	@scripts/browser.sh
+	@scripts/prefect-env.sh >/dev/null
 	.venv/bin/ruff check .
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 

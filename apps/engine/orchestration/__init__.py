@@ -1,0 +1,1 @@
+"""Engine orchestration, one module per resource."""

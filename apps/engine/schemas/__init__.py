@@ -1,0 +1,1 @@
+"""Engine schemas, one module per resource."""

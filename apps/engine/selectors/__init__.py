@@ -1,0 +1,1 @@
+"""Engine selectors, one module per resource."""

@@ -1,0 +1,1 @@
+"""Engine services, one module per resource."""

@@ -1,0 +1,6 @@
+"""Routes of one workspace's engine, mounted under /api/accounts/{account_id}/workspaces/{workspace_id}/.
+
+Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
+"""
+
+urlpatterns: list = []

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import QuerySet
 
+from apps.core.errors import NotFound
 from apps.organizations.models import Membership, ServiceAccount
 from apps.workspaces.models import Workspace
 
@@ -16,3 +19,23 @@ def workspace_list_for_actor(*, actor) -> QuerySet[Workspace]:
         org_ids = Membership.all_organizations.filter(user=actor).values("organization_id")
         qs = Workspace.all_organizations.filter(organization_id__in=org_ids)
     return qs.select_related("organization").order_by("organization__handle", "handle")
+
+
+def workspace_list(*, organization, handles: list[str] | None = None) -> QuerySet[Workspace]:
+    """The organization's workspaces ordered by handle, optionally only those with the given handles."""
+    qs = Workspace.objects.for_organization(organization)
+    if handles is not None:
+        qs = qs.filter(handle__in=handles)
+    return qs.order_by("handle")
+
+
+def workspace_get(*, organization, workspace_id) -> Workspace:
+    """One workspace of the organization; another organization's (or a malformed id) is NotFound."""
+    try:
+        wid = uuid.UUID(str(workspace_id))
+    except (TypeError, ValueError):
+        raise NotFound("Workspace not found.") from None
+    workspace = Workspace.objects.for_organization(organization).filter(pk=wid).first()
+    if workspace is None:
+        raise NotFound("Workspace not found.")
+    return workspace

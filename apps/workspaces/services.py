@@ -1,4 +1,5 @@
-"""Writes for workspaces: creating one also prepares its orchestration engine."""
+"""Writes for workspaces. Each service is one transaction and checks the actor's organization permission
+(actor=None is the system); billing's workspace-count limit hooks in at the start of workspace_create."""
 
 from __future__ import annotations
 
@@ -6,23 +7,76 @@ from django.db import IntegrityError, transaction
 
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
+from apps.organizations.selectors import organization_authorize
 from apps.workspaces.models import Workspace
+
+MANAGE = "organization:manage"
+DESCRIPTION_MAX = 1000
+
+
+def _validate_description(description: str | None) -> str:
+    description = (description or "").strip() if isinstance(description, str) or description is None else None
+    if description is None:
+        raise Invalid("description must be a string.", loc=["body", "description"])
+    if len(description) > DESCRIPTION_MAX:
+        raise Invalid(f"description is at most {DESCRIPTION_MAX} characters.", loc=["body", "description"])
+    return description
+
+
+def _handle_taken(handle: str) -> Conflict:
+    return Conflict(f"A workspace with the handle {handle!r} already exists.", code="handle_taken")
 
 
 @transaction.atomic
 def workspace_create(*, organization, name: str, handle: str, description: str = "", actor=None) -> Workspace:
-    """Create a workspace with a handle unique in its organization."""
+    """Create a workspace with a handle unique in its organization (Owner/Admin)."""
+    organization_authorize(actor=actor, organization=organization, permission=MANAGE)
     name = validate_name(name)
     validate_handle(handle)
-    if len(description or "") > 1000:
-        raise Invalid("description is at most 1000 characters.", loc=["body", "description"])
+    description = _validate_description(description)
     scoped = Workspace.objects.for_organization(organization)
     if scoped.filter(handle=handle).exists():
-        raise Conflict(f"A workspace with the handle {handle!r} already exists.", code="handle_taken")
+        raise _handle_taken(handle)
     try:
         with transaction.atomic():
-            workspace = scoped.create(organization=organization, name=name, handle=handle,
-                                      description=description or "")
+            workspace = scoped.create(organization=organization, name=name, handle=handle, description=description)
     except IntegrityError:
-        raise Conflict(f"A workspace with the handle {handle!r} already exists.", code="handle_taken") from None
+        raise _handle_taken(handle) from None
     return workspace
+
+
+@transaction.atomic
+def workspace_update(*, workspace: Workspace, actor, name: str | None = None, handle: str | None = None,
+                     description: str | None = None) -> Workspace:
+    """Rename a workspace, change its handle (unique in the organization) or its description (Owner/Admin).
+
+    Changing the handle changes the `account/workspace` slug clients log in with; the ids in API URLs stay.
+    """
+    organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
+    fields = []
+    if name is not None:
+        workspace.name = validate_name(name)
+        fields.append("name")
+    if handle is not None and handle != workspace.handle:
+        validate_handle(handle)
+        if Workspace.objects.for_organization(workspace.organization_id).filter(handle=handle).exists():
+            raise _handle_taken(handle)
+        workspace.handle = handle
+        fields.append("handle")
+    if description is not None:
+        workspace.description = _validate_description(description)
+        fields.append("description")
+    if fields:
+        try:
+            with transaction.atomic():
+                workspace.save(update_fields=[*fields, "updated"])
+        except IntegrityError:
+            raise _handle_taken(handle) from None
+    return workspace
+
+
+@transaction.atomic
+def workspace_delete(*, workspace: Workspace, actor) -> None:
+    """Delete a workspace and all of its orchestration data (Owner/Admin)."""
+    organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
+    Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()

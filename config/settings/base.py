@@ -33,6 +33,7 @@ DEBUG = env("DEBUG", not is_set("DATABASE_URL"), cast=bool)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"], cast=list)
 CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS", [], cast=list)
 SITE_URL = env("PRAETOR_SITE_URL", "http://127.0.0.1:8000")
+PRAETOR_INVITATION_TTL_DAYS = env("PRAETOR_INVITATION_TTL_DAYS", 7, cast=int)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

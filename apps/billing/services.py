@@ -1,0 +1,141 @@
+"""Billing writes and rules: entitlement checks other apps call, and tier changes.
+
+Other apps call `entitlement_check(organization=..., feature_or_limit=...)` before an action a tier
+may refuse; it raises `LimitExceeded` (HTTP 402) naming the limit and the tier that lifts it.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from apps.billing.catalog import FEATURE_LABELS, LIMIT_LABELS, Feature, Limit, TierSlug
+from apps.billing.models import Plan, Subscription
+from apps.billing.selectors import (
+    OVERRIDABLE,
+    entitlements_invalidate,
+    organization_entitlements,
+    organization_seats_used,
+    organization_workspace_count,
+    plan_lifting,
+)
+from apps.core.errors import Invalid, LimitExceeded
+from apps.organizations.models import Organization
+
+_USAGE = {
+    Limit.MAX_MEMBERS: organization_seats_used,
+    Limit.MAX_WORKSPACES: organization_workspace_count,
+}
+
+
+def entitlement_check(*, organization, feature_or_limit: str, adding: int = 1, current: int | None = None) -> None:
+    """Refuse (LimitExceeded, 402) what the organization's tier does not allow.
+
+    - A limit (`"max_members"`, `"max_workspaces"`): refused when `current + adding` would pass the
+      tier's value. `current` defaults to the organization's usage now (seats count pending
+      invitations). Being over already (after a downgrade) refuses every further add: that is how
+      "over the limit is read-only" is enforced: nothing is deleted, nothing more is created.
+    - A feature (`"workspace_roles"`, `"custom_roles"`, `"audit_trail"`): refused unless included.
+    Anything else is a programming error (ValueError), never silently allowed.
+    """
+    entitlements = organization_entitlements(organization)
+    if feature_or_limit in Limit._value2member_map_:
+        limit = Limit(feature_or_limit)
+        allowed = getattr(entitlements, limit.value)
+        if allowed is None:
+            return
+        used = _USAGE[limit](organization=organization) if current is None else current
+        if used + adding <= allowed:
+            return
+        singular, plural = LIMIT_LABELS[limit]
+        noun = singular if allowed == 1 else plural
+        needed = used + adding
+        lifting = plan_lifting(predicate=lambda e: getattr(e, limit.value) is None or getattr(e, limit.value) >= needed)
+        detail = (
+            f"The {entitlements.tier_name} tier allows {allowed} {noun}; this organization uses {used}. "
+            + (f"Upgrade to {lifting.name} to add more." if lifting else "No tier allows more.")
+        )
+        raise LimitExceeded(
+            detail,
+            code=f"{limit.value}_exceeded",
+            extra={"limit": limit.value, "tier": entitlements.tier, "allowed": allowed, "used": used,
+                   "upgrade_tier": lifting.slug if lifting else None},
+        )
+    if feature_or_limit in Feature._value2member_map_:
+        feature = Feature(feature_or_limit)
+        if getattr(entitlements, feature.value):
+            return
+        lifting = plan_lifting(predicate=lambda e: getattr(e, feature.value))
+        detail = f"{FEATURE_LABELS[feature]} not included in the {entitlements.tier_name} tier." + (
+            f" Upgrade to {lifting.name} to get this feature." if lifting else ""
+        )
+        raise LimitExceeded(
+            detail,
+            code=f"{feature.value}_not_included",
+            extra={"limit": feature.value, "tier": entitlements.tier,
+                   "upgrade_tier": lifting.slug if lifting else None},
+        )
+    raise ValueError(f"Unknown limit or feature {feature_or_limit!r}.")
+
+
+def subscription_get_or_create(*, organization) -> Subscription:
+    """The organization's billing row, created on first use (locked for update when in a transaction)."""
+    subscription, _ = Subscription.objects.for_organization(organization).get_or_create(organization=organization)
+    return subscription
+
+
+@transaction.atomic
+def organization_tier_set(*, organization: Organization, tier: str, actor=None, reason: str = "") -> Organization:
+    """Put `tier` in force for the organization (the one place `Organization.tier` is written).
+
+    Invalidates cached entitlements. A lower tier deletes nothing: what is over its limits stays,
+    and further additions are refused by `entitlement_check` until usage is back under.
+    """
+    if not Plan.objects.filter(slug=tier).exists():
+        raise Invalid(f"Unknown tier {tier!r}.", loc=["body", "tier"], code="unknown_tier")
+    previous = organization.tier
+    if previous != tier:
+        Organization.objects.filter(pk=organization.pk).update(tier=tier)
+        organization.tier = tier
+    # Forget now and again after commit, so a read racing this transaction cannot keep old values.
+    entitlements_invalidate(organization_ids=[organization.pk])
+    transaction.on_commit(lambda: entitlements_invalidate(organization_ids=[organization.pk]))
+    return organization
+
+
+@transaction.atomic
+def enterprise_set(*, organization: Organization, overrides: dict | None = None, actor=None) -> Subscription:
+    """Operator action: put the organization on Enterprise, with optional per-organization limits.
+
+    Stripe never changes an operator-managed organization's tier (webhooks and reconcile skip it).
+    """
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(OVERRIDABLE))
+    if unknown:
+        raise Invalid(f"Unknown limits: {', '.join(unknown)}.", loc=["body", "overrides"], code="unknown_limit")
+    subscription = subscription_get_or_create(organization=organization)
+    subscription.operator_managed = True
+    subscription.limit_overrides = overrides
+    subscription.save(update_fields=["operator_managed", "limit_overrides", "updated"])
+    organization_tier_set(organization=organization, tier=TierSlug.ENTERPRISE, actor=actor, reason="operator")
+    return subscription
+
+
+@transaction.atomic
+def enterprise_unset(*, organization: Organization, actor=None) -> Subscription:
+    """Operator action: end Enterprise; the organization returns to Free (or its paid Stripe tier)."""
+    subscription = subscription_get_or_create(organization=organization)
+    subscription.operator_managed = False
+    subscription.limit_overrides = {}
+    subscription.save(update_fields=["operator_managed", "limit_overrides", "updated"])
+    # `plan` is the Stripe-bought plan; it applies again if its subscription is still live.
+    live = subscription.status in ("active", "trialing", "past_due")
+    paid = subscription.plan if subscription.plan and live else None
+    organization_tier_set(organization=organization, tier=paid.slug if paid else TierSlug.FREE, actor=actor,
+                          reason="operator")
+    return subscription
+
+
+def plan_changed(*, plan: Plan) -> None:
+    """After a catalog edit: forget cached entitlements of every organization on that tier."""
+    org_ids = list(Organization.objects.filter(tier=plan.slug).values_list("pk", flat=True))
+    entitlements_invalidate(organization_ids=org_ids, tiers=[plan.slug])

@@ -43,6 +43,9 @@ def entitlement_check(*, organization, feature_or_limit: str, adding: int = 1, c
         allowed = getattr(entitlements, limit.value)
         if allowed is None:
             return
+        if current is None and transaction.get_connection().in_atomic_block:
+            # Serialize adds per organization so two concurrent invitations cannot both take the last seat.
+            Organization.objects.select_for_update().filter(pk=organization.pk).values_list("pk").first()
         used = _USAGE[limit](organization=organization) if current is None else current
         if used + adding <= allowed:
             return

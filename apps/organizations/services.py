@@ -17,6 +17,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.billing.services import entitlement_check
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
@@ -228,6 +229,8 @@ def invitation_create(*, organization: Organization, email: str, role: str = Org
         pending.status = Invitation.Status.REVOKED
         pending.responded_at = now
         pending.save(update_fields=["status", "responded_at", "updated"])
+    # A pending invitation holds a seat: refuse past the tier's seat limit (402, names the tier that lifts it).
+    entitlement_check(organization=organization, feature_or_limit="max_members")
     token = secrets.token_urlsafe(32)
     inviter = actor if isinstance(actor, User) else None
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from apps.billing.services import entitlement_check
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
 from apps.organizations.selectors import organization_authorize
@@ -37,6 +38,7 @@ def workspace_create(*, organization, name: str, handle: str, description: str =
     scoped = Workspace.objects.for_organization(organization)
     if scoped.filter(handle=handle).exists():
         raise _handle_taken(handle)
+    entitlement_check(organization=organization, feature_or_limit="max_workspaces")
     try:
         with transaction.atomic():
             workspace = scoped.create(organization=organization, name=name, handle=handle, description=description)

@@ -20,6 +20,8 @@ def test_workspace_update_and_delete(organization, user):
 
 
 def test_workspace_handle_is_unique_per_organization(organization, user):
+    organization.tier = "starter"  # Free allows one workspace (apps.billing)
+    organization.save(update_fields=["tier"])
     services.workspace_create(organization=organization, name="Prod", handle="prod", actor=user)
     ws = services.workspace_create(organization=organization, name="Dev", handle="dev", actor=user)
     with pytest.raises(Conflict):

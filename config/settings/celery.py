@@ -18,6 +18,8 @@ else:
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Without control_folder kombu writes its exchange tables to ./control in the working dir.
+        "control_folder": str(_DATA_DIR / "celery" / "control"),
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
@@ -34,5 +36,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 4 * 60
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(_DATA_DIR / "celerybeat-schedule")
-# Periodic tasks: each app adds its entries here by name (see apps/*/tasks.py).
-CELERY_BEAT_SCHEDULE: dict = {}
+# Periodic tasks: each app adds its entries here by name (see apps/*/tasks.py). Every periodic task
+# is idempotent, so two beat processes (a rolling deploy) only cost a duplicate run.
+CELERY_BEAT_SCHEDULE: dict = {
+    "clear-expired-sessions": {
+        "task": "praetor.core.clear_expired_sessions",
+        "schedule": env("PRAETOR_SESSION_SWEEP_SECONDS", 3600.0, cast=float),
+    },
+}

@@ -3,4 +3,8 @@
 Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
 """
 
-urlpatterns: list = []
+from apps.engine.api import blocks
+
+urlpatterns: list = [
+    *blocks.urlpatterns,
+]

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from apps.billing.services import entitlement_check
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
+from apps.engine.services import blocks as engine_blocks
 from apps.organizations.selectors import organization_authorize
 from apps.workspaces.models import Workspace
 
@@ -44,6 +45,9 @@ def workspace_create(*, organization, name: str, handle: str, description: str =
             workspace = scoped.create(organization=organization, name=name, handle=handle, description=description)
     except IntegrityError:
         raise _handle_taken(handle) from None
+    # The client looks system block types up by slug and checksum (result storage, infrastructure):
+    # every workspace has them from its first moment, as a Prefect server installs them at start-up.
+    engine_blocks.workspace_seed_blocks(workspace=workspace)
     return workspace
 
 

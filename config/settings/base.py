@@ -144,6 +144,7 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "web:home"
 
 from config.settings.allauth import *  # noqa: E402,F403
+from config.settings.blocks import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403
 from config.settings.ratelimit import *  # noqa: E402,F403

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 
 import pytest
 from rest_framework.test import APIClient
@@ -63,3 +64,9 @@ def user_key(db, user) -> str:
 def authed_client(api_client, user_key) -> APIClient:
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {user_key}")
     return api_client
+
+
+@pytest.fixture(autouse=True)
+def _ratelimit_namespace(settings):
+    """Every test starts with full rate-limit buckets: its keys carry a namespace of their own."""
+    settings.PRAETOR_RATELIMIT_NAMESPACE = f"t{uuid.uuid4().hex[:12]}:"

@@ -50,7 +50,7 @@ def exception_handler(exc, context):
         return validation_response([{"loc": exc.loc, "msg": exc.detail, "type": f"value_error.{exc.code}"}])
     if isinstance(exc, DomainError):
         body = {"detail": exc.detail, "code": exc.code, **exc.extra}
-        return Response(body, status=exc.status_code)
+        return Response(body, status=exc.status_code, headers=getattr(exc, "headers", None))
     if isinstance(exc, exceptions.ValidationError):
         return validation_response(_flatten(exc.detail, ["body"]))
     if isinstance(exc, Http404):

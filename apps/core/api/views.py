@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from apps.access.selectors import Access, effective_access, organization_access
 from apps.core.errors import NotFound, PermissionDenied
 from apps.organizations.models import Organization
+from apps.ratelimit.middleware import api_request_draw
 from apps.workspaces.models import Workspace
 
 AUTHENTICATED = "authenticated"  # declared by views any signed-in caller may use (e.g. /api/me)
@@ -50,6 +51,9 @@ class PraetorAPIView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.resolve_tenant(request, kwargs)
+        # Every API request draws from its organization's rate-limit bucket (429 when empty),
+        # after membership is checked so an outsider cannot drain another account's allowance.
+        api_request_draw(request)
         self.check_declared_permission(request)
 
     def resolve_tenant(self, request, kwargs) -> None:

@@ -1,0 +1,215 @@
+"""The token-bucket limiter: one atomic Redis round trip per decision, an in-process twin for the
+embedded mode, and a fail-open wrapper that falls back to the in-process limiter while Redis is down.
+
+Plain Python (no Django) so benchmarks and multi-process tests can drive it directly.
+
+A bucket holds `limit` tokens and refills continuously at `limit` per `period` seconds, so a full
+bucket allows exactly `limit` requests at once and then one every `period / limit` seconds. A cost
+larger than the whole bucket (a log batch bigger than the per-minute allowance) is accepted only
+from a full bucket and leaves it in debt, so the long-run rate still holds and no batch is stuck
+forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+logger = logging.getLogger(__name__)
+
+# Float slack when comparing token counts: refill arithmetic must not turn 1.0 into 0.9999999.
+_EPSILON = 1e-9
+_LUA = (Path(__file__).parent / "token_bucket.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one draw from a bucket, with what the RateLimit-* headers report."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float  # seconds until the bucket is full again
+    retry_after: float  # seconds until this draw would be allowed; 0 when allowed
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """Retry-After as whole seconds, at least 1, rounded up so a client that obeys it succeeds."""
+        return max(1, math.ceil(self.retry_after - _EPSILON))
+
+    @property
+    def reset_seconds(self) -> int:
+        return max(0, math.ceil(self.reset_after - _EPSILON))
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteUsage:
+    """Units allowed and denied in one bucket during one wall-clock minute (epoch minute)."""
+
+    minute: int
+    allowed: int
+    denied: int
+
+
+def _minute(now: float) -> int:
+    return int(now // 60)
+
+
+def _decide(tokens: float, limit: int, period: float, cost: int) -> tuple[bool, float, float]:
+    """The rule both limiters share. Returns (allowed, tokens after, seconds until allowed)."""
+    needed = min(cost, limit)  # a cost above the whole bucket needs a full bucket, then runs in debt
+    if tokens + _EPSILON >= needed:
+        return True, tokens - cost, 0.0
+    return False, tokens, (needed - tokens) * period / limit
+
+
+def _decision(allowed: bool, tokens: float, limit: int, period: float, retry_after: float) -> Decision:
+    return Decision(
+        allowed=allowed,
+        limit=limit,
+        remaining=max(0, math.floor(tokens + _EPSILON)),
+        reset_after=max(0.0, (limit - tokens) * period / limit),
+        retry_after=retry_after,
+    )
+
+
+class LocalLimiter:
+    """In-process token buckets (the embedded mode, and the fallback while Redis is down).
+
+    Each process counts on its own: with N processes the effective limit is up to N times higher.
+    """
+
+    def __init__(self, *, clock=time.monotonic, wall_clock=time.time, max_keys: int = 100_000):
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._usage: dict[tuple[str, int], list[int]] = {}  # (key, minute) -> [allowed, denied]
+        self._max_keys = max_keys
+
+    def _refilled(self, key: str, limit: int, period: float, now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(limit), now))
+        return min(float(limit), tokens + max(0.0, now - at) * limit / period)
+
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
+        with self._lock:
+            now = self._clock()
+            tokens = self._refilled(key, limit, period, now)
+            allowed, after, retry_after = _decide(tokens, limit, period, cost)
+            if peek:
+                return _decision(allowed, tokens, limit, period, retry_after)
+            if allowed:
+                if len(self._buckets) >= self._max_keys:
+                    self._prune(now, period)
+                self._buckets[key] = (after, now)
+            minute = _minute(self._wall_clock())
+            counts = self._usage.setdefault((key, minute), [0, 0])
+            counts[0 if allowed else 1] += cost
+            return _decision(allowed, after, limit, period, retry_after)
+
+    def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
+        current = _minute(self._wall_clock())
+        with self._lock:
+            rows = []
+            for minute in range(current - minutes + 1, current + 1):
+                allowed, denied = self._usage.get((key, minute), (0, 0))
+                rows.append(MinuteUsage(minute=minute, allowed=allowed, denied=denied))
+            return rows
+
+    def _prune(self, now: float, period: float) -> None:
+        # A bucket untouched for a whole period is full again: forgetting it changes nothing.
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < period}
+        oldest = _minute(self._wall_clock()) - 60
+        self._usage = {k: v for k, v in self._usage.items() if k[1] >= oldest}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._buckets.clear()
+            self._usage.clear()
+
+
+class RedisLimiter:
+    """Token buckets in Redis, each decision one EVALSHA of token_bucket.lua (atomic across processes).
+
+    The script reads Redis's own clock (TIME), so every web process agrees on time.
+    """
+
+    USAGE_TTL_SECONDS = 65 * 60
+
+    def __init__(self, url: str, *, timeout: float = 0.25):
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        self._script = self.client.register_script(_LUA)
+
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
+        usage_key = f"{key}:u:{_minute(time.time())}"
+        allowed, tokens, retry_after = self._script(
+            keys=[key, usage_key],
+            args=[limit, int(period * 1_000_000), cost, 1 if peek else 0, self.USAGE_TTL_SECONDS],
+        )
+        return _decision(bool(allowed), float(tokens), limit, period, float(retry_after) / 1_000_000)
+
+    def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
+        current = _minute(time.time())
+        window = range(current - minutes + 1, current + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for minute in window:
+            pipe.hmget(f"{key}:u:{minute}", "a", "d")
+        rows = pipe.execute()
+        return [
+            MinuteUsage(minute=minute, allowed=int(a or 0), denied=int(d or 0))
+            for minute, (a, d) in zip(window, rows, strict=True)
+        ]
+
+
+class FailOpenLimiter:
+    """Redis first; while Redis fails, an in-process limiter with a logged warning (fail open).
+
+    Why open: an outage of the limiter's store must not take the whole API down with it; each process
+    still enforces the limits locally, so a flood is slowed, only less precisely (N processes → up to
+    N times the limit). After a failure Redis is retried every `retry_seconds`; requests in between go
+    straight to the local limiter instead of each paying a connection timeout.
+    """
+
+    def __init__(self, primary: RedisLimiter, fallback: LocalLimiter, *, retry_seconds: float = 5.0,
+                 clock=time.monotonic):
+        self.primary = primary
+        self.fallback = fallback
+        self.retry_seconds = retry_seconds
+        self._clock = clock
+        self._down_until: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_degraded(self) -> bool:
+        return self._down_until is not None
+
+    def _call(self, method: str, *args, **kwargs):
+        down_until = self._down_until
+        if down_until is not None and self._clock() < down_until:
+            return getattr(self.fallback, method)(*args, **kwargs)
+        try:
+            result = getattr(self.primary, method)(*args, **kwargs)
+        except redis.RedisError as exc:
+            with self._lock:
+                if self._down_until is None:
+                    logger.warning("Rate limiter: Redis unavailable (%s); limiting in-process until it is back.", exc)
+                self._down_until = self._clock() + self.retry_seconds
+            return getattr(self.fallback, method)(*args, **kwargs)
+        if down_until is not None:
+            with self._lock:
+                if self._down_until is not None:
+                    logger.warning("Rate limiter: Redis is back; limiting in Redis again.")
+                self._down_until = None
+        return result
+
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
+        return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek)
+
+    def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
+        return self._call("usage", key, minutes=minutes)

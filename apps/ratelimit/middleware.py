@@ -1,0 +1,134 @@
+"""Every API request is drawn exactly once from one bucket; every API response carries RateLimit-Limit,
+-Remaining and -Reset; an empty bucket answers 429 with Retry-After in our error shape.
+
+Who pays for a request under /api/:
+- a request whose organization the base views resolved (account and workspace URLs, membership
+  checked): that organization's `api` bucket, drawn by `api_request_draw` before the handler runs;
+- any other authenticated request (/api/me…, or one answered 4xx before its organization is known,
+  e.g. a non-member's 404): a service account's own organization, or the user's own bucket. Never
+  the organization named in the URL, so an outsider cannot drain another account's allowance;
+- unauthenticated requests: the client IP's bucket, drawn before anything else runs.
+A request carrying an API key that fails authentication also counts against its IP's failure
+bucket; while that is empty, every keyed request from the IP is 429 before its key is even looked up,
+valid or not, so a guesser learns nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from apps.ratelimit import services
+from apps.ratelimit.errors import RateLimited, ratelimit_headers
+from apps.ratelimit.limiter import Decision
+from apps.ratelimit.selectors import API
+
+API_PREFIX = "/api/"
+_STATE = "_praetor_ratelimit"
+
+
+@dataclass
+class _RequestDraw:
+    ip: str
+    decision: Decision | None = None  # the one draw this request was counted by
+
+
+def client_ip(request) -> str:
+    """The socket's address, or with PRAETOR_RATELIMIT_TRUSTED_PROXIES = n the address the n-th proxy
+    from us saw (X-Forwarded-For entries further left are client-supplied and can be forged)."""
+    proxies = settings.PRAETOR_RATELIMIT_TRUSTED_PROXIES
+    if proxies > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _state(http_request) -> _RequestDraw:
+    state = getattr(http_request, _STATE, None)
+    if state is None:
+        state = _RequestDraw(ip=client_ip(http_request))
+        setattr(http_request, _STATE, state)
+    return state
+
+
+def _draw_for_actor(actor, organization) -> tuple[Decision, str]:
+    if organization is not None:
+        return services.consume(organization, API), "this account may make {limit} API requests per minute"
+    if getattr(actor, "actor_type", None) == "service_account":
+        return services.consume(actor.organization_id, API), "this account may make {limit} API requests per minute"
+    return services.user_consume(actor.pk), "you may make {limit} API requests per minute outside an account's URLs"
+
+
+def _error(decision: Decision, what: str) -> RateLimited:
+    return RateLimited(
+        f"Rate limit exceeded: {what.format(limit=decision.limit)}. Retry in {decision.retry_after_seconds} seconds.",
+        decision=decision,
+    )
+
+
+def api_request_draw(request) -> None:
+    """Draw this API request from its bucket, or raise RateLimited (429). Called by the base API view
+    once the caller is authenticated and the URL's organization resolved, before the handler runs."""
+    if not settings.PRAETOR_RATELIMIT_ENABLED:
+        return
+    state = _state(getattr(request, "_request", request))
+    if state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
+        return
+    actor = request.user
+    if not getattr(actor, "is_authenticated", False):
+        return  # counted by the middleware against the client IP
+    state.decision, what = _draw_for_actor(actor, getattr(request, "organization", None))
+    if not state.decision.allowed:
+        raise _error(state.decision, what)
+
+
+def _too_many(error: RateLimited) -> JsonResponse:
+    return JsonResponse({"detail": error.detail, "code": error.code}, status=429, headers=error.headers)
+
+
+class RateLimitMiddleware:
+    """Counts what the view did not (requests stopped before `api_request_draw`) and adds the headers."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(API_PREFIX) or not settings.PRAETOR_RATELIMIT_ENABLED:
+            return self.get_response(request)
+        state = _state(request)
+        keyed = "HTTP_AUTHORIZATION" in request.META
+        response = None
+        if keyed:
+            exhausted = services.auth_failures_exhausted(state.ip)
+            if exhausted is not None:
+                state.decision = services.anonymous_consume(state.ip)
+                response = _too_many(_error(exhausted, "too many failed API key authentications from this address"))
+        elif settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            state.decision = services.anonymous_consume(state.ip)
+            if not state.decision.allowed:
+                response = _too_many(_error(state.decision, "{limit} requests per minute from one address"))
+        if response is None:
+            response = self.get_response(request)
+            if state.decision is None:
+                response = self._draw_after(request, state) or response
+            if keyed and response.status_code == 401:
+                services.auth_failure_record(state.ip)
+        for name, value in ratelimit_headers(state.decision).items():
+            if not response.has_header(name):
+                response[name] = value
+        if response.status_code == 429 and not response.has_header("Retry-After"):
+            response["Retry-After"] = str(state.decision.retry_after_seconds)
+        return response
+
+    def _draw_after(self, request, state: _RequestDraw) -> JsonResponse | None:
+        """Count a request the view did not: by its authenticated actor, else by its IP."""
+        actor = getattr(request, "user", None)
+        if getattr(actor, "is_authenticated", False):
+            state.decision, what = _draw_for_actor(actor, None)
+        else:
+            state.decision, what = services.anonymous_consume(state.ip), "{limit} requests per minute from one address"
+        return None if state.decision.allowed else _too_many(_error(state.decision, what))

@@ -1,0 +1,101 @@
+"""Drawing from rate-limit buckets: each organization's `api` and `logs_events` buckets, and the
+buckets of traffic that belongs to no organization (a user's /api/me calls, anonymous clients per IP,
+failed API key authentications per IP).
+
+The engine calls `consume`/`enforce` for log messages and events; the request hook in
+`apps.ratelimit.middleware` draws every API request once.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+
+from apps.core.errors import NotFound
+from apps.organizations.models import Organization
+from apps.ratelimit.errors import RateLimited
+from apps.ratelimit.limiter import Decision
+from apps.ratelimit.selectors import API, BUCKETS, LOGS_EVENTS, PERIOD_SECONDS, organization_limits
+from apps.ratelimit.store import bucket_key, get_limiter
+
+AUTH_FAILURES = "auth_failures"
+
+_WHAT = {
+    API: "{limit} API requests per minute",
+    LOGS_EVENTS: "{limit} log messages and events per minute",
+}
+
+
+def _unlimited(limit: int) -> Decision:
+    return Decision(allowed=True, limit=limit, remaining=limit, reset_after=0.0, retry_after=0.0)
+
+
+def _draw(key: str, *, limit: int, n: int, peek: bool = False) -> Decision:
+    if not settings.PRAETOR_RATELIMIT_ENABLED:
+        return _unlimited(limit)
+    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek)
+
+
+def _organization(organization: Organization | uuid.UUID | str) -> Organization:
+    if isinstance(organization, Organization):
+        return organization
+    found = Organization.objects.filter(pk=organization).only("id", "tier").first()
+    if found is None:
+        raise NotFound("Account not found.")
+    return found
+
+
+def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1) -> Decision:
+    """Draw `n` units from the organization's `bucket` ("api" or "logs_events") if they are there.
+
+    All or nothing: a denied draw takes nothing. `n` above the whole per-minute limit is allowed
+    only from a full bucket and leaves it in debt (a big log batch is delayed, never refused for
+    good). `organization` is the Organization or its id (an id costs one query for its tier).
+    Never raises for an empty bucket: look at `Decision.allowed` (the events websocket does).
+    """
+    if bucket not in BUCKETS:
+        raise ValueError(f"Unknown rate-limit bucket {bucket!r}; expected one of {BUCKETS}.")
+    if n < 0:
+        raise ValueError("Cannot draw a negative number of units.")
+    org = _organization(organization)
+    limit = organization_limits(org)[bucket]
+    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0)
+
+
+def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1) -> Decision:
+    """`consume`, raising RateLimited (429 with Retry-After) when the bucket cannot cover `n`."""
+    decision = consume(organization, bucket, n)
+    if not decision.allowed:
+        what = _WHAT[bucket].format(limit=decision.limit)
+        raise RateLimited(
+            f"Rate limit exceeded: this account may make {what}. "
+            f"Retry in {decision.retry_after_seconds} seconds.",
+            decision=decision,
+        )
+    return decision
+
+
+def user_consume(user_id, n: int = 1) -> Decision:
+    """A user's requests outside any account URL (/api/me…): a bucket of that user, since a user may
+    belong to several organizations and none of them is named by the request."""
+    return _draw(bucket_key(API, "user", user_id), limit=settings.PRAETOR_RATELIMIT_USER_PER_MINUTE, n=n)
+
+
+def anonymous_consume(ip: str, n: int = 1) -> Decision:
+    """Unauthenticated requests, per client IP, so a flood from one address cannot starve others."""
+    return _draw(bucket_key(API, "ip", ip), limit=settings.PRAETOR_RATELIMIT_ANONYMOUS_PER_MINUTE, n=n)
+
+
+def auth_failure_record(ip: str) -> Decision:
+    """Count one failed API key authentication from `ip`."""
+    return _draw(bucket_key(AUTH_FAILURES, "ip", ip), limit=settings.PRAETOR_RATELIMIT_AUTH_FAILURES_PER_MINUTE, n=1)
+
+
+def auth_failures_exhausted(ip: str) -> Decision | None:
+    """The failure bucket of `ip` when it is empty (the caller answers 429 before looking at the key),
+    else None. Draws nothing."""
+    decision = _draw(
+        bucket_key(AUTH_FAILURES, "ip", ip), limit=settings.PRAETOR_RATELIMIT_AUTH_FAILURES_PER_MINUTE, n=1, peek=True
+    )
+    return None if decision.allowed else decision

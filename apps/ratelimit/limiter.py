@@ -89,25 +89,28 @@ class LocalLimiter:
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        # key -> (level, at, full at): level = units drawn and not yet refilled, so a changed limit
+        # applies at once; "full at" lets pruning forget buckets that carry no information any more.
+        self._buckets: dict[str, tuple[float, float, float]] = {}
         self._usage: dict[tuple[str, int], list[int]] = {}  # (key, minute) -> [allowed, denied]
         self._max_keys = max_keys
 
-    def _refilled(self, key: str, limit: int, period: float, now: float) -> float:
-        tokens, at = self._buckets.get(key, (float(limit), now))
-        return min(float(limit), tokens + max(0.0, now - at) * limit / period)
+    def _level(self, key: str, limit: int, period: float, now: float) -> float:
+        level, at, _ = self._buckets.get(key, (0.0, now, now))
+        return max(0.0, level - max(0.0, now - at) * limit / period)
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
         with self._lock:
             now = self._clock()
-            tokens = self._refilled(key, limit, period, now)
+            level = self._level(key, limit, period, now)
+            tokens = limit - level
             allowed, after, retry_after = _decide(tokens, limit, period, cost)
             if peek:
                 return _decision(allowed, tokens, limit, period, retry_after)
             if allowed:
                 if len(self._buckets) >= self._max_keys:
-                    self._prune(now, period)
-                self._buckets[key] = (after, now)
+                    self._prune(now)
+                self._buckets[key] = (level + cost, now, now + (level + cost) * period / limit)
             minute = _minute(self._wall_clock())
             counts = self._usage.setdefault((key, minute), [0, 0])
             counts[0 if allowed else 1] += cost
@@ -122,9 +125,9 @@ class LocalLimiter:
                 rows.append(MinuteUsage(minute=minute, allowed=allowed, denied=denied))
             return rows
 
-    def _prune(self, now: float, period: float) -> None:
-        # A bucket untouched for a whole period is full again: forgetting it changes nothing.
-        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < period}
+    def _prune(self, now: float) -> None:
+        # A bucket that has refilled completely is the same as one never seen: forgetting it changes nothing.
+        self._buckets = {k: v for k, v in self._buckets.items() if v[2] > now}
         oldest = _minute(self._wall_clock()) - 60
         self._usage = {k: v for k, v in self._usage.items() if k[1] >= oldest}
 

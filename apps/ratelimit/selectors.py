@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from apps.billing.selectors import organization_entitlements
 from apps.ratelimit.limiter import MinuteUsage
 from apps.ratelimit.store import bucket_key, get_limiter
 
@@ -39,12 +38,10 @@ class BucketUsage:
 
 
 def organization_limits(organization) -> dict[str, int]:
-    """Per-minute limits of the organization's buckets, {"api": n, "logs_events": m}, from its tier.
-
-    The one place limits are read; reads the settings defaults until the tier catalog lands.
-    """
-    api, logs_events = settings.PRAETOR_RATELIMIT_TIER_DEFAULTS[organization.tier]
-    return {API: api, LOGS_EVENTS: logs_events}
+    """Per-minute limits of the organization's buckets, {"api": n, "logs_events": m}: its tier's, from
+    the catalog, with any operator override (Enterprise). The one place limits are read."""
+    entitlements = organization_entitlements(organization)
+    return {API: entitlements.rate_limit_api_per_minute, LOGS_EVENTS: entitlements.rate_limit_logs_events_per_minute}
 
 
 def organization_usage(*, organization) -> list[BucketUsage]:

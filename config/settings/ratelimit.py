@@ -12,16 +12,6 @@ PRAETOR_RATELIMIT_ANONYMOUS_PER_MINUTE = env("PRAETOR_RATELIMIT_ANONYMOUS_PER_MI
 PRAETOR_RATELIMIT_USER_PER_MINUTE = env("PRAETOR_RATELIMIT_USER_PER_MINUTE", 250, cast=int)
 # Requests whose API key fails authentication, per client IP; beyond it every keyed request is 429.
 PRAETOR_RATELIMIT_AUTH_FAILURES_PER_MINUTE = env("PRAETOR_RATELIMIT_AUTH_FAILURES_PER_MINUTE", 30, cast=int)
-# Per-tier defaults used until the tier catalog (apps/billing) answers: (api, logs_events) per minute.
-PRAETOR_RATELIMIT_TIER_DEFAULTS = {
-    "free": (250, 500),
-    "starter": (500, 1_600),
-    "growth": (2_000, 10_000),
-    "enterprise": (
-        env("PRAETOR_RATELIMIT_ENTERPRISE_API_PER_MINUTE", 10_000, cast=int),
-        env("PRAETOR_RATELIMIT_ENTERPRISE_LOGS_EVENTS_PER_MINUTE", 50_000, cast=int),
-    ),
-}
 # The limiter's Redis (default: REDIS_URL). Empty = in-process limiter (the embedded quick start).
 PRAETOR_RATELIMIT_REDIS_URL = env("PRAETOR_RATELIMIT_REDIS_URL", env("REDIS_URL", ""))
 # Seconds to wait for Redis before falling back to the in-process limiter, and between retries of it.

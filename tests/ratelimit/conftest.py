@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import pytest
 
+from apps.billing.models import Plan
+from apps.billing.services import plan_changed
+
 
 @pytest.fixture
-def tiny_limits(settings):
-    """Free-tier organizations get 5 API requests and 10 log messages/events per minute."""
-    settings.PRAETOR_RATELIMIT_TIER_DEFAULTS = {**settings.PRAETOR_RATELIMIT_TIER_DEFAULTS, "free": (5, 10)}
+def tiny_limits(db):
+    """The Free tier of the catalog allows 5 API requests and 10 log messages/events per minute."""
+    plan = Plan.objects.get(slug="free")
+    plan.rate_limit_api_per_minute = 5
+    plan.rate_limit_logs_events_per_minute = 10
+    plan.save(update_fields=["rate_limit_api_per_minute", "rate_limit_logs_events_per_minute"])
+    plan_changed(plan=plan)
     return {"api": 5, "logs_events": 10}

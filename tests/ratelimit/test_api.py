@@ -239,3 +239,16 @@ def test_consume_by_organization_id(workspace, tiny_limits):
         services.consume(org, "flows", 1)
     with pytest.raises(ValueError, match="negative"):
         services.consume(org, "api", -1)
+
+
+def test_limits_follow_the_tier_and_operator_overrides(authed_client, workspace):
+    from apps.billing.services import enterprise_set, organization_tier_set
+
+    org = workspace.organization
+    assert authed_client.get(probe(workspace))["RateLimit-Limit"] == "250"
+    organization_tier_set(organization=org, tier="growth")
+    assert authed_client.get(probe(workspace))["RateLimit-Limit"] == "2000"
+    enterprise_set(organization=org, overrides={"rate_limit_api_per_minute": 30_000})
+    response = authed_client.get(probe(workspace))
+    assert (response["RateLimit-Limit"], response["RateLimit-Remaining"]) == ("30000", "29999")
+    assert services.consume(org, "logs_events", 1).limit == 50_000

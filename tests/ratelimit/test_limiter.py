@@ -133,3 +133,25 @@ def test_concurrent_processes_never_exceed_the_limit(key):
     assert sum(totals) <= 60 + refill_bound
     assert sum(totals) >= 60  # and no process was denied while tokens were left
     assert RedisLimiter(url).consume(key, limit=60, period=3600, peek=True).remaining == refill_bound
+
+
+def test_a_raised_limit_applies_at_once(limiter, key):
+    for _ in range(5):
+        limiter.consume(key, limit=5, period=60)
+    assert limiter.consume(key, limit=5, period=60).allowed is False
+    upgraded = limiter.consume(key, limit=20, period=60)
+    assert (upgraded.allowed, upgraded.remaining) == (True, 14)
+    lowered = limiter.consume(key, limit=4, period=60)
+    # 6 drawn against a limit of 4: 2 over, plus the unit asked for, at 15 s each.
+    assert lowered.allowed is False and 44.9 < lowered.retry_after <= 45
+
+
+def test_local_limiter_forgets_only_buckets_that_have_refilled():
+    clock = [0.0]
+    limiter = LocalLimiter(clock=lambda: clock[0], max_keys=2)
+    limiter.consume("refilled", limit=10, period=60)
+    limiter.consume("in-debt", limit=10, period=60, cost=30)  # full again only after 180 s
+    clock[0] = 100.0
+    limiter.consume("third", limit=10, period=60)  # over max_keys: prune
+    assert set(limiter._buckets) == {"in-debt", "third"}
+    assert limiter.consume("in-debt", limit=10, period=60).allowed is False

@@ -43,4 +43,5 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "praetor.core.clear_expired_sessions",
         "schedule": env("PRAETOR_SESSION_SWEEP_SECONDS", 3600.0, cast=float),
     },
+    "praetor.audit.apply_retention": {"task": "praetor.audit.apply_retention", "schedule": 3600.0},
 }

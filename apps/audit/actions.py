@@ -1,0 +1,37 @@
+"""Every audit event type we record (`praetor.<resource>.<action>`), as data; docs/access.md lists them."""
+
+from __future__ import annotations
+
+ACTIONS: dict[str, str] = {
+    "praetor.user.logged_in": "A user signed in.",
+    "praetor.user.login_failed": "A sign-in failed (wrong password or unknown email).",
+    "praetor.user.logged_out": "A user signed out.",
+    "praetor.api_key.created": "An API key was created.",
+    "praetor.api_key.first_used": "An API key authenticated a request for the first time.",
+    "praetor.api_key.revoked": "An API key was revoked.",
+    "praetor.invitation.created": "A person was invited to the organization.",
+    "praetor.invitation.accepted": "An invitation was accepted.",
+    "praetor.invitation.declined": "An invitation was declined.",
+    "praetor.invitation.revoked": "An invitation was revoked.",
+    "praetor.membership.created": "A user joined the organization.",
+    "praetor.membership.updated": "A member's organization role changed.",
+    "praetor.membership.deleted": "A member left or was removed from the organization.",
+    "praetor.team.created": "A team was created.",
+    "praetor.team.updated": "A team was renamed or described.",
+    "praetor.team.deleted": "A team was deleted.",
+    "praetor.team_membership.created": "A user was added to a team.",
+    "praetor.team_membership.deleted": "A user was removed from a team.",
+    "praetor.workspace_access.created": "A workspace role was granted to a user, team or service account.",
+    "praetor.workspace_access.updated": "A workspace grant was changed to another role.",
+    "praetor.workspace_access.deleted": "A workspace grant was removed.",
+    "praetor.workspace_role.created": "A custom workspace role was created.",
+    "praetor.workspace_role.updated": "A custom workspace role was changed.",
+    "praetor.workspace_role.deleted": "A custom workspace role was deleted.",
+    "praetor.workspace.created": "A workspace was created.",
+    "praetor.workspace.deleted": "A workspace was deleted.",
+    "praetor.service_account.created": "A service account was created.",
+    "praetor.service_account.deleted": "A service account was deleted.",
+    "praetor.block_secret.read": "Secret values of a block document were read unobfuscated.",
+    "praetor.organization.tier_changed": "The organization's tier changed.",
+    "praetor.audit.retention_applied": "Events older than the tier's retention were deleted (a checkpoint).",
+}

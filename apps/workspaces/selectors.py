@@ -6,20 +6,19 @@ import uuid
 
 from django.db.models import QuerySet
 
+from apps.access.selectors import workspace_ids_reachable
 from apps.core.errors import NotFound
-from apps.organizations.models import Membership, ServiceAccount
 from apps.workspaces.models import Workspace
 
 
 def workspace_list_for_actor(*, actor) -> QuerySet[Workspace]:
-    """Workspaces the actor can reach, with their organization, ordered by organization then handle."""
-    if isinstance(actor, ServiceAccount):
-        qs = Workspace.objects.for_organization(actor.organization_id)
-    else:
-        org_ids = Membership.all_organizations.filter(user=actor).values("organization_id")
-        qs = Workspace.all_organizations.filter(organization_id__in=org_ids)
-    return qs.select_related("organization").order_by("organization__handle", "handle")
-
+    """Workspaces the actor can reach (access.selectors decides: role, grants, tier), with their
+    organization, ordered by organization then handle."""
+    return (
+        Workspace.all_organizations.filter(pk__in=workspace_ids_reachable(actor=actor))
+        .select_related("organization")
+        .order_by("organization__handle", "handle")
+    )
 
 def workspace_list(*, organization, handles: list[str] | None = None) -> QuerySet[Workspace]:
     """The organization's workspaces ordered by handle, optionally only those with the given handles."""

@@ -165,8 +165,8 @@ def test_user_and_bot_access(admin, org, ws):
                                              "workspace_role_id": str(catalog.COLLABORATOR.id)}], format="json")
     assert r.status_code == 200
     assert r.json()[0]["user_id"] == str(user.pk) and r.json()[0]["actor_id"] == str(user.pk)
-    r = c.post(f"{base(ws)}/bot_access/", [{"bot_id": str(bot.pk),
-                                            "workspace_role_id": str(catalog.READ_ONLY_COLLABORATOR.id)}], format="json")
+    ro = str(catalog.READ_ONLY_COLLABORATOR.id)
+    r = c.post(f"{base(ws)}/bot_access/", [{"bot_id": str(bot.pk), "workspace_role_id": ro}], format="json")
     assert r.status_code == 200
     assert r.json()[0]["bot_id"] == str(bot.pk)
     assert [row["user_id"] for row in c.get(f"{base(ws)}/user_access/").json()] == [str(user.pk)]
@@ -229,3 +229,18 @@ def test_grant_list_query_count(admin, org, ws, django_assert_num_queries):
     with django_assert_num_queries(4):
         r = c.get(f"{base(ws)}/team_access/")
     assert len(r.json()) == 5
+
+
+def test_me_workspaces_lists_only_reachable_workspaces(org, ws, django_assert_num_queries):
+    hidden = WorkspaceFactory(organization=org)
+    member = UserFactory()
+    membership(org, member, "member")
+    team = TeamFactory(organization=org)
+    add_to_team(team, member)
+    grant(ws, team=team, role=catalog.READ_ONLY_COLLABORATOR)
+    c = client_for(member)
+    c.get("/api/me/workspaces")
+    with django_assert_num_queries(2):
+        r = c.get("/api/me/workspaces")
+    assert [row["workspace_id"] for row in r.json()] == [str(ws.pk)]
+    assert str(hidden.pk) not in {row["workspace_id"] for row in r.json()}

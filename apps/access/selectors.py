@@ -12,8 +12,15 @@ from django.db.models.fields.json import JSONField
 
 from apps.access import catalog
 from apps.access.models import CustomRole, WorkspaceGrant
+from apps.billing.selectors import organization_entitlements
 from apps.core.errors import NotFound
-from apps.organizations.models import Membership, OrganizationRole, ServiceAccount, TeamMembership, Tier
+from apps.organizations.models import (
+    Membership,
+    Organization,
+    OrganizationRole,
+    ServiceAccount,
+    TeamMembership,
+)
 
 ADMIN_ROLES = (OrganizationRole.OWNER, OrganizationRole.ADMIN)
 
@@ -34,18 +41,15 @@ class Access:
         return "*" in self.permissions or permission in self.permissions
 
 
-# Tier rules (issue #3, item 4). Free/Starter: no roles; every organization member is Administrator of
-# every workspace. Growth: the three system roles. Enterprise: also custom roles and the templates.
-ROLELESS_TIERS = frozenset({Tier.FREE, Tier.STARTER})
-CUSTOM_ROLE_TIERS = frozenset({Tier.ENTERPRISE})
-
-
+# Tier rules (issue #3, item 4), read from billing's entitlements (cached; operator overrides included):
+# roles "none" = every organization member is Administrator of every workspace; "system" = the three
+# system roles; "custom" = also custom roles and the Runner/Worker templates.
 def roles_exposed(organization) -> bool:
-    return organization.tier not in ROLELESS_TIERS
+    return organization_entitlements(organization).workspace_roles
 
 
 def custom_roles_enabled(organization) -> bool:
-    return organization.tier in CUSTOM_ROLE_TIERS
+    return organization_entitlements(organization).custom_roles
 
 
 def organization_role_for(actor, organization_id) -> str | None:
@@ -239,25 +243,39 @@ def workspace_grant_get(*, workspace, grant_id, principal_type: str | None = Non
     return grant
 
 
-def workspace_ids_reachable(*, actor, organization_ids=None) -> QuerySet:
-    """Ids of workspaces the actor can open, as a subquery: every workspace of organizations where it is
-    Owner/Admin or the tier has no roles; elsewhere only those with a direct or team grant."""
-    from apps.organizations.models import Organization
-    from apps.workspaces.models import Workspace
+def workspace_reachable_q(*, actor) -> Q:
+    """A filter on Workspace for the workspaces the actor can open: every workspace of organizations where
+    it is Owner/Admin or whose tier has no roles; elsewhere those with a direct or team grant.
 
+    One query for the actor's memberships (none for a service account), plus cached entitlements per
+    organization; the grants stay a subquery of the caller's single workspace query."""
     if isinstance(actor, ServiceAccount):
-        org_filter = Q(organization_id=actor.organization_id)
-        everything = Q(organization__tier__in=ROLELESS_TIERS) if actor.role not in ADMIN_ROLES else Q()
+        tier = Organization.objects.filter(pk=actor.organization_id).values_list("tier", flat=True).first()
+        memberships = [(actor.organization_id, actor.role, tier)]
         granted = WorkspaceGrant.all_workspaces.filter(service_account_id=actor.pk).values("workspace_id")
-        return Workspace.all_organizations.filter(org_filter & (everything | Q(pk__in=granted))).values("pk")
-    memberships = Membership.all_organizations.filter(user_id=actor.pk)
-    member_orgs = memberships.values("organization_id")
-    all_ws_orgs = Organization.objects.filter(
-        Q(pk__in=memberships.filter(role__in=ADMIN_ROLES).values("organization_id"))
-        | Q(pk__in=member_orgs, tier__in=ROLELESS_TIERS)
-    ).values("pk")
-    teams = TeamMembership.objects.filter(user_id=actor.pk).values("team_id")
-    granted = WorkspaceGrant.all_workspaces.filter(Q(user_id=actor.pk) | Q(team_id__in=teams)).values("workspace_id")
-    return Workspace.all_organizations.filter(
-        Q(organization_id__in=all_ws_orgs) | (Q(pk__in=granted) & Q(organization_id__in=member_orgs))
-    ).values("pk")
+    else:
+        memberships = list(
+            Membership.all_organizations.filter(user_id=actor.pk).values_list(
+                "organization_id", "role", "organization__tier"
+            )
+        )
+        teams = TeamMembership.objects.filter(user_id=actor.pk).values("team_id")
+        granted = WorkspaceGrant.all_workspaces.filter(Q(user_id=actor.pk) | Q(team_id__in=teams)).values(
+            "workspace_id"
+        )
+    if not memberships:
+        return Q(pk__in=[])
+    org_ids = [org_id for org_id, _, _ in memberships]
+    everything = [
+        org_id for org_id, role, tier in memberships
+        if role in ADMIN_ROLES or not roles_exposed(_OrgRef(org_id, tier))
+    ]
+    return Q(organization_id__in=everything) | (Q(organization_id__in=org_ids) & Q(pk__in=granted))
+
+
+@dataclass(frozen=True)
+class _OrgRef:
+    """Enough of an organization for billing's entitlements lookup (its id and tier)."""
+
+    pk: object
+    tier: str

@@ -10,14 +10,11 @@ from django.db.models.deletion import ProtectedError
 
 from apps.access import catalog
 from apps.access.models import CustomRole, WorkspaceGrant
-from apps.access.selectors import (
-    RoleView,
-    custom_roles_enabled,
-    roles_exposed,
-    workspace_role_get,
-)
+from apps.access.selectors import RoleView, workspace_role_get
 from apps.audit.services import RequestContext, audit_record
-from apps.core.errors import Conflict, Invalid, LimitExceeded, NotFound
+from apps.billing.catalog import Feature
+from apps.billing.services import entitlement_check
+from apps.core.errors import Conflict, Invalid, NotFound
 from apps.core.validators import validate_name
 from apps.organizations.models import Membership, ServiceAccount, Team
 
@@ -25,21 +22,11 @@ PRINCIPAL_TYPES = ("user", "team", "service_account")
 
 
 def _require_custom_roles(organization) -> None:
-    if not custom_roles_enabled(organization):
-        raise LimitExceeded(
-            f"Custom workspace roles are an Enterprise feature; this organization is on the "
-            f"{organization.get_tier_display()} tier.",
-            code="custom_roles_not_in_tier",
-        )
+    entitlement_check(organization=organization, feature_or_limit=Feature.CUSTOM_ROLES)
 
 
 def _require_roles(organization) -> None:
-    if not roles_exposed(organization):
-        raise LimitExceeded(
-            f"Workspace roles need the Growth tier or above; on the {organization.get_tier_display()} tier "
-            f"every member is Administrator of every workspace.",
-            code="roles_not_in_tier",
-        )
+    entitlement_check(organization=organization, feature_or_limit=Feature.WORKSPACE_ROLES)
 
 
 def _validate_permissions(scopes, inherited_role_id) -> tuple[list[str], str]:

@@ -1,20 +1,19 @@
-"""How long each tier keeps its audit trail, in days (Cloud calls it audit_log_retention_days)."""
+"""How long an organization keeps its audit trail: billing's `audit_retention_days` for its tier.
+
+Tiers that do not list the trail (0 days in the catalog) still keep a floor of recent events, so a
+security question about last week can be answered and an upgrade shows recent history at once.
+"""
 
 from __future__ import annotations
 
-from apps.organizations.models import Tier
+from apps.billing.selectors import organization_entitlements
 
-AUDIT_RETENTION_DAYS: dict[str, int] = {
-    Tier.FREE: 7,
-    Tier.STARTER: 30,
-    Tier.GROWTH: 90,
-    Tier.ENTERPRISE: 365,
-}
-# Events recorded before anyone signed into an organization (failed sign-ins of unknown emails).
+MINIMUM_RETENTION_DAYS = 7
+# Events without an organization (failed sign-ins of unknown emails, sign-ins of people in none).
 ORGANIZATIONLESS_RETENTION_DAYS = 30
 
 
-def audit_retention_days(tier: str | None) -> int:
-    if tier is None:
+def audit_retention_days(organization) -> int:
+    if organization is None:
         return ORGANIZATIONLESS_RETENTION_DAYS
-    return AUDIT_RETENTION_DAYS.get(tier, AUDIT_RETENTION_DAYS[Tier.FREE])
+    return max(organization_entitlements(organization).audit_retention_days, MINIMUM_RETENTION_DAYS)

@@ -10,7 +10,9 @@ from django.db.models import QuerySet
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import GENESIS_HASH, compute_hash
-from apps.core.errors import Invalid, LimitExceeded
+from apps.billing.catalog import Feature
+from apps.billing.services import entitlement_check
+from apps.core.errors import Invalid
 
 RETENTION_ACTION = "praetor.audit.retention_applied"
 
@@ -127,12 +129,5 @@ def audit_chain_ids() -> list:
 
 
 def audit_trail_require_tier(organization) -> None:
-    """The audit trail is listed for Enterprise organizations (it is recorded for every tier)."""
-    from apps.organizations.models import Tier
-
-    if organization.tier != Tier.ENTERPRISE:
-        raise LimitExceeded(
-            f"The audit trail is an Enterprise feature; this organization is on the "
-            f"{organization.get_tier_display()} tier.",
-            code="audit_trail_not_in_tier",
-        )
+    """The audit trail is listed where the tier includes it (Enterprise); it is recorded for every tier."""
+    entitlement_check(organization=organization, feature_or_limit=Feature.AUDIT_TRAIL)

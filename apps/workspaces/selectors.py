@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from apps.access.selectors import workspace_ids_reachable
+from apps.access.selectors import workspace_reachable_q
 from apps.core.errors import NotFound
 from apps.workspaces.models import Workspace
 
@@ -15,10 +15,11 @@ def workspace_list_for_actor(*, actor) -> QuerySet[Workspace]:
     """Workspaces the actor can reach (access.selectors decides: role, grants, tier), with their
     organization, ordered by organization then handle."""
     return (
-        Workspace.all_organizations.filter(pk__in=workspace_ids_reachable(actor=actor))
+        Workspace.all_organizations.filter(workspace_reachable_q(actor=actor))
         .select_related("organization")
         .order_by("organization__handle", "handle")
     )
+
 
 def workspace_list(*, organization, handles: list[str] | None = None) -> QuerySet[Workspace]:
     """The organization's workspaces ordered by handle, optionally only those with the given handles."""

@@ -108,6 +108,8 @@ def _send(client, method, url):
 
 
 def _detail(response):
+    if "json" not in (response.get("Content-Type") or ""):
+        return None
     try:
         body = response.json()
     except ValueError:

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
 from apps.engine.schemas import blocks as schemas
@@ -131,7 +132,8 @@ class BlockTypeDocumentsView(WorkspaceAPIView):
         show = _secrets_allowed(request, _query_bool(request, "include_secrets"))
         docs = selectors.block_document_list(workspace=self.workspace,
                                              block_types={"slug": {"any_": [slug]}})
-        page = self.paginator.paginate_queryset(docs, request, view=self)
+        limit, offset = parse_limit_offset(request.query_params)
+        page = docs[offset : offset + limit]
         return Response([schemas.render_block_document(d, include_secrets=show) for d in page])
 
 

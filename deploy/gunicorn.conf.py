@@ -1,4 +1,7 @@
-"""gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server."""
+"""gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server.
+
+Used by the Procfile (`make run`) and the production image alike; tuned by environment variables
+listed in docs/configuration.md."""
 
 import multiprocessing
 import os
@@ -9,5 +12,14 @@ worker_class = "uvicorn_worker.UvicornWorker"
 timeout = int(os.environ.get("PRAETOR_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
+# Recycle workers now and then so a slow leak in a dependency cannot grow without bound.
+max_requests = 2000
+max_requests_jitter = 200
+# Proxies whose X-Forwarded-* headers uvicorn believes (client address and scheme in its logs).
+forwarded_allow_ips = os.environ.get("PRAETOR_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Heartbeat files in memory, not on a container's overlay filesystem, which can stall them.
+_SHM = "/dev/shm"  # noqa: S108 - gunicorn's own recommendation for its worker heartbeat files
+if os.path.isdir(_SHM):
+    worker_tmp_dir = _SHM
 accesslog = "-" if os.environ.get("PRAETOR_ACCESS_LOG", "0") == "1" else None
 errorlog = "-"

@@ -64,31 +64,48 @@ def stop_group(proc: subprocess.Popen, *, grace: float = 20.0) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            proc.poll()  # reap the leader: a zombie still counts as a member of its group
             try:
                 os.killpg(proc.pid, 0)
             except ProcessLookupError:
-                proc.wait(timeout=5)
                 return
             time.sleep(0.2)
     proc.wait(timeout=5)
 
 
-def http_get(url: str, *, timeout: float = 10.0) -> tuple[int, bytes]:
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(NoRedirect)
+
+
+def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
+    """GET a loopback URL without following redirects: (status, body)."""
+    return http_request(url, headers=headers, timeout=timeout)[::2]
+
+
+def http_request(url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0):
+    """GET a loopback URL without following redirects: (status, headers, body)."""
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
-            return resp.status, resp.read()
+        with _opener.open(request, timeout=timeout) as resp:
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
-def wait_for_http(url: str, *, proc: subprocess.Popen, log: Path, timeout: float) -> None:
+def wait_for_http(
+    url: str, *, proc: subprocess.Popen, log: Path, timeout: float, headers: dict[str, str] | None = None
+) -> None:
     """Poll `url` until it answers 200; fail early if `proc` died, with the log's tail."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"process exited with {proc.returncode} before {url} answered:\n{tail(log)}")
         try:
-            if http_get(url, timeout=2)[0] == 200:
+            if http_get(url, headers=headers, timeout=2)[0] == 200:
                 return
         except OSError:
             pass

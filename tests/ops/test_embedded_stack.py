@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.ops.processes import clean_env, free_port, http_get, start_group, stop_group, tail, wait_for_http
+from tests.ops.processes import NoRedirect, clean_env, free_port, http_get, start_group, stop_group, tail, wait_for_http
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -92,14 +92,9 @@ def test_embedded_beat_and_worker_delete_expired_sessions(stack):
     assert "praetor.core.clear_expired_sessions" in stack.log.read_text()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 def _sign_up(base_url: str, email: str) -> tuple[int, str]:
     """A browser's sign-up, without a browser: GET the form for its CSRF token, POST it."""
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect)
     with opener.open(base_url + "/accounts/signup/", timeout=30) as resp:
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read()).group(1).decode()
     form = {"csrfmiddlewaretoken": token, "email": email, "password1": "a long passphrase 42", "password2": ""}

@@ -7,6 +7,7 @@ setup:
 
 run: setup
 	.venv/bin/python manage.py migrate --noinput
+	.venv/bin/python manage.py createcachetable
 	.venv/bin/honcho -f Procfile start
 
 test:

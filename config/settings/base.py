@@ -109,7 +109,9 @@ REDIS_URL = env("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The embedded quick start's web, worker and beat processes share one cache through the
+    # database (a per-process cache would let them disagree); `make run` creates its table.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "praetor_cache"}}
 
 AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = [

@@ -132,6 +132,12 @@ def test_web_worker_and_beat_share_sqlite_without_lock_errors(stack):
             f"SELECT count(*) FROM identity_user WHERE email IN ({placeholders})", emails
         ).fetchone()
     assert created == len(emails)
+    # allauth's sign-up throttle counted all of them in the one cache the processes share.
+    with stack.db() as conn:
+        (throttles,) = conn.execute(
+            "SELECT count(*) FROM praetor_cache WHERE cache_key LIKE '%allauth:rl:signup:ip:127.0.0.1'"
+        ).fetchone()
+    assert throttles == 1
     log = stack.log.read_text(errors="replace")
     assert "database is locked" not in log
     assert "OperationalError" not in log

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.billing import urls as billing_urls
 from apps.core import health
 
 urlpatterns = [
@@ -17,5 +18,7 @@ urlpatterns = [
     path("api/", include("apps.access.urls")),
     path("api/", include("apps.audit.urls")),
     path("api/accounts/<str:account_id>/workspaces/<str:workspace_id>/", include("apps.engine.urls")),
+    path("api/accounts/<str:account_id>/", include(billing_urls.account_urlpatterns)),
+    path("api/billing/", include(billing_urls.webhook_urlpatterns)),
     path("", include("apps.web.urls")),
 ]

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
+from apps.billing.catalog import DEFAULT_TIERS
 from apps.billing.models import Plan, Subscription
 from apps.organizations.models import Invitation, Membership
 from apps.workspaces.models import Workspace
@@ -84,9 +85,12 @@ def organization_entitlements(organization) -> Entitlements:
     overrides = Subscription.all_organizations.filter(organization_id=organization.pk).values("limit_overrides")[:1]
     plan = Plan.objects.annotate(overrides=Subquery(overrides)).filter(slug=organization.tier).first()
     if plan is None:
-        # A tier missing from the catalog is an operator error; fall back to the lowest tier
-        # rather than granting anything.
-        plan = Plan.objects.annotate(overrides=Subquery(overrides)).order_by("position").first()
+        # The tier's row is missing (an operator deleted it, or a test flushed the table): use the
+        # seeded defaults for that tier, or Free's for an unknown one, rather than fail every request.
+        defaults = {tier["slug"]: tier for tier in DEFAULT_TIERS}
+        plan = Plan(**defaults.get(organization.tier, defaults["free"]))
+        plan.overrides = (Subscription.all_organizations.filter(organization_id=organization.pk)
+                          .values_list("limit_overrides", flat=True).first())
     entitlements = entitlements_from_plan(plan, plan.overrides)
     cache.set(key, entitlements, ENTITLEMENTS_TTL_SECONDS)
     return entitlements
@@ -149,3 +153,52 @@ def organizations_with_subscription_ids() -> QuerySet[Subscription]:
     """Every subscription known to Stripe (sweep: spans organizations on purpose)."""
     return Subscription.all_organizations.exclude(stripe_subscription_id="").order_by("pk")
 
+
+
+@dataclass(frozen=True)
+class BillingOverview:
+    """What the Billing page and GET …/billing show: the tier in force and the Stripe side of it."""
+
+    tier: str
+    tier_name: str
+    status: str
+    seats: int
+    current_period_end: object
+    cancel_at_period_end: bool
+    grace_until: object
+    operator_managed: bool
+    card: object
+    upcoming_invoice: object
+    invoices: list
+    plan: Plan | None
+
+
+def billing_overview(*, organization) -> BillingOverview:
+    """The organization's billing state; card, next invoice and past invoices are read from Stripe."""
+    from apps.billing import stripe_gateway as gateway
+
+    entitlements = organization_entitlements(organization)
+    row = subscription_get(organization=organization)
+    card = upcoming = None
+    invoices: list = []
+    if row is not None and row.stripe_customer_id:
+        card = gateway.default_card(row.stripe_customer_id)
+        invoices = gateway.invoices_of_customer(row.stripe_customer_id)
+        live = row.status in ("active", "trialing", "past_due")
+        if live and row.stripe_subscription_id and not row.cancel_at_period_end:
+            upcoming = gateway.upcoming_invoice(customer_id=row.stripe_customer_id,
+                                                subscription_id=row.stripe_subscription_id)
+    return BillingOverview(
+        tier=entitlements.tier,
+        tier_name=entitlements.tier_name,
+        status=row.status if row else "none",
+        seats=row.quantity if row and row.status != "none" else organization_member_count(organization=organization),
+        current_period_end=row.current_period_end if row else None,
+        cancel_at_period_end=bool(row and row.cancel_at_period_end),
+        grace_until=row.grace_until if row else None,
+        operator_managed=bool(row and row.operator_managed),
+        card=card,
+        upcoming_invoice=upcoming,
+        invoices=invoices,
+        plan=row.plan if row else None,
+    )

@@ -2,36 +2,8 @@
 
 from django.db import migrations
 
-TIERS = [
-    {
-        "slug": "free", "name": "Free", "position": 0, "purchasable": False, "price_per_seat_cents": 0,
-        "max_members": 3, "max_workspaces": 1, "roles": "none", "run_retention_days": 7,
-        "audit_trail": False, "audit_retention_days": 0,
-        "rate_limit_api_per_minute": 250, "rate_limit_logs_events_per_minute": 500,
-        "features": ["Flows, deployments, work pools and agents", "Community support"],
-    },
-    {
-        "slug": "starter", "name": "Starter", "position": 1, "purchasable": True, "price_per_seat_cents": 2000,
-        "max_members": 10, "max_workspaces": 3, "roles": "system", "run_retention_days": 14,
-        "audit_trail": False, "audit_retention_days": 0,
-        "rate_limit_api_per_minute": 500, "rate_limit_logs_events_per_minute": 1600,
-        "features": ["Built-in workspace roles", "Teams and service accounts", "Email support"],
-    },
-    {
-        "slug": "growth", "name": "Growth", "position": 2, "purchasable": True, "price_per_seat_cents": 5000,
-        "max_members": 50, "max_workspaces": 10, "roles": "system", "run_retention_days": 30,
-        "audit_trail": False, "audit_retention_days": 0,
-        "rate_limit_api_per_minute": 2000, "rate_limit_logs_events_per_minute": 10000,
-        "features": ["Built-in workspace roles", "Teams and service accounts", "Priority email support"],
-    },
-    {
-        "slug": "enterprise", "name": "Enterprise", "position": 3, "purchasable": False, "price_per_seat_cents": 0,
-        "max_members": None, "max_workspaces": None, "roles": "custom", "run_retention_days": 365,
-        "audit_trail": True, "audit_retention_days": 365,
-        "rate_limit_api_per_minute": 10000, "rate_limit_logs_events_per_minute": 50000,
-        "features": ["Custom workspace roles", "Audit trail", "Limits set by agreement"],
-    },
-]
+# The defaults live in apps/billing/catalog.py (also the selector's fallback if a row goes missing).
+from apps.billing.catalog import DEFAULT_TIERS as TIERS  # noqa: E402
 
 
 def seed(apps, schema_editor):

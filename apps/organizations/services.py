@@ -17,7 +17,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.billing.services import entitlement_check
+from apps.billing.services import entitlement_check, organization_seats_changed
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
@@ -173,6 +173,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
         _ensure_an_owner_remains(organization=organization, leaving=membership)
     TeamMembership.objects.filter(team__organization=organization, user_id=membership.user_id).delete()
     membership.delete()
+    organization_seats_changed(organization=organization)
 
 
 # --- invitations -----------------------------------------------------------------------------------------
@@ -301,6 +302,7 @@ def invitation_accept(*, token: str, user: User) -> Membership:
         membership = Membership.objects.for_organization(organization).create(
             organization=organization, user=user, role=invitation.role
         )
+        organization_seats_changed(organization=organization)
     invitation.status = Invitation.Status.ACCEPTED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])

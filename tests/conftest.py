@@ -30,6 +30,22 @@ def pytest_sessionstart(session):
         )
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A transactional test (live_server, browser) ends with a flush that also empties tables seeded by
+    data migrations; put the billing tier catalog back so later tests see what `migrate` made."""
+    yield
+    marker = item.get_closest_marker("django_db")
+    transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    if transactional or "live_server" in getattr(item, "fixturenames", ()):
+        from pytest_django.plugin import blocking_manager_key
+
+        from apps.billing.catalog import tier_catalog_restore
+
+        with item.config.stash[blocking_manager_key].unblock():
+            tier_catalog_restore()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

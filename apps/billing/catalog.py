@@ -75,3 +75,14 @@ DEFAULT_TIERS = [
         "features": ["Custom workspace roles", "Audit trail", "Limits set by agreement"],
     },
 ]
+
+
+def tier_catalog_restore() -> int:
+    """Create the default rows of tiers missing from the catalog (never changes existing rows).
+    For test databases flushed by transactional tests; returns how many rows were created."""
+    from apps.billing.models import Plan
+
+    existing = set(Plan.objects.values_list("slug", flat=True))
+    missing = [Plan(**tier) for tier in DEFAULT_TIERS if tier["slug"] not in existing]
+    Plan.objects.bulk_create(missing)
+    return len(missing)

@@ -73,30 +73,9 @@ def stripe_settings(settings, localstripe_url):
     return settings
 
 
-def ensure_tier_catalog() -> None:
-    """Re-seed the tier catalog if a transactional test's flush removed migration 0002's rows."""
-    from apps.billing.catalog import DEFAULT_TIERS
-    from apps.billing.models import Plan
-
-    if not Plan.objects.exists():
-        for tier in DEFAULT_TIERS:
-            Plan.objects.create(**tier)
-
-
-@pytest.fixture(autouse=True)
-def _tier_catalog(request):
-    marker = request.node.get_closest_marker("django_db")
-    if marker is None:
-        return
-    transactional = marker.kwargs.get("transaction", False) or bool(marker.args and marker.args[0])
-    request.getfixturevalue("transactional_db" if transactional else "db")
-    ensure_tier_catalog()
-
-
 @pytest.fixture
 def stripe_catalog(db, stripe_settings, stripe_api):
     """The purchasable tiers' products and plans, created in localstripe (idempotent)."""
-    ensure_tier_catalog()
     call_command("billing_sync_stripe", stdout=open("/dev/null", "w"))  # noqa: SIM115
     return stripe_settings
 

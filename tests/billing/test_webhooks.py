@@ -135,8 +135,9 @@ def test_localstripe_delivers_signed_webhooks_to_the_live_server(live_server, st
     assert _wait_for(lambda: StripeEvent.objects.filter(
         type="customer.subscription.created", payload__data__object__id=row.stripe_subscription_id,
         processed_at__isnull=False).exists())
-    assert StripeEvent.objects.filter(type="invoice.payment_succeeded", processed_at__isnull=False,
-                                      payload__data__object__customer=row.stripe_customer_id).exists()
+    assert _wait_for(lambda: StripeEvent.objects.filter(
+        type="invoice.payment_succeeded", processed_at__isnull=False,
+        payload__data__object__customer=row.stripe_customer_id).exists())
     # Stripe ends the subscription (e.g. the period ended after a cancel): the webhook alone moves us to Free.
     stripe_api.Subscription.cancel(row.stripe_subscription_id)
     assert _wait_for(lambda: _tier(organization) == "free")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +35,14 @@ class RequestContext:
         # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it,
         # and the deployment's proxy is expected to set REMOTE_ADDR (gunicorn forwarded_allow_ips).
         return cls(ip_address=meta.get("REMOTE_ADDR") or None, user_agent=meta.get("HTTP_USER_AGENT", "")[:512])
+
+
+_CURRENT_CONTEXT: ContextVar[RequestContext | None] = ContextVar("praetor_audit_request_context", default=None)
+
+
+def current_request_context() -> RequestContext:
+    """The request being served (set by apps.audit.context.AuditContextMiddleware), or an empty context."""
+    return _CURRENT_CONTEXT.get() or RequestContext()
 
 
 def _actor_fields(actor) -> tuple[str, uuid.UUID | None, str]:
@@ -104,7 +113,7 @@ def audit_record(
         target_type = target_type or getattr(target, "actor_type", "") or target._meta.model_name
         target_id = target_id or str(target.pk)
         target_label = target_label or str(target)
-    context = context or RequestContext()
+    context = context or current_request_context()
     organization_id = uuid.UUID(str(organization_id)) if organization_id else None
     workspace_id = uuid.UUID(str(workspace_id)) if workspace_id else None
     actor_type, actor_id, actor_label = _actor_fields(actor)
@@ -173,3 +182,21 @@ def audit_retention_apply(*, organization_id, older_than: datetime, batch_size: 
 
 def retention_cutoff(days: int, now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(days=days)
+
+
+def audit_record_for_user(*, action: str, user, actor, details: dict | None = None,
+                          target=None, target_type: str = "", target_id: str = "", target_label: str = "",
+                          context: RequestContext | None = None) -> list[AuditEvent]:
+    """Record an event about a person (sign-in, a personal API key) in every organization they belong to,
+    so each organization's admins see it; in the organization-less chain if they belong to none."""
+    from apps.organizations.models import Membership
+
+    org_ids = list(
+        Membership.all_organizations.filter(user_id=user.pk).order_by("organization_id")
+        .values_list("organization_id", flat=True)
+    ) if user is not None else []
+    return [
+        audit_record(action=action, actor=actor, organization_id=org_id, target=target, target_type=target_type,
+                     target_id=target_id, target_label=target_label, details=details, context=context)
+        for org_id in (org_ids or [None])
+    ]

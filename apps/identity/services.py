@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record, audit_record_for_user
 from apps.core.errors import Invalid, NotFound
 from apps.core.validators import handle_from
 from apps.identity.models import ApiKey, User
@@ -19,6 +20,7 @@ LOOKUP_LENGTH = 12
 SECRET_LENGTH = 36  # characters after the prefix, as Prefect Cloud's keys
 # Writing last_used_at on every request would put a write on the hot path; once a minute is enough.
 LAST_USED_RESOLUTION_SECONDS = 60
+_OWNER = object()  # sentinel: "the key's owner is the actor"
 
 
 def _digest(secret: str) -> str:
@@ -41,10 +43,12 @@ def user_create(*, email: str, password: str | None, first_name: str = "", last_
     return User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
 
 
-def api_key_create(*, owner, name: str, expires_at: datetime | None) -> tuple[ApiKey, str]:
+@transaction.atomic
+def api_key_create(*, owner, name: str, expires_at: datetime | None, actor=_OWNER) -> tuple[ApiKey, str]:
     """Create a key for a user (pnu_) or a service account (pnb_); return the row and the secret.
 
-    The secret is returned once, here, and only its SHA-256 digest is kept.
+    The secret is returned once, here, and only its SHA-256 digest is kept. `actor` defaults to the
+    owner (a user creating their own key); an admin creating a service account's key passes itself.
     """
     name = (name or "").strip()
     if not name:
@@ -66,14 +70,29 @@ def api_key_create(*, owner, name: str, expires_at: datetime | None) -> tuple[Ap
         service_account=None if is_user else owner,
         expires_at=expires_at,
     )
+    _audit_key(key, "praetor.api_key.created", actor=owner if actor is _OWNER else actor,
+               details={"expires_at": expires_at.isoformat() if expires_at else None})
     return key, secret
 
 
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    """Revoke a key; it answers 401 from the next request on. Revoking twice is a no-op."""
+def _audit_key(key: ApiKey, action: str, *, actor, details: dict | None = None) -> None:
+    """Service-account keys are recorded in their organization; personal keys in each of the owner's."""
+    target = {"target_type": "api_key", "target_id": str(key.pk), "target_label": f"{key.name} ({key.display_prefix})"}
+    details = {"owner_type": key.owner.actor_type, "owner_id": str(key.owner.pk), **(details or {})}
+    if key.service_account_id:
+        audit_record(action=action, actor=actor, organization_id=key.service_account.organization_id,
+                     details=details, **target)
+    else:
+        audit_record_for_user(action=action, user=key.user, actor=actor, details=details, **target)
+
+
+@transaction.atomic
+def api_key_revoke(*, key: ApiKey, actor=_OWNER) -> ApiKey:
+    """Revoke a key; it answers 401 from the next request on. Revoking twice is a no-op (audited once)."""
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        _audit_key(key, "praetor.api_key.revoked", actor=key.owner if actor is _OWNER else actor)
     return key
 
 
@@ -100,11 +119,15 @@ def api_key_authenticate(secret: str) -> ApiKey:
     owner = key.owner
     if key.user_id and not owner.is_active:
         raise NotFound("Invalid API key.")
-    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
-        first_use = key.last_used_at is None
+    if key.last_used_at is None:
+        # The conditional update elects exactly one request as the first use, even when several race.
+        with transaction.atomic():
+            if ApiKey.objects.filter(pk=key.pk, last_used_at__isnull=True).update(last_used_at=now):
+                _audit_key(key, "praetor.api_key.first_used", actor=owner)
+        key.last_used_at = now
+    elif (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-        key._first_use = first_use
     return key
 
 

@@ -17,11 +17,12 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.billing.services import entitlement_check, organization_seats_changed
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
-from apps.identity.services import api_key_create
+from apps.identity.services import api_key_create, api_key_revoke
 from apps.organizations.models import (
     Invitation,
     Membership,
@@ -82,6 +83,8 @@ def organization_create(*, name: str, handle: str, owner: User) -> Organization:
     Membership.objects.for_organization(organization).create(
         organization=organization, user=owner, role=OrganizationRole.OWNER
     )
+    audit_record(action="praetor.membership.created", actor=owner, organization_id=organization.pk, target=owner,
+                 target_type="user", details={"role": OrganizationRole.OWNER, "via": "organization_created"})
     return organization
 
 
@@ -152,8 +155,11 @@ def membership_update_role(*, membership: Membership, role: str, actor) -> Membe
         _require_owner_for(actor=actor, organization=organization, role=OrganizationRole.OWNER)
     if membership.role == OrganizationRole.OWNER:
         _ensure_an_owner_remains(organization=organization, leaving=membership)
+    previous = membership.role
     membership.role = role
     membership.save(update_fields=["role", "updated"])
+    audit_record(action="praetor.membership.updated", actor=actor, organization_id=organization.pk,
+                 target=membership.user, target_type="user", details={"role": role, "previous_role": previous})
     return membership
 
 
@@ -174,6 +180,8 @@ def membership_remove(*, membership: Membership, actor) -> None:
     TeamMembership.objects.filter(team__organization=organization, user_id=membership.user_id).delete()
     membership.delete()
     organization_seats_changed(organization=organization)
+    audit_record(action="praetor.membership.deleted", actor=actor, organization_id=organization.pk,
+                 target=membership.user, target_type="user", details={"role": membership.role, "left": is_self})
 
 
 # --- invitations -----------------------------------------------------------------------------------------
@@ -254,6 +262,8 @@ def invitation_create(*, organization: Organization, email: str, role: str = Org
         "link": invitation_link(token),
         "expires_at": invitation.expires_at,
     }
+    audit_record(action="praetor.invitation.created", actor=actor, organization_id=organization.pk,
+                 target_type="invitation", target_id=str(invitation.pk), target_label=email, details={"role": role})
     transaction.on_commit(lambda: _send_invitation_email(**mail))
     return invitation, token
 
@@ -269,6 +279,8 @@ def invitation_revoke(*, invitation: Invitation, actor) -> Invitation:
     invitation.status = Invitation.Status.REVOKED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])
+    audit_record(action="praetor.invitation.revoked", actor=actor, organization_id=invitation.organization_id,
+                 target_type="invitation", target_id=str(invitation.pk), target_label=invitation.email)
     return invitation
 
 
@@ -298,7 +310,8 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation = _pending_invitation_for(token=token, user=user)
     organization = invitation.organization
     membership = Membership.objects.for_organization(organization).filter(user=user).first()
-    if membership is None:
+    joined = membership is None
+    if joined:
         membership = Membership.objects.for_organization(organization).create(
             organization=organization, user=user, role=invitation.role
         )
@@ -306,6 +319,11 @@ def invitation_accept(*, token: str, user: User) -> Membership:
     invitation.status = Invitation.Status.ACCEPTED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])
+    audit_record(action="praetor.invitation.accepted", actor=user, organization_id=organization.pk,
+                 target_type="invitation", target_id=str(invitation.pk), target_label=invitation.email)
+    if joined:
+        audit_record(action="praetor.membership.created", actor=user, organization_id=organization.pk,
+                     target=user, target_type="user", details={"role": membership.role, "via": "invitation"})
     return membership
 
 
@@ -316,6 +334,8 @@ def invitation_decline(*, token: str, user: User) -> Invitation:
     invitation.status = Invitation.Status.DECLINED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])
+    audit_record(action="praetor.invitation.declined", actor=user, organization_id=invitation.organization_id,
+                 target_type="invitation", target_id=str(invitation.pk), target_label=invitation.email)
     return invitation
 
 
@@ -366,6 +386,8 @@ def team_create(*, organization: Organization, name: str, description: str = "",
     except IntegrityError:
         raise Conflict(f"A team named {name!r} already exists.", code="name_taken") from None
     TeamMembership.objects.bulk_create([TeamMembership(team=team, user_id=uid) for uid in members])
+    audit_record(action="praetor.team.created", actor=actor, organization_id=team.organization_id, target=team,
+                 target_type="team", details={"members": [str(uid) for uid in members]})
     return team
 
 
@@ -389,6 +411,8 @@ def team_update(*, team: Team, actor, name: str | None = None, description: str 
                 team.save(update_fields=[*fields, "updated"])
         except IntegrityError:
             raise Conflict(f"A team named {name!r} already exists.", code="name_taken") from None
+        audit_record(action="praetor.team.updated", actor=actor, organization_id=team.organization_id, target=team,
+                     target_type="team", details={"changed": fields})
     return team
 
 
@@ -397,6 +421,8 @@ def team_delete(*, team: Team, actor) -> None:
     """Delete a team; its members stay in the organization."""
     organization_authorize(actor=actor, organization=team.organization_id, permission=MANAGE)
     Team.all_organizations.filter(pk=team.pk).delete()
+    audit_record(action="praetor.team.deleted", actor=actor, organization_id=team.organization_id,
+                 target_type="team", target_id=str(team.pk), target_label=team.name)
 
 
 def _lock_team(team: Team) -> Team:
@@ -414,7 +440,16 @@ def team_set_members(*, team: Team, user_ids: Iterable, actor) -> list[uuid.UUID
     TeamMembership.objects.bulk_create([TeamMembership(team=team, user_id=uid) for uid in wanted if uid not in current])
     if set(wanted) != current:
         team.save(update_fields=["updated"])
+    for uid in [u for u in wanted if u not in current]:
+        _audit_team_member(team, uid, actor, "praetor.team_membership.created")
+    for uid in sorted(current - set(wanted)):
+        _audit_team_member(team, uid, actor, "praetor.team_membership.deleted")
     return wanted
+
+
+def _audit_team_member(team: Team, user_id, actor, action: str) -> None:
+    audit_record(action=action, actor=actor, organization_id=team.organization_id, target_type="user",
+                 target_id=str(user_id), details={"team_id": str(team.pk), "team": team.name})
 
 
 @transaction.atomic
@@ -426,6 +461,7 @@ def team_add_member(*, team: Team, user_id, actor) -> None:
     _, created = TeamMembership.objects.get_or_create(team=team, user_id=uid)
     if created:
         team.save(update_fields=["updated"])
+        _audit_team_member(team, uid, actor, "praetor.team_membership.created")
 
 
 @transaction.atomic
@@ -441,6 +477,7 @@ def team_remove_member(*, team: Team, user_id, actor) -> None:
     if not deleted:
         raise NotFound(f"No member {uid} on this team.", code="member_not_found")
     team.save(update_fields=["updated"])
+    _audit_team_member(team, uid, actor, "praetor.team_membership.deleted")
 
 
 # --- service accounts ------------------------------------------------------------------------------------
@@ -474,9 +511,11 @@ def service_account_create(*, organization: Organization, name: str, actor,
             )
     except IntegrityError:
         raise Conflict(f"A service account named {name!r} already exists.", code="name_taken") from None
+    audit_record(action="praetor.service_account.created", actor=actor, organization_id=bot.organization_id,
+                 target=bot, target_type="service_account", details={"role": role})
     if not with_api_key:
         return bot, None, None
-    key, secret = api_key_create(owner=bot, name=name, expires_at=api_key_expires_at)
+    key, secret = api_key_create(owner=bot, name=name, expires_at=api_key_expires_at, actor=actor)
     return bot, key, secret
 
 
@@ -515,6 +554,9 @@ def service_account_delete(*, service_account: ServiceAccount, actor) -> None:
     if service_account.role == OrganizationRole.OWNER:
         _require_owner_for(actor=actor, organization=service_account.organization_id, role=OrganizationRole.OWNER)
     ServiceAccount.all_organizations.filter(pk=service_account.pk).delete()
+    audit_record(action="praetor.service_account.deleted", actor=actor,
+                 organization_id=service_account.organization_id, target_type="service_account",
+                 target_id=str(service_account.pk), target_label=service_account.name)
 
 
 @transaction.atomic
@@ -533,11 +575,10 @@ def service_account_rotate_key(*, service_account: ServiceAccount, actor, expire
         pk=service_account.pk)
     now = timezone.now()
     old_keys = list(ApiKey.objects.select_for_update().filter(service_account=bot, revoked_at__isnull=True))
-    new_key, secret = api_key_create(owner=bot, name=bot.name, expires_at=expires_at)
+    new_key, secret = api_key_create(owner=bot, name=bot.name, expires_at=expires_at, actor=actor)
     for key in old_keys:
         if not old_key_expires_in_seconds:
-            key.revoked_at = now
-            key.save(update_fields=["revoked_at"])
+            api_key_revoke(key=key, actor=actor)
             continue
         grace_end = now + timedelta(seconds=old_key_expires_in_seconds)
         if key.expires_at is None or key.expires_at > grace_end:

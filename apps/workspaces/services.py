@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from apps.audit.services import audit_record
 from apps.billing.services import entitlement_check
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
@@ -48,6 +49,9 @@ def workspace_create(*, organization, name: str, handle: str, description: str =
     # The client looks system block types up by slug and checksum (result storage, infrastructure):
     # every workspace has them from its first moment, as a Prefect server installs them at start-up.
     engine_blocks.workspace_seed_blocks(workspace=workspace)
+    audit_record(action="praetor.workspace.created", actor=actor, organization_id=workspace.organization_id,
+                 workspace_id=workspace.pk, target=workspace, target_type="workspace",
+                 details={"handle": handle, "name": name})
     return workspace
 
 
@@ -86,3 +90,6 @@ def workspace_delete(*, workspace: Workspace, actor) -> None:
     """Delete a workspace and all of its orchestration data (Owner/Admin)."""
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
     Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()
+    audit_record(action="praetor.workspace.deleted", actor=actor, organization_id=workspace.organization_id,
+                 workspace_id=workspace.pk, target_type="workspace", target_id=str(workspace.pk),
+                 target_label=workspace.handle, details={"handle": workspace.handle, "name": workspace.name})

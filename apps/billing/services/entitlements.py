@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from apps.audit.services import audit_record
 from apps.billing.catalog import FEATURE_LABELS, LIMIT_LABELS, Feature, Limit, TierSlug
 from apps.billing.models import Plan, Subscription
 from apps.billing.selectors import (
@@ -99,6 +100,9 @@ def organization_tier_set(*, organization: Organization, tier: str, actor=None, 
     if previous != tier:
         Organization.objects.filter(pk=organization.pk).update(tier=tier)
         organization.tier = tier
+        audit_record(action="praetor.organization.tier_changed", actor=actor, organization_id=organization.pk,
+                     target=organization, target_type="organization",
+                     details={"tier": tier, "previous_tier": previous, "reason": reason})
     # Forget now and again after commit, so a read racing this transaction cannot keep old values.
     entitlements_invalidate(organization_ids=[organization.pk])
     transaction.on_commit(lambda: entitlements_invalidate(organization_ids=[organization.pk]))

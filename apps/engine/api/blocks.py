@@ -133,7 +133,9 @@ class BlockTypeDocumentsView(WorkspaceAPIView):
         docs = selectors.block_document_list(workspace=self.workspace,
                                              block_types={"slug": {"any_": [slug]}})
         limit, offset = parse_limit_offset(request.query_params)
-        page = docs[offset : offset + limit]
+        page = list(docs[offset : offset + limit])
+        if show:
+            services.block_secrets_read(workspace=self.workspace, documents=page, actor=request.user)
         return Response([schemas.render_block_document(d, include_secrets=show) for d in page])
 
 
@@ -147,6 +149,8 @@ class BlockTypeDocumentByNameView(WorkspaceAPIView):
         document = selectors.block_document_get_by_name(workspace=self.workspace, block_type_slug=slug, name=name)
         if document is None:
             raise NotFound("Block document not found")
+        if show:
+            services.block_secrets_read(workspace=self.workspace, documents=[document], actor=request.user)
         return Response(schemas.render_block_document(document, include_secrets=show))
 
 
@@ -256,7 +260,9 @@ class BlockDocumentFilterView(WorkspaceAPIView):
                                            block_types=body.get("block_types"),
                                            block_schemas=body.get("block_schemas"), sort=body["sort"])
         limit = body.get("limit") or 200
-        page = qs[body["offset"]: body["offset"] + limit]
+        page = list(qs[body["offset"]: body["offset"] + limit])
+        if show:
+            services.block_secrets_read(workspace=self.workspace, documents=page, actor=request.user)
         return Response([schemas.render_block_document(d, include_secrets=show) for d in page])
 
 
@@ -282,6 +288,8 @@ class BlockDocumentDetailView(WorkspaceAPIView):
         document = selectors.block_document_get(workspace=self.workspace, block_document_id=_uuid(id))
         if document is None:
             raise NotFound("Block document not found")
+        if show:
+            services.block_secrets_read(workspace=self.workspace, documents=[document], actor=request.user)
         return Response(schemas.render_block_document(document, include_secrets=show))
 
     @extend_schema(request=schemas.BlockDocumentUpdate, responses={204: None}, operation_id="block_document_update")

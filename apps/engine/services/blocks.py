@@ -10,6 +10,7 @@ import uuid
 import jsonschema
 from django.db import IntegrityError, transaction
 
+from apps.audit.services import audit_record
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.engine.models.blocks import BlockDocument, BlockDocumentReference, BlockSchema, BlockType
 from apps.engine.selectors.blocks import (
@@ -352,3 +353,18 @@ def block_document_delete(*, workspace, block_document_id: uuid.UUID, actor=None
     deleted, _ = BlockDocument.objects.for_workspace(workspace).filter(pk=block_document_id).delete()
     if not deleted:
         raise NotFound("Block document not found")
+
+
+def block_secrets_read(*, workspace, documents, actor) -> None:
+    """Record in the audit trail that these documents' secret values were returned unobfuscated: one
+    event per request, naming the documents that hold secrets (none → nothing recorded)."""
+    revealed = [d for d in documents if d.encrypted_secrets]
+    if not revealed:
+        return
+    single = revealed[0] if len(revealed) == 1 else None
+    audit_record(
+        action="praetor.block_secret.read", actor=actor, organization_id=workspace.organization_id,
+        workspace_id=workspace.pk, target_type="block_document",
+        target_id=str(single.pk) if single else "", target_label=single.name if single else "",
+        details={"count": len(revealed), "block_documents": [{"id": str(d.pk), "name": d.name} for d in revealed[:50]]},
+    )

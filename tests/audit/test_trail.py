@@ -191,19 +191,22 @@ def test_api_lists_with_cursor_and_filters_for_enterprise():
     org = OrganizationFactory(tier=Tier.ENTERPRISE)
     admin = UserFactory()
     membership(org, admin, "admin")
-    _record(org, 5, actor=admin)
-    audit_record(action="praetor.workspace.created", actor=admin, organization_id=org.pk)
-    c = _client(admin)
+    c = _client(admin)  # seq 1: its key was created
+    assert c.get(f"/api/accounts/{org.pk}/audit_events?limit=1").status_code == 200  # seq 2: key first used
+    _record(org, 5, actor=admin)  # seq 3..7
+    audit_record(action="praetor.workspace.created", actor=admin, organization_id=org.pk)  # seq 8
     r = c.get(f"/api/accounts/{org.pk}/audit_events?limit=4")
     assert r.status_code == 200
-    assert [e["seq"] for e in r.json()["results"]] == [6, 5, 4, 3]
+    assert [e["seq"] for e in r.json()["results"]] == [8, 7, 6, 5]
     assert r.json()["results"][0]["cloud_event"] == "prefect-cloud.workspace.created"
     cursor = r.json()["next_cursor"]
     r = c.get(f"/api/accounts/{org.pk}/audit_events?limit=4&cursor={cursor}")
-    assert [e["seq"] for e in r.json()["results"]] == [2, 1]
+    assert [(e["seq"], e["event"]) for e in r.json()["results"]] == [
+        (4, "praetor.team.created"), (3, "praetor.team.created"), (2, "praetor.api_key.first_used"),
+        (1, "praetor.api_key.created")]
     assert r.json()["next_cursor"] is None
     r = c.get(f"/api/accounts/{org.pk}/audit_events?event=praetor.workspace.created")
-    assert [e["seq"] for e in r.json()["results"]] == [6]
+    assert [e["seq"] for e in r.json()["results"]] == [8]
     assert c.get(f"/api/accounts/{org.pk}/audit_events?cursor=zzz").status_code == 422
     assert c.get(f"/api/accounts/{org.pk}/audit_events?bogus=1").status_code == 422
 

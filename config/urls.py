@@ -19,6 +19,6 @@ urlpatterns = [
     path("api/", include("apps.audit.urls")),
     path("api/accounts/<str:account_id>/workspaces/<str:workspace_id>/", include("apps.engine.urls")),
     path("api/accounts/<str:account_id>/", include(billing_urls.account_urlpatterns)),
-    path("api/billing/", include(billing_urls.webhook_urlpatterns)),
+    path("webhooks/", include(billing_urls.webhook_urlpatterns)),
     path("", include("apps.web.urls")),
 ]

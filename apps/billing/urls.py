@@ -1,4 +1,5 @@
-"""Billing API routes, mounted under /api/accounts/{account_id}/ and /api/billing/."""
+"""Billing routes: the API under /api/accounts/{account_id}/, and Stripe's webhook at /webhooks/stripe
+(outside /api/: Stripe authenticates by signature, and its deliveries are not an organization's API traffic)."""
 
 from django.urls import path
 
@@ -15,5 +16,5 @@ account_urlpatterns = [
 ]
 
 webhook_urlpatterns = [
-    path("stripe/webhook", views.stripe_webhook, name="billing-stripe-webhook"),
+    path("stripe", views.stripe_webhook, name="billing-stripe-webhook"),
 ]

@@ -14,7 +14,7 @@ from apps.billing.services import payment_method_update, subscription_buy
 from apps.organizations.models import Organization
 from tests.billing.conftest import FAILS_LATER_CARD, event_for, fail_a_renewal, make_payment_method, signed_event
 
-URL = "/api/billing/stripe/webhook"
+URL = "/webhooks/stripe"
 
 
 def _post(client, event: dict, *, secret: str | None = None, signature: str | None = None):

@@ -1,8 +1,17 @@
+"""Browser pages. Fixed top-level routes first; /{org}/… and /{org}/{ws}/… last. Organization sub-pages
+sit under /{org}/-/ (a handle never starts with "-"), so they can never collide with a workspace handle."""
+
 from django.urls import path
 
-from apps.web import views
+from apps.web.views import api_keys, home, organizations, workspaces
 
 app_name = "web"
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", home.HomeView.as_view(), name="home"),
+    path("onboarding/", home.OnboardingView.as_view(), name="onboarding"),
+    path("settings/api-keys/", api_keys.ApiKeyListView.as_view(), name="api-keys"),
+    path("settings/api-keys/<uuid:key_id>/revoke", api_keys.ApiKeyRevokeView.as_view(), name="api-key-revoke"),
+    path("<slug:org>/", organizations.OrganizationHomeView.as_view(), name="organization"),
+    path("<slug:org>/-/workspaces/new", organizations.WorkspaceCreateView.as_view(), name="workspace-create"),
+    path("<slug:org>/<slug:ws>/", workspaces.WorkspaceHomeView.as_view(), name="workspace"),
 ]

@@ -1,0 +1,107 @@
+"""Forms of the browser pages: shape and first checks only; the services make the decisions and their
+domain errors are put back on the form by `form_error_from`."""
+
+from __future__ import annotations
+
+import functools
+
+from django import forms
+from django.conf import settings
+from django.urls import get_resolver
+
+from apps.core.errors import DomainError, Invalid
+from apps.core.validators import HANDLE_RULE, handle_from
+
+HANDLE_HELP = f"Used in URLs and in <code>prefect cloud login --workspace</code>: {HANDLE_RULE}."
+
+
+def form_error_from(form: forms.Form, error: DomainError, *, fields: dict[str, str]) -> None:
+    """Attach a service's domain error to the form field it is about, else to the whole form.
+
+    `fields` maps the service's field names (the last element of `Invalid.loc`, or a Conflict's code)
+    to this form's field names.
+    """
+    target = None
+    if isinstance(error, Invalid) and error.loc:
+        target = fields.get(str(error.loc[-1]))
+    if target is None:
+        target = fields.get(error.code)
+    form.add_error(target if target in form.fields else None, error.detail)
+
+
+@functools.cache
+def reserved_handles() -> frozenset[str]:
+    """First path segments of every fixed route (/api, /accounts, /admin, /onboarding, …).
+
+    Organization pages live at /{handle}/, so an organization whose handle is one of these would be
+    shadowed by (or shadow) one of our own pages.
+    """
+    segments = {settings.STATIC_URL.strip("/").split("/")[0]}
+    pending = list(get_resolver().url_patterns)
+    while pending:
+        pattern = pending.pop()
+        route = str(pattern.pattern).lstrip("^")
+        first = route.split("/", 1)[0]
+        if first and not first.startswith("<"):
+            segments.add(first.rstrip("$"))
+        elif not first and hasattr(pattern, "url_patterns"):
+            pending.extend(pattern.url_patterns)  # an include mounted at the root: look inside
+    return frozenset(s for s in segments if s)
+
+
+class OnboardingForm(forms.Form):
+    organization_name = forms.CharField(label="Organization name", max_length=100,
+                                        help_text="Your company or team, as members will see it.")
+    organization_handle = forms.CharField(
+        label="Organization handle", max_length=64, required=False,
+        help_text=HANDLE_HELP + " Leave it empty to derive it from the name.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+    workspace_name = forms.CharField(
+        label="Workspace name", max_length=100, initial="Production",
+        help_text="A workspace holds flows, runs and deployments, e.g. one per environment.",
+    )
+    workspace_handle = forms.CharField(
+        label="Workspace handle", max_length=64, required=False,
+        help_text=HANDLE_HELP + " Leave it empty to derive it from the name.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if "organization_name" in data and not data.get("organization_handle"):
+            data["organization_handle"] = handle_from(data["organization_name"], fallback="org")
+        if "workspace_name" in data and not data.get("workspace_handle"):
+            data["workspace_handle"] = handle_from(data["workspace_name"], fallback="default")
+        handle = data.get("organization_handle")
+        if handle and handle in reserved_handles():
+            self.add_error("organization_handle",
+                           f"{handle!r} is reserved by Praetor's own pages: choose another handle.")
+        return data
+
+
+class WorkspaceCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+    handle = forms.CharField(
+        label="Handle", max_length=64, required=False,
+        help_text=HANDLE_HELP + " Leave it empty to derive it from the name.",
+        widget=forms.TextInput(attrs={"autocapitalize": "none", "spellcheck": "false"}),
+    )
+    description = forms.CharField(label="Description", max_length=1000, required=False,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if "name" in data and not data.get("handle"):
+            data["handle"] = handle_from(data["name"], fallback="default")
+        return data
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=255,
+                           help_text="What the key is for, e.g. “laptop” or “CI”.")
+    expires_on = forms.DateField(
+        label="Expires on", required=False,
+        help_text="The key stops working at the start of this day (UTC). Leave empty for a key that does not expire.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )

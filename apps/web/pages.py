@@ -1,0 +1,108 @@
+"""Base views of the browser pages: sign-in, tenant resolution from the URL and declared permissions.
+
+The same rules as the API's base views (apps/core/api/views.py): the organization and workspace come
+from the URL, are resolved once per request, and each page declares what it needs per method. Not a
+member → 404, as if the organization did not exist; a member without the permission → 403.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.views import View
+
+from apps.access.selectors import Access, effective_access, organization_access
+from apps.organizations.models import Organization
+from apps.workspaces.models import Workspace
+
+SIGNED_IN = "signed_in"  # any signed-in user (their own settings, onboarding)
+MEMBER = "member"  # any member of the URL's organization or workspace, whatever their role
+_PROTECTED = ("dispatch", "resolve_tenant", "check_declared_permission")
+
+
+class PageView(View):
+    """Every page declares `required_permissions = {METHOD: permission}` for each method it serves."""
+
+    required_permissions: dict[str, str] | None = None
+    abstract = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("abstract"):
+            return
+        for name in _PROTECTED:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__name__} may not override {name}(): tenancy is resolved by the base view.")
+        declared = cls.required_permissions
+        if not isinstance(declared, dict):
+            raise TypeError(f"{cls.__name__} must declare required_permissions.")
+        served = {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}
+        missing = served - set(declared)
+        if missing:
+            raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+
+    def dispatch(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        request.access = None
+        self.resolve_tenant(request, kwargs)
+        self.check_declared_permission(request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        """Pages outside any organization resolve nothing."""
+
+    def check_declared_permission(self, request) -> None:
+        method = "GET" if request.method == "HEAD" else request.method
+        needed = (self.required_permissions or {}).get(method)
+        if needed is None or needed == SIGNED_IN:
+            # Undeclared methods never reach a handler: View.dispatch answers 405 for them.
+            return
+        access: Access | None = request.access
+        if access is None or not access.is_member:
+            raise Http404
+        if needed != MEMBER and not access.has(needed):
+            raise PermissionDenied(f"This page needs the permission {needed}.")
+
+
+def _organization_for(request, handle: str) -> tuple[Organization, Access]:
+    # Same answer for "no such handle" and "not a member": the page does not exist for this user.
+    organization = Organization.objects.filter(handle=handle).first()
+    if organization is None:
+        raise Http404
+    access = organization_access(request.user, organization.pk)
+    if not access.is_member:
+        raise Http404
+    return organization, access
+
+
+class OrganizationPageView(PageView):
+    """Pages under /{org}/: the URL's `org` handle is resolved and membership required."""
+
+    abstract = True
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        organization, access = _organization_for(request, kwargs["org"])
+        request.organization = organization
+        request.access = access
+
+
+class WorkspacePageView(PageView):
+    """Pages under /{org}/{ws}/: the workspace is resolved inside the URL's organization and the user's
+    effective access in it computed once. No access at all → 404."""
+
+    abstract = True
+
+    def resolve_tenant(self, request, kwargs) -> None:
+        organization, _ = _organization_for(request, kwargs["org"])
+        workspace = Workspace.objects.for_organization(organization).filter(handle=kwargs["ws"]).first()
+        if workspace is None:
+            raise Http404
+        workspace.organization = organization
+        access = effective_access(request.user, workspace)
+        if not access.is_member:
+            raise Http404
+        request.organization = organization
+        request.workspace = workspace
+        request.access = access

@@ -1,0 +1,53 @@
+"""An organization's overview: its workspaces, and for Owners and Admins, creating another."""
+
+from __future__ import annotations
+
+from django.shortcuts import redirect, render
+
+from apps.core.errors import DomainError
+from apps.web.forms import WorkspaceCreateForm, form_error_from
+from apps.web.pages import MEMBER, OrganizationPageView
+from apps.workspaces.selectors import workspace_list_for_actor
+from apps.workspaces.services import workspace_create
+
+MANAGE = "organization:manage"
+
+
+def _workspaces_of(request):
+    return [ws for ws in workspace_list_for_actor(actor=request.user) if ws.organization_id == request.organization.pk]
+
+
+class OrganizationHomeView(OrganizationPageView):
+    required_permissions = {"GET": MEMBER}
+
+    def get(self, request, org):
+        return render(request, "web/organization.html", {
+            "organization": request.organization,
+            "workspaces": _workspaces_of(request),
+            "can_manage": request.access.has(MANAGE),
+        })
+
+
+class WorkspaceCreateView(OrganizationPageView):
+    required_permissions = {"GET": MANAGE, "POST": MANAGE}
+
+    def get(self, request, org):
+        return self._render(request, WorkspaceCreateForm())
+
+    def post(self, request, org):
+        form = WorkspaceCreateForm(request.POST)
+        if not form.is_valid():
+            return self._render(request, form, status=400)
+        data = form.cleaned_data
+        try:
+            workspace = workspace_create(organization=request.organization, name=data["name"], handle=data["handle"],
+                                         description=data["description"], actor=request.user)
+        except DomainError as error:
+            form_error_from(form, error, fields={"name": "name", "handle": "handle", "handle_taken": "handle",
+                                                 "description": "description"})
+            return self._render(request, form, status=400)
+        return redirect("web:workspace", org=request.organization.handle, ws=workspace.handle)
+
+    def _render(self, request, form, status=200):
+        return render(request, "web/workspace_create.html", {"organization": request.organization, "form": form},
+                      status=status)

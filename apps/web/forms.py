@@ -3,14 +3,11 @@ domain errors are put back on the form by `form_error_from`."""
 
 from __future__ import annotations
 
-import functools
-
 from django import forms
-from django.conf import settings
-from django.urls import get_resolver
 
 from apps.core.errors import DomainError, Invalid
 from apps.core.validators import HANDLE_RULE, handle_from
+from apps.web.routing import RESERVED
 
 HANDLE_HELP = f"Used in URLs and in <code>prefect cloud login --workspace</code>: {HANDLE_RULE}."
 
@@ -27,26 +24,6 @@ def form_error_from(form: forms.Form, error: DomainError, *, fields: dict[str, s
     if target is None:
         target = fields.get(error.code)
     form.add_error(target if target in form.fields else None, error.detail)
-
-
-@functools.cache
-def reserved_handles() -> frozenset[str]:
-    """First path segments of every fixed route (/api, /accounts, /admin, /onboarding, …).
-
-    Organization pages live at /{handle}/, so an organization whose handle is one of these would be
-    shadowed by (or shadow) one of our own pages.
-    """
-    segments = {settings.STATIC_URL.strip("/").split("/")[0]}
-    pending = list(get_resolver().url_patterns)
-    while pending:
-        pattern = pending.pop()
-        route = str(pattern.pattern).lstrip("^")
-        first = route.split("/", 1)[0]
-        if first and not first.startswith("<"):
-            segments.add(first.rstrip("$"))
-        elif not first and hasattr(pattern, "url_patterns"):
-            pending.extend(pattern.url_patterns)  # an include mounted at the root: look inside
-    return frozenset(s for s in segments if s)
 
 
 class OnboardingForm(forms.Form):
@@ -74,7 +51,7 @@ class OnboardingForm(forms.Form):
         if "workspace_name" in data and not data.get("workspace_handle"):
             data["workspace_handle"] = handle_from(data["workspace_name"], fallback="default")
         handle = data.get("organization_handle")
-        if handle and handle in reserved_handles():
+        if handle and handle in RESERVED:
             self.add_error("organization_handle",
                            f"{handle!r} is reserved by Praetor's own pages: choose another handle.")
         return data

@@ -18,7 +18,7 @@ from apps.workspaces.models import Workspace
 
 SIGNED_IN = "signed_in"  # any signed-in user (their own settings, onboarding)
 MEMBER = "member"  # any member of the URL's organization or workspace, whatever their role
-_PROTECTED = ("dispatch", "resolve_tenant", "check_declared_permission")
+_PROTECTED = ("dispatch", "tenant_exists", "resolve_tenant", "check_declared_permission")
 
 
 class PageView(View):
@@ -44,11 +44,17 @@ class PageView(View):
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:
+            # An unknown organization is "not found" for everyone; a real one asks to sign in first.
+            if not self.tenant_exists(kwargs):
+                raise Http404
             return redirect_to_login(request.get_full_path())
         request.access = None
         self.resolve_tenant(request, kwargs)
         self.check_declared_permission(request)
         return super().dispatch(request, *args, **kwargs)
+
+    def tenant_exists(self, kwargs) -> bool:
+        return True
 
     def resolve_tenant(self, request, kwargs) -> None:
         """Pages outside any organization resolve nothing."""
@@ -77,10 +83,17 @@ def _organization_for(request, handle: str) -> tuple[Organization, Access]:
     return organization, access
 
 
+def _organization_handle_exists(kwargs) -> bool:
+    return Organization.objects.filter(handle=kwargs["org"]).exists()
+
+
 class OrganizationPageView(PageView):
     """Pages under /{org}/: the URL's `org` handle is resolved and membership required."""
 
     abstract = True
+
+    def tenant_exists(self, kwargs) -> bool:
+        return _organization_handle_exists(kwargs)
 
     def resolve_tenant(self, request, kwargs) -> None:
         organization, access = _organization_for(request, kwargs["org"])
@@ -93,6 +106,9 @@ class WorkspacePageView(PageView):
     effective access in it computed once. No access at all → 404."""
 
     abstract = True
+
+    def tenant_exists(self, kwargs) -> bool:
+        return _organization_handle_exists(kwargs)
 
     def resolve_tenant(self, request, kwargs) -> None:
         organization, _ = _organization_for(request, kwargs["org"])

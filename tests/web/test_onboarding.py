@@ -61,7 +61,7 @@ def test_invalid_workspace_handle_rolls_back_the_organization(signed_in):
     assert Workspace.all_organizations.count() == 0
 
 
-@pytest.mark.parametrize("handle", ["accounts", "api", "admin", "onboarding", "settings", "static"])
+@pytest.mark.parametrize("handle", ["accounts", "api", "admin", "onboarding", "settings", "static", "invitations"])
 def test_handles_of_our_own_routes_are_reserved(signed_in, handle):
     response = signed_in.post("/onboarding/", {
         "organization_name": "Acme", "organization_handle": handle,

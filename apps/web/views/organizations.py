@@ -17,6 +17,15 @@ def _workspaces_of(request):
     return [ws for ws in workspace_list_for_actor(actor=request.user) if ws.organization_id == request.organization.pk]
 
 
+class OrganizationSlashView(OrganizationPageView):
+    """/{org} → /{org}/ for members (and 404 for anyone else, rather than a blind slash redirect)."""
+
+    required_permissions = {"GET": MEMBER}
+
+    def get(self, request, org):
+        return redirect("web:organization", org=request.organization.handle)
+
+
 class OrganizationHomeView(OrganizationPageView):
     required_permissions = {"GET": MEMBER}
 

@@ -25,30 +25,11 @@ AXE = Path(__file__).parent / "vendor" / "axe-core-4.10.3" / "axe.min.js"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _restore_migration_data_at_the_end(django_db_setup, django_db_blocker):
-    """Put back the rows data migrations wrote (the billing tier catalog, …) once the session ends.
-
-    Browser tests need committed data (the live server is another thread with its own connection), so
-    they are transactional: each ends with a flush, which empties those rows too. `serialized_rollback`
-    restores them before each such test; this restores them after the last one, so that a --reuse-db
-    database is never left without them for the next run.
-    """
-    yield
-    from django.db import connections
-
-    with django_db_blocker.unblock():
-        for alias in connections:
-            content = getattr(connections[alias], "_test_serialized_contents", None)
-            if content:
-                connections[alias].creation.deserialize_db_from_string(content)
-
-
 @pytest.fixture
 def chromium(live_server):
     # One browser per test, started after the test's database set-up and stopped before its teardown:
     # Playwright's sync API runs the test in a greenlet with its own context variables, where Django
-    # would see fresh database connections without the test's serialized-rollback state.
+    # opens its own database connections; keeping it inside the test keeps set-up and teardown outside.
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run scripts/browser.sh (installs Debian's chromium).")
     from playwright.sync_api import sync_playwright

@@ -11,7 +11,7 @@ from apps.organizations.models import Organization
 from apps.workspaces.models import Workspace
 from tests.factories.identity import UserFactory
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from apps.core.validators import HANDLE_RE
 
 RESERVED = frozenset({
-    "accounts", "admin", "api", "health", "ready", "static", "media",
+    "accounts", "admin", "api", "health", "ready", "static", "media", "webhooks",
     "onboarding", "settings", "invitations", "favicon.ico", "robots.txt",
 })
 

@@ -1,4 +1,5 @@
-"""Generate apps/engine/data/system_blocks.json from the prefect 2.20 client's own block classes.
+"""Generate apps/engine/data/system_blocks.json from the prefect 2.20 client's own block classes, and
+apps/engine/data/work_pool_types.json from its built-in worker classes.
 
 Run with the client's interpreter (scripts/prefect-env.sh prints it):
     .venv-prefect/bin/python scripts/generate_system_blocks.py
@@ -6,7 +7,9 @@ Run with the client's interpreter (scripts/prefect-env.sh prints it):
 The file records, for each block class the client ships, the block type and block schema (fields,
 checksum, capabilities, version) exactly as the client computes them with `_to_block_type()` and
 `_to_block_schema()`: the client looks these up by slug and checksum, so they are interface data.
-Protected types are the ones a Prefect server installs as protected at start-up.
+Protected types are the ones a Prefect server installs as protected at start-up. The worker file is
+what Cloud's `collections/work_pool_types` answers for the workers the client itself ships
+(`{package: {worker type: metadata}}`, read by prefect/workers/utilities.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ MODULES = [
     "prefect.concurrency.services",
 ]
 PROTECTED = {"webhook", "json", "date-time", "secret", "local-file-system", "process"}
-OUT = Path(__file__).resolve().parent.parent / "apps" / "engine" / "data" / "system_blocks.json"
+DATA = Path(__file__).resolve().parent.parent / "apps" / "engine" / "data"
+OUT = DATA / "system_blocks.json"
+WORKERS_OUT = DATA / "work_pool_types.json"
 
 
 def main() -> None:
@@ -68,6 +73,27 @@ def main() -> None:
     document = {"prefect_version": prefect.__version__, "blocks": entries}
     OUT.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     sys.stderr.write(f"wrote {len(entries)} block types to {OUT}\n")
+    write_worker_metadata()
+
+
+def write_worker_metadata() -> None:
+    from prefect.workers.base import BaseWorker
+
+    workers = {}
+    for worker_type in sorted(BaseWorker.get_all_available_worker_types()):
+        worker = BaseWorker.get_worker_class_from_type(worker_type)
+        workers[worker_type] = {
+            "type": worker_type,
+            "display_name": worker._display_name,
+            "description": worker.get_description(),
+            "documentation_url": worker.get_documentation_url(),
+            "logo_url": worker.get_logo_url(),
+            "is_beta": bool(getattr(worker, "_is_beta", False)),
+            "install_command": "pip install prefect",
+            "default_base_job_configuration": worker.get_default_base_job_template(),
+        }
+    WORKERS_OUT.write_text(json.dumps({"prefect": workers}, indent=1, sort_keys=True) + "\n")
+    sys.stderr.write(f"wrote {len(workers)} worker types to {WORKERS_OUT}\n")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
 """
 
-from apps.engine.api import blocks
+from apps.engine.api import blocks, collections, events
 
 urlpatterns: list = [
     *blocks.urlpatterns,
+    *collections.urlpatterns,
+    *events.urlpatterns,
 ]

@@ -1,0 +1,75 @@
+"""The `events/in` websocket: the client in Cloud mode streams one JSON event per text message.
+
+The upgrade is authenticated like the HTTP API (`Authorization: bearer <key>`) and scoped by the same
+rules (no access to the workspace, or no `events:write` → the handshake is refused). The client's
+pings are websocket control frames, answered by the ASGI server after every earlier message has been
+handed to this consumer, which stores each event before reading the next: a pong confirms receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.access.selectors import effective_access
+from apps.core.errors import NotFound
+from apps.engine.services.events import event_record_from_stream
+from apps.identity.services import api_key_authenticate
+from apps.workspaces.models import Workspace
+
+logger = logging.getLogger(__name__)
+WRITE = "events:write"
+
+
+def _bearer(scope) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name.lower() == b"authorization":
+            parts = value.decode("latin-1").split()
+            if len(parts) == 2 and parts[0].lower() == "bearer":
+                return parts[1]
+    return None
+
+
+def stream_workspace_for(scope) -> Workspace | None:
+    """The workspace this upgrade may write events to, or None (refuse): unknown key, not a member,
+    or no events:write. Another tenant's workspace looks exactly like a missing one."""
+    secret = _bearer(scope)
+    if secret is None:
+        return None
+    try:
+        key = api_key_authenticate(secret)
+    except NotFound:
+        return None
+    kwargs = scope["url_route"]["kwargs"]
+    try:
+        org_id, ws_id = uuid.UUID(kwargs["account_id"]), uuid.UUID(kwargs["workspace_id"])
+    except ValueError:
+        return None
+    workspace = Workspace.objects.for_organization(org_id).select_related("organization").filter(pk=ws_id).first()
+    if workspace is None:
+        return None
+    access = effective_access(key.owner, workspace)
+    if not access.is_member or not access.has(WRITE):
+        return None
+    return workspace
+
+
+class EventsInConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.workspace = await database_sync_to_async(stream_workspace_for)(self.scope)
+        if self.workspace is None:
+            await self.close()  # before accept: the server answers the upgrade with 403
+            return
+        await self.accept()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            raw = orjson.loads(text_data if text_data is not None else bytes_data)
+        except orjson.JSONDecodeError:
+            logger.warning("dropped a non-JSON message on the events stream of workspace %s", self.workspace.pk)
+            return
+        await database_sync_to_async(event_record_from_stream)(workspace=self.workspace, raw=raw)

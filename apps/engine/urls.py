@@ -3,10 +3,12 @@
 Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
 """
 
-from apps.engine.api import blocks, collections, events
+from apps.engine.api import artifacts, blocks, collections, events, variables
 
 urlpatterns: list = [
+    *artifacts.urlpatterns,
     *blocks.urlpatterns,
     *collections.urlpatterns,
     *events.urlpatterns,
+    *variables.urlpatterns,
 ]

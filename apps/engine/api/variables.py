@@ -1,0 +1,118 @@
+"""Variables at Prefect 2.20's paths: create, read/update/delete by id or by name, filter, count."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from apps.core.api.views import WorkspaceAPIView
+from apps.core.errors import Invalid, NotFound
+from apps.engine.schemas import variables as schemas
+from apps.engine.selectors import variables as selectors
+from apps.engine.services import variables as services
+
+READ, WRITE = "variables:read", "variables:write"
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
+
+
+def _parse(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data if data is not None else {})
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+class VariableCreateView(WorkspaceAPIView):
+    required_permissions = {"POST": WRITE}
+
+    @extend_schema(request=schemas.VariableCreate, responses={201: schemas.Variable}, operation_id="variable_create")
+    def post(self, request, **kwargs):
+        data = _parse(schemas.VariableCreate, request.data)
+        variable = services.variable_create(workspace=self.workspace, actor=request.user, **data)
+        return Response(schemas.Variable(variable).data, status=201)
+
+
+class VariableFilterView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=schemas.VariableFilterBody, responses=schemas.Variable(many=True),
+                   operation_id="variable_filter")
+    def post(self, request, **kwargs):
+        body = _plain(_parse(schemas.VariableFilterBody, request.data))
+        qs = selectors.variable_list(workspace=self.workspace, variables=body.get("variables"), sort=body["sort"])
+        limit = body.get("limit") or 200
+        return Response(schemas.Variable(qs[body["offset"]: body["offset"] + limit], many=True).data)
+
+
+class VariableCountView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=schemas.VariableCountBody, responses=OpenApiTypes.INT, operation_id="variable_count")
+    def post(self, request, **kwargs):
+        body = _plain(_parse(schemas.VariableCountBody, request.data))
+        return Response(selectors.variable_list(workspace=self.workspace, variables=body.get("variables")).count())
+
+
+class _VariableDetail(WorkspaceAPIView):
+    abstract = True
+    required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+
+    def lookup(self, kwargs) -> dict:
+        raise NotImplementedError
+
+    def get(self, request, **kwargs):
+        found = self.lookup(kwargs)
+        variable = (selectors.variable_get(workspace=self.workspace, variable_id=found["variable_id"])
+                    if "variable_id" in found else
+                    selectors.variable_get_by_name(workspace=self.workspace, name=found["name"]))
+        if variable is None:
+            raise NotFound("Variable not found.")
+        return Response(schemas.Variable(variable).data)
+
+    def patch(self, request, **kwargs):
+        changes = _parse(schemas.VariableUpdate, request.data)
+        services.variable_update(workspace=self.workspace, changes=dict(changes), actor=request.user,
+                                 **self.lookup(kwargs))
+        return Response(status=204)
+
+    def delete(self, request, **kwargs):
+        services.variable_delete(workspace=self.workspace, actor=request.user, **self.lookup(kwargs))
+        return Response(status=204)
+
+
+@extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)
+class VariableDetailView(_VariableDetail):
+    def lookup(self, kwargs) -> dict:
+        return {"variable_id": _uuid(kwargs["id"])}
+
+
+@extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)
+class VariableByNameView(_VariableDetail):
+    def lookup(self, kwargs) -> dict:
+        return {"name": kwargs["name"]}
+
+
+urlpatterns = [
+    path("variables/", VariableCreateView.as_view(), name="variables"),
+    path("variables/filter", VariableFilterView.as_view(), name="variables-filter"),
+    path("variables/count", VariableCountView.as_view(), name="variables-count"),
+    path("variables/name/<str:name>", VariableByNameView.as_view(), name="variable-by-name"),
+    path("variables/<str:id>", VariableDetailView.as_view(), name="variable"),
+]

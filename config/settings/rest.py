@@ -23,4 +23,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
+    "ENUM_NAME_OVERRIDES": {
+        "BlockDocumentSort": "apps.engine.schemas.blocks.BLOCK_DOCUMENT_SORTS",
+        "VariableSort": "apps.engine.schemas.variables.VARIABLE_SORTS",
+        "ArtifactSort": "apps.engine.schemas.artifacts.SORT_CHOICES",
+    },
 }

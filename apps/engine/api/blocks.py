@@ -229,7 +229,8 @@ class BlockSchemaByChecksumView(WorkspaceAPIView):
 class BlockCapabilitiesView(WorkspaceAPIView):
     required_permissions = {"GET": READ}
 
-    @extend_schema(responses=serializers.ListField(child=serializers.CharField()), operation_id="block_capabilities")
+    @extend_schema(responses=serializers.ListSerializer(child=serializers.CharField()),
+                   operation_id="block_capabilities")
     def get(self, request, **kwargs):
         return Response(selectors.block_capability_list(workspace=self.workspace))
 

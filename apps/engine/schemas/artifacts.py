@@ -14,7 +14,7 @@ def _strings():
     return serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
 
 
-class _AnyUUID(StrictInputSerializer):
+class ArtifactIdsFilter(StrictInputSerializer):
     any_ = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
 
 
@@ -47,16 +47,16 @@ class ArtifactFilterType(StrictInputSerializer):
 
 class ArtifactFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyUUID(required=False, allow_null=True)
+    id = ArtifactIdsFilter(required=False, allow_null=True)
     key = ArtifactFilterKey(required=False, allow_null=True)
-    flow_run_id = _AnyUUID(required=False, allow_null=True)
-    task_run_id = _AnyUUID(required=False, allow_null=True)
+    flow_run_id = ArtifactIdsFilter(required=False, allow_null=True)
+    task_run_id = ArtifactIdsFilter(required=False, allow_null=True)
     type = ArtifactFilterType(required=False, allow_null=True)
 
 
 class ArtifactCollectionFilter(ArtifactFilter):
     id = None
-    latest_id = _AnyUUID(required=False, allow_null=True)
+    latest_id = ArtifactIdsFilter(required=False, allow_null=True)
 
 
 class RunIdFilter(StrictInputSerializer):
@@ -64,7 +64,7 @@ class RunIdFilter(StrictInputSerializer):
     sends every criterion, unset ones as null; a set criterion other than `id` is refused (422)."""
 
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyUUID(required=False, allow_null=True)
+    id = ArtifactIdsFilter(required=False, allow_null=True)
 
     def to_internal_value(self, data):
         if isinstance(data, dict):

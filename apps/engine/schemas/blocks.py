@@ -6,12 +6,14 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import StrictInputSerializer
 
+BLOCK_DOCUMENT_SORTS = ["NAME_DESC", "NAME_ASC", "BLOCK_TYPE_AND_NAME_ASC"]
 
-class _Any(StrictInputSerializer):
+
+class BlockTextsFilter(StrictInputSerializer):
     any_ = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
 
 
-class _AnyUUID(StrictInputSerializer):
+class BlockIdsFilter(StrictInputSerializer):
     any_ = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
 
 
@@ -21,7 +23,7 @@ class BlockTypeFilterName(StrictInputSerializer):
 
 class BlockTypeFilter(StrictInputSerializer):
     name = BlockTypeFilterName(required=False, allow_null=True)
-    slug = _Any(required=False, allow_null=True)
+    slug = BlockTextsFilter(required=False, allow_null=True)
 
 
 class BlockSchemaFilterCapabilities(StrictInputSerializer):
@@ -30,10 +32,10 @@ class BlockSchemaFilterCapabilities(StrictInputSerializer):
 
 class BlockSchemaFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyUUID(required=False, allow_null=True)
-    block_type_id = _AnyUUID(required=False, allow_null=True)
+    id = BlockIdsFilter(required=False, allow_null=True)
+    block_type_id = BlockIdsFilter(required=False, allow_null=True)
     block_capabilities = BlockSchemaFilterCapabilities(required=False, allow_null=True)
-    version = _Any(required=False, allow_null=True)
+    version = BlockTextsFilter(required=False, allow_null=True)
 
 
 class BlockDocumentFilterIsAnonymous(StrictInputSerializer):
@@ -47,9 +49,9 @@ class BlockDocumentFilterName(StrictInputSerializer):
 
 class BlockDocumentFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyUUID(required=False, allow_null=True)
+    id = BlockIdsFilter(required=False, allow_null=True)
     is_anonymous = BlockDocumentFilterIsAnonymous(required=False, allow_null=True)
-    block_type_id = _AnyUUID(required=False, allow_null=True)
+    block_type_id = BlockIdsFilter(required=False, allow_null=True)
     name = BlockDocumentFilterName(required=False, allow_null=True)
 
 
@@ -75,8 +77,7 @@ class BlockDocumentCountBody(StrictInputSerializer):
 
 class BlockDocumentFilterBody(BlockDocumentCountBody, _Paging):
     include_secrets = serializers.BooleanField(required=False, default=False)
-    sort = serializers.ChoiceField(choices=["NAME_DESC", "NAME_ASC", "BLOCK_TYPE_AND_NAME_ASC"], required=False,
-                                   default="NAME_ASC")
+    sort = serializers.ChoiceField(choices=BLOCK_DOCUMENT_SORTS, required=False, default="NAME_ASC")
 
 
 class BlockTypeCreate(StrictInputSerializer):

@@ -7,6 +7,8 @@ from rest_framework import serializers
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.variables import MAX_NAME_LENGTH, MAX_VALUE_LENGTH
 
+VARIABLE_SORTS = ["CREATED_DESC", "UPDATED_DESC", "NAME_DESC", "NAME_ASC"]
+
 
 def _strings():
     return serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
@@ -25,12 +27,12 @@ class VariableUpdate(StrictInputSerializer):
     tags = serializers.ListField(child=serializers.CharField(), required=False)
 
 
-class _AnyLike(StrictInputSerializer):
+class VariableTextFilter(StrictInputSerializer):
     any_ = _strings()
     like_ = serializers.CharField(required=False, allow_null=True)
 
 
-class _AnyUUID(StrictInputSerializer):
+class VariableIdsFilter(StrictInputSerializer):
     any_ = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
 
 
@@ -42,9 +44,9 @@ class VariableFilterTags(StrictInputSerializer):
 
 class VariableFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyUUID(required=False, allow_null=True)
-    name = _AnyLike(required=False, allow_null=True)
-    value = _AnyLike(required=False, allow_null=True)
+    id = VariableIdsFilter(required=False, allow_null=True)
+    name = VariableTextFilter(required=False, allow_null=True)
+    value = VariableTextFilter(required=False, allow_null=True)
     tags = VariableFilterTags(required=False, allow_null=True)
 
 
@@ -55,8 +57,7 @@ class VariableCountBody(StrictInputSerializer):
 class VariableFilterBody(VariableCountBody):
     offset = serializers.IntegerField(required=False, min_value=0, default=0)
     limit = serializers.IntegerField(required=False, min_value=0, max_value=200, allow_null=True)
-    sort = serializers.ChoiceField(choices=["CREATED_DESC", "UPDATED_DESC", "NAME_DESC", "NAME_ASC"], required=False,
-                                   default="NAME_ASC")
+    sort = serializers.ChoiceField(choices=VARIABLE_SORTS, required=False, default="NAME_ASC")
 
 
 class Variable(serializers.Serializer):

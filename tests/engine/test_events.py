@@ -56,7 +56,7 @@ def stream(ws, key: str | None, messages: list[str]) -> tuple[bool, int]:
     return async_to_sync(run)()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_stream_stores_each_event_once_in_its_workspace(workspace, user_key):
     first, second = make_event(), make_event(name="prefect.task-run.Running")
     accepted, _ = stream(workspace, user_key, [orjson.dumps(first).decode(), orjson.dumps(second).decode(),
@@ -69,7 +69,7 @@ def test_stream_stores_each_event_once_in_its_workspace(workspace, user_key):
     assert rows[0].payload == {"intended": {"from": "RUNNING", "to": "COMPLETED"}}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_stream_refuses_bad_keys_and_strangers(workspace, organization):
     assert stream(workspace, None, [])[0] is False
     assert stream(workspace, "pnu_" + "x" * 36, [])[0] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from apps.billing.selectors import organization_entitlements
@@ -37,11 +38,28 @@ class BucketUsage:
         return sum(m.allowed for m in self.minutes)
 
 
+# In-process memo of limits, so the hot path costs no cache round trip: keyed by the organization's
+# current tier (read with the organization on every request), so a tier change applies at once; an
+# operator's override of an Enterprise limit applies within LIMITS_MEMO_SECONDS.
+LIMITS_MEMO_SECONDS = 10.0
+_MEMO_MAX = 10_000
+_limits_memo: dict[tuple, tuple[float, dict[str, int]]] = {}
+
+
 def organization_limits(organization) -> dict[str, int]:
     """Per-minute limits of the organization's buckets, {"api": n, "logs_events": m}: its tier's, from
     the catalog, with any operator override (Enterprise). The one place limits are read."""
+    memo_key = (organization.pk, organization.tier)
+    now = time.monotonic()
+    memo = _limits_memo.get(memo_key)
+    if memo is not None and memo[0] > now:
+        return memo[1]
     entitlements = organization_entitlements(organization)
-    return {API: entitlements.rate_limit_api_per_minute, LOGS_EVENTS: entitlements.rate_limit_logs_events_per_minute}
+    limits = {API: entitlements.rate_limit_api_per_minute, LOGS_EVENTS: entitlements.rate_limit_logs_events_per_minute}
+    if len(_limits_memo) >= _MEMO_MAX:
+        _limits_memo.clear()
+    _limits_memo[memo_key] = (now + LIMITS_MEMO_SECONDS, limits)
+    return limits
 
 
 def organization_usage(*, organization) -> list[BucketUsage]:

@@ -53,14 +53,8 @@ class _RequestDraw:
 
 
 def client_ip(request) -> str:
-    """The socket's address, or with PRAETOR_RATELIMIT_TRUSTED_PROXIES = n the address the n-th proxy
-    from us saw (X-Forwarded-For entries further left are client-supplied and can be forged)."""
-    proxies = settings.PRAETOR_RATELIMIT_TRUSTED_PROXIES
-    if proxies > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [part for part in forwarded if part]
-        if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+    """The peer address. Behind trusted proxies uvicorn has already set it from X-Forwarded-For
+    (PRAETOR_FORWARDED_ALLOW_IPS); the header itself is client-supplied and never read here."""
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 

@@ -17,7 +17,5 @@ PRAETOR_RATELIMIT_REDIS_URL = env("PRAETOR_RATELIMIT_REDIS_URL", env("REDIS_URL"
 # Seconds to wait for Redis before falling back to the in-process limiter, and between retries of it.
 PRAETOR_RATELIMIT_REDIS_TIMEOUT = env("PRAETOR_RATELIMIT_REDIS_TIMEOUT", 0.25, cast=float)
 PRAETOR_RATELIMIT_REDIS_RETRY_SECONDS = env("PRAETOR_RATELIMIT_REDIS_RETRY_SECONDS", 5.0, cast=float)
-# How many reverse proxies in front of the app append to X-Forwarded-For (0 = use the socket address).
-PRAETOR_RATELIMIT_TRUSTED_PROXIES = env("PRAETOR_RATELIMIT_TRUSTED_PROXIES", 0, cast=int)
 # Extra key segment; the test suite sets one per test so buckets never leak between tests.
 PRAETOR_RATELIMIT_NAMESPACE = ""

@@ -279,3 +279,36 @@ class _OrgRef:
 
     pk: object
     tier: str
+
+
+# --- what the Access page offers -------------------------------------------------------------------
+
+
+def workspace_role_list_grantable(*, organization) -> list[RoleView]:
+    """The roles the organization's tier lets an admin grant: none without roles, the three system roles,
+    or also the templates and custom roles where custom roles are included."""
+    if not roles_exposed(organization):
+        return []
+    roles = workspace_role_list(organization=organization)
+    if custom_roles_enabled(organization):
+        return roles
+    return [r for r in roles if r.is_built_in and not r.is_template]
+
+
+@dataclass(frozen=True)
+class Principals:
+    users: list
+    teams: list
+    service_accounts: list
+
+
+def principal_list(*, organization) -> Principals:
+    """Who can be granted a workspace role: the organization's members, teams and service accounts
+    (three queries, ordered for display)."""
+    from apps.organizations.models import Team
+
+    users = [m.user for m in Membership.objects.for_organization(organization).select_related("user")
+             .order_by("user__email")]
+    teams = list(Team.objects.for_organization(organization).order_by("name"))
+    bots = list(ServiceAccount.objects.for_organization(organization).order_by("name"))
+    return Principals(users, teams, bots)

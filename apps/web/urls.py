@@ -4,7 +4,7 @@ sit under /{org}/-/ (a handle never starts with "-"), so they can never collide 
 from django.urls import path, register_converter
 
 from apps.web.routing import HandleConverter, OrganizationHandleConverter
-from apps.web.views import api_keys, home, organizations, workspaces
+from apps.web.views import access, api_keys, audit, home, organizations, workspaces
 
 register_converter(OrganizationHandleConverter, "org")
 register_converter(HandleConverter, "handle")
@@ -18,5 +18,11 @@ urlpatterns = [
     path("<org:org>", organizations.OrganizationSlashView.as_view(), name="organization-no-slash"),
     path("<org:org>/", organizations.OrganizationHomeView.as_view(), name="organization"),
     path("<org:org>/-/workspaces/new", organizations.WorkspaceCreateView.as_view(), name="workspace-create"),
+    path("<org:org>/-/audit/", audit.AuditTrailView.as_view(), name="audit-trail"),
     path("<org:org>/<handle:ws>/", workspaces.WorkspaceHomeView.as_view(), name="workspace"),
+    path("<org:org>/<handle:ws>/access/", access.WorkspaceAccessView.as_view(), name="workspace-access"),
+    path("<org:org>/<handle:ws>/access/<uuid:grant_id>/role", access.WorkspaceAccessChangeView.as_view(),
+         name="workspace-access-change"),
+    path("<org:org>/<handle:ws>/access/<uuid:grant_id>/remove", access.WorkspaceAccessRemoveView.as_view(),
+         name="workspace-access-remove"),
 ]

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -12,32 +10,12 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.schemas import artifacts as schemas
 from apps.engine.selectors import artifacts as selectors
 from apps.engine.services import artifacts as services
 
 READ, WRITE = "artifacts:read", "artifacts:write"
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
-
-
-def _parse(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _artifact_filter(body: dict) -> dict:
@@ -58,7 +36,7 @@ class ArtifactCreateView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.ArtifactCreate, responses={201: schemas.Artifact}, operation_id="artifact_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.ArtifactCreate, request.data)
+        data = parse_body(schemas.ArtifactCreate, request.data)
         artifact = services.artifact_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.Artifact(artifact).data, status=201)
 
@@ -69,7 +47,7 @@ class ArtifactFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactFilterBody, responses=schemas.Artifact(many=True),
                    operation_id="artifact_filter")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.ArtifactFilterBody, request.data))
+        body = plain(parse_body(schemas.ArtifactFilterBody, request.data))
         qs = selectors.artifact_list(workspace=self.workspace, artifacts=_artifact_filter(body), sort=body["sort"])
         limit = body.get("limit") or 200
         return Response(schemas.Artifact(qs[body["offset"]: body["offset"] + limit], many=True).data)
@@ -80,7 +58,7 @@ class ArtifactCountView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.ArtifactCountBody, responses=OpenApiTypes.INT, operation_id="artifact_count")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.ArtifactCountBody, request.data))
+        body = plain(parse_body(schemas.ArtifactCountBody, request.data))
         return Response(selectors.artifact_list(workspace=self.workspace, artifacts=_artifact_filter(body)).count())
 
 
@@ -90,7 +68,7 @@ class ArtifactLatestFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactCollectionFilterBody, responses=schemas.ArtifactCollection(many=True),
                    operation_id="artifact_latest_filter")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.ArtifactCollectionFilterBody, request.data))
+        body = plain(parse_body(schemas.ArtifactCollectionFilterBody, request.data))
         qs = selectors.artifact_collection_list(workspace=self.workspace, artifacts=_artifact_filter(body),
                                                 sort=body["sort"])
         limit = body.get("limit") or 200
@@ -103,7 +81,7 @@ class ArtifactLatestCountView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactCollectionCountBody, responses=OpenApiTypes.INT,
                    operation_id="artifact_latest_count")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.ArtifactCollectionCountBody, request.data))
+        body = plain(parse_body(schemas.ArtifactCollectionCountBody, request.data))
         qs = selectors.artifact_collection_list(workspace=self.workspace, artifacts=_artifact_filter(body))
         return Response(qs.count())
 
@@ -124,21 +102,21 @@ class ArtifactDetailView(WorkspaceAPIView):
 
     @extend_schema(responses=schemas.Artifact, operation_id="artifact_read")
     def get(self, request, id, **kwargs):
-        artifact = selectors.artifact_get(workspace=self.workspace, artifact_id=_uuid(id))
+        artifact = selectors.artifact_get(workspace=self.workspace, artifact_id=path_uuid(id))
         if artifact is None:
             raise NotFound("Artifact not found.")
         return Response(schemas.Artifact(artifact).data)
 
     @extend_schema(request=schemas.ArtifactUpdate, responses={204: None}, operation_id="artifact_update")
     def patch(self, request, id, **kwargs):
-        changes = _parse(schemas.ArtifactUpdate, request.data)
-        services.artifact_update(workspace=self.workspace, artifact_id=_uuid(id), changes=dict(changes),
+        changes = parse_body(schemas.ArtifactUpdate, request.data)
+        services.artifact_update(workspace=self.workspace, artifact_id=path_uuid(id), changes=dict(changes),
                                  actor=request.user)
         return Response(status=204)
 
     @extend_schema(responses={204: None}, operation_id="artifact_delete")
     def delete(self, request, id, **kwargs):
-        services.artifact_delete(workspace=self.workspace, artifact_id=_uuid(id), actor=request.user)
+        services.artifact_delete(workspace=self.workspace, artifact_id=path_uuid(id), actor=request.user)
         return Response(status=204)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,36 +11,13 @@ from rest_framework.response import Response
 from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.schemas import blocks as schemas
 from apps.engine.selectors import blocks as selectors
 from apps.engine.services import blocks as services
 
 READ, WRITE, READ_SECRETS = "blocks:read", "blocks:write", "blocks:read_secrets"
 INCLUDE_SECRETS = OpenApiParameter("include_secrets", OpenApiTypes.BOOL, required=False)
-
-
-def _uuid(value: str, name: str = "id") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid("value is not a valid uuid", loc=["path", name], code="uuid") from None
-
-
-def _parse(serializer_class, data):
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _as_plain(value):
-    """Validated filter data → plain dicts/lists of str, ready for the selectors."""
-    if isinstance(value, dict):
-        return {k: _as_plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_as_plain(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
 
 
 def _secrets_allowed(request, asked: bool) -> bool:
@@ -69,7 +44,7 @@ class BlockTypeCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockTypeCreate, responses={201: schemas.BlockType},
                    operation_id="block_type_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.BlockTypeCreate, request.data)
+        data = parse_body(schemas.BlockTypeCreate, request.data)
         block_type = services.block_type_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.BlockType(block_type).data, status=201)
 
@@ -80,7 +55,7 @@ class BlockTypeFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockTypeFilterBody, responses=schemas.BlockType(many=True),
                    operation_id="block_type_filter")
     def post(self, request, **kwargs):
-        body = _as_plain(_parse(schemas.BlockTypeFilterBody, request.data))
+        body = plain(parse_body(schemas.BlockTypeFilterBody, request.data))
         qs = selectors.block_type_list(workspace=self.workspace, block_types=body.get("block_types"),
                                        block_schemas=body.get("block_schemas"))
         limit = body.get("limit") or 200
@@ -91,7 +66,7 @@ class BlockTypeDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
 
     def _get(self, id):
-        block_type = selectors.block_type_get(workspace=self.workspace, block_type_id=_uuid(id))
+        block_type = selectors.block_type_get(workspace=self.workspace, block_type_id=path_uuid(id))
         if block_type is None:
             raise NotFound("Block type not found")
         return block_type
@@ -102,7 +77,7 @@ class BlockTypeDetailView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.BlockTypeUpdate, responses={204: None}, operation_id="block_type_update")
     def patch(self, request, id, **kwargs):
-        changes = _parse(schemas.BlockTypeUpdate, request.data)
+        changes = parse_body(schemas.BlockTypeUpdate, request.data)
         services.block_type_update(block_type=self._get(id), changes=changes, actor=request.user)
         return Response(status=204)
 
@@ -171,7 +146,7 @@ class BlockSchemaCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockSchemaCreate, responses={201: schemas.BlockSchema, 200: schemas.BlockSchema},
                    operation_id="block_schema_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.BlockSchemaCreate, request.data)
+        data = parse_body(schemas.BlockSchemaCreate, request.data)
         block_type = selectors.block_type_get(workspace=self.workspace, block_type_id=data["block_type_id"])
         if block_type is None:
             raise NotFound(f"Block type {data['block_type_id']} not found.")
@@ -188,7 +163,7 @@ class BlockSchemaFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockSchemaFilterBody, responses=schemas.BlockSchema(many=True),
                    operation_id="block_schema_filter")
     def post(self, request, **kwargs):
-        body = _as_plain(_parse(schemas.BlockSchemaFilterBody, request.data))
+        body = plain(parse_body(schemas.BlockSchemaFilterBody, request.data))
         qs = selectors.block_schema_list(workspace=self.workspace, block_schemas=body.get("block_schemas"))
         limit = body.get("limit") or 200
         return Response(schemas.BlockSchema(qs[body["offset"]: body["offset"] + limit], many=True).data)
@@ -198,7 +173,7 @@ class BlockSchemaDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "DELETE": WRITE}
 
     def _get(self, id):
-        schema = selectors.block_schema_get(workspace=self.workspace, block_schema_id=_uuid(id))
+        schema = selectors.block_schema_get(workspace=self.workspace, block_schema_id=path_uuid(id))
         if schema is None:
             raise NotFound("Block schema not found")
         return schema
@@ -243,7 +218,7 @@ class BlockDocumentCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockDocumentCreate, responses={201: schemas.BlockDocument},
                    operation_id="block_document_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.BlockDocumentCreate, request.data)
+        data = parse_body(schemas.BlockDocumentCreate, request.data)
         document = services.block_document_create(workspace=self.workspace, actor=request.user, **data)
         document = selectors.block_document_get(workspace=self.workspace, block_document_id=document.pk)
         return Response(schemas.render_block_document(document, include_secrets=False), status=201)
@@ -255,7 +230,7 @@ class BlockDocumentFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockDocumentFilterBody, responses=schemas.BlockDocument(many=True),
                    operation_id="block_document_filter")
     def post(self, request, **kwargs):
-        body = _as_plain(_parse(schemas.BlockDocumentFilterBody, request.data))
+        body = plain(parse_body(schemas.BlockDocumentFilterBody, request.data))
         show = _secrets_allowed(request, body["include_secrets"])
         qs = selectors.block_document_list(workspace=self.workspace, block_documents=body.get("block_documents"),
                                            block_types=body.get("block_types"),
@@ -273,7 +248,7 @@ class BlockDocumentCountView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockDocumentCountBody, responses=OpenApiTypes.INT,
                    operation_id="block_document_count")
     def post(self, request, **kwargs):
-        body = _as_plain(_parse(schemas.BlockDocumentCountBody, request.data))
+        body = plain(parse_body(schemas.BlockDocumentCountBody, request.data))
         qs = selectors.block_document_list(workspace=self.workspace, block_documents=body.get("block_documents"),
                                            block_types=body.get("block_types"),
                                            block_schemas=body.get("block_schemas"))
@@ -286,7 +261,7 @@ class BlockDocumentDetailView(WorkspaceAPIView):
     @extend_schema(parameters=[INCLUDE_SECRETS], responses=schemas.BlockDocument, operation_id="block_document_read")
     def get(self, request, id, **kwargs):
         show = _secrets_allowed(request, _query_bool(request, "include_secrets"))
-        document = selectors.block_document_get(workspace=self.workspace, block_document_id=_uuid(id))
+        document = selectors.block_document_get(workspace=self.workspace, block_document_id=path_uuid(id))
         if document is None:
             raise NotFound("Block document not found")
         if show:
@@ -295,15 +270,15 @@ class BlockDocumentDetailView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.BlockDocumentUpdate, responses={204: None}, operation_id="block_document_update")
     def patch(self, request, id, **kwargs):
-        data = _parse(schemas.BlockDocumentUpdate, request.data)
-        services.block_document_update(workspace=self.workspace, block_document_id=_uuid(id), actor=request.user,
+        data = parse_body(schemas.BlockDocumentUpdate, request.data)
+        services.block_document_update(workspace=self.workspace, block_document_id=path_uuid(id), actor=request.user,
                                        data=data.get("data"), block_schema_id=data.get("block_schema_id"),
                                        merge_existing_data=data["merge_existing_data"])
         return Response(status=204)
 
     @extend_schema(responses={204: None}, operation_id="block_document_delete")
     def delete(self, request, id, **kwargs):
-        services.block_document_delete(workspace=self.workspace, block_document_id=_uuid(id), actor=request.user)
+        services.block_document_delete(workspace=self.workspace, block_document_id=path_uuid(id), actor=request.user)
         return Response(status=204)
 
 

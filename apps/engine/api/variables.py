@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
-from apps.core.errors import Invalid, NotFound
+from apps.core.errors import NotFound
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.schemas import variables as schemas
 from apps.engine.selectors import variables as selectors
 from apps.engine.services import variables as services
@@ -18,33 +17,12 @@ from apps.engine.services import variables as services
 READ, WRITE = "variables:read", "variables:write"
 
 
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
-
-
-def _parse(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
 class VariableCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
 
     @extend_schema(request=schemas.VariableCreate, responses={201: schemas.Variable}, operation_id="variable_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.VariableCreate, request.data)
+        data = parse_body(schemas.VariableCreate, request.data)
         variable = services.variable_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.Variable(variable).data, status=201)
 
@@ -55,7 +33,7 @@ class VariableFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.VariableFilterBody, responses=schemas.Variable(many=True),
                    operation_id="variable_filter")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.VariableFilterBody, request.data))
+        body = plain(parse_body(schemas.VariableFilterBody, request.data))
         qs = selectors.variable_list(workspace=self.workspace, variables=body.get("variables"), sort=body["sort"])
         limit = body.get("limit") or 200
         return Response(schemas.Variable(qs[body["offset"]: body["offset"] + limit], many=True).data)
@@ -66,7 +44,7 @@ class VariableCountView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.VariableCountBody, responses=OpenApiTypes.INT, operation_id="variable_count")
     def post(self, request, **kwargs):
-        body = _plain(_parse(schemas.VariableCountBody, request.data))
+        body = plain(parse_body(schemas.VariableCountBody, request.data))
         return Response(selectors.variable_list(workspace=self.workspace, variables=body.get("variables")).count())
 
 
@@ -87,7 +65,7 @@ class _VariableDetail(WorkspaceAPIView):
         return Response(schemas.Variable(variable).data)
 
     def patch(self, request, **kwargs):
-        changes = _parse(schemas.VariableUpdate, request.data)
+        changes = parse_body(schemas.VariableUpdate, request.data)
         services.variable_update(workspace=self.workspace, changes=dict(changes), actor=request.user,
                                  **self.lookup(kwargs))
         return Response(status=204)
@@ -100,7 +78,7 @@ class _VariableDetail(WorkspaceAPIView):
 @extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)
 class VariableDetailView(_VariableDetail):
     def lookup(self, kwargs) -> dict:
-        return {"variable_id": _uuid(kwargs["id"])}
+        return {"variable_id": path_uuid(kwargs["id"])}
 
 
 @extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)

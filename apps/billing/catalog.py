@@ -55,10 +55,10 @@ DEFAULT_TIERS = [
     },
     {
         "slug": "starter", "name": "Starter", "position": 1, "purchasable": True, "price_per_seat_cents": 2000,
-        "max_members": 10, "max_workspaces": 3, "roles": "system", "run_retention_days": 14,
+        "max_members": 10, "max_workspaces": 3, "roles": "none", "run_retention_days": 14,
         "audit_trail": False, "audit_retention_days": 0,
         "rate_limit_api_per_minute": 500, "rate_limit_logs_events_per_minute": 1600,
-        "features": ["Built-in workspace roles", "Teams and service accounts", "Email support"],
+        "features": ["Teams and service accounts", "Email support"],
     },
     {
         "slug": "growth", "name": "Growth", "position": 2, "purchasable": True, "price_per_seat_cents": 5000,

@@ -102,7 +102,7 @@ def test_admin_service_account_is_administrator(growth_ws):
     assert effective_access(bot, growth_ws).permissions == catalog.ADMINISTRATOR.permissions
 
 
-@pytest.mark.parametrize("tier", [Tier.FREE])  # tiers whose billing plan has roles "none"
+@pytest.mark.parametrize("tier", [Tier.FREE, Tier.STARTER])  # tiers whose billing plan has roles "none"
 def test_roleless_tiers_make_every_member_administrator(tier):
     ws = _reload(WorkspaceFactory(organization=OrganizationFactory(tier=tier)))
     user = UserFactory()

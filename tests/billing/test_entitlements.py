@@ -33,7 +33,7 @@ def test_catalog_is_seeded_with_the_four_tiers_in_order():
         "rate_limit_api_per_minute", "rate_limit_logs_events_per_minute"))
     assert rows == [
         ("free", False, 3, 1, "none", 7, False, 250, 500),
-        ("starter", True, 10, 3, "system", 14, False, 500, 1600),
+        ("starter", True, 10, 3, "none", 14, False, 500, 1600),
         ("growth", True, 50, 10, "system", 30, False, 2000, 10000),
         ("enterprise", False, None, None, "custom", 365, True, 10000, 50000),
     ]
@@ -133,7 +133,7 @@ def test_features_are_gated_by_tier():
     with pytest.raises(LimitExceeded, match="The audit trail is not included in the Growth tier"):
         entitlement_check(organization=org, feature_or_limit="audit_trail")
     free = OrganizationFactory()
-    with pytest.raises(LimitExceeded, match="Upgrade to Starter"):
+    with pytest.raises(LimitExceeded, match="Upgrade to Growth"):
         entitlement_check(organization=free, feature_or_limit="workspace_roles")
 
 

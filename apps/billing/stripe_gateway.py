@@ -99,6 +99,14 @@ def payment_method_set_default(*, customer_id: str, payment_method_id: str, idem
           idempotency_key=f"{idempotency_key}:default")
 
 
+def setup_intent_create(*, organization_id: str, idempotency_key: str) -> str:
+    """A SetupIntent for saving a card off-session; returns its client secret, which Stripe.js confirms
+    with the card (`confirmCardSetup`) and which yields the `pm_…` id the browser sends us."""
+    intent = _call(_stripe().SetupIntent.create, usage="off_session", payment_method_types=["card"],
+                   metadata={"organization_id": organization_id}, idempotency_key=idempotency_key)
+    return intent["client_secret"]
+
+
 def subscription_create(*, customer_id: str, plan_id: str, quantity: int, organization_id: str,
                         idempotency_key: str) -> StripeSubscription:
     # error_if_incomplete: a declined first payment fails the call; no half-bought subscription stays behind.

@@ -4,7 +4,7 @@ sit under /{org}/-/ (a handle never starts with "-"), so they can never collide 
 from django.urls import path, register_converter
 
 from apps.web.routing import HandleConverter, OrganizationHandleConverter
-from apps.web.views import access, api_keys, audit, home, organizations, workspaces
+from apps.web.views import access, api_keys, audit, billing, home, organizations, workspaces
 
 register_converter(OrganizationHandleConverter, "org")
 register_converter(HandleConverter, "handle")
@@ -19,6 +19,14 @@ urlpatterns = [
     path("<org:org>/", organizations.OrganizationHomeView.as_view(), name="organization"),
     path("<org:org>/-/workspaces/new", organizations.WorkspaceCreateView.as_view(), name="workspace-create"),
     path("<org:org>/-/audit/", audit.AuditTrailView.as_view(), name="audit-trail"),
+    # Billing and usage (engineer "billing-web"): kept together.
+    path("<org:org>/-/billing/", billing.BillingView.as_view(), name="billing"),
+    path("<org:org>/-/billing/setup", billing.BillingSetupView.as_view(), name="billing-setup"),
+    path("<org:org>/-/billing/subscribe", billing.BillingSubscribeView.as_view(), name="billing-subscribe"),
+    path("<org:org>/-/billing/cancel", billing.BillingCancelView.as_view(), name="billing-cancel"),
+    path("<org:org>/-/billing/resume", billing.BillingResumeView.as_view(), name="billing-resume"),
+    path("<org:org>/-/billing/card", billing.BillingCardView.as_view(), name="billing-card"),
+    path("<org:org>/-/usage/", billing.UsageView.as_view(), name="usage"),
     path("<org:org>/<handle:ws>/", workspaces.WorkspaceHomeView.as_view(), name="workspace"),
     path("<org:org>/<handle:ws>/access/", access.WorkspaceAccessView.as_view(), name="workspace-access"),
     path("<org:org>/<handle:ws>/access/<uuid:grant_id>/role", access.WorkspaceAccessChangeView.as_view(),

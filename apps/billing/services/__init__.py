@@ -11,6 +11,7 @@ from apps.billing.services.entitlements import (
 from apps.billing.services.subscriptions import (
     organization_seats_changed,
     payment_method_update,
+    payment_setup_start,
     subscription_apply,
     subscription_buy,
     subscription_cancel,
@@ -29,6 +30,7 @@ __all__ = [
     "organization_seats_changed",
     "organization_tier_set",
     "payment_method_update",
+    "payment_setup_start",
     "plan_changed",
     "stripe_event_receive",
     "subscription_apply",

@@ -267,6 +267,16 @@ def payment_method_update(*, organization: Organization, actor, payment_method_i
                                        idempotency_key=f"org:{organization.pk}:card:{_token(idempotency_key)}")
 
 
+def payment_setup_start(*, organization: Organization, actor) -> str:
+    """Start entering a card in the browser (Owners only): a Stripe SetupIntent whose client secret
+    Stripe.js confirms with the card. Returns the client secret; the card itself goes from the browser
+    to Stripe, and only the resulting `pm_…` id comes back to us (`subscription_buy`, `payment_method_update`).
+    Nothing is charged and nothing of ours changes."""
+    _require_owner(organization=organization, actor=actor)
+    return gateway.setup_intent_create(organization_id=str(organization.pk),
+                                       idempotency_key=f"org:{organization.pk}:setup:{uuid.uuid4().hex}")
+
+
 @transaction.atomic
 def subscription_sync_seats(*, organization_id, idempotency_key: str) -> Subscription | None:
     """Keep the subscription quantity equal to the member count (at least 1). No Stripe call when

@@ -37,7 +37,7 @@ class AuditTrailView(OrganizationPageView):
         try:
             audit_trail_require_tier(organization)
         except LimitExceeded as error:
-            context["upgrade"] = error.detail
+            context["upgrade"] = error
             return render(request, "web/access/audit.html", context)
         form = context["form"]
         data = form.cleaned_data if form.is_valid() else {}

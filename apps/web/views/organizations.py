@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import redirect, render
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, LimitExceeded
 from apps.web.forms import WorkspaceCreateForm, form_error_from
 from apps.web.pages import MEMBER, OrganizationPageView
 from apps.workspaces.selectors import workspace_list_for_actor
@@ -51,12 +51,14 @@ class WorkspaceCreateView(OrganizationPageView):
         try:
             workspace = workspace_create(organization=request.organization, name=data["name"], handle=data["handle"],
                                          description=data["description"], actor=request.user)
+        except LimitExceeded as error:
+            return self._render(request, form, status=error.status_code, upgrade=error)
         except DomainError as error:
             form_error_from(form, error, fields={"name": "name", "handle": "handle", "handle_taken": "handle",
                                                  "description": "description"})
             return self._render(request, form, status=400)
         return redirect("web:workspace", org=request.organization.handle, ws=workspace.handle)
 
-    def _render(self, request, form, status=200):
-        return render(request, "web/workspace_create.html", {"organization": request.organization, "form": form},
-                      status=status)
+    def _render(self, request, form, status=200, upgrade=None):
+        return render(request, "web/workspace_create.html",
+                      {"organization": request.organization, "form": form, "upgrade": upgrade}, status=status)

@@ -21,3 +21,10 @@ def sync_seats(self, organization_id: str) -> None:
 @shared_task(name="praetor.billing.reconcile_subscriptions")
 def reconcile_subscriptions() -> int:
     return services.subscriptions_reconcile()
+
+
+@shared_task(name="praetor.billing.apply_run_retention")
+def apply_run_retention() -> dict[str, int]:
+    """Delete run history past each organization's tier retention (batched; idempotent, safe twice at once)."""
+    done = services.run_retention_apply()
+    return {"flow_runs": done.flow_runs, "task_runs": done.task_runs, "logs": done.logs}

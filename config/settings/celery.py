@@ -44,4 +44,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env("PRAETOR_SESSION_SWEEP_SECONDS", 3600.0, cast=float),
     },
     "praetor.audit.apply_retention": {"task": "praetor.audit.apply_retention", "schedule": 3600.0},
+    # Run history past each tier's retention (flow runs, task runs, logs), in short batches.
+    "praetor.billing.apply_run_retention": {
+        "task": "praetor.billing.apply_run_retention",
+        "schedule": env("PRAETOR_RUN_RETENTION_SECONDS", 3600.0, cast=float),
+    },
 }

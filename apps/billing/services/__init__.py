@@ -8,6 +8,7 @@ from apps.billing.services.entitlements import (
     plan_changed,
     subscription_get_or_create,
 )
+from apps.billing.services.retention import run_retention_apply, run_retention_cutoff
 from apps.billing.services.subscriptions import (
     organization_seats_changed,
     payment_method_update,
@@ -32,6 +33,8 @@ __all__ = [
     "payment_method_update",
     "payment_setup_start",
     "plan_changed",
+    "run_retention_apply",
+    "run_retention_cutoff",
     "stripe_event_receive",
     "subscription_apply",
     "subscription_buy",

@@ -28,7 +28,8 @@ def _url(organization, tail: str = "") -> str:
 def _text(response) -> str:
     """The page's visible text, whitespace collapsed (so assertions read like what a person sees)."""
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", response.content.decode(), flags=re.S)
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).replace(" ;", ";").strip()
+    html = re.sub(r"</?(a|strong|span|time|code)\b[^>]*>", "", html)  # inline: no word break
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 def _person(organization, role: str):
@@ -201,12 +202,14 @@ def test_workspace_limit_prompts_owners_to_upgrade_and_others_to_ask(client, org
     assert Workspace.objects.for_organization(organization).count() == 1
 
 
-def test_audit_trail_below_enterprise_prompts_an_upgrade(client, organization, user):
+def test_audit_trail_below_enterprise_prompts_an_upgrade(client, organization, user, stripe_catalog):
     client.force_login(user)
     response = client.get(f"/{organization.handle}/-/audit/")
     assert "The audit trail is not included in the Free tier. Upgrade to Enterprise" in _text(response)
     # Enterprise is not bought online: the prompt names it and links to Billing, where it is explained.
     assert f'href="/{organization.handle}/-/billing/?tier=enterprise"' in response.content.decode()
+    text = _text(client.get(f"/{organization.handle}/-/billing/?tier=enterprise"))
+    assert "Enterprise is not bought online: it is arranged with the operator of this Praetor installation" in text
 
 
 @pytest.mark.parametrize(("role", "status"), [("member", 403), ("admin", 200), ("owner", 200)])
@@ -230,3 +233,66 @@ def test_usage_page_of_another_organization_is_not_found(client, organization):
     membership(OrganizationFactory(), outsider, "owner")
     client.force_login(outsider)
     assert client.get(f"/{organization.handle}/-/usage/").status_code == 404
+
+
+def test_downgrade_keeps_everything_over_the_limit_and_the_pages_say_so(owner_client, organization, user):
+    from apps.organizations import services as org_services
+    from apps.organizations.models import Membership
+    from apps.workspaces import services as ws_services
+
+    owner_client.post(_url(organization, "subscribe"), {"tier": "growth", "payment_method_id": make_payment_method()})
+    organization = Organization.objects.get(pk=organization.pk)
+    for n in range(4):
+        ws_services.workspace_create(organization=organization, name=f"W{n}", handle=f"w{n}", actor=user)
+    for _ in range(11):
+        _person(organization, "member")
+    text = _text(owner_client.get(_url(organization)))
+    # Offered downgrade, with what it would leave over Starter's limits.
+    assert ("Over Starter's limits after the change (kept, but nothing more can be added until under): "
+            "Seats (members and pending invitations): 12 in use, Starter allows 10 "
+            "Workspaces: 4 in use, Starter allows 3") in text
+
+    assert owner_client.post(_url(organization, "subscribe"), {"tier": "starter"}).status_code == 302
+    organization = Organization.objects.get(pk=organization.pk)
+    assert organization.tier == "starter"
+    assert Workspace.objects.for_organization(organization).count() == 4
+    assert Membership.objects.for_organization(organization).count() == 12
+    text = _text(owner_client.get(f"/{organization.handle}/"))
+    assert ("is over the limits of its Starter tier. Nothing was deleted, but none of these can be added until you "
+            "are back under the limit or upgrade: Seats (members and pending invitations): 12 in use, 10 allowed "
+            "Workspaces: 4 in use, 3 allowed") in text
+    assert "W3" in text  # every workspace is still listed
+    for row in ("Seats (members and pending invitations) 12 10 Over the limit", "Workspaces 4 3 Over the limit"):
+        assert row in _text(owner_client.get(_url(organization)))
+        assert row in _text(owner_client.get(f"/{organization.handle}/-/usage/"))
+
+    # Nothing more can be added while over: no workspace, no invitation (402 naming the limit and the tier).
+    response = owner_client.post(f"/{organization.handle}/-/workspaces/new", {"name": "Five", "handle": "five"})
+    assert response.status_code == 402
+    assert "The Starter tier allows 3 workspaces; this organization uses 4. Upgrade to Growth" in _text(response)
+    from apps.core.errors import LimitExceeded
+
+    with pytest.raises(LimitExceeded, match="The Starter tier allows 10 members"):
+        org_services.invitation_create(organization=organization, email="new@example.com", actor=user)
+
+    # Back under the limit by the owner's own hand: adding works again, and the banner is gone.
+    ws_services.workspace_delete(workspace=Workspace.objects.for_organization(organization).get(handle="w3"),
+                                 actor=user)
+    ws_services.workspace_delete(workspace=Workspace.objects.for_organization(organization).get(handle="w2"),
+                                 actor=user)
+    assert owner_client.post(f"/{organization.handle}/-/workspaces/new",
+                             {"name": "Five", "handle": "five"}).status_code == 302
+    text = _text(owner_client.get(f"/{organization.handle}/"))
+    assert "Seats (members and pending invitations): 12 in use, 10 allowed" in text and "Workspaces: " not in text
+
+
+def test_members_do_not_see_the_over_limit_banner(client, organization, user):
+    for n in range(3):
+        WorkspaceFactory(organization=organization, handle=f"w{n}")
+    member = _person(organization, "member")
+    client.force_login(member)
+    assert "over the limits" not in _text(client.get(f"/{organization.handle}/"))
+    admin = _person(organization, "admin")
+    client.force_login(admin)
+    text = _text(client.get(f"/{organization.handle}/"))
+    assert "is over the limits of its Free tier" in text and "or upgrade" not in text

@@ -62,12 +62,15 @@ def comparison_rows(plans) -> list[dict]:
     return table
 
 
-def limit_rows(organization) -> list[dict]:
+LIMITS = (("max_members", "Seats (members and pending invitations)"), ("max_workspaces", "Workspaces"))
+
+
+def limit_rows(organization, usage: dict[str, int] | None = None) -> list[dict]:
     """Seats and workspaces in use against the tier's limits; `over` when a downgrade left more than allowed."""
     entitlements = billing_selectors.organization_entitlements(organization)
-    usage = billing_selectors.organization_usage(organization=organization)
+    usage = usage if usage is not None else billing_selectors.organization_usage(organization=organization)
     rows = []
-    for key, label in (("max_members", "Seats (members and pending invitations)"), ("max_workspaces", "Workspaces")):
+    for key, label in LIMITS:
         allowed = getattr(entitlements, key)
         used = usage[key]
         rows.append({"key": key, "label": label, "used": used, "allowed": allowed,
@@ -76,9 +79,16 @@ def limit_rows(organization) -> list[dict]:
     return rows
 
 
+def _over_after(plan, usage: dict[str, int]) -> list[str]:
+    """What a move to `plan` would leave over its limits (kept, but nothing more of it can be added)."""
+    return [f"{label}: {usage[key]} in use, {plan.name} allows {getattr(plan, key)}"
+            for key, label in LIMITS if getattr(plan, key) is not None and usage[key] > getattr(plan, key)]
+
+
 def _render(request, *, error: DomainError | None = None, status: int = 200):
     organization = request.organization
     plans = list(billing_selectors.plan_list())
+    usage = billing_selectors.organization_usage(organization=organization)
     overview = None
     provider_error = None
     try:
@@ -103,11 +113,13 @@ def _render(request, *, error: DomainError | None = None, status: int = 200):
         # Tiers one can buy or move to, each with what it would cost for the seats in use now.
         "offers": [
             {"plan": p, "monthly": money(p.price_per_seat_cents * seats, p.currency),
-             "upgrade": current_plan is None or p.position > current_plan.position}
+             "upgrade": current_plan is None or p.position > current_plan.position, "over": _over_after(p, usage)}
             for p in plans if p.purchasable and (current_plan is None or p.pk != current_plan.pk)
         ],
         "wanted_tier": wanted if any(p.slug == wanted and p.purchasable for p in plans) else "",
-        "limits": limit_rows(organization),
+        # Arrived from an upgrade prompt naming a tier that is not sold here (Enterprise).
+        "wanted_arranged": next((p for p in plans if p.slug == wanted and not p.purchasable and p.position > 0), None),
+        "limits": limit_rows(organization, usage),
         "error": error,
         "provider_error": provider_error,
         "stripe_js_url": settings.STRIPE_JS_URL,

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from apps.core.errors import DomainError, LimitExceeded
 from apps.web.forms import WorkspaceCreateForm, form_error_from
 from apps.web.pages import MEMBER, OrganizationPageView
+from apps.web.views.billing import limit_rows
 from apps.workspaces.selectors import workspace_list_for_actor
 from apps.workspaces.services import workspace_create
 
@@ -30,10 +31,13 @@ class OrganizationHomeView(OrganizationPageView):
     required_permissions = {"GET": MEMBER}
 
     def get(self, request, org):
+        can_manage = request.access.has(MANAGE)
         return render(request, "web/organization.html", {
             "organization": request.organization,
             "workspaces": _workspaces_of(request),
-            "can_manage": request.access.has(MANAGE),
+            "can_manage": can_manage,
+            # After a downgrade: what is over the tier's limits (kept; nothing more of it can be added).
+            "over_limits": [r for r in limit_rows(request.organization) if r["over"]] if can_manage else [],
         })
 
 

@@ -12,7 +12,7 @@ most `batch_size` rows chosen by primary key through the indexes the engine alre
 - task runs outside any flow run: terminal, ended before the cutoff (`task_run_created`);
 - logs: timestamped before the cutoff (`log_timestamp`), whatever their run's state.
 
-Rows are removed with plain DELETE ... WHERE id = ANY(...) statements, children first (foreign keys are
+Rows are removed with plain DELETE ... WHERE id IN (...) statements, children first (foreign keys are
 checked at commit), so a batch costs a fixed number of statements however wide the rows are, and never
 loads rows into Python. Only row locks are taken: no table is ever locked against the API.
 """
@@ -69,25 +69,36 @@ def _column(model, field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
 
 
+def _in(model, field: str, ids: list) -> tuple[str, list]:
+    """`column IN (%s, …)` with the ids prepared as the column stores them (UUIDs on PostgreSQL, hex on
+    SQLite), so the same statement serves the embedded default and production."""
+    target = model._meta.get_field(field)
+    target = target.target_field if target.is_relation else target
+    values = [target.get_db_prep_value(i, connection, prepared=False) for i in ids]
+    return f"{_column(model, field)} IN ({', '.join(['%s'] * len(values))})", values
+
+
 def _delete_where_in(cursor, model, field: str, ids: list) -> int:
-    cursor.execute(f"DELETE FROM {_table(model)} WHERE {_column(model, field)} = ANY(%s)", [ids])  # noqa: S608
+    where, params = _in(model, field, ids)
+    cursor.execute(f"DELETE FROM {_table(model)} WHERE {where}", params)  # noqa: S608
     return cursor.rowcount
 
 
 def _delete_task_runs(cursor, task_run_ids: list) -> int:
     """Task runs with their states (and task cache entries), decisions; subflow runs they parented keep
     existing with no parent task run (the model's SET_NULL)."""
+    states_where, states_params = _in(TaskRunState, "task_run", task_run_ids)
     cursor.execute(
         f"DELETE FROM {_table(TaskRunStateCache)} WHERE {_column(TaskRunStateCache, 'task_run_state')} IN "  # noqa: S608
-        f"(SELECT id FROM {_table(TaskRunState)} WHERE {_column(TaskRunState, 'task_run')} = ANY(%s))",
-        [task_run_ids],
+        f"(SELECT id FROM {_table(TaskRunState)} WHERE {states_where})",
+        states_params,
     )
     _delete_where_in(cursor, TaskRunState, "task_run", task_run_ids)
     _delete_where_in(cursor, OrchestrationDecision, "task_run", task_run_ids)
+    parent_where, parent_params = _in(FlowRun, "parent_task_run", task_run_ids)
     cursor.execute(
-        f"UPDATE {_table(FlowRun)} SET {_column(FlowRun, 'parent_task_run')} = NULL "  # noqa: S608
-        f"WHERE {_column(FlowRun, 'parent_task_run')} = ANY(%s)",
-        [task_run_ids],
+        f"UPDATE {_table(FlowRun)} SET {_column(FlowRun, 'parent_task_run')} = NULL WHERE {parent_where}",  # noqa: S608
+        parent_params,
     )
     return _delete_where_in(cursor, TaskRun, "id", task_run_ids)
 

@@ -3,12 +3,14 @@
 Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
 """
 
-from apps.engine.api import artifacts, blocks, collections, events, variables
+from apps.engine.api import artifacts, blocks, collections, deployments, events, variables, work_pools
 
 urlpatterns: list = [
     *artifacts.urlpatterns,
     *blocks.urlpatterns,
     *collections.urlpatterns,
+    *deployments.urlpatterns,
     *events.urlpatterns,
     *variables.urlpatterns,
+    *work_pools.urlpatterns,
 ]

@@ -47,7 +47,9 @@ def validation_response(errors: list[dict]) -> Response:
 
 def exception_handler(exc, context):
     if isinstance(exc, Invalid):
-        return validation_response([{"loc": exc.loc, "msg": exc.detail, "type": f"value_error.{exc.code}"}])
+        # an Invalid may carry several failures (`errors`, e.g. every parameter that fails a schema)
+        errors = getattr(exc, "errors", None)
+        return validation_response(errors or [{"loc": exc.loc, "msg": exc.detail, "type": f"value_error.{exc.code}"}])
     if isinstance(exc, DomainError):
         body = {"detail": exc.detail, "code": exc.code, **exc.extra}
         return Response(body, status=exc.status_code, headers=getattr(exc, "headers", None))

@@ -1,0 +1,330 @@
+"""Input and output shapes of deployments and their schedules (Prefect 2.20: DeploymentCreate, DeploymentUpdate,
+DeploymentFlowRunCreate, DeploymentScheduleCreate/Update, DeploymentFilter, DeploymentResponse)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.core.api.serializers import StrictInputSerializer
+from apps.core.errors import Invalid
+from apps.engine.services.schedules import schedule_normalize
+
+DEPLOYMENT_SORTS = ["CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC"]
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class ScheduleField(serializers.Field):
+    """A schedule document (interval, cron or rrule), validated and normalised by services.schedules."""
+
+    def to_internal_value(self, data):
+        try:
+            return schedule_normalize(data, loc=[])
+        except Invalid as exc:
+            raise serializers.ValidationError(exc.detail, code="schedule") from None
+
+    def to_representation(self, value):
+        return value
+
+
+def _json_object(**kwargs):
+    return serializers.DictField(**kwargs)
+
+
+def _strings(**kwargs):
+    return serializers.ListField(child=serializers.CharField(allow_blank=True), **kwargs)
+
+
+class DeploymentScheduleCreate(StrictInputSerializer):
+    active = serializers.BooleanField(required=False, default=True)
+    schedule = ScheduleField()
+    max_active_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_scheduled_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    catchup = serializers.BooleanField(required=False, default=False)
+
+
+class DeploymentScheduleUpdate(StrictInputSerializer):
+    active = serializers.BooleanField(required=False)
+    schedule = ScheduleField(required=False)
+    max_active_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_scheduled_runs = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    catchup = serializers.BooleanField(required=False)
+
+
+class _DeploymentWritable(StrictInputSerializer):
+    """Fields DeploymentCreate and DeploymentUpdate share. `infra_overrides` is 2.x's old name of job_variables."""
+
+    version = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    schedule = ScheduleField(required=False, allow_null=True)
+    is_schedule_active = serializers.BooleanField(required=False)
+    paused = serializers.BooleanField(required=False)
+    schedules = DeploymentScheduleCreate(many=True, required=False)
+    parameters = _json_object(required=False)
+    tags = _strings(required=False)
+    work_queue_name = serializers.CharField(required=False, allow_null=True)
+    work_pool_name = serializers.CharField(required=False, allow_null=True)
+    path = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    entrypoint = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    manifest_path = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    storage_document_id = serializers.UUIDField(required=False, allow_null=True)
+    infrastructure_document_id = serializers.UUIDField(required=False, allow_null=True)
+    job_variables = _json_object(required=False, allow_null=True)
+    infra_overrides = _json_object(required=False, allow_null=True)
+    enforce_parameter_schema = serializers.BooleanField(required=False, allow_null=True)
+
+
+class DeploymentCreate(_DeploymentWritable):
+    name = serializers.CharField(max_length=255)
+    flow_id = serializers.UUIDField()
+    parameter_openapi_schema = _json_object(required=False, allow_null=True)
+    pull_steps = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True)
+
+
+class DeploymentUpdate(_DeploymentWritable):
+    pass
+
+
+class StateCreate(StrictInputSerializer):
+    type = serializers.ChoiceField(choices=["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED",
+                                            "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"])
+    name = serializers.CharField(required=False, allow_null=True)
+    message = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    data = serializers.JSONField(required=False, allow_null=True)
+    state_details = _json_object(required=False)
+
+
+class DeploymentFlowRunCreate(StrictInputSerializer):
+    state = StateCreate(required=False, allow_null=True)
+    name = serializers.CharField(required=False, allow_null=True, max_length=255)
+    parameters = _json_object(required=False)
+    enforce_parameter_schema = serializers.BooleanField(required=False, allow_null=True)
+    context = _json_object(required=False)
+    infrastructure_document_id = serializers.UUIDField(required=False, allow_null=True)
+    empirical_policy = _json_object(required=False, allow_null=True)
+    tags = _strings(required=False)
+    idempotency_key = serializers.CharField(required=False, allow_null=True, max_length=255)
+    parent_task_run_id = serializers.UUIDField(required=False, allow_null=True)
+    work_queue_name = serializers.CharField(required=False, allow_null=True)
+    job_variables = _json_object(required=False, allow_null=True)
+
+
+# --- filters -------------------------------------------------------------------------------------------
+
+class _AnyIds(StrictInputSerializer):
+    any_ = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
+
+
+class _AnyNames(StrictInputSerializer):
+    any_ = _strings(required=False, allow_null=True)
+
+
+class _Eq(StrictInputSerializer):
+    eq_ = serializers.BooleanField(required=False, allow_null=True)
+
+
+class DeploymentFilterName(_AnyNames):
+    like_ = serializers.CharField(required=False, allow_null=True)
+
+
+class DeploymentFilterTags(StrictInputSerializer):
+    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
+    all_ = _strings(required=False, allow_null=True)
+    is_null_ = serializers.BooleanField(required=False, allow_null=True)
+
+
+class DeploymentFilter(StrictInputSerializer):
+    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
+    id = _AnyIds(required=False, allow_null=True)
+    name = DeploymentFilterName(required=False, allow_null=True)
+    paused = _Eq(required=False, allow_null=True)
+    is_schedule_active = _Eq(required=False, allow_null=True)
+    tags = DeploymentFilterTags(required=False, allow_null=True)
+    work_queue_name = _AnyNames(required=False, allow_null=True)
+
+
+class FlowFilterForDeployments(StrictInputSerializer):
+    """The part of FlowFilter a deployment query can use: flows by id, name or tags."""
+
+    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
+    id = _AnyIds(required=False, allow_null=True)
+    name = DeploymentFilterName(required=False, allow_null=True)
+    tags = DeploymentFilterTags(required=False, allow_null=True)
+
+
+class WorkPoolFilter(StrictInputSerializer):
+    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
+    id = _AnyIds(required=False, allow_null=True)
+    name = _AnyNames(required=False, allow_null=True)
+    type = _AnyNames(required=False, allow_null=True)
+
+
+class WorkQueueFilterName(_AnyNames):
+    startswith_ = _strings(required=False, allow_null=True)
+
+
+class WorkQueueFilter(StrictInputSerializer):
+    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
+    id = _AnyIds(required=False, allow_null=True)
+    name = WorkQueueFilterName(required=False, allow_null=True)
+
+
+class DeploymentCountBody(StrictInputSerializer):
+    flows = FlowFilterForDeployments(required=False, allow_null=True)
+    # Flow run and task run filters are accepted for the client's sake and must be empty: deployments
+    # are not filtered by their runs here.
+    flow_runs = serializers.JSONField(required=False, allow_null=True)
+    task_runs = serializers.JSONField(required=False, allow_null=True)
+    deployments = DeploymentFilter(required=False, allow_null=True)
+    work_pools = WorkPoolFilter(required=False, allow_null=True)
+    work_pool_queues = WorkQueueFilter(required=False, allow_null=True)
+
+
+class DeploymentFilterBody(DeploymentCountBody):
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    limit = serializers.IntegerField(required=False, min_value=0, max_value=200, allow_null=True)
+    sort = serializers.ChoiceField(choices=DEPLOYMENT_SORTS, required=False, default="NAME_ASC", allow_null=True)
+
+
+class DeploymentScheduledRunsBody(StrictInputSerializer):
+    deployment_ids = serializers.ListField(child=serializers.UUIDField())
+    scheduled_before = serializers.DateTimeField(required=False, allow_null=True)
+    limit = serializers.IntegerField(required=False, min_value=0, max_value=200, allow_null=True)
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+class DeploymentSchedule(serializers.Serializer):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    deployment_id = serializers.UUIDField()
+    schedule = ScheduleField()
+    active = serializers.BooleanField()
+    max_active_runs = serializers.IntegerField(allow_null=True)
+    max_scheduled_runs = serializers.IntegerField(allow_null=True)
+    catchup = serializers.BooleanField()
+
+
+class DeploymentResponse(serializers.Serializer):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    infra_overrides = serializers.DictField()
+    name = serializers.CharField()
+    version = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_null=True)
+    flow_id = serializers.UUIDField()
+    schedule = ScheduleField(allow_null=True)
+    is_schedule_active = serializers.BooleanField()
+    paused = serializers.BooleanField()
+    schedules = DeploymentSchedule(many=True)
+    job_variables = serializers.DictField()
+    parameters = serializers.DictField()
+    tags = serializers.ListField(child=serializers.CharField())
+    work_queue_name = serializers.CharField(allow_null=True)
+    last_polled = serializers.DateTimeField(allow_null=True)
+    parameter_openapi_schema = serializers.DictField(allow_null=True)
+    path = serializers.CharField(allow_null=True)
+    pull_steps = serializers.ListField(child=serializers.DictField(), allow_null=True)
+    entrypoint = serializers.CharField(allow_null=True)
+    manifest_path = serializers.CharField(allow_null=True)
+    storage_document_id = serializers.UUIDField(allow_null=True)
+    infrastructure_document_id = serializers.UUIDField(allow_null=True)
+    created_by = serializers.DictField(allow_null=True)
+    updated_by = serializers.DictField(allow_null=True)
+    work_pool_name = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["READY", "NOT_READY"])
+    enforce_parameter_schema = serializers.BooleanField()
+
+
+def schedule_data(schedule) -> dict:
+    return {
+        "id": schedule.id, "created": schedule.created, "updated": schedule.updated,
+        "deployment_id": schedule.deployment_id, "schedule": schedule.schedule, "active": schedule.active,
+        "max_active_runs": schedule.max_active_runs, "max_scheduled_runs": schedule.max_scheduled_runs,
+        "catchup": schedule.catchup,
+    }
+
+
+def deployment_data(deployment, *, status: str) -> dict:
+    """A deployment (with `work_queue__work_pool` selected and `schedules` prefetched) as DeploymentResponse."""
+    schedules = sorted(deployment.schedules.all(), key=lambda s: (s.created, s.id))
+    queue = deployment.work_queue
+    return {
+        "id": deployment.id, "created": deployment.created, "updated": deployment.updated,
+        "infra_overrides": deployment.job_variables, "name": deployment.name, "version": deployment.version,
+        "description": deployment.description, "flow_id": deployment.flow_id,
+        # the legacy single-schedule fields, for clients that predate `schedules`
+        "schedule": schedules[0].schedule if schedules else None,
+        "is_schedule_active": not deployment.paused, "paused": deployment.paused,
+        "schedules": [schedule_data(s) for s in schedules],
+        "job_variables": deployment.job_variables, "parameters": deployment.parameters, "tags": deployment.tags,
+        "work_queue_name": deployment.work_queue_name, "last_polled": deployment.last_polled,
+        "parameter_openapi_schema": deployment.parameter_openapi_schema, "path": deployment.path,
+        "pull_steps": deployment.pull_steps, "entrypoint": deployment.entrypoint,
+        "manifest_path": deployment.manifest_path, "storage_document_id": deployment.storage_document_id,
+        "infrastructure_document_id": deployment.infrastructure_document_id,
+        "created_by": deployment.created_by, "updated_by": deployment.updated_by,
+        "work_pool_name": queue.work_pool.name if queue is not None else None,
+        "status": status, "enforce_parameter_schema": deployment.enforce_parameter_schema,
+    }
+
+
+# --- flow runs handed out by deployments and polls -----------------------------------------------------
+# engine-runs owns FlowRunResponse; until its renderer is on main, polls render runs with this function.
+
+_DETAIL_KEYS = ("flow_run_id", "task_run_id", "child_flow_run_id", "scheduled_time", "cache_key",
+                "cache_expiration", "untrackable_result", "pause_timeout", "pause_reschedule", "pause_key",
+                "run_input_keyset", "refresh_cache", "retriable", "transition_id", "task_parameters_id")
+_POLICY_DEFAULTS = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": None, "retry_delay": None,
+                    "pause_keys": [], "resuming": False, "retry_type": None}
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def flow_run_data(run, *, now) -> dict:
+    """A FlowRun (with `state` and `work_queue__work_pool` loaded) as Prefect's FlowRunResponse JSON."""
+    state = run.state
+    queue = run.work_queue
+    details = {k: None for k in _DETAIL_KEYS}
+    details.update(untrackable_result=False, pause_reschedule=False)
+    if state is not None:
+        details.update({k: v for k, v in (state.state_details or {}).items() if k in details})
+    running_for = (now - run.start_time).total_seconds() if run.state_type == "RUNNING" and run.start_time else 0
+    total = run.total_run_time.total_seconds()
+    if run.start_time and run.expected_start_time:
+        delta = max(0.0, (run.start_time - run.expected_start_time).total_seconds())
+    elif run.expected_start_time and run.state_type in ("SCHEDULED", "PENDING"):
+        delta = max(0.0, (now - run.expected_start_time).total_seconds())
+    else:
+        delta = 0.0
+    return {
+        "id": str(run.pk), "created": _iso(run.created), "updated": _iso(run.updated), "name": run.name,
+        "flow_id": str(run.flow_id), "state_id": str(run.state_id) if run.state_id else None,
+        "deployment_id": str(run.deployment_id) if run.deployment_id else None,
+        "deployment_version": run.deployment_version,
+        "work_queue_id": str(run.work_queue_id) if run.work_queue_id else None,
+        "work_queue_name": run.work_queue_name, "flow_version": run.flow_version, "parameters": run.parameters,
+        "idempotency_key": run.idempotency_key, "context": run.context,
+        "empirical_policy": {**_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
+        "parent_task_run_id": str(run.parent_task_run_id) if run.parent_task_run_id else None,
+        "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
+        "expected_start_time": _iso(run.expected_start_time),
+        "next_scheduled_start_time": _iso(run.next_scheduled_start_time),
+        "start_time": _iso(run.start_time), "end_time": _iso(run.end_time), "total_run_time": total,
+        "estimated_run_time": total + running_for, "estimated_start_time_delta": delta,
+        "auto_scheduled": run.auto_scheduled,
+        "infrastructure_document_id": str(run.infrastructure_document_id) if run.infrastructure_document_id else None,
+        "infrastructure_pid": run.infrastructure_pid, "created_by": run.created_by,
+        "work_pool_id": str(queue.work_pool_id) if queue is not None else None,
+        "work_pool_name": queue.work_pool.name if queue is not None else None,
+        "state": None if state is None else {
+            "id": str(state.pk), "type": state.type, "name": state.name, "timestamp": _iso(state.timestamp),
+            "message": state.message, "data": state.data, "state_details": details,
+        },
+        "job_variables": run.job_variables,
+    }

@@ -1,0 +1,217 @@
+"""Reads for work pools, queues and workers: lookups by name, filters, health (READY / NOT_READY / PAUSED,
+workers ONLINE / OFFLINE) and the polling query agents and workers call constantly.
+
+Health is computed from what the pollers leave behind, never by contacting them: a worker is ONLINE while
+its last heartbeat is younger than three of its heartbeat intervals; a queue is READY while it was polled
+in the last 60 seconds; a pool is READY while one of its workers is online (agent pools, whose agents do
+not heartbeat: while one of its queues was polled), PAUSED when paused.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from apps.engine.models import FlowRun, StateType, Worker, WorkPool, WorkQueue
+
+DEFAULT_HEARTBEAT_SECONDS = 30
+INACTIVITY_HEARTBEAT_MULTIPLE = 3
+QUEUE_POLL_TIMEOUT = datetime.timedelta(seconds=60)
+AGENT_POOL_TYPE = "prefect-agent"
+ACTIVE_STATES = (StateType.PENDING, StateType.RUNNING)
+
+
+def worker_is_online(worker: Worker, now: datetime.datetime) -> bool:
+    interval = worker.heartbeat_interval_seconds or DEFAULT_HEARTBEAT_SECONDS
+    return worker.last_heartbeat_time >= now - datetime.timedelta(seconds=interval * INACTIVITY_HEARTBEAT_MULTIPLE)
+
+
+def work_queue_status(queue: WorkQueue, now: datetime.datetime) -> str:
+    if queue.is_paused:
+        return "PAUSED"
+    if queue.last_polled and queue.last_polled >= now - QUEUE_POLL_TIMEOUT:
+        return "READY"
+    return "NOT_READY"
+
+
+def work_pool_statuses(*, workspace, pools: list[WorkPool], now: datetime.datetime | None = None) -> dict:
+    """{pool id: status} for these pools, in one query for all of them (online workers)."""
+    now = now or timezone.now()
+    horizon = now - datetime.timedelta(seconds=DEFAULT_HEARTBEAT_SECONDS * INACTIVITY_HEARTBEAT_MULTIPLE * 10)
+    online: set = set()
+    live = [p.pk for p in pools if not p.is_paused and p.type != AGENT_POOL_TYPE]
+    if live:
+        recent = Worker.objects.for_workspace(workspace).filter(work_pool_id__in=live,
+                                                                 last_heartbeat_time__gte=horizon)
+        online = {w.work_pool_id for w in recent.only("work_pool_id", "last_heartbeat_time",
+                                                       "heartbeat_interval_seconds") if worker_is_online(w, now)}
+    statuses = {}
+    for pool in pools:
+        if pool.is_paused:
+            statuses[pool.pk] = "PAUSED"
+        elif pool.type == AGENT_POOL_TYPE:
+            polled = pool.last_polled and pool.last_polled >= now - QUEUE_POLL_TIMEOUT
+            statuses[pool.pk] = "READY" if polled else "NOT_READY"
+        else:
+            statuses[pool.pk] = "READY" if pool.pk in online else "NOT_READY"
+    return statuses
+
+
+def work_pool_get_by_name(*, workspace, name: str) -> WorkPool | None:
+    return WorkPool.objects.for_workspace(workspace).filter(name=name).first()
+
+
+def _any(f: dict | None, key: str, field: str) -> list[Q]:
+    if f and f.get(key) and f[key].get("any_") is not None:
+        return [Q(**{f"{field}__in": f[key]["any_"]})]
+    return []
+
+
+def combine_q(parts: list[Q], operator: str | None) -> Q:
+    q = Q()
+    for part in parts:
+        q = (q | part) if (operator == "or_" and q) else (q & part)
+    return q
+
+
+def work_pool_filter_q(f: dict | None, prefix: str = "") -> Q:
+    """Prefect's WorkPoolFilter (id, name, type) as a Q on WorkPool (or on a relation through `prefix`)."""
+    if not f:
+        return Q()
+    parts = [*_any(f, "id", f"{prefix}id"), *_any(f, "name", f"{prefix}name"),
+             *_any(f, "type", f"{prefix}type")]
+    return combine_q(parts, f.get("operator"))
+
+
+def work_queue_filter_q(f: dict | None, prefix: str = "") -> Q:
+    """Prefect's WorkQueueFilter (id, name any_/startswith_) as a Q on WorkQueue (or through `prefix`)."""
+    if not f:
+        return Q()
+    parts = [*_any(f, "id", f"{prefix}id"), *_any(f, "name", f"{prefix}name")]
+    if f.get("name") and f["name"].get("startswith_"):
+        starts = Q()
+        for value in f["name"]["startswith_"]:
+            starts |= Q(**{f"{prefix}name__startswith": value})
+        parts.append(starts)
+    return combine_q(parts, f.get("operator"))
+
+
+def work_pool_list(*, workspace, work_pools: dict | None = None) -> QuerySet[WorkPool]:
+    return WorkPool.objects.for_workspace(workspace).filter(work_pool_filter_q(work_pools)).order_by("name", "id")
+
+
+def work_queue_list(*, workspace, pool: WorkPool | None = None, work_queues: dict | None = None) -> QuerySet[WorkQueue]:
+    qs = WorkQueue.objects.for_workspace(workspace).select_related("work_pool")
+    if pool is not None:
+        qs = qs.filter(work_pool=pool)
+    return qs.filter(work_queue_filter_q(work_queues)).order_by("priority", "name", "id")
+
+
+def work_queue_get(*, workspace, queue_id) -> WorkQueue | None:
+    return WorkQueue.objects.for_workspace(workspace).select_related("work_pool").filter(pk=queue_id).first()
+
+
+def work_queue_get_by_name(*, workspace, pool_name: str, name: str) -> WorkQueue | None:
+    return (WorkQueue.objects.for_workspace(workspace).select_related("work_pool")
+            .filter(work_pool__name=pool_name, name=name).first())
+
+
+def worker_list(*, workspace, pool: WorkPool, workers: dict | None = None,
+                now: datetime.datetime | None = None) -> list[Worker]:
+    """Workers of a pool, most recent heartbeat first; `status` (ONLINE/OFFLINE) is filtered after reading."""
+    now = now or timezone.now()
+    f = workers or {}
+    qs = Worker.objects.for_workspace(workspace).filter(work_pool=pool)
+    if beat := f.get("last_heartbeat_time"):
+        if beat.get("before_"):
+            qs = qs.filter(last_heartbeat_time__lte=beat["before_"])
+        if beat.get("after_"):
+            qs = qs.filter(last_heartbeat_time__gte=beat["after_"])
+    result = list(qs.order_by("-last_heartbeat_time", "id"))
+    if status := f.get("status"):
+        wanted = set(status.get("any_") or ("ONLINE", "OFFLINE")) - set(status.get("not_any_") or ())
+        result = [w for w in result if ("ONLINE" if worker_is_online(w, now) else "OFFLINE") in wanted]
+    return result
+
+
+def late_runs_count(*, workspace, queue: WorkQueue) -> int:
+    return FlowRun.objects.for_workspace(workspace).filter(work_queue=queue, state_type=StateType.SCHEDULED,
+                                                           state_name="Late").count()
+
+
+@dataclass
+class PolledRun:
+    run: FlowRun
+    work_pool_id: object
+    work_queue_id: object
+
+
+def scheduled_runs_for_queues(*, workspace, queues: list[WorkQueue], limit: int,
+                              scheduled_before: datetime.datetime | None = None,
+                              scheduled_after: datetime.datetime | None = None) -> list[PolledRun]:
+    """The Scheduled runs due to the given queues (all of one pool, `work_pool` selected), in the order a
+    worker should take them: queue priority, then scheduled time.
+
+    Paused pools and queues give nothing; a queue's or pool's concurrency limit caps what is handed out by
+    the runs it already has Pending or Running. Constant query count: one count (only when limits are set)
+    and one windowed read that takes at most `limit` runs per queue.
+    """
+    if not queues or limit <= 0:
+        return []
+    pool = queues[0].work_pool
+    if pool.is_paused:
+        return []
+    queues = [q for q in queues if not q.is_paused]
+    if not queues:
+        return []
+    slots = {q.pk: q.concurrency_limit for q in queues}
+    pool_slots = pool.concurrency_limit
+    if pool_slots is not None or any(v is not None for v in slots.values()):
+        active = dict(
+            FlowRun.objects.for_workspace(workspace)
+            .filter(work_queue__work_pool=pool, state_type__in=ACTIVE_STATES)
+            .values("work_queue_id").annotate(n=Count("id")).values_list("work_queue_id", "n")
+        )
+        if pool_slots is not None:
+            pool_slots = max(0, pool_slots - sum(active.values()))
+        slots = {qid: (None if cap is None else max(0, cap - active.get(qid, 0))) for qid, cap in slots.items()}
+    queues = [q for q in queues if slots[q.pk] != 0]
+    if not queues or pool_slots == 0:
+        return []
+    runs = (
+        FlowRun.objects.for_workspace(workspace)
+        .filter(work_queue_id__in=[q.pk for q in queues], state_type=StateType.SCHEDULED)
+        # runs retrying inside their own process are not handed out again (a missing key is NULL in SQL)
+        .filter(Q(empirical_policy__retry_type__isnull=True) | ~Q(empirical_policy__retry_type="in_process"))
+    )
+    if scheduled_before is not None:
+        runs = runs.filter(next_scheduled_start_time__lte=scheduled_before)
+    if scheduled_after is not None:
+        runs = runs.filter(next_scheduled_start_time__gte=scheduled_after)
+    runs = (runs.select_related("state")
+            .annotate(queue_rank=Window(RowNumber(), partition_by=[F("work_queue_id")],
+                                        order_by=[F("next_scheduled_start_time").asc(), F("id").asc()]))
+            .filter(queue_rank__lte=limit))
+    by_queue: dict = defaultdict(list)
+    for run in runs:
+        by_queue[run.work_queue_id].append(run)
+    priority = {q.pk: q.priority for q in queues}
+    chosen = []
+    for queue_id, items in by_queue.items():
+        items.sort(key=lambda r: (r.next_scheduled_start_time, r.pk))
+        cap = slots[queue_id]
+        chosen.extend(items if cap is None else items[:cap])
+    chosen.sort(key=lambda r: (priority[r.work_queue_id], r.next_scheduled_start_time, r.pk))
+    if pool_slots is not None:
+        chosen = chosen[:pool_slots]
+    queue_by_id = {q.pk: q for q in queues}
+    out = []
+    for run in chosen[:limit]:
+        run.work_queue = queue_by_id[run.work_queue_id]  # rendering needs the names without another query
+        out.append(PolledRun(run=run, work_pool_id=pool.pk, work_queue_id=run.work_queue_id))
+    return out

@@ -49,4 +49,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "praetor.billing.apply_run_retention",
         "schedule": env("PRAETOR_RUN_RETENTION_SECONDS", 3600.0, cast=float),
     },
+    # The engine's loops (Prefect's scheduler, late-runs and crashed-runs services).
+    "praetor.engine.schedule_deployments": {
+        "task": "praetor.engine.schedule_deployments",
+        "schedule": env("PRAETOR_SCHEDULER_SECONDS", 10.0, cast=float),
+    },
+    "praetor.engine.mark_late_runs": {
+        "task": "praetor.engine.mark_late_runs",
+        "schedule": env("PRAETOR_LATE_RUNS_SECONDS", 5.0, cast=float),
+    },
+    "praetor.engine.mark_crashed_runs": {
+        "task": "praetor.engine.mark_crashed_runs",
+        "schedule": env("PRAETOR_CRASHED_RUNS_SECONDS", 30.0, cast=float),
+    },
 }

@@ -99,6 +99,9 @@ class FlowRun(_Run):
             models.Index(fields=["workspace", "parent_task_run"], name="flow_run_parent_task_run"),
             models.Index(fields=["workspace", "-created"], name="flow_run_created"),
             models.Index(fields=["workspace", "end_time"], name="flow_run_end_time"),
+            # the scheduler's and the late-runs sweep's scan across workspaces: Scheduled runs by due time
+            models.Index(fields=["next_scheduled_start_time"], condition=models.Q(state_type="SCHEDULED"),
+                         name="flow_run_scheduled_due"),
         ]
 
 

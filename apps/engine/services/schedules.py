@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import dateutil.rrule
 import dateutil.tz
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.utils.dateparse import parse_datetime
 
 from apps.core.errors import Invalid
@@ -54,11 +54,12 @@ def schedule_normalize(document, *, loc: list | None = None) -> dict:
     unknown = sorted(set(document) - allowed)
     if unknown:
         raise _invalid(f"Unknown field(s) for a {kind} schedule: {', '.join(unknown)}.", [*loc, unknown[0]])
-    if kind == "interval":
-        return _interval_normalize(document, loc)
-    if kind == "cron":
-        return _cron_normalize(document, loc)
-    return _rrule_normalize(document, loc)
+    normalize = {"interval": _interval_normalize, "cron": _cron_normalize, "rrule": _rrule_normalize}[kind]
+    normalized = normalize(document, loc)
+    # A schedule that will never fire again is a mistake the author should hear about now, not a silent no-op.
+    if next(schedule_dates(normalized, start=datetime.datetime.now(datetime.UTC)), None) is None:
+        raise _invalid("This schedule never fires: it has no date from now on.", [*loc, kind])
+    return normalized
 
 
 def _interval_normalize(document: dict, loc: list) -> dict:
@@ -177,7 +178,10 @@ def _cron_candidates(document: dict, start: datetime.datetime) -> Iterator[datet
         local_start = local_start.replace(microsecond=0) + datetime.timedelta(seconds=1)
     itr = croniter(document["cron"], local_start, day_or=document.get("day_or", True))
     while True:
-        yield itr.get_next(datetime.datetime).astimezone(datetime.UTC)
+        try:
+            yield itr.get_next(datetime.datetime).astimezone(datetime.UTC)
+        except CroniterBadDateError:  # no such date within croniter's search horizon (e.g. 30 February)
+            return
 
 
 def _rrule_candidates(document: dict, start: datetime.datetime) -> Iterator[datetime.datetime]:

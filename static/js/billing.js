@@ -39,8 +39,11 @@
     }).catch(function () {
       throw {message: "The server could not be reached. Check the connection and try again."};
     }).then(function (response) {
-      return response.json().then(function (body) {
-        if (!response.ok) { throw {message: body.detail || "The card form is not available right now."}; }
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok || !body.client_secret) {
+          // A signed-out session is redirected to the sign-in page (HTML): say what to do about it.
+          throw {message: body.detail || "The card form is not available right now: reload the page and try again."};
+        }
         return stripe.confirmCardSetup(body.client_secret, {payment_method: {card: card}});
       });
     }).then(function (result) {

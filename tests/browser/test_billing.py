@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True),
 
 PASSWORD = "correct horse battery"
 CARD = "4242424242424242"
+DECLINED = "4000000000000002"
 
 
 def _sign_in(ui, email: str) -> None:
@@ -79,6 +80,12 @@ def test_owner_buys_starter_with_a_card_then_upgrades_to_growth(ui):
     expect(page.locator("[data-card-status]")).to_have_text("Enter the card number, expiry date, CVC and postal code.")
     assert Organization.objects.get(pk=organization.pk).tier == "free"
 
+    # A card the bank declines: Stripe says so in the form, and nothing is bought.
+    _fill_card(page, DECLINED)
+    page.get_by_role("button", name="Buy", exact=True).click()
+    expect(page.locator("[data-card-status]")).to_have_text("Your card was declined.")
+    assert not Subscription.objects.for_organization(organization).exclude(stripe_subscription_id="").exists()
+
     _fill_card(page)
     ui.submit("Buy")
     assert ui.path == "/acme/-/billing/"
@@ -108,6 +115,11 @@ def test_owner_buys_starter_with_a_card_then_upgrades_to_growth(ui):
     assert (row.plan.slug, Organization.objects.get(pk=organization.pk).tier) == ("growth", "growth")
     remote = stripe.Subscription.retrieve(row.stripe_subscription_id)
     assert remote["items"]["data"][0]["plan"]["id"] == "praetor_growth_usd_5000_monthly"
+
+    # Owners and Admins see the API usage against the new tier's rate limits.
+    ui.click_to_page(page.get_by_role("link", name="Usage", exact=True))
+    expect(page.get_by_role("row", name=re.compile(r"^API requests api"))).to_contain_text("2000")
+    expect(page.get_by_role("row", name=re.compile(r"^Log lines and events logs_events"))).to_contain_text("10000")
 
     # What our server received: never the card number, only Stripe's payment method id.
     assert to_our_server and not any(CARD in body for body in to_our_server)

@@ -223,8 +223,13 @@ def test_usage_page_for_owners_and_admins(client, organization, user, role, stat
     assert response.status_code == status
     if status == 200:
         text = _text(response)
-        assert "API requests api 250 7 7 243" in text
-        assert "Log lines and events logs_events 500 40 40 460" in text
+        # limit, used (as a meter and a number), remaining, seconds to full, last hour allowed and refused;
+        # buckets refill continuously, so "used" may already be a little lower than what was drawn.
+        for label, limit, drawn in (("API requests api", 250, 7), ("Log lines and events logs_events", 500, 40)):
+            found = re.search(rf"{label} {limit} (\d+) \1 (\d+) \d+ s {drawn} 0 ", text)
+            assert found, text
+            used, remaining = int(found[1]), int(found[2])
+            assert drawn - 5 <= used <= drawn and used + remaining == limit
         assert (f'href="/{organization.handle}/-/billing/"' in response.content.decode()) is (role == "owner")
 
 

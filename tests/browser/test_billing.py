@@ -124,3 +124,16 @@ def test_owner_buys_starter_with_a_card_then_upgrades_to_growth(ui):
     # What our server received: never the card number, only Stripe's payment method id.
     assert to_our_server and not any(CARD in body for body in to_our_server)
     assert any(re.search(r"payment_method_id=pm_\w+", body) for body in to_our_server)
+
+
+@pytest.mark.parametrize("ui", ["phone"], indirect=True)
+def test_billing_and_usage_fit_a_phone_screen(ui):
+    owner = UserFactory(email="pat@example.com")
+    EmailAddress.objects.create(user=owner, email=owner.email, verified=True, primary=True)
+    membership(OrganizationFactory(name="Pocket", handle="pocket"), owner, "owner")
+    _sign_in(ui, owner.email)
+    for path in ("/pocket/-/billing/", "/pocket/-/usage/"):
+        ui.goto(path)
+        # Wide tables scroll inside their own (keyboard-focusable) region, never the page.
+        assert ui.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    expect(ui.page.get_by_role("heading", level=1)).to_have_text("Usage")

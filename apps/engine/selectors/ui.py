@@ -1,0 +1,361 @@
+"""Reads for the browser pages: dashboard figures and the lists and details the pages show.
+
+Every function takes the workspace and scopes each query with `.for_workspace(ws)`; lists batch their
+related rows (one query per relation, never per row) so a page costs a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass, field
+
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
+
+from apps.engine.models import (
+    ConcurrencyLimit,
+    ConcurrencyLimitV2,
+    Deployment,
+    DeploymentSchedule,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    Log,
+    OrchestrationDecision,
+    StateType,
+    TaskRun,
+    Worker,
+    WorkPool,
+    WorkQueue,
+)
+
+FAILING_STATE_TYPES = (StateType.FAILED, StateType.CRASHED)
+# Prefect's late-runs service marks a Scheduled run "Late" once it is this far past its start time.
+LATE_AFTER = datetime.timedelta(seconds=15)
+# Prefect 2.20 (server/schemas/responses.py): a worker is online while its last heartbeat is younger
+# than three heartbeat intervals (30 s when the worker did not say).
+DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 30
+INACTIVITY_HEARTBEAT_MULTIPLE = 3
+
+
+# ---------------------------------------------------------------------------------------------- dashboard
+
+@dataclass
+class RunHistogram:
+    """Flow runs per time bucket and state type: `labels` are bucket starts, `series[state] = counts`."""
+
+    buckets: list[datetime.datetime]
+    series: dict[str, list[int]]
+    totals: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+
+def flow_run_histogram(*, workspace, since: datetime.datetime, until: datetime.datetime,
+                       bucket: str) -> RunHistogram:
+    """Counts of flow runs expected to start in [since, until), per `bucket` ("hour" or "day") and state type,
+    in one grouped query. Buckets without runs are present with zeros so the chart's axis is continuous."""
+    trunc = {"hour": TruncHour, "day": TruncDay}[bucket]
+    step = datetime.timedelta(hours=1) if bucket == "hour" else datetime.timedelta(days=1)
+    rows = (
+        FlowRun.objects.for_workspace(workspace)
+        .filter(expected_start_time__gte=since, expected_start_time__lt=until)
+        .annotate(bucket=trunc("expected_start_time", tzinfo=datetime.UTC))
+        .values("bucket", "state_type")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    first = since.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        first = first.replace(hour=0)
+    buckets = []
+    moment = first
+    while moment < until:
+        buckets.append(moment)
+        moment += step
+    index = {b: i for i, b in enumerate(buckets)}
+    series: dict[str, list[int]] = {}
+    totals: dict[str, int] = {}
+    for row in rows:
+        state = row["state_type"] or "NONE"
+        counts = series.setdefault(state, [0] * len(buckets))
+        position = index.get(row["bucket"])
+        if position is not None:
+            counts[position] += row["n"]
+        totals[state] = totals.get(state, 0) + row["n"]
+    ordered = {s: series[s] for s in [*StateType.values, "NONE"] if s in series}
+    return RunHistogram(buckets=buckets, series=ordered, totals={s: totals[s] for s in ordered})
+
+
+def flow_run_attention_list(*, workspace, since: datetime.datetime, now: datetime.datetime,
+                            limit: int = 10) -> list[FlowRun]:
+    """Runs that need a look, worst first: failed or crashed runs since `since` (newest first), then runs
+    that are late (marked Late, or Scheduled and past their start time by more than Prefect's threshold)."""
+    late = Q(state_type=StateType.SCHEDULED) & (
+        Q(state_name="Late") | Q(next_scheduled_start_time__lt=now - LATE_AFTER)
+    )
+    failing = Q(state_type__in=FAILING_STATE_TYPES, expected_start_time__gte=since)
+    return list(
+        FlowRun.objects.for_workspace(workspace)
+        .filter(failing | late)
+        .annotate(rank=Case(When(failing, then=Value(0)), default=Value(1), output_field=IntegerField()))
+        .select_related("flow", "deployment")
+        .order_by("rank", "-state_timestamp")[:limit]
+    )
+
+
+@dataclass
+class PoolHealth:
+    pool: WorkPool
+    queue_count: int
+    workers_online: int
+    workers_total: int
+    last_heartbeat: datetime.datetime | None
+
+    @property
+    def status(self) -> str:
+        """Prefect's work pool status: Paused, Ready (an online worker, or an agent pool polled lately) or
+        Not ready."""
+        if self.pool.is_paused:
+            return "Paused"
+        return "Ready" if self.workers_online else "Not ready"
+
+
+def worker_is_online(worker: Worker, now: datetime.datetime) -> bool:
+    interval = worker.heartbeat_interval_seconds or DEFAULT_HEARTBEAT_INTERVAL_SECONDS
+    return worker.last_heartbeat_time > now - datetime.timedelta(seconds=interval * INACTIVITY_HEARTBEAT_MULTIPLE)
+
+
+def work_pool_health_list(*, workspace, now: datetime.datetime) -> list[PoolHealth]:
+    """Every work pool with its queue count, workers online/total and last heartbeat: two queries."""
+    queues = WorkQueue.objects.for_workspace(workspace).filter(work_pool=OuterRef("pk")).order_by()
+    pools = list(
+        WorkPool.objects.for_workspace(workspace)
+        .annotate(queue_count=Coalesce(Subquery(
+            queues.values("work_pool").annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()
+        ), 0))
+        .order_by("name")
+    )
+    workers_by_pool: dict[uuid.UUID, list[Worker]] = {}
+    for worker in Worker.objects.for_workspace(workspace).filter(work_pool__in=[p.pk for p in pools]):
+        workers_by_pool.setdefault(worker.work_pool_id, []).append(worker)
+    health = []
+    for pool in pools:
+        workers = workers_by_pool.get(pool.pk, [])
+        health.append(PoolHealth(
+            pool=pool, queue_count=pool.queue_count,
+            workers_online=sum(worker_is_online(w, now) for w in workers), workers_total=len(workers),
+            last_heartbeat=max((w.last_heartbeat_time for w in workers), default=None),
+        ))
+    return health
+
+
+# ---------------------------------------------------------------------------------------------- flow runs
+
+@dataclass
+class FlowRunFilter:
+    """What the runs page filters on; every field optional."""
+
+    states: list[str] = field(default_factory=list)
+    flow_ids: list[uuid.UUID] = field(default_factory=list)
+    deployment_ids: list[uuid.UUID] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    since: datetime.datetime | None = None
+    until: datetime.datetime | None = None
+
+
+def flow_run_list(*, workspace, run_filter: FlowRunFilter) -> QuerySet[FlowRun]:
+    """Flow runs matching the filter, newest expected start first, with flow and deployment joined."""
+    qs = FlowRun.objects.for_workspace(workspace).select_related("flow", "deployment")
+    if run_filter.states:
+        qs = qs.filter(state_type__in=run_filter.states)
+    if run_filter.flow_ids:
+        qs = qs.filter(flow_id__in=run_filter.flow_ids)
+    if run_filter.deployment_ids:
+        qs = qs.filter(deployment_id__in=run_filter.deployment_ids)
+    if run_filter.tags:
+        # All of the tags (Prefect's `tags.all_`), as the API's filter does.
+        qs = qs.filter(tags__contains=list(run_filter.tags))
+    if run_filter.since:
+        qs = qs.filter(expected_start_time__gte=run_filter.since)
+    if run_filter.until:
+        qs = qs.filter(expected_start_time__lt=run_filter.until)
+    return qs.order_by(Coalesce("expected_start_time", "created").desc(), "-id")
+
+
+def flow_run_page(*, workspace, run_filter: FlowRunFilter, offset: int, limit: int) -> tuple[list[FlowRun], bool]:
+    """One page of `flow_run_list` and whether another follows (one query: a row past the page is read)."""
+    rows = list(flow_run_list(workspace=workspace, run_filter=run_filter)[offset:offset + limit + 1])
+    return rows[:limit], len(rows) > limit
+
+
+def flow_run_get(*, workspace, flow_run_id) -> FlowRun | None:
+    """A flow run with what its page shows beside it: flow, deployment, queue and parent task run."""
+    return (
+        FlowRun.objects.for_workspace(workspace)
+        .select_related("flow", "state", "deployment", "work_queue", "work_queue__work_pool", "parent_task_run",
+                        "parent_task_run__flow_run")
+        .filter(pk=flow_run_id).first()
+    )
+
+
+@dataclass
+class Transition:
+    """One step of a run's history: the state written (None when the proposal was refused) and the
+    orchestration decisions made about it, in order."""
+
+    timestamp: datetime.datetime
+    state: FlowRunState | None
+    decisions: list[OrchestrationDecision]
+
+
+def flow_run_transitions(*, workspace, flow_run: FlowRun) -> list[Transition]:
+    """The run's state history joined with its orchestration decisions (two queries). Decisions of a
+    refused, delayed or aborted proposal wrote no state: they appear as their own step, in time order."""
+    states = list(FlowRunState.objects.for_workspace(workspace).filter(flow_run=flow_run)
+                  .order_by("timestamp", "created"))
+    decisions = list(OrchestrationDecision.objects.for_workspace(workspace).filter(flow_run=flow_run)
+                     .order_by("created", "id"))
+    by_state: dict[uuid.UUID, list[OrchestrationDecision]] = {}
+    refused: list[OrchestrationDecision] = []
+    for decision in decisions:
+        if decision.state_id:
+            by_state.setdefault(decision.state_id, []).append(decision)
+        else:
+            refused.append(decision)
+    steps = [Transition(timestamp=s.timestamp, state=s, decisions=by_state.get(s.pk, [])) for s in states]
+    steps += [Transition(timestamp=d.created, state=None, decisions=[d]) for d in refused]
+    return sorted(steps, key=lambda t: t.timestamp)
+
+
+def task_run_list_for_flow_run(*, workspace, flow_run: FlowRun, limit: int = 500) -> list[TaskRun]:
+    """The run's task runs in start order (expected start, then creation), at most `limit`."""
+    return list(
+        TaskRun.objects.for_workspace(workspace).filter(flow_run=flow_run)
+        .order_by(Coalesce("start_time", "expected_start_time", "created"), "created")[:limit]
+    )
+
+
+def subflow_run_list(*, workspace, flow_run: FlowRun) -> list[FlowRun]:
+    """Flow runs started from this run's tasks (subflows), with their flows."""
+    return list(
+        FlowRun.objects.for_workspace(workspace).filter(parent_task_run__flow_run=flow_run)
+        .select_related("flow").order_by(Coalesce("expected_start_time", "created"))
+    )
+
+
+@dataclass(frozen=True)
+class LogCursor:
+    """Where a reader of a run's logs stopped: logs are followed in the order the server stored them."""
+
+    created: datetime.datetime
+    id: uuid.UUID
+
+
+def flow_run_log_tail(*, workspace, flow_run_id, limit: int) -> list[Log]:
+    """The last `limit` log lines the server received for the run, oldest first."""
+    rows = list(Log.objects.for_workspace(workspace).filter(flow_run_id=flow_run_id)
+                .order_by("-created", "-id")[:limit])
+    rows.reverse()
+    return rows
+
+
+def flow_run_log_after(*, workspace, flow_run_id, cursor: LogCursor | None, limit: int) -> list[Log]:
+    """Log lines received after `cursor` (all of them from the start without one), oldest first."""
+    qs = Log.objects.for_workspace(workspace).filter(flow_run_id=flow_run_id)
+    if cursor is not None:
+        qs = qs.filter(Q(created__gt=cursor.created) | Q(created=cursor.created, id__gt=cursor.id))
+    return list(qs.order_by("created", "id")[:limit])
+
+
+# ---------------------------------------------------------------------------------------- flows, deployments
+
+def _count_of(model, fk: str, workspace) -> Subquery:
+    inner = (model.objects.for_workspace(workspace).filter(**{fk: OuterRef("pk")}).order_by()
+             .values(fk).annotate(n=Count("id")).values("n")[:1])
+    return Coalesce(Subquery(inner, output_field=IntegerField()), 0)
+
+
+def flow_list(*, workspace) -> QuerySet[Flow]:
+    """Flows by name, each with its number of deployments and runs (counted in the same query)."""
+    return (Flow.objects.for_workspace(workspace)
+            .annotate(deployment_count=_count_of(Deployment, "flow", workspace),
+                      run_count=_count_of(FlowRun, "flow", workspace))
+            .order_by("name"))
+
+
+def flow_get(*, workspace, flow_id) -> Flow | None:
+    return Flow.objects.for_workspace(workspace).filter(pk=flow_id).first()
+
+
+def deployment_list(*, workspace, flow_id=None) -> list[Deployment]:
+    """Deployments by flow and name with their flow, queue and pool joined and schedules batched."""
+    qs = Deployment.objects.for_workspace(workspace).select_related("flow", "work_queue", "work_queue__work_pool")
+    if flow_id is not None:
+        qs = qs.filter(flow_id=flow_id)
+    deployments = list(qs.order_by("flow__name", "name"))
+    _attach_schedules(workspace, deployments)
+    return deployments
+
+
+def _attach_schedules(workspace, deployments: list[Deployment]) -> None:
+    schedules: dict[uuid.UUID, list[DeploymentSchedule]] = {}
+    for schedule in (DeploymentSchedule.objects.for_workspace(workspace)
+                     .filter(deployment__in=[d.pk for d in deployments]).order_by("created")):
+        schedules.setdefault(schedule.deployment_id, []).append(schedule)
+    for deployment in deployments:
+        deployment.schedule_list = schedules.get(deployment.pk, [])
+
+
+def deployment_get(*, workspace, deployment_id) -> Deployment | None:
+    """A deployment with flow, queue and pool joined and its schedules as `schedule_list`."""
+    deployment = (Deployment.objects.for_workspace(workspace)
+                  .select_related("flow", "work_queue", "work_queue__work_pool")
+                  .filter(pk=deployment_id).first())
+    if deployment is not None:
+        _attach_schedules(workspace, [deployment])
+    return deployment
+
+
+def deployment_upcoming_runs(*, workspace, deployment: Deployment, limit: int = 10) -> list[FlowRun]:
+    """The deployment's scheduled runs, soonest first."""
+    return list(FlowRun.objects.for_workspace(workspace)
+                .filter(deployment=deployment, state_type=StateType.SCHEDULED)
+                .order_by("expected_start_time")[:limit])
+
+
+def flow_run_recent(*, workspace, limit: int = 10, **filters) -> list[FlowRun]:
+    """The latest runs (by expected start) among those matching `filters` (e.g. flow=…, deployment=…),
+    excluding runs still scheduled."""
+    return list(FlowRun.objects.for_workspace(workspace).filter(**filters)
+                .exclude(state_type=StateType.SCHEDULED).select_related("flow", "deployment")
+                .order_by(Coalesce("expected_start_time", "created").desc())[:limit])
+
+
+# ------------------------------------------------------------------------------------ pools, queues, limits
+
+def work_pool_get(*, workspace, work_pool_id) -> WorkPool | None:
+    return WorkPool.objects.for_workspace(workspace).select_related("default_queue").filter(pk=work_pool_id).first()
+
+
+def work_queue_list(*, workspace, work_pool: WorkPool) -> list[WorkQueue]:
+    """The pool's queues by priority, each with how many runs wait in it (Scheduled or Pending)."""
+    waiting = (FlowRun.objects.for_workspace(workspace)
+               .filter(work_queue=OuterRef("pk"), state_type__in=[StateType.SCHEDULED, StateType.PENDING])
+               .order_by().values("work_queue").annotate(n=Count("id")).values("n")[:1])
+    return list(WorkQueue.objects.for_workspace(workspace).filter(work_pool=work_pool)
+                .annotate(waiting=Coalesce(Subquery(waiting, output_field=IntegerField()), 0))
+                .order_by("priority", "name"))
+
+
+def worker_list(*, workspace, work_pool: WorkPool) -> list[Worker]:
+    return list(Worker.objects.for_workspace(workspace).filter(work_pool=work_pool).order_by("-last_heartbeat_time"))
+
+
+def concurrency_limit_list(*, workspace) -> tuple[list[ConcurrencyLimit], list[ConcurrencyLimitV2]]:
+    """Tag limits (v1) by tag and global limits (v2) by name."""
+    return (list(ConcurrencyLimit.objects.for_workspace(workspace).order_by("tag")),
+            list(ConcurrencyLimitV2.objects.for_workspace(workspace).order_by("name")))

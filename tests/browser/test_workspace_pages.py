@@ -1,0 +1,110 @@
+"""In a real browser, on a seeded workspace: the dashboard, flow runs (filters, a run's history, timeline,
+logs followed live), flows and deployments, work pools, blocks, variables, artifacts and concurrency limits;
+each page screenshotted and checked with axe-core; the same pages at phone width."""
+
+from __future__ import annotations
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from apps.engine.models import Log
+from tests.factories.identity import UserFactory
+from tests.factories.organizations import OrganizationFactory, membership
+from tests.factories.workspaces import WorkspaceFactory
+from tests.web.seed import seed_workspace
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def seeded():
+    user = UserFactory(email="ops@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    organization = OrganizationFactory(name="Acme", handle="acme")
+    membership(organization, user, "owner")
+    workspace = WorkspaceFactory(organization=organization, name="Production", handle="prod")
+    return user, workspace, seed_workspace(workspace)
+
+
+def _sign_in(ui, user):
+    ui.goto("/accounts/login/")
+    ui.page.get_by_label("Email").fill(user.email)
+    ui.page.get_by_label("Password").fill(PASSWORD)
+    ui.submit("Sign in")
+
+
+def test_dashboard_runs_and_a_run_page_with_live_logs(ui, seeded):
+    user, workspace, s = seeded
+    page = ui.page
+    _sign_in(ui, user)
+    ui.goto("/acme/prod/")
+    expect(page.get_by_role("heading", name="Flow runs in the last day")).to_be_visible()
+    # Chart.js drew into the canvas (it sizes it), and the figures are also in a table.
+    page.wait_for_function("document.getElementById('run-chart').height > 0")
+    attention = page.get_by_role("table", name="Failed and crashed runs first, then late runs")
+    expect(attention.get_by_role("row")).to_have_count(3)  # header + failed + late
+    expect(attention.get_by_role("row").nth(1)).to_contain_text("angry-lynx")
+    expect(attention.get_by_role("row").nth(2)).to_contain_text("sleepy-sloth")
+    expect(page.get_by_role("table", name="Work pools and their health")).to_contain_text("1 of 2")
+    ui.click_to_page(page.get_by_role("link", name="Week"))
+    expect(page.get_by_role("heading", name="Flow runs in the last week")).to_be_visible()
+
+    ui.click_to_page(page.get_by_role("link", name="Flow runs", exact=True))
+    runs = page.get_by_role("table", name="Flow runs, newest expected start first, page 1")
+    expect(runs.get_by_role("row")).to_have_count(7)  # header + 6 runs
+    page.get_by_text("Filter runs").click()
+    page.get_by_label("Failed").check()
+    page.get_by_label("Tags").fill("prod")
+    ui.submit("Apply filters")
+    expect(runs.get_by_role("row")).to_have_count(2)
+    ui.click_to_page(page.get_by_role("link", name="angry-lynx"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("etl / angry-lynx")
+    expect(page.get_by_text("Flow run encountered an exception: ValueError").first).to_be_visible()
+    expect(page.get_by_role("rowheader", name="HandleTerminalStates")).to_be_visible()
+
+    # A running run: its logs follow live (htmx polls) — a line written now shows up without a reload.
+    ui.goto(f"/acme/prod/runs/{s.running.pk}/")
+    expect(page.get_by_role("log")).to_contain_text("quick-heron line 2")
+    Log.objects.for_workspace(workspace).create(workspace=workspace, name="prefect", level=20,
+                                                message="a fresh line", timestamp=timezone.now(),
+                                                flow_run_id=s.running.pk)
+    expect(page.get_by_role("log")).to_contain_text("a fresh line", timeout=10_000)
+    expect(page.get_by_role("log").get_by_text("a fresh line")).to_have_count(1)
+
+    ui.goto(f"/acme/prod/runs/{s.completed.pk}/")
+    timeline = page.get_by_role(
+        "list", name="Task runs in start order; each bar spans the task's run time within the flow run")
+    expect(timeline.get_by_role("listitem")).to_have_count(3)
+    ui.click_to_page(page.get_by_role("link", name="etl / child-subflow"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("child-subflow")
+
+
+def test_flows_deployments_pools_and_limits(ui, seeded):
+    user, workspace, s = seeded
+    page = ui.page
+    _sign_in(ui, user)
+    ui.goto("/acme/prod/")
+    ui.click_to_page(page.get_by_role("link", name="Flows", exact=True))
+    ui.click_to_page(page.get_by_role("link", name="etl", exact=True))
+    ui.click_to_page(page.get_by_role("link", name="etl/nightly"))
+    expect(page.get_by_text("cron 0 2 * * * (UTC)")).to_be_visible()
+    expect(page.get_by_role("region", name="Upcoming runs")).to_contain_text("future-fox")
+    ui.click_to_page(page.get_by_role("link", name="Work pools", exact=True))
+    ui.click_to_page(page.get_by_role("link", name="k8s-pool"))
+    expect(page.get_by_role("table", name="Workers of k8s-pool, latest heartbeat first")).to_contain_text("Online")
+    ui.click_to_page(page.get_by_role("link", name="Concurrency", exact=True))
+    expect(page.get_by_role("table", name="Global concurrency and rate limits")).to_contain_text("warehouse")
+
+
+@pytest.mark.parametrize("ui", ["phone"], indirect=True)
+def test_pages_fit_a_phone_screen(ui, seeded):
+    user, workspace, s = seeded
+    _sign_in(ui, user)
+    for path in ["", "runs/", f"runs/{s.completed.pk}/", "flows/", f"deployments/{s.deployment.pk}/",
+                 f"work-pools/{s.pool.pk}/", "concurrency/"]:
+        ui.goto(f"/acme/prod/{path}")
+        assert ui.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path

@@ -4,7 +4,8 @@ sit under /{org}/-/ (a handle never starts with "-"), so they can never collide 
 from django.urls import path, register_converter
 
 from apps.web.routing import HandleConverter, OrganizationHandleConverter
-from apps.web.views import access, api_keys, audit, billing, flows, home, organizations, pools, runs, workspaces
+from apps.web.views import access, api_keys, audit, billing, home, organizations, workspaces
+from apps.web.workspace_urls import urlpatterns as workspace_pages
 
 register_converter(OrganizationHandleConverter, "org")
 register_converter(HandleConverter, "handle")
@@ -35,17 +36,5 @@ urlpatterns = [
          name="workspace-access-remove"),
 ]
 
-# A workspace's orchestration pages (issue 8): one group, so other branches' routes rebase around it.
-_WS = "<org:org>/<handle:ws>/"
-urlpatterns += [
-    path(_WS + "runs/", runs.FlowRunListView.as_view(), name="flow-runs"),
-    path(_WS + "runs/<uuid:run_id>/", runs.FlowRunDetailView.as_view(), name="flow-run"),
-    path(_WS + "runs/<uuid:run_id>/logs", runs.FlowRunLogsView.as_view(), name="flow-run-logs"),
-    path(_WS + "flows/", flows.FlowListView.as_view(), name="flows"),
-    path(_WS + "flows/<uuid:flow_id>/", flows.FlowDetailView.as_view(), name="flow"),
-    path(_WS + "deployments/", flows.DeploymentListView.as_view(), name="deployments"),
-    path(_WS + "deployments/<uuid:deployment_id>/", flows.DeploymentDetailView.as_view(), name="deployment"),
-    path(_WS + "work-pools/", pools.WorkPoolListView.as_view(), name="work-pools"),
-    path(_WS + "work-pools/<uuid:pool_id>/", pools.WorkPoolDetailView.as_view(), name="work-pool"),
-    path(_WS + "concurrency/", pools.ConcurrencyLimitListView.as_view(), name="concurrency-limits"),
-]
+# A workspace's orchestration pages (issue 8) live in their own module, so branches rebase around them.
+urlpatterns += workspace_pages

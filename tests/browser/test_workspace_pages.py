@@ -4,6 +4,8 @@ each page screenshotted and checked with axe-core; the same pages at phone width
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.utils import timezone
@@ -108,3 +110,42 @@ def test_pages_fit_a_phone_screen(ui, seeded):
                  f"work-pools/{s.pool.pk}/", "concurrency/"]:
         ui.goto(f"/acme/prod/{path}")
         assert ui.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+
+
+def test_blocks_variables_and_artifacts(ui, seeded):
+    user, workspace, s = seeded
+    page = ui.page
+    _sign_in(ui, user)
+    ui.goto("/acme/prod/blocks/")
+    ui.click_to_page(page.get_by_role("link", name="db-password"))
+    expect(page.get_by_text("********")).to_be_visible()
+    expect(page.get_by_text("hunter2-s3cret")).to_have_count(0)
+    ui.submit("Reveal secret values")
+    expect(page.get_by_text("hunter2-s3cret")).to_be_visible()
+
+    # A new block from the form generated from the String block's schema.
+    ui.goto("/acme/prod/blocks/")
+    ui.click_to_page(page.get_by_role("link", name="Add a block"))
+    ui.click_to_page(page.get_by_role("link", name=re.compile(r"^String ")))
+    page.get_by_label("Block name").fill("greeting")
+    page.get_by_label("Value", exact=True).fill("hello")
+    ui.submit("Create block")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("greeting")
+    expect(page.get_by_text("hello", exact=True)).to_be_visible()
+
+    ui.click_to_page(page.get_by_role("link", name="Variables", exact=True))
+    page.get_by_label("Name").fill("batch_size")
+    page.get_by_label("Value").fill("500")
+    ui.submit("Add variable")
+    expect(page.get_by_role("table", name="Variables by name")).to_contain_text("batch_size")
+    page.get_by_label("Name").fill("batch_size")
+    page.get_by_label("Value").fill("1")
+    ui.submit("Add variable")
+    expect(page.get_by_text("A variable with the name 'batch_size' already exists.")).to_be_visible()
+
+    ui.click_to_page(page.get_by_role("link", name="Artifacts", exact=True))
+    ui.click_to_page(page.get_by_role("link", name="etl-report"))
+    content = page.get_by_role("region", name="Content")
+    expect(content.get_by_role("table")).to_contain_text("1200")
+    expect(content).to_contain_text("<script>alert(1)</script>")  # shown as text, never run
+    assert page.evaluate("document.querySelectorAll('main script').length") == 0

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from apps.engine.models import (
+    BlockDocument,
+    BlockSchema,
     ConcurrencyLimit,
     ConcurrencyLimitV2,
     Deployment,
@@ -27,6 +29,7 @@ from apps.engine.models import (
     WorkQueue,
 )
 from apps.engine.services.artifacts import artifact_create
+from apps.engine.services.blocks import block_document_create, workspace_seed_blocks
 from apps.engine.services.variables import variable_create
 
 
@@ -41,6 +44,7 @@ class Seeded:
     running: FlowRun
     late: FlowRun
     upcoming: FlowRun
+    secret: BlockDocument
     runs: list[FlowRun] = field(default_factory=list)
 
 
@@ -170,7 +174,13 @@ def seed_workspace(workspace) -> Seeded:
                     data="# Rows loaded\n\n| table | rows |\n|---|---|\n| users | 1200 |\n\n<script>alert(1)</script>")
     artifact_create(workspace=workspace, key="row-counts", type="table", flow_run_id=completed.pk,
                     data='[{"table": "users", "rows": 1200}, {"table": "orders", "rows": 5400}]')
+    workspace_seed_blocks(workspace=workspace)
+    secret_schema = BlockSchema.objects.for_workspace(workspace).select_related("block_type").get(
+        block_type__slug="secret")
+    secret = block_document_create(workspace=workspace, block_schema_id=secret_schema.pk,
+                                   block_type_id=secret_schema.block_type_id, data={"value": "hunter2-s3cret"},
+                                   name="db-password", is_anonymous=False)
     ConcurrencyLimit.all_workspaces.create(workspace=workspace, tag="database", concurrency_limit=5)
     ConcurrencyLimitV2.all_workspaces.create(workspace=workspace, name="warehouse", limit=10, active_slots=2)
     return Seeded(flow=flow, deployment=deployment, pool=pool, queue=queue, completed=completed, failed=failed,
-                  running=running, late=late, upcoming=upcoming)
+                  running=running, late=late, upcoming=upcoming, secret=secret)

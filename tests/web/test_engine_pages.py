@@ -30,6 +30,15 @@ PAGES = [
     ("work-pools/", "work_pools:read"),
     ("work-pools/{pool}/", "work_pools:read"),
     ("concurrency/", "concurrency_limits:read"),
+    ("blocks/", "blocks:read"),
+    ("blocks/{secret}/", "blocks:read"),
+    ("blocks/new/", "blocks:write"),
+    ("blocks/new/secret", "blocks:write"),
+    ("blocks/{secret}/edit", "blocks:write"),
+    ("variables/", "variables:read"),
+    ("variables/{variable}/edit", "variables:write"),
+    ("artifacts/", "artifacts:read"),
+    ("artifacts/{artifact}/", "artifacts:read"),
 ]
 
 
@@ -55,10 +64,18 @@ def owner(org):
     return user
 
 
+def _ids(s) -> dict:
+    from apps.engine.models import Artifact, Variable
+
+    ws = s.flow.workspace
+    return {"completed": s.completed.pk, "running": s.running.pk, "flow": s.flow.pk, "deployment": s.deployment.pk,
+            "pool": s.pool.pk, "secret": s.secret.pk,
+            "variable": Variable.objects.for_workspace(ws).get(name="region").pk,
+            "artifact": Artifact.objects.for_workspace(ws).get(key="etl-report").pk}
+
+
 def _url(ws, template, s) -> str:
-    ids = {"completed": s.completed.pk, "running": s.running.pk, "flow": s.flow.pk,
-           "deployment": s.deployment.pk, "pool": s.pool.pk}
-    return f"/{ws.organization.handle}/{ws.handle}/" + template.format(**ids)
+    return f"/{ws.organization.handle}/{ws.handle}/" + template.format(**_ids(s))
 
 
 def _member_with(org, ws, permissions) -> UserFactory:
@@ -95,12 +112,13 @@ def test_denial_matrix(client, org, ws, seeded, template, permission):
 
 
 @pytest.mark.parametrize(("template", "permission"), PAGES)
-def test_read_only_collaborator_sees_every_page(client, org, ws, seeded, template, permission):
+def test_read_only_collaborator_sees_every_page_but_no_form(client, org, ws, seeded, template, permission):
     user = UserFactory()
     membership(org, user, "member")
     grant(ws, user=user, role=catalog.READ_ONLY_COLLABORATOR)
     client.force_login(user)
-    assert client.get(_url(ws, template, seeded)).status_code == 200
+    expected = 403 if permission and permission.endswith(":write") else 200
+    assert client.get(_url(ws, template, seeded)).status_code == expected
 
 
 @pytest.mark.parametrize("template", [t for t, _ in PAGES if "{" in t])
@@ -110,18 +128,28 @@ def test_another_workspaces_objects_are_not_found(client, org, ws, owner, templa
     theirs = seed_workspace(other_ws)
     seed_workspace(ws)
     client.force_login(owner)
-    url = f"/{org.handle}/{ws.handle}/" + template.format(
-        completed=theirs.completed.pk, running=theirs.running.pk, flow=theirs.flow.pk,
-        deployment=theirs.deployment.pk, pool=theirs.pool.pk)
+    url = f"/{org.handle}/{ws.handle}/" + template.format(**_ids(theirs))
     assert client.get(url).status_code == 404
 
 
-@pytest.mark.parametrize("template", ["", "runs/", "flows/", "deployments/", "work-pools/", "concurrency/"])
+@pytest.mark.parametrize("template", ["", "runs/", "flows/", "deployments/", "work-pools/", "concurrency/",
+                                      "blocks/", "variables/", "artifacts/"])
 def test_lists_show_nothing_of_another_workspace(client, org, ws, owner, template):
-    from apps.engine.models import ConcurrencyLimitV2, Flow, FlowRun, WorkPool
+    from apps.engine.models import BlockDocument, ConcurrencyLimitV2, Flow, FlowRun, WorkPool
 
     other_ws = WorkspaceFactory(organization=org)
     seed_workspace(other_ws)
+    from apps.engine.models import Variable
+    from apps.engine.services.artifacts import artifact_create
+
+    for row in Variable.objects.for_workspace(other_ws):
+        row.name = f"theirs_{row.name}"
+        row.value = f"theirs-{row.value}"
+        row.save()
+    artifact_create(workspace=other_ws, key="theirs-artifact", type="markdown", data="x")
+    for row in BlockDocument.objects.for_workspace(other_ws):
+        row.name = f"theirs-{row.name}"
+        row.save(update_fields=["name"])
     for model in (FlowRun, Flow, WorkPool, ConcurrencyLimitV2):
         for row in model.objects.for_workspace(other_ws):
             row.name = f"theirs-{row.name}"
@@ -141,9 +169,12 @@ def _queries(client, url) -> int:
 # Fixed query costs: session, user, organization, membership, workspace, effective access (one each),
 # then the page's own reads.
 EXPECTED_QUERIES = {
-    "": 6 + 4, "runs/": 6 + 3, "runs/{completed}/": 6 + 6, "runs/{running}/logs": 6 + 2,
+    "": 6 + 4, "runs/": 6 + 3, "runs/{completed}/": 6 + 7, "runs/{running}/logs": 6 + 2,
     "flows/": 6 + 1, "flows/{flow}/": 6 + 4, "deployments/": 6 + 2, "deployments/{deployment}/": 6 + 4,
     "work-pools/": 6 + 2, "work-pools/{pool}/": 6 + 3, "concurrency/": 6 + 2,
+    "blocks/": 6 + 2, "blocks/{secret}/": 6 + 2, "blocks/new/": 6 + 2, "blocks/new/secret": 6 + 2,
+    "blocks/{secret}/edit": 6 + 2, "variables/": 6 + 1, "variables/{variable}/edit": 6 + 1, "artifacts/": 6 + 1,
+    "artifacts/{artifact}/": 6 + 2,
 }
 
 

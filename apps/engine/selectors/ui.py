@@ -359,3 +359,31 @@ def concurrency_limit_list(*, workspace) -> tuple[list[ConcurrencyLimit], list[C
     """Tag limits (v1) by tag and global limits (v2) by name."""
     return (list(ConcurrencyLimit.objects.for_workspace(workspace).order_by("tag")),
             list(ConcurrencyLimitV2.objects.for_workspace(workspace).order_by("name")))
+
+
+# ------------------------------------------------------------------------------------------------- blocks
+
+def block_type_list_with_schema(*, workspace) -> list:
+    """Block types by name, each with its newest schema as `latest_schema` (two queries)."""
+    from apps.engine.models import BlockSchema, BlockType
+
+    types = list(BlockType.objects.for_workspace(workspace).order_by("name"))
+    latest: dict[uuid.UUID, BlockSchema] = {}
+    for schema in (BlockSchema.objects.for_workspace(workspace).filter(block_type__in=[t.pk for t in types])
+                   .order_by("block_type_id", "-created").distinct("block_type_id")):
+        latest[schema.block_type_id] = schema
+    for block_type in types:
+        block_type.latest_schema = latest.get(block_type.pk)
+    return [t for t in types if t.latest_schema is not None]
+
+
+def block_type_with_schema_get(*, workspace, slug: str):
+    """A block type by slug with its newest schema as `latest_schema`, or None."""
+    from apps.engine.models import BlockSchema, BlockType
+
+    block_type = BlockType.objects.for_workspace(workspace).filter(slug=slug).first()
+    if block_type is None:
+        return None
+    block_type.latest_schema = (BlockSchema.objects.for_workspace(workspace).filter(block_type=block_type)
+                                .order_by("-created").first())
+    return block_type if block_type.latest_schema else None

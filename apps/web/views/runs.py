@@ -139,8 +139,17 @@ class FlowRunDetailView(WorkspacePageView):
             "log_poll": _log_poll(run, logs),
             "is_terminal": run.state_type in TERMINAL_STATE_TYPES,
             "result": (run.state.data if run.state_id and run.state else None),
+            "artifacts": _run_artifacts(workspace, run) if access.has("artifacts:read") else None,
         }
         return render(request, "web/runs/detail.html", context)
+
+
+def _run_artifacts(workspace, run) -> list[dict]:
+    from apps.engine.selectors.artifacts import artifact_list
+    from apps.web.views.artifacts import rendered
+
+    found = artifact_list(workspace=workspace, artifacts={"flow_run_id": {"any_": [run.pk]}}, sort="CREATED_DESC")
+    return [{"artifact": a, "content": rendered(a)} for a in found[:20]]
 
 
 def _log_poll(run, logs) -> str | None:

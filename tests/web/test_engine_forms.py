@@ -1,0 +1,165 @@
+"""Forms of the workspace pages: blocks (schema-generated, secrets masked, reveal audited), variables,
+artifacts rendered safely; denied writes change nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.access import catalog
+from apps.audit.models import AuditEvent
+from apps.engine.models import BlockDocument, BlockSchema, Variable
+from apps.engine.selectors.blocks import block_document_data
+from apps.organizations.models import Tier
+from tests.factories.access import grant
+from tests.factories.identity import UserFactory
+from tests.factories.organizations import OrganizationFactory, membership
+from tests.factories.workspaces import WorkspaceFactory
+from tests.web.seed import seed_workspace
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def org():
+    return OrganizationFactory(tier=Tier.GROWTH)
+
+
+@pytest.fixture
+def ws(org):
+    return WorkspaceFactory(organization=org)
+
+
+@pytest.fixture
+def s(ws):
+    return seed_workspace(ws)
+
+
+def _person(org, ws, role):
+    user = UserFactory()
+    membership(org, user, "member")
+    grant(ws, user=user, role=role)
+    return user
+
+
+def _base(ws):
+    return f"/{ws.organization.handle}/{ws.handle}/"
+
+
+def test_secret_is_masked_and_revealed_only_with_permission_and_audited(client, org, ws, s):
+    url = f"{_base(ws)}blocks/{s.secret.pk}/"
+    reader = _person(org, ws, catalog.READ_ONLY_COLLABORATOR)  # no blocks:read_secrets
+    client.force_login(reader)
+    html = client.get(url).content.decode()
+    assert "********" in html and "hunter2-s3cret" not in html and "Reveal secret values" not in html
+    assert client.post(url + "reveal").status_code == 403
+    assert not AuditEvent.objects.filter(action="praetor.block_secret.read").exists()
+
+    admin = _person(org, ws, catalog.ADMINISTRATOR)
+    client.force_login(admin)
+    assert "Reveal secret values" in client.get(url).content.decode()
+    response = client.post(url + "reveal")
+    assert response.status_code == 200 and "hunter2-s3cret" in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    event = AuditEvent.objects.get(action="praetor.block_secret.read")
+    assert event.target_id == str(s.secret.pk) and event.workspace_id == ws.pk
+
+
+def test_create_block_from_its_schema_and_edit_keeps_an_empty_secret(client, org, ws, s):
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    page = client.get(f"{_base(ws)}blocks/new/secret").content.decode()
+    assert 'type="password"' in page and 'name="f__value"' in page
+    response = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "api-token", "f__value": "tok-1"})
+    assert response.status_code == 302
+    doc = BlockDocument.objects.for_workspace(ws).get(name="api-token")
+    assert doc.data == {} and block_document_data(doc, include_secrets=True) == {"value": "tok-1"}
+    edit = client.get(f"{_base(ws)}blocks/{doc.pk}/edit").content.decode()
+    assert "tok-1" not in edit and "Leave empty to keep the saved value." in edit
+    assert client.post(f"{_base(ws)}blocks/{doc.pk}/edit", {"f__value": ""}).status_code == 302
+    doc.refresh_from_db()
+    assert block_document_data(doc, include_secrets=True) == {"value": "tok-1"}
+    assert client.post(f"{_base(ws)}blocks/{doc.pk}/edit", {"f__value": "tok-2"}).status_code == 302
+    doc.refresh_from_db()
+    assert block_document_data(doc, include_secrets=True) == {"value": "tok-2"}
+
+
+def test_block_form_errors_change_nothing(client, org, ws, s):
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    before = BlockDocument.objects.for_workspace(ws).count()
+    missing = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "x-token", "f__value": ""})
+    assert missing.status_code == 400 and "This field is required." in missing.content.decode()
+    bad_name = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "Bad Name", "f__value": "v"})
+    assert bad_name.status_code == 422 and "lowercase letters" in bad_name.content.decode()
+    taken = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "db-password", "f__value": "v"})
+    assert taken.status_code == 409
+    json_block = client.post(f"{_base(ws)}blocks/new/json", {"block_name": "cfg", "f__value": "{not json"})
+    assert json_block.status_code == 400 and "This is not valid JSON" in json_block.content.decode()
+    assert BlockDocument.objects.for_workspace(ws).count() == before
+
+
+def test_schema_descriptions_are_escaped_in_forms(client, org, ws, s):
+    schema = BlockSchema.objects.for_workspace(ws).get(block_type__slug="string")
+    schema.fields["properties"]["value"]["description"] = "<img src=x onerror=alert(1)>"
+    schema.save()
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    html = client.get(f"{_base(ws)}blocks/new/string").content.decode()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_read_only_collaborator_cannot_write_blocks_or_variables(client, org, ws, s):
+    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+    variable = Variable.objects.for_workspace(ws).get(name="region")
+    assert client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "n", "f__value": "v"}).status_code == 403
+    assert client.post(f"{_base(ws)}blocks/{s.secret.pk}/delete").status_code == 403
+    assert client.post(f"{_base(ws)}variables/", {"name": "n", "value": "v"}).status_code == 403
+    assert client.post(f"{_base(ws)}variables/{variable.pk}/delete").status_code == 403
+    assert BlockDocument.objects.for_workspace(ws).filter(pk=s.secret.pk).exists()
+    assert list(Variable.objects.for_workspace(ws).values_list("name", flat=True)) == ["region"]
+    assert "New variable" not in client.get(f"{_base(ws)}variables/").content.decode()
+
+
+def test_variables_create_edit_delete(client, org, ws, s):
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    assert client.post(f"{_base(ws)}variables/", {"name": "batch", "value": "5", "tags": "a, b"}).status_code == 302
+    variable = Variable.objects.for_workspace(ws).get(name="batch")
+    assert (variable.value, variable.tags) == ("5", ["a", "b"])
+    taken = client.post(f"{_base(ws)}variables/", {"name": "batch", "value": "6"})
+    assert taken.status_code == 409 and "already exists" in taken.content.decode()
+    bad = client.post(f"{_base(ws)}variables/", {"name": "Bad-Name", "value": "6"})
+    assert bad.status_code == 422
+    edit = client.post(f"{_base(ws)}variables/{variable.pk}/edit", {"name": "batch", "value": "7", "tags": ""})
+    assert edit.status_code == 302
+    variable.refresh_from_db()
+    assert (variable.value, variable.tags) == ("7", [])
+    assert client.post(f"{_base(ws)}variables/{variable.pk}/delete").status_code == 302
+    assert not Variable.objects.for_workspace(ws).filter(name="batch").exists()
+
+
+def test_another_workspaces_variable_and_block_cannot_be_changed(client, org, ws, s):
+    other = WorkspaceFactory(organization=org)
+    theirs = seed_workspace(other)
+    their_variable = Variable.objects.for_workspace(other).get(name="region")
+    owner = UserFactory()
+    membership(org, owner, "owner")
+    client.force_login(owner)
+    assert client.post(f"{_base(ws)}variables/{their_variable.pk}/edit",
+                       {"name": "region", "value": "x"}).status_code == 404
+    assert client.post(f"{_base(ws)}variables/{their_variable.pk}/delete").status_code == 404
+    assert client.post(f"{_base(ws)}blocks/{theirs.secret.pk}/delete").status_code == 404
+    assert client.post(f"{_base(ws)}blocks/{theirs.secret.pk}/reveal").status_code == 404
+    their_variable.refresh_from_db()
+    assert their_variable.value == "eu-west-1"
+    assert BlockDocument.objects.for_workspace(other).filter(pk=theirs.secret.pk).exists()
+
+
+def test_markdown_artifact_is_sanitised_and_tables_are_tables(client, org, ws, s):
+    from apps.engine.services.artifacts import artifact_create
+
+    evil = artifact_create(workspace=ws, key="evil", type="markdown",
+                           data='<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n\n**bold**')
+    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+    html = client.get(f"{_base(ws)}artifacts/{evil.pk}/").content.decode()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert 'href="javascript' not in html and "<p>[click](javascript:alert(1))</p>" in html  # text, not a link
+    assert "<strong>bold</strong>" in html
+    table = client.get(f"{_base(ws)}runs/{s.completed.pk}/").content.decode()
+    assert "<th scope=\"col\">table</th>" in table and "<td>5400</td>" in table

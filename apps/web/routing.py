@@ -8,6 +8,8 @@ URLconf.
 
 from __future__ import annotations
 
+from django.urls import register_converter
+
 from apps.core.validators import HANDLE_RE
 
 RESERVED = frozenset({
@@ -31,3 +33,8 @@ class OrganizationHandleConverter(HandleConverter):
         if value in RESERVED:
             raise ValueError(value)  # not an organization page: let the other routes (or a 404) answer
         return value
+
+
+# Registered once, here, so every URL module that imports this one can use <org:…> and <handle:…>.
+register_converter(OrganizationHandleConverter, "org")
+register_converter(HandleConverter, "handle")

@@ -1,14 +1,11 @@
 """Browser pages. Fixed top-level routes first; /{org}/… and /{org}/{ws}/… last. Organization sub-pages
 sit under /{org}/-/ (a handle never starts with "-"), so they can never collide with a workspace handle."""
 
-from django.urls import path, register_converter
+from django.urls import path
 
-from apps.web.routing import HandleConverter, OrganizationHandleConverter
+import apps.web.routing  # noqa: F401  (registers the "org" and "handle" path converters)
 from apps.web.views import access, api_keys, audit, billing, home, organizations, workspaces
 from apps.web.workspace_urls import urlpatterns as workspace_pages
-
-register_converter(OrganizationHandleConverter, "org")
-register_converter(HandleConverter, "handle")
 
 app_name = "web"
 urlpatterns = [

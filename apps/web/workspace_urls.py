@@ -1,8 +1,9 @@
 """Routes of a workspace's orchestration pages (/{org}/{ws}/runs/, flows/, deployments/, …), mounted after
-the fixed routes by apps/web/urls.py. The converters are registered there."""
+the fixed routes by apps/web/urls.py."""
 
 from django.urls import path
 
+import apps.web.routing  # noqa: F401  (registers the "org" and "handle" path converters)
 from apps.web.views import artifacts, blocks, flows, pools, runs, variables
 
 _WS = "<org:org>/<handle:ws>/"

@@ -127,8 +127,9 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
                    operation_id="work_pool_get_scheduled_flow_runs")
     def post(self, request, name, **kwargs):
         body = parse_body(schemas.PoolScheduledRunsBody, request.data)
-        pool = _pool(self.workspace, name)
-        queues = list(selectors.work_queue_list(workspace=self.workspace, pool=pool))
+        # the pool comes with its queues (one query); a pool without queues is looked up on its own
+        queues = list(selectors.work_queue_list(workspace=self.workspace, pool_name=name))
+        pool = queues[0].work_pool if queues else _pool(self.workspace, name)
         if body.get("work_queue_names"):
             by_name = {q.name: q for q in queues}
             missing = [n for n in body["work_queue_names"] if n not in by_name]
@@ -143,9 +144,7 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
         now = timezone.now()
         out = [{"work_pool_id": str(p.work_pool_id), "work_queue_id": str(p.work_queue_id),
                 "flow_run": flow_run_data(p.run, now=now)} for p in polled]
-        queue_ids = [q.pk for q in queues]
-        services.polled_mark(workspace=self.workspace, pool_ids=[pool.pk], queue_ids=queue_ids,
-                             deployment_queue_ids=queue_ids)
+        services.polled_mark(workspace=self.workspace, pools=[pool], queues=queues)
         return Response(out)
 
 
@@ -343,8 +342,7 @@ class WorkQueueRunsView(WorkspaceAPIView):
         out = [flow_run_data(p.run, now=now) for p in polled]
         # The Prefect UI peeks at queues with this header: a peek is not a poll.
         if request.headers.get("X-Prefect-UI", "").lower() not in ("true", "1"):
-            services.polled_mark(workspace=self.workspace, pool_ids=[queue.work_pool_id], queue_ids=[queue.pk],
-                                 deployment_queue_ids=[queue.pk])
+            services.polled_mark(workspace=self.workspace, pools=[queue.work_pool], queues=[queue])
         return Response(out)
 
 

@@ -105,10 +105,13 @@ def work_pool_list(*, workspace, work_pools: dict | None = None) -> QuerySet[Wor
     return WorkPool.objects.for_workspace(workspace).filter(work_pool_filter_q(work_pools)).order_by("name", "id")
 
 
-def work_queue_list(*, workspace, pool: WorkPool | None = None, work_queues: dict | None = None) -> QuerySet[WorkQueue]:
+def work_queue_list(*, workspace, pool: WorkPool | None = None, pool_name: str | None = None,
+                    work_queues: dict | None = None) -> QuerySet[WorkQueue]:
     qs = WorkQueue.objects.for_workspace(workspace).select_related("work_pool")
     if pool is not None:
         qs = qs.filter(work_pool=pool)
+    if pool_name is not None:
+        qs = qs.filter(work_pool__name=pool_name)
     return qs.filter(work_queue_filter_q(work_queues)).order_by("priority", "name", "id")
 
 

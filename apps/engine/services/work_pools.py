@@ -269,26 +269,32 @@ def worker_delete(*, workspace, pool_name: str, name: str, actor=None) -> None:
         raise NotFound("Worker not found.")
 
 
-# Polls come constantly: skip rewriting `last_polled` when it is fresher than this (fewer row writes).
-POLL_MARK_RESOLUTION = datetime.timedelta(seconds=2)
+# Polls come constantly: `last_polled` is rewritten only when older than this, which spares most polls
+# three writes (statuses look 60 s back, so a few seconds of resolution changes nothing).
+POLL_MARK_RESOLUTION = datetime.timedelta(seconds=5)
 
 
-def polled_mark(*, workspace, pool_ids=(), queue_ids=(), deployment_queue_ids=(), deployment_ids=()) -> None:
-    """Stamp `last_polled` on the pools and queues a worker or agent just polled, and on the deployments
-    those queues (or the given deployment ids) serve; this is what READY/NOT_READY status is computed from."""
+def polled_mark(*, workspace, pools=(), queues=(), deployment_ids=()) -> None:
+    """Stamp `last_polled` on the pools and queues (loaded rows) a worker or agent just polled, and on the
+    deployments of those queues (or the given deployment ids): READY/NOT_READY is computed from it.
+
+    Rows whose mark is fresher than POLL_MARK_RESOLUTION are not written; a queue's deployments are
+    stamped when the queue is. Each UPDATE also re-checks staleness, so concurrent polls write once.
+    """
     now = timezone.now()
     stale = now - POLL_MARK_RESOLUTION
+
+    def due(rows):
+        return [row.pk for row in rows if row.last_polled is None or row.last_polled <= stale]
 
     def stamp(model, **filters):
         (model.objects.for_workspace(workspace).filter(**filters)
          .exclude(last_polled__gt=stale).update(last_polled=now))
 
-    if pool_ids:
-        stamp(WorkPool, pk__in=list(pool_ids))
-    if queue_ids:
-        stamp(WorkQueue, pk__in=list(queue_ids))
-    if deployment_queue_ids:
-        stamp(Deployment, work_queue_id__in=list(deployment_queue_ids))
+    if pool_ids := due(pools):
+        stamp(WorkPool, pk__in=pool_ids)
+    if queue_ids := due(queues):
+        stamp(WorkQueue, pk__in=queue_ids)
+        stamp(Deployment, work_queue_id__in=queue_ids)
     if deployment_ids:
         stamp(Deployment, pk__in=list(deployment_ids))
-

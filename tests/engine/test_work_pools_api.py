@@ -276,3 +276,14 @@ def test_worker_role_polls_and_heartbeats_but_cannot_manage(api_client, workspac
     assert client.post(base(workspace) + "work_queues/", {"name": "x"}, format="json").status_code == 403
     assert client.delete(base(workspace) + "work_pools/default-agent-pool/queues/default").status_code == 403
     assert WorkQueue.objects.for_workspace(workspace).count() == 1
+
+
+def test_filters_accept_the_clients_null_offset_and_limit(authed_client, workspace):
+    """`flow.deploy()` reads a pool's queues with `{"work_queues": …, "offset": null, "limit": null}`."""
+    create_pool(authed_client, workspace)
+    body = {"work_queues": {"name": {"any_": ["default"]}}, "offset": None, "limit": None}
+    got = authed_client.post(base(workspace) + "work_pools/mypool/queues/filter", body, format="json")
+    assert [q["name"] for q in got.json()] == ["default"]
+    for path in ("work_pools/filter", "work_queues/filter", "deployments/filter", "work_pools/mypool/workers/filter"):
+        assert authed_client.post(base(workspace) + path, {"offset": None, "limit": None},
+                                  format="json").status_code == 200, path

@@ -68,7 +68,8 @@ class DeploymentFilterView(WorkspaceAPIView):
                                        work_pool_queues=body.get("work_pool_queues"), sort=body.get("sort"))
         limit = body.get("limit") or 200
         now = timezone.now()
-        return Response([render(d, now) for d in qs[body["offset"]: body["offset"] + limit]])
+        offset = body.get("offset") or 0
+        return Response([render(d, now) for d in qs[offset: offset + limit]])
 
 
 class DeploymentCountView(WorkspaceAPIView):

@@ -60,7 +60,8 @@ def _pool_queue(workspace, pool_name: str, name: str):
 
 def _paged(qs, body: dict):
     limit = body.get("limit") or 200
-    return list(qs[body.get("offset", 0): body.get("offset", 0) + limit])
+    offset = body.get("offset") or 0
+    return list(qs[offset: offset + limit])
 
 
 # --- pools ----------------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ class WorkerFilterView(WorkspaceAPIView):
         pool = _pool(self.workspace, work_pool_name)
         now = timezone.now()
         workers = selectors.worker_list(workspace=self.workspace, pool=pool, workers=body.get("workers"), now=now)
-        offset, limit = body.get("offset", 0), body.get("limit") or 200
+        offset, limit = body.get("offset") or 0, body.get("limit") or 200
         return Response(schemas.WorkerResponse([
             {"id": w.pk, "created": w.created, "updated": w.updated, "name": w.name, "work_pool_id": w.work_pool_id,
              "last_heartbeat_time": w.last_heartbeat_time, "heartbeat_interval_seconds": w.heartbeat_interval_seconds,

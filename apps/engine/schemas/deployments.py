@@ -182,7 +182,7 @@ class DeploymentCountBody(StrictInputSerializer):
 
 
 class DeploymentFilterBody(DeploymentCountBody):
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0, allow_null=True)
     limit = serializers.IntegerField(required=False, min_value=0, max_value=200, allow_null=True)
     sort = serializers.ChoiceField(choices=DEPLOYMENT_SORTS, required=False, default="NAME_ASC", allow_null=True)
 

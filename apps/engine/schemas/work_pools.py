@@ -56,7 +56,7 @@ class WorkQueueUpdate(StrictInputSerializer):
 
 
 class _Paged(StrictInputSerializer):
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, default=0, allow_null=True)
     limit = serializers.IntegerField(required=False, min_value=0, max_value=200, allow_null=True)
 
 

@@ -239,7 +239,10 @@ def _validate_data(schema: BlockSchema, data: dict, reference_names: set[str]) -
     checked["properties"] = {k: v for k, v in (fields.get("properties") or {}).items() if k not in nested}
     if "required" in checked:
         checked["required"] = [k for k in checked["required"] if k not in nested]
-    payload = {k: v for k, v in data.items() if k not in nested}
+    # Optional fields of the client's pydantic v1 models are absent from `required` but not declared
+    # nullable, and the client sends them as null (the Process block's `command`): null is "unset" there.
+    required = set(checked.get("required") or ())
+    payload = {k: v for k, v in data.items() if k not in nested and not (v is None and k not in required)}
     validator = jsonschema.Draft7Validator(checked)
     try:
         errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))

@@ -4,7 +4,7 @@ the fixed routes by apps/web/urls.py."""
 from django.urls import path
 
 import apps.web.routing  # noqa: F401  (registers the "org" and "handle" path converters)
-from apps.web.views import artifacts, blocks, flows, pools, runs, variables
+from apps.web.views import artifacts, blocks, deployment_actions, flows, pools, runs, variables
 
 _WS = "<org:org>/<handle:ws>/"
 urlpatterns = [
@@ -15,6 +15,12 @@ urlpatterns = [
     path(_WS + "flows/<uuid:flow_id>/", flows.FlowDetailView.as_view(), name="flow"),
     path(_WS + "deployments/", flows.DeploymentListView.as_view(), name="deployments"),
     path(_WS + "deployments/<uuid:deployment_id>/", flows.DeploymentDetailView.as_view(), name="deployment"),
+    path(_WS + "deployments/<uuid:deployment_id>/run", deployment_actions.DeploymentRunView.as_view(),
+         name="deployment-run"),
+    path(_WS + "deployments/<uuid:deployment_id>/pause", deployment_actions.DeploymentPauseView.as_view(),
+         name="deployment-pause"),
+    path(_WS + "deployments/<uuid:deployment_id>/schedules/<uuid:schedule_id>/active",
+         deployment_actions.DeploymentScheduleToggleView.as_view(), name="deployment-schedule-toggle"),
     path(_WS + "work-pools/", pools.WorkPoolListView.as_view(), name="work-pools"),
     path(_WS + "work-pools/<uuid:pool_id>/", pools.WorkPoolDetailView.as_view(), name="work-pool"),
     path(_WS + "concurrency/", pools.ConcurrencyLimitListView.as_view(), name="concurrency-limits"),

@@ -163,3 +163,74 @@ def test_markdown_artifact_is_sanitised_and_tables_are_tables(client, org, ws, s
     assert "<strong>bold</strong>" in html
     table = client.get(f"{_base(ws)}runs/{s.completed.pk}/").content.decode()
     assert "<th scope=\"col\">table</th>" in table and "<td>5400</td>" in table
+
+
+def test_run_a_deployment_from_its_parameter_form(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}deployments/{s.deployment.pk}/run"
+    form = client.get(url).content.decode()
+    # One input per schema property, in its `position` order, defaults from the deployment.
+    assert form.index('name="f__source"') < form.index('name="f__limit"') < form.index('name="f__full_refresh"')
+    assert 'value="s3://bucket/raw"' in form and '<option value="replace">replace</option>' in form
+    before = FlowRun.objects.for_workspace(ws).count()
+    bad = client.post(url, {"f__source": "s3://x", "f__limit": "many"})
+    assert bad.status_code == 400 and "Enter a whole number." in bad.content.decode()
+    assert FlowRun.objects.for_workspace(ws).count() == before
+    response = client.post(url, {"f__source": "s3://other", "f__limit": "7", "f__full_refresh": "on",
+                                 "f__mode": "append"})
+    assert response.status_code == 302
+    run = FlowRun.objects.for_workspace(ws).exclude(pk__in=[r.pk for r in (s.completed, s.failed, s.running,
+                                                                            s.late, s.upcoming)]).get(
+        deployment=s.deployment, created_by__isnull=False)
+    assert response["Location"] == f"{_base(ws)}runs/{run.pk}/"
+    assert run.parameters == {"source": "s3://other", "limit": 7, "full_refresh": True, "mode": "append"}
+    assert run.state_type == "SCHEDULED" and run.work_queue_id == s.queue.pk
+    assert run.created_by["display_value"].endswith("@example.com")
+
+
+def test_deployment_run_is_denied_without_deployments_run(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+    before = FlowRun.objects.for_workspace(ws).count()
+    assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/run", {"f__source": "x"}).status_code == 403
+    assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/pause", {"paused": "1"}).status_code == 403
+    assert FlowRun.objects.for_workspace(ws).count() == before
+    s.deployment.refresh_from_db()
+    assert s.deployment.paused is False
+    page = client.get(f"{_base(ws)}deployments/{s.deployment.pk}/").content.decode()
+    assert "Run…" not in page and "Pause schedules" not in page
+
+
+def test_pause_and_resume_a_deployments_schedule(client, org, ws, s):
+    from apps.engine.models import DeploymentSchedule
+
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}deployments/{s.deployment.pk}/"
+    assert "Pause schedules" in client.get(url).content.decode()
+    assert client.post(url + "pause", {"paused": "1"}).status_code == 302
+    s.deployment.refresh_from_db()
+    schedule = DeploymentSchedule.objects.for_workspace(ws).get(deployment=s.deployment)
+    assert s.deployment.paused is True and schedule.active is False
+    assert "Resume schedules" in client.get(url).content.decode()
+    assert client.post(url + "pause", {"paused": "0"}).status_code == 302
+    s.deployment.refresh_from_db()
+    schedule.refresh_from_db()
+    assert s.deployment.paused is False and schedule.active is True
+
+
+def test_schedules_of_another_deployment_or_workspace_are_not_found(client, org, ws, s):
+    from apps.engine.models import DeploymentSchedule
+
+    other = WorkspaceFactory(organization=org)
+    theirs = seed_workspace(other)
+    their_schedule = DeploymentSchedule.objects.for_workspace(other).get(deployment=theirs.deployment)
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/schedules/{their_schedule.pk}/active",
+                       {"active": "0"}).status_code == 404
+    assert client.post(f"{_base(ws)}deployments/{theirs.deployment.pk}/pause", {"paused": "1"}).status_code == 404
+    assert client.post(f"{_base(ws)}deployments/{theirs.deployment.pk}/run", {"f__source": "x"}).status_code == 404
+    their_schedule.refresh_from_db()
+    assert their_schedule.active is True

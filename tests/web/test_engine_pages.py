@@ -27,6 +27,7 @@ PAGES = [
     ("flows/{flow}/", "flows:read"),
     ("deployments/", "deployments:read"),
     ("deployments/{deployment}/", "deployments:read"),
+    ("deployments/{deployment}/run", "deployments:run"),
     ("work-pools/", "work_pools:read"),
     ("work-pools/{pool}/", "work_pools:read"),
     ("concurrency/", "concurrency_limits:read"),
@@ -117,7 +118,7 @@ def test_read_only_collaborator_sees_every_page_but_no_form(client, org, ws, see
     membership(org, user, "member")
     grant(ws, user=user, role=catalog.READ_ONLY_COLLABORATOR)
     client.force_login(user)
-    expected = 403 if permission and permission.endswith(":write") else 200
+    expected = 403 if permission and permission.endswith((":write", ":run")) else 200
     assert client.get(_url(ws, template, seeded)).status_code == expected
 
 
@@ -171,6 +172,7 @@ def _queries(client, url) -> int:
 EXPECTED_QUERIES = {
     "": 6 + 4, "runs/": 6 + 3, "runs/{completed}/": 6 + 7, "runs/{running}/logs": 6 + 2,
     "flows/": 6 + 1, "flows/{flow}/": 6 + 4, "deployments/": 6 + 2, "deployments/{deployment}/": 6 + 4,
+    "deployments/{deployment}/run": 6 + 2,
     "work-pools/": 6 + 2, "work-pools/{pool}/": 6 + 3, "concurrency/": 6 + 2,
     "blocks/": 6 + 2, "blocks/{secret}/": 6 + 2, "blocks/new/": 6 + 2, "blocks/new/secret": 6 + 2,
     "blocks/{secret}/edit": 6 + 2, "variables/": 6 + 1, "variables/{variable}/edit": 6 + 1, "artifacts/": 6 + 1,

@@ -3,7 +3,18 @@
 Each resource module under apps/engine/api/ exposes its own `urlpatterns`; list it here.
 """
 
-from apps.engine.api import artifacts, blocks, collections, deployments, events, variables, work_pools
+from apps.engine.api import (
+    artifacts,
+    blocks,
+    collections,
+    deployments,
+    events,
+    flow_runs,
+    flows,
+    task_runs,
+    variables,
+    work_pools,
+)
 
 urlpatterns: list = [
     *artifacts.urlpatterns,
@@ -11,6 +22,9 @@ urlpatterns: list = [
     *collections.urlpatterns,
     *deployments.urlpatterns,
     *events.urlpatterns,
+    *flows.urlpatterns,
+    *flow_runs.urlpatterns,
+    *task_runs.urlpatterns,
     *variables.urlpatterns,
     *work_pools.urlpatterns,
 ]

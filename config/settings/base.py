@@ -151,6 +151,7 @@ from config.settings.allauth import *  # noqa: E402,F403
 from config.settings.blocks import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403
+from config.settings.orchestration import *  # noqa: E402,F403
 from config.settings.ratelimit import *  # noqa: E402,F403
 from config.settings.rest import *  # noqa: E402,F403
 from config.settings.stripe import *  # noqa: E402,F403

@@ -1,0 +1,207 @@
+"""Flow runs at Prefect 2.20's paths: create (idempotent), read, update, delete, filter, count, history,
+set_state, resume; their state history (flow_run_states/) and, our extension, their orchestration
+decisions (flow_runs/{id}/decisions)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from apps.core.api.views import WorkspaceAPIView
+from apps.core.errors import Invalid, NotFound
+from apps.engine.api.flows import path_uuid
+from apps.engine.models.runs import StateType
+from apps.engine.schemas import filters
+from apps.engine.schemas import runs as schemas
+from apps.engine.schemas import states as state_schemas
+from apps.engine.selectors import flow_runs as selectors
+from apps.engine.selectors.run_history import run_history
+from apps.engine.services import flow_runs as services
+
+READ, WRITE, CANCEL = "flow_runs:read", "flow_runs:write", "flow_runs:cancel"
+
+
+class FlowRunCreateView(WorkspaceAPIView):
+    required_permissions = {"POST": WRITE}
+
+    @extend_schema(request=schemas.FlowRunCreate, responses={201: schemas.FlowRunResponse,
+                                                             200: schemas.FlowRunResponse},
+                   operation_id="flow_run_create")
+    def post(self, request, **kwargs):
+        data = filters.parse(schemas.FlowRunCreate, request.data)
+        run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
+        return Response(schemas.flow_run_json(run), status=201 if created else 200)
+
+
+class FlowRunFilterView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=filters.FlowRunFilterBody, responses=schemas.FlowRunResponse(many=True),
+                   operation_id="flow_run_filter")
+    def post(self, request, **kwargs):
+        body = filters.parse(filters.FlowRunFilterBody, request.data)
+        runs = selectors.flow_run_list(workspace=self.workspace, body=body, sort=body.get("sort", "ID_DESC"))
+        return Response([schemas.flow_run_json(run) for run in runs[filters.page(body)]])
+
+
+class FlowRunCountView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=filters.FlowRunCountBody, responses=OpenApiTypes.INT, operation_id="flow_run_count")
+    def post(self, request, **kwargs):
+        body = filters.parse(filters.FlowRunCountBody, request.data)
+        return Response(selectors.flow_run_list(workspace=self.workspace, body=body, sort=None).count())
+
+
+class FlowRunHistoryView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=filters.FlowRunHistoryBody, responses=OpenApiTypes.OBJECT,
+                   operation_id="flow_run_history")
+    def post(self, request, **kwargs):
+        body = filters.parse(filters.FlowRunHistoryBody, request.data)
+        runs = selectors.flow_run_list(workspace=self.workspace, body=body, sort=None)
+        return Response(run_history(runs, body))
+
+
+class FlowRunDetailView(WorkspaceAPIView):
+    required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+
+    @extend_schema(responses=schemas.FlowRunResponse, operation_id="flow_run_read")
+    def get(self, request, id: str, **kwargs):
+        run = selectors.flow_run_get(workspace=self.workspace, flow_run_id=path_uuid(id))
+        if run is None:
+            raise NotFound("Flow run not found.")
+        return Response(schemas.flow_run_json(run))
+
+    @extend_schema(request=schemas.FlowRunUpdate, responses={204: None}, operation_id="flow_run_update")
+    def patch(self, request, id: str, **kwargs):
+        changes = filters.validate(schemas.FlowRunUpdate, request.data)
+        services.flow_run_update(workspace=self.workspace, flow_run_id=path_uuid(id), changes=changes,
+                                 actor=request.user)
+        return Response(status=204)
+
+    @extend_schema(responses={204: None}, operation_id="flow_run_delete")
+    def delete(self, request, id: str, **kwargs):
+        services.flow_run_delete(workspace=self.workspace, flow_run_id=path_uuid(id), actor=request.user)
+        return Response(status=204)
+
+
+class FlowRunSetStateView(WorkspaceAPIView):
+    """Propose a state. Cancelling or cancelling a run needs only `flow_runs:cancel`; anything else
+    needs `flow_runs:write`."""
+
+    required_permissions = {"POST": WRITE}
+
+    def required_permission(self, request) -> str | None:
+        state = request.data.get("state") if isinstance(request.data, dict) else None
+        proposed = state.get("type") if isinstance(state, dict) else None
+        if proposed in (StateType.CANCELLING, StateType.CANCELLED) and request.access is not None \
+                and not request.access.has(WRITE):
+            return CANCEL
+        return WRITE
+
+    @extend_schema(request=state_schemas.SetStateBody, responses={201: state_schemas.OrchestrationResult,
+                                                                  200: state_schemas.OrchestrationResult},
+                   operation_id="flow_run_set_state")
+    def post(self, request, id: str, **kwargs):
+        body = filters.validate(state_schemas.SetStateBody, request.data)
+        result = services.flow_run_set_state(workspace=self.workspace, flow_run_id=path_uuid(id),
+                                             state=body["state"], force=body.get("force", False), actor=request.user,
+                                             parameters={"api-version": request.headers.get("X-Prefect-Api-Version")})
+        return Response(result.as_json(), status=201 if result.wrote_state else 200)
+
+
+class FlowRunResumeView(WorkspaceAPIView):
+    required_permissions = {"POST": WRITE}
+
+    @extend_schema(request=state_schemas.ResumeBody, responses={201: state_schemas.OrchestrationResult,
+                                                                200: state_schemas.OrchestrationResult},
+                   operation_id="flow_run_resume")
+    def post(self, request, id: str, **kwargs):
+        body = filters.validate(state_schemas.ResumeBody, request.data)
+        result = services.flow_run_resume(workspace=self.workspace, flow_run_id=path_uuid(id),
+                                          run_input=body.get("run_input"), actor=request.user)
+        if result is None:
+            return Response({"state": None, "status": "ABORT",
+                             "details": {"type": "abort_details",
+                                         "reason": "Cannot resume a flow run that is not paused."}})
+        return Response(result.as_json(), status=201 if result.wrote_state else 200)
+
+
+class FlowRunDecisionsView(WorkspaceAPIView):
+    """Our extension: why each proposed state of this run was accepted, rejected, delayed or aborted."""
+
+    required_permissions = {"GET": READ}
+
+    @extend_schema(responses=state_schemas.DecisionOut(many=True), operation_id="flow_run_decisions",
+                   parameters=[OpenApiParameter("limit", int), OpenApiParameter("offset", int)])
+    def get(self, request, id: str, **kwargs):
+        run_id = path_uuid(id)
+        if selectors.flow_run_get(workspace=self.workspace, flow_run_id=run_id) is None:
+            raise NotFound("Flow run not found.")
+        window = query_page(request)
+        rows = selectors.flow_run_decision_list(workspace=self.workspace, flow_run_id=run_id)[window]
+        return Response([state_schemas.decision_json(row) for row in rows])
+
+
+class FlowRunStateListView(WorkspaceAPIView):
+    required_permissions = {"GET": READ}
+
+    @extend_schema(responses=state_schemas.State(many=True), operation_id="flow_run_state_list",
+                   parameters=[OpenApiParameter("flow_run_id", OpenApiTypes.UUID, required=True)])
+    def get(self, request, **kwargs):
+        run_id = query_uuid(request, "flow_run_id")
+        states = selectors.flow_run_state_list(workspace=self.workspace, flow_run_id=run_id)
+        return Response([state_schemas.state_json(state) for state in states])
+
+
+class FlowRunStateDetailView(WorkspaceAPIView):
+    required_permissions = {"GET": READ}
+
+    @extend_schema(responses=state_schemas.State, operation_id="flow_run_state_read")
+    def get(self, request, id: str, **kwargs):
+        state = selectors.flow_run_state_get(workspace=self.workspace, state_id=path_uuid(id))
+        if state is None:
+            raise NotFound("Flow run state not found.")
+        return Response(state_schemas.state_json(state))
+
+
+def query_uuid(request, name: str) -> uuid.UUID:
+    raw = request.query_params.get(name)
+    if raw is None:
+        raise Invalid("field required", loc=["query", name], code="missing")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Invalid("value is not a valid uuid", loc=["query", name], code="uuid") from None
+
+
+def query_page(request) -> slice:
+    """limit/offset from the query string (default and maximum 200)."""
+    try:
+        limit = int(request.query_params.get("limit", filters.MAX_LIMIT))
+        offset = int(request.query_params.get("offset", 0))
+    except ValueError:
+        raise Invalid("limit and offset must be integers", loc=["query"], code="integer") from None
+    if not 0 <= limit <= filters.MAX_LIMIT or offset < 0:
+        raise Invalid(f"limit must be between 0 and {filters.MAX_LIMIT}, offset at least 0", loc=["query"])
+    return slice(offset, offset + limit)
+
+
+urlpatterns = [
+    path("flow_runs/", FlowRunCreateView.as_view(), name="flow-runs"),
+    path("flow_runs/filter", FlowRunFilterView.as_view(), name="flow-runs-filter"),
+    path("flow_runs/count", FlowRunCountView.as_view(), name="flow-runs-count"),
+    path("flow_runs/history", FlowRunHistoryView.as_view(), name="flow-runs-history"),
+    path("flow_runs/<str:id>", FlowRunDetailView.as_view(), name="flow-run"),
+    path("flow_runs/<str:id>/set_state", FlowRunSetStateView.as_view(), name="flow-run-set-state"),
+    path("flow_runs/<str:id>/resume", FlowRunResumeView.as_view(), name="flow-run-resume"),
+    path("flow_runs/<str:id>/decisions", FlowRunDecisionsView.as_view(), name="flow-run-decisions"),
+    path("flow_run_states/", FlowRunStateListView.as_view(), name="flow-run-states"),
+    path("flow_run_states/<str:id>", FlowRunStateDetailView.as_view(), name="flow-run-state"),
+]

@@ -1,0 +1,100 @@
+"""Flows at Prefect 2.20's paths: create (upsert by name), read by id or name, filter, count, update, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from apps.core.api.views import WorkspaceAPIView
+from apps.core.errors import Invalid, NotFound
+from apps.engine.schemas import filters
+from apps.engine.schemas import runs as schemas
+from apps.engine.selectors import flows as selectors
+from apps.engine.services import flows as services
+
+READ, WRITE = "flows:read", "flows:write"
+
+
+def path_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
+
+
+class FlowCreateView(WorkspaceAPIView):
+    required_permissions = {"POST": WRITE}
+
+    @extend_schema(request=schemas.FlowCreate, responses={201: schemas.Flow, 200: schemas.Flow},
+                   operation_id="flow_create")
+    def post(self, request, **kwargs):
+        data = filters.parse(schemas.FlowCreate, request.data)
+        flow, created = services.flow_create(workspace=self.workspace, name=data["name"], tags=data.get("tags", []),
+                                             actor=request.user)
+        return Response(schemas.flow_json(flow), status=201 if created else 200)
+
+
+class FlowFilterView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=filters.FlowFilterBody, responses=schemas.Flow(many=True), operation_id="flow_filter")
+    def post(self, request, **kwargs):
+        body = filters.parse(filters.FlowFilterBody, request.data)
+        flows = selectors.flow_list(workspace=self.workspace, body=body, sort=body.get("sort", "NAME_ASC"))
+        return Response([schemas.flow_json(flow) for flow in flows[filters.page(body)]])
+
+
+class FlowCountView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=filters.FlowCountBody, responses=OpenApiTypes.INT, operation_id="flow_count")
+    def post(self, request, **kwargs):
+        body = filters.parse(filters.FlowCountBody, request.data)
+        return Response(selectors.flow_list(workspace=self.workspace, body=body, sort=None).count())
+
+
+class FlowByNameView(WorkspaceAPIView):
+    required_permissions = {"GET": READ}
+
+    @extend_schema(responses=schemas.Flow, operation_id="flow_read_by_name")
+    def get(self, request, name: str, **kwargs):
+        flow = selectors.flow_get_by_name(workspace=self.workspace, name=name)
+        if flow is None:
+            raise NotFound("Flow not found.")
+        return Response(schemas.flow_json(flow))
+
+
+class FlowDetailView(WorkspaceAPIView):
+    required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+
+    @extend_schema(responses=schemas.Flow, operation_id="flow_read")
+    def get(self, request, id: str, **kwargs):
+        flow = selectors.flow_get(workspace=self.workspace, flow_id=path_uuid(id))
+        if flow is None:
+            raise NotFound("Flow not found.")
+        return Response(schemas.flow_json(flow))
+
+    @extend_schema(request=schemas.FlowUpdate, responses={204: None}, operation_id="flow_update")
+    def patch(self, request, id: str, **kwargs):
+        data = filters.parse(schemas.FlowUpdate, request.data)
+        services.flow_update(workspace=self.workspace, flow_id=path_uuid(id), tags=data.get("tags"),
+                             actor=request.user)
+        return Response(status=204)
+
+    @extend_schema(responses={204: None}, operation_id="flow_delete")
+    def delete(self, request, id: str, **kwargs):
+        services.flow_delete(workspace=self.workspace, flow_id=path_uuid(id), actor=request.user)
+        return Response(status=204)
+
+
+urlpatterns = [
+    path("flows/", FlowCreateView.as_view(), name="flows"),
+    path("flows/filter", FlowFilterView.as_view(), name="flows-filter"),
+    path("flows/count", FlowCountView.as_view(), name="flows-count"),
+    path("flows/name/<str:name>", FlowByNameView.as_view(), name="flow-by-name"),
+    path("flows/<str:id>", FlowDetailView.as_view(), name="flow"),
+]

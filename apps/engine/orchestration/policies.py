@@ -1,0 +1,68 @@
+"""The orchestration policies: which rules govern a transition, in order. The order is the documentation
+(see docs/engine.md for the catalogue)."""
+
+from __future__ import annotations
+
+from apps.engine.orchestration import flow_rules as fr
+from apps.engine.orchestration import task_rules as tr
+from apps.engine.orchestration.bookkeeping import FLOW_RUN_BOOKKEEPING, TASK_RUN_BOOKKEEPING
+from apps.engine.orchestration.rules import Policy
+
+CORE_FLOW_POLICY = Policy(
+    name="CoreFlowPolicy",
+    rules=(
+        fr.PreventDuplicateTransitions,
+        fr.HandleFlowTerminalStateTransitions,
+        fr.EnforceCancellingToCancelledTransition,
+        fr.BypassCancellingFlowRunsWithNoInfra,
+        fr.PreventPendingTransitions,
+        fr.PreventDuplicateRunning,
+        fr.EnsureOnlyScheduledFlowsMarkedLate,
+        fr.HandlePausingFlows,
+        fr.HandleResumingPausedFlows,
+        fr.CopyScheduledTime,
+        fr.WaitForScheduledTime,
+        fr.RetryFailedFlows,
+    ),
+    bookkeeping=FLOW_RUN_BOOKKEEPING,
+)
+
+CORE_TASK_POLICY = Policy(
+    name="CoreTaskPolicy",
+    rules=(
+        tr.CacheRetrieval,
+        tr.HandleTaskTerminalStateTransitions,
+        tr.PreventRunningTasksFromStoppedFlows,
+        fr.PreventDuplicateRunning,
+        tr.SecureTaskConcurrencySlots,  # after the cache: a cached task needs no slot
+        fr.CopyScheduledTime,
+        fr.WaitForScheduledTime,
+        tr.RetryFailedTasks,
+        tr.RenameReruns,
+        tr.UpdateFlowRunTrackerOnTasks,
+        tr.CacheInsertion,
+        tr.ReleaseTaskConcurrencySlots,
+    ),
+    bookkeeping=TASK_RUN_BOOKKEEPING,
+)
+
+# `force=true` (and a run's first state): no rule may refuse, only the bookkeeping and what must hold anyway.
+MINIMAL_FLOW_POLICY = Policy(
+    name="MinimalFlowPolicy",
+    rules=(fr.AddUnknownResult, fr.BypassCancellingFlowRunsWithNoInfra),
+    bookkeeping=FLOW_RUN_BOOKKEEPING,
+)
+
+MINIMAL_TASK_POLICY = Policy(
+    name="MinimalTaskPolicy",
+    rules=(tr.ReleaseTaskConcurrencySlots, fr.AddUnknownResult),
+    bookkeeping=TASK_RUN_BOOKKEEPING,
+)
+
+
+def flow_policy(*, force: bool) -> Policy:
+    return MINIMAL_FLOW_POLICY if force else CORE_FLOW_POLICY
+
+
+def task_policy(*, force: bool) -> Policy:
+    return MINIMAL_TASK_POLICY if force else CORE_TASK_POLICY

@@ -1,0 +1,300 @@
+"""Input and output shapes of flows, flow runs and task runs (Prefect 2.20: FlowCreate, FlowUpdate, Flow,
+FlowRunCreate, FlowRunUpdate, FlowRunResponse, FlowRunPolicy, TaskRunCreate, TaskRunUpdate, TaskRun,
+TaskRunPolicy).
+
+Responses on the hot path are rendered by plain functions (`flow_json`, `flow_run_json`,
+`task_run_json`); the output serializers document the same shapes for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from apps.core.api.serializers import StrictInputSerializer
+from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
+from apps.engine.schemas.states import State, StateCreate, iso, state_json
+
+BANNED_NAME_CHARACTERS = ("/", "%", "&", ">", "<")
+
+
+def _name_ok(value: str) -> str:
+    if any(c in value for c in BANNED_NAME_CHARACTERS):
+        raise serializers.ValidationError(
+            f"Name {value!r} contains an invalid character. Must not contain any of: {list(BANNED_NAME_CHARACTERS)}.")
+    return value
+
+
+def _tags():
+    return serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list)
+
+
+# --- flows -------------------------------------------------------------------------------------------
+class FlowCreate(StrictInputSerializer):
+    name = serializers.CharField(max_length=255, validators=[_name_ok])
+    tags = _tags()
+
+
+class FlowUpdate(StrictInputSerializer):
+    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+
+
+class Flow(serializers.Serializer):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    name = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+
+
+def flow_json(flow) -> dict:
+    return {"id": str(flow.id), "created": iso(flow.created), "updated": iso(flow.updated), "name": flow.name,
+            "tags": flow.tags}
+
+
+# --- run policies --------------------------------------------------------------------------------------
+class FlowRunPolicy(serializers.Serializer):
+    """How a flow run retries; unknown keys are ignored (Prefect's model ignores extras)."""
+
+    max_retries = serializers.IntegerField(required=False, default=0, min_value=0)
+    retry_delay_seconds = serializers.FloatField(required=False, default=0, min_value=0)
+    retries = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    retry_delay = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    pause_keys = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True, default=list)
+    resuming = serializers.BooleanField(required=False, allow_null=True, default=False)
+    retry_type = serializers.ChoiceField(choices=["in_process", "reschedule"], required=False, allow_null=True,
+                                         default=None)
+
+    def validate(self, attrs):
+        # The deprecated fields stand in for the new ones when only they are given (Prefect does the same).
+        if not attrs.get("retries") and attrs.get("max_retries"):
+            attrs["retries"] = attrs["max_retries"]
+        if not attrs.get("retry_delay") and attrs.get("retry_delay_seconds"):
+            attrs["retry_delay"] = int(attrs["retry_delay_seconds"])
+        attrs["pause_keys"] = list(attrs.get("pause_keys") or [])
+        return attrs
+
+
+FLOW_RUN_POLICY_DEFAULTS = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": None, "retry_delay": None,
+                            "pause_keys": [], "resuming": False, "retry_type": None}
+
+
+class RetryDelayField(serializers.Field):
+    """An integer number of seconds, or a list of them (one per attempt, at most 50)."""
+
+    def to_internal_value(self, data):
+        if data is None:
+            return None
+        if isinstance(data, list):
+            if len(data) > 50:
+                raise serializers.ValidationError("Can not configure more than 50 retry delays per task.")
+            return [self._seconds(item) for item in data]
+        return self._seconds(data)
+
+    @staticmethod
+    def _seconds(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise serializers.ValidationError("A retry delay is a non-negative number of seconds.")
+        return value
+
+    def to_representation(self, value):
+        return value
+
+
+class TaskRunPolicy(serializers.Serializer):
+    max_retries = serializers.IntegerField(required=False, default=0, min_value=0)
+    retry_delay_seconds = serializers.FloatField(required=False, default=0, min_value=0)
+    retries = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    retry_delay = RetryDelayField(required=False, allow_null=True, default=None)
+    retry_jitter_factor = serializers.FloatField(required=False, allow_null=True, default=None, min_value=0)
+
+    def validate(self, attrs):
+        if not attrs.get("retries") and attrs.get("max_retries"):
+            attrs["retries"] = attrs["max_retries"]
+        if not attrs.get("retry_delay") and attrs.get("retry_delay_seconds"):
+            attrs["retry_delay"] = attrs["retry_delay_seconds"]
+        return attrs
+
+
+TASK_RUN_POLICY_DEFAULTS = {"max_retries": 0, "retry_delay_seconds": 0.0, "retries": None, "retry_delay": None,
+                            "retry_jitter_factor": None}
+
+
+# --- flow runs -------------------------------------------------------------------------------------------
+class FlowRunCreate(StrictInputSerializer):
+    state = StateCreate(required=False, allow_null=True)
+    name = serializers.CharField(required=False, allow_null=True, max_length=255, validators=[_name_ok])
+    flow_id = serializers.UUIDField()
+    deployment_id = serializers.UUIDField(required=False, allow_null=True)
+    flow_version = serializers.CharField(required=False, allow_null=True, max_length=255)
+    parameters = serializers.DictField(required=False, default=dict)
+    context = serializers.DictField(required=False, default=dict)
+    parent_task_run_id = serializers.UUIDField(required=False, allow_null=True)
+    infrastructure_document_id = serializers.UUIDField(required=False, allow_null=True)
+    empirical_policy = FlowRunPolicy(required=False, allow_null=True)
+    tags = _tags()
+    idempotency_key = serializers.CharField(required=False, allow_null=True, max_length=255)
+
+
+class FlowRunUpdate(StrictInputSerializer):
+    name = serializers.CharField(required=False, allow_null=True, max_length=255, validators=[_name_ok])
+    flow_version = serializers.CharField(required=False, allow_null=True, max_length=255)
+    parameters = serializers.DictField(required=False)
+    empirical_policy = FlowRunPolicy(required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
+    infrastructure_pid = serializers.CharField(required=False, allow_null=True, max_length=255)
+    job_variables = serializers.DictField(required=False, allow_null=True)
+
+
+class FlowRunResponse(serializers.Serializer):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    name = serializers.CharField()
+    flow_id = serializers.UUIDField()
+    state_id = serializers.UUIDField(allow_null=True)
+    deployment_id = serializers.UUIDField(allow_null=True)
+    deployment_version = serializers.CharField(allow_null=True)
+    work_queue_id = serializers.UUIDField(allow_null=True)
+    work_queue_name = serializers.CharField(allow_null=True)
+    flow_version = serializers.CharField(allow_null=True)
+    parameters = serializers.DictField()
+    idempotency_key = serializers.CharField(allow_null=True)
+    context = serializers.DictField()
+    empirical_policy = FlowRunPolicy()
+    tags = serializers.ListField(child=serializers.CharField())
+    parent_task_run_id = serializers.UUIDField(allow_null=True)
+    state_type = serializers.ChoiceField(choices=[t.value for t in StateType], allow_null=True)
+    state_name = serializers.CharField(allow_null=True)
+    run_count = serializers.IntegerField()
+    expected_start_time = serializers.DateTimeField(allow_null=True)
+    next_scheduled_start_time = serializers.DateTimeField(allow_null=True)
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+    total_run_time = serializers.FloatField()
+    estimated_run_time = serializers.FloatField()
+    estimated_start_time_delta = serializers.FloatField()
+    auto_scheduled = serializers.BooleanField()
+    infrastructure_document_id = serializers.UUIDField(allow_null=True)
+    infrastructure_pid = serializers.CharField(allow_null=True)
+    created_by = serializers.DictField(allow_null=True)
+    work_pool_id = serializers.UUIDField(allow_null=True)
+    work_pool_name = serializers.CharField(allow_null=True)
+    state = State(allow_null=True)
+    job_variables = serializers.DictField(allow_null=True)
+
+
+def _s(value) -> str | None:
+    return str(value) if value is not None else None
+
+
+def estimates(run, now: datetime.datetime) -> tuple[float, float]:
+    """Prefect's estimated_run_time (run time including the current Running stretch) and
+    estimated_start_time_delta (lateness), in seconds."""
+    run_time = run.total_run_time
+    if run.state_type == StateType.RUNNING and run.state_timestamp:
+        run_time += now - run.state_timestamp
+    delta = datetime.timedelta(0)
+    expected = run.expected_start_time
+    if run.start_time and expected and run.start_time > expected:
+        delta = run.start_time - expected
+    elif (run.start_time is None and expected and expected < now
+          and run.state_type not in TERMINAL_STATE_TYPES):
+        delta = now - expected
+    return run_time.total_seconds(), delta.total_seconds()
+
+
+def flow_run_json(run, *, now: datetime.datetime | None = None) -> dict:
+    """A FlowRun (with `state` and `work_queue__work_pool` loaded) → Prefect's FlowRunResponse JSON."""
+    estimated_run_time, lateness = estimates(run, now or timezone.now())
+    queue = run.work_queue if run.work_queue_id else None
+    return {
+        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
+        "flow_id": str(run.flow_id), "state_id": _s(run.state_id), "deployment_id": _s(run.deployment_id),
+        "deployment_version": run.deployment_version, "work_queue_id": _s(run.work_queue_id),
+        "work_queue_name": run.work_queue_name, "flow_version": run.flow_version, "parameters": run.parameters,
+        "idempotency_key": run.idempotency_key, "context": run.context,
+        "empirical_policy": {**FLOW_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
+        "parent_task_run_id": _s(run.parent_task_run_id), "state_type": run.state_type,
+        "state_name": run.state_name, "run_count": run.run_count,
+        "expected_start_time": iso(run.expected_start_time),
+        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
+        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
+        "auto_scheduled": run.auto_scheduled, "infrastructure_document_id": _s(run.infrastructure_document_id),
+        "infrastructure_pid": run.infrastructure_pid, "created_by": run.created_by,
+        "work_pool_id": _s(queue.work_pool_id) if queue else None,
+        "work_pool_name": queue.work_pool.name if queue else None,
+        "state": state_json(run.state) if run.state_id else None,
+        "job_variables": run.job_variables,
+    }
+
+
+# --- task runs -------------------------------------------------------------------------------------------
+class TaskRunCreate(StrictInputSerializer):
+    id = serializers.UUIDField(required=False, allow_null=True)
+    state = StateCreate(required=False, allow_null=True)
+    name = serializers.CharField(required=False, allow_null=True, max_length=255, validators=[_name_ok])
+    flow_run_id = serializers.UUIDField(required=False, allow_null=True)
+    task_key = serializers.CharField(max_length=255)
+    dynamic_key = serializers.CharField(max_length=255)
+    cache_key = serializers.CharField(required=False, allow_null=True, max_length=2000, trim_whitespace=False)
+    cache_expiration = serializers.DateTimeField(required=False, allow_null=True)
+    task_version = serializers.CharField(required=False, allow_null=True, max_length=255)
+    empirical_policy = TaskRunPolicy(required=False, allow_null=True)
+    tags = _tags()
+    task_inputs = serializers.DictField(child=serializers.ListField(child=serializers.DictField()), required=False,
+                                        default=dict)
+
+
+class TaskRunUpdate(StrictInputSerializer):
+    name = serializers.CharField(required=False, allow_null=True, max_length=255, validators=[_name_ok])
+
+
+class TaskRun(serializers.Serializer):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+    name = serializers.CharField()
+    flow_run_id = serializers.UUIDField(allow_null=True)
+    task_key = serializers.CharField()
+    dynamic_key = serializers.CharField()
+    cache_key = serializers.CharField(allow_null=True)
+    cache_expiration = serializers.DateTimeField(allow_null=True)
+    task_version = serializers.CharField(allow_null=True)
+    empirical_policy = TaskRunPolicy()
+    tags = serializers.ListField(child=serializers.CharField())
+    state_id = serializers.UUIDField(allow_null=True)
+    task_inputs = serializers.DictField()
+    state_type = serializers.ChoiceField(choices=[t.value for t in StateType], allow_null=True)
+    state_name = serializers.CharField(allow_null=True)
+    run_count = serializers.IntegerField()
+    flow_run_run_count = serializers.IntegerField()
+    expected_start_time = serializers.DateTimeField(allow_null=True)
+    next_scheduled_start_time = serializers.DateTimeField(allow_null=True)
+    start_time = serializers.DateTimeField(allow_null=True)
+    end_time = serializers.DateTimeField(allow_null=True)
+    total_run_time = serializers.FloatField()
+    estimated_run_time = serializers.FloatField()
+    estimated_start_time_delta = serializers.FloatField()
+    state = State(allow_null=True)
+
+
+def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
+    """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON."""
+    estimated_run_time, lateness = estimates(run, now or timezone.now())
+    return {
+        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
+        "flow_run_id": _s(run.flow_run_id), "task_key": run.task_key, "dynamic_key": run.dynamic_key,
+        "cache_key": run.cache_key, "cache_expiration": iso(run.cache_expiration), "task_version": run.task_version,
+        "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
+        "state_id": _s(run.state_id), "task_inputs": run.task_inputs, "state_type": run.state_type,
+        "state_name": run.state_name, "run_count": run.run_count, "flow_run_run_count": run.flow_run_run_count,
+        "expected_start_time": iso(run.expected_start_time),
+        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
+        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
+        "state": state_json(run.state) if run.state_id else None,
+    }

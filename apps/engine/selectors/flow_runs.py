@@ -1,0 +1,60 @@
+"""Reads for flow runs, their states and their orchestration decisions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
+
+from apps.engine.models.runs import FlowRun, FlowRunState, OrchestrationDecision
+from apps.engine.selectors.filters import flow_runs_body_q
+
+FLOW_RUN_SORTS = {
+    "ID_DESC": (F("id").desc(),),
+    "START_TIME_ASC": (Coalesce("start_time", "expected_start_time").asc(),),
+    "START_TIME_DESC": (Coalesce("start_time", "expected_start_time").desc(),),
+    "EXPECTED_START_TIME_ASC": (F("expected_start_time").asc(),),
+    "EXPECTED_START_TIME_DESC": (F("expected_start_time").desc(),),
+    "NAME_ASC": (F("name").asc(),),
+    "NAME_DESC": (F("name").desc(),),
+    "NEXT_SCHEDULED_START_TIME_ASC": (F("next_scheduled_start_time").asc(),),
+    "END_TIME_DESC": (F("end_time").desc(),),
+}
+# What rendering a flow run reads besides its own row: one join, never a query per run.
+FLOW_RUN_RELATED = ("state", "work_queue__work_pool")
+
+
+def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
+    return (FlowRun.objects.for_workspace(workspace).select_related(*FLOW_RUN_RELATED)
+            .filter(pk=flow_run_id).first())
+
+
+def flow_run_get_for_update(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
+    """The run row-locked (only its own row) with its current state, for orchestration."""
+    return (FlowRun.objects.for_workspace(workspace).select_for_update(of=("self",))
+            .select_related("state").filter(pk=flow_run_id).first())
+
+
+def flow_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[FlowRun]:
+    """Flow runs matching a flow_runs/filter body (flows, flow_runs, task_runs, deployments, work_pools,
+    work_pool_queues), ready to render."""
+    qs = FlowRun.objects.for_workspace(workspace).filter(flow_runs_body_q(workspace, body))
+    if sort:
+        qs = qs.select_related(*FLOW_RUN_RELATED).order_by(*FLOW_RUN_SORTS[sort], F("id").desc())
+    return qs
+
+
+def flow_run_state_get(*, workspace, state_id: uuid.UUID) -> FlowRunState | None:
+    return FlowRunState.objects.for_workspace(workspace).filter(pk=state_id).first()
+
+
+def flow_run_state_list(*, workspace, flow_run_id: uuid.UUID) -> QuerySet[FlowRunState]:
+    """A run's state history, oldest first."""
+    return FlowRunState.objects.for_workspace(workspace).filter(flow_run_id=flow_run_id).order_by("timestamp", "id")
+
+
+def flow_run_decision_list(*, workspace, flow_run_id: uuid.UUID) -> QuerySet[OrchestrationDecision]:
+    """Every orchestration decision on a flow run, oldest first."""
+    return (OrchestrationDecision.objects.for_workspace(workspace).filter(flow_run_id=flow_run_id)
+            .order_by("created", "id"))

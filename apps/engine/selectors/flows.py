@@ -1,0 +1,27 @@
+"""Reads for flows: by id, by name, and Prefect's flow filters with sorting."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from apps.engine.models.runs import Flow
+from apps.engine.selectors.filters import flows_body_q
+
+FLOW_SORTS = {"CREATED_DESC": ("-created",), "UPDATED_DESC": ("-updated",), "NAME_ASC": ("name",),
+              "NAME_DESC": ("-name",)}
+
+
+def flow_get(*, workspace, flow_id: uuid.UUID) -> Flow | None:
+    return Flow.objects.for_workspace(workspace).filter(pk=flow_id).first()
+
+
+def flow_get_by_name(*, workspace, name: str) -> Flow | None:
+    return Flow.objects.for_workspace(workspace).filter(name=name).first()
+
+
+def flow_list(*, workspace, body: dict, sort: str | None = "NAME_ASC") -> QuerySet[Flow]:
+    """Flows matching a flows/filter body (flows, flow_runs, task_runs, deployments, work_pools)."""
+    qs = Flow.objects.for_workspace(workspace).filter(flows_body_q(workspace, body))
+    return qs.order_by(*FLOW_SORTS[sort], "id") if sort else qs

@@ -1,0 +1,60 @@
+"""Reads for task runs, their states, decisions and the task result cache."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.db.models import F, Q, QuerySet
+
+from apps.engine.models.runs import OrchestrationDecision, TaskRun, TaskRunState, TaskRunStateCache
+from apps.engine.selectors.filters import task_runs_body_q
+
+TASK_RUN_SORTS = {
+    "ID_DESC": (F("id").desc(),),
+    "EXPECTED_START_TIME_ASC": (F("expected_start_time").asc(),),
+    "EXPECTED_START_TIME_DESC": (F("expected_start_time").desc(),),
+    "NAME_ASC": (F("name").asc(),),
+    "NAME_DESC": (F("name").desc(),),
+    "NEXT_SCHEDULED_START_TIME_ASC": (F("next_scheduled_start_time").asc(),),
+    "END_TIME_DESC": (F("end_time").desc(),),
+}
+
+
+def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
+    return TaskRun.objects.for_workspace(workspace).select_related("state").filter(pk=task_run_id).first()
+
+
+def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
+    """The task run row-locked (its row only) with its state, its flow run and that run's state: everything
+    the task rules read, in one query."""
+    return (TaskRun.objects.for_workspace(workspace).select_for_update(of=("self",))
+            .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id).first())
+
+
+def task_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[TaskRun]:
+    qs = TaskRun.objects.for_workspace(workspace).filter(task_runs_body_q(workspace, body))
+    if sort:
+        qs = qs.select_related("state").order_by(*TASK_RUN_SORTS[sort], F("id").desc())
+    return qs
+
+
+def task_run_state_get(*, workspace, state_id: uuid.UUID) -> TaskRunState | None:
+    return TaskRunState.objects.for_workspace(workspace).filter(pk=state_id).first()
+
+
+def task_run_state_list(*, workspace, task_run_id: uuid.UUID) -> QuerySet[TaskRunState]:
+    return TaskRunState.objects.for_workspace(workspace).filter(task_run_id=task_run_id).order_by("timestamp", "id")
+
+
+def task_run_decision_list(*, workspace, task_run_id: uuid.UUID) -> QuerySet[OrchestrationDecision]:
+    return (OrchestrationDecision.objects.for_workspace(workspace).filter(task_run_id=task_run_id)
+            .order_by("created", "id"))
+
+
+def cached_state_get(*, workspace, cache_key: str, now: datetime.datetime) -> TaskRunState | None:
+    """The newest unexpired Completed state stored under `cache_key`, if any."""
+    entry = (TaskRunStateCache.objects.for_workspace(workspace).select_related("task_run_state")
+             .filter(Q(cache_expiration__isnull=True) | Q(cache_expiration__gt=now), cache_key=cache_key)
+             .order_by("-created").first())
+    return entry.task_run_state if entry else None

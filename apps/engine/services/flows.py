@@ -1,0 +1,41 @@
+"""Writes for flows: create is an upsert by name (the client registers its flow on every run)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.engine.models.runs import Flow
+
+
+def flow_create(*, workspace, name: str, tags: list[str], actor=None) -> tuple[Flow, bool]:
+    """The flow named `name`, created if new (its tags then set); returns (flow, created).
+
+    Concurrent creates of one name make one row: the insert ignores the unique-name conflict and the
+    row is read back.
+    """
+    candidate = Flow(workspace=workspace, name=name, tags=list(tags))
+    with transaction.atomic():
+        Flow.objects.for_workspace(workspace).bulk_create([candidate], ignore_conflicts=True)
+        flow = Flow.objects.for_workspace(workspace).get(name=name)
+    return flow, flow.pk == candidate.pk
+
+
+def flow_update(*, workspace, flow_id: uuid.UUID, tags: list[str] | None, actor=None) -> None:
+    updated = Flow.objects.for_workspace(workspace).filter(pk=flow_id)
+    if tags is None:
+        if not updated.exists():
+            raise NotFound("Flow not found.")
+        return
+    if not updated.update(tags=list(tags), updated=timezone.now()):
+        raise NotFound("Flow not found.")
+
+
+def flow_delete(*, workspace, flow_id: uuid.UUID, actor=None) -> None:
+    """Delete a flow with its runs, their task runs, states and decisions (cascade)."""
+    deleted, _ = Flow.objects.for_workspace(workspace).filter(pk=flow_id).delete()
+    if not deleted:
+        raise NotFound("Flow not found.")

@@ -1,0 +1,104 @@
+"""Writes for task runs: create (an upsert on flow run + task key + dynamic key), update, delete,
+set_state, and mirroring a subflow's states onto the task run that tracks it."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.engine.models.runs import FlowRun, StateType, TaskRun
+from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
+from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
+from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
+from apps.engine.schemas.states import StateValue
+from apps.engine.selectors.task_runs import task_run_get_for_update
+from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
+
+
+def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: uuid.UUID | None = None,
+                    state: dict | None = None, id: uuid.UUID | None = None, name: str | None = None,
+                    empirical_policy: dict | None = None, actor=None, **fields) -> tuple[TaskRun, bool]:
+    """The task run of (flow run, task key, dynamic key), created in its first state (Pending unless given)
+    if new; returns (run, created). A retried create returns the existing run unchanged.
+
+    `fields`: cache_key, cache_expiration, task_version, tags, task_inputs. The flow run must belong to
+    the workspace (else 404).
+    """
+    scoped = TaskRun.objects.for_workspace(workspace)
+    if flow_run_id is not None and not FlowRun.objects.for_workspace(workspace).filter(pk=flow_run_id).exists():
+        raise NotFound("Flow run not found.")
+    now = timezone.now()
+    run = TaskRun(id=id or uuid.uuid4(), workspace_id=getattr(workspace, "pk", workspace), flow_run_id=flow_run_id,
+                  task_key=task_key, dynamic_key=dynamic_key, name=name or f"{task_key}-{dynamic_key}",
+                  empirical_policy={**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields)
+    proposed = StateValue.from_input(state, now=now) if state else StateValue.new(StateType.PENDING, now=now)
+    # The first state is orchestrated in memory (forced: bookkeeping only, no side effects), so the run
+    # row is inserted complete; its state row follows only if the run was new.
+    pending: list = []
+    ctx = OrchestrationContext(kind="task_run", run=run, initial=None, proposed=proposed, now=now, force=True)
+    orchestrate(ctx, MINIMAL_TASK_POLICY, deferred_writer(pending))
+    with transaction.atomic():
+        if flow_run_id is not None:
+            # Insert-or-nothing on the unique (flow run, task key, dynamic key), then read back.
+            scoped.bulk_create([run], ignore_conflicts=True)
+            existing = scoped.select_related("state").get(flow_run_id=flow_run_id, task_key=task_key,
+                                                          dynamic_key=dynamic_key)
+        else:
+            # Runs without a flow run have no unique constraint to lean on (NULL never conflicts).
+            existing = (scoped.select_related("state").filter(flow_run__isnull=True, task_key=task_key,
+                                                              dynamic_key=dynamic_key).first())
+            if existing is None:
+                run.save(force_insert=True)
+                existing = run
+        if existing.pk != run.pk:
+            return existing, False
+        for row in pending:
+            row.save(force_insert=True)
+        run.state = pending[0] if pending else None
+    return run, True
+
+
+def task_run_update(*, workspace, task_run_id: uuid.UUID, changes: dict, actor=None) -> None:
+    fields = {k: v for k, v in changes.items() if k == "name" and v}
+    if not TaskRun.objects.for_workspace(workspace).filter(pk=task_run_id).exists():
+        raise NotFound("Task run not found.")
+    if fields:
+        TaskRun.objects.for_workspace(workspace).filter(pk=task_run_id).update(**fields, updated=timezone.now())
+
+
+def task_run_delete(*, workspace, task_run_id: uuid.UUID, actor=None) -> None:
+    deleted, _ = TaskRun.objects.for_workspace(workspace).filter(pk=task_run_id).delete()
+    if not deleted:
+        raise NotFound("Task run not found.")
+
+
+def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | StateValue, force: bool = False,
+                       actor=None, parameters: dict | None = None) -> SetStateResult:
+    """Propose a state for a task run; the core task policy decides (the minimal one with force=True).
+
+    One query locks the task run and reads its state, its flow run and the flow run's state.
+    """
+    now = timezone.now()
+    proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
+    with transaction.atomic():
+        run = task_run_get_for_update(workspace=workspace, task_run_id=task_run_id)
+        if run is None:
+            raise NotFound("Task run not found.")
+        return run_set_state(kind="task_run", run=run, proposed=proposed, policy=task_policy(force=force), now=now,
+                             force=force, flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
+
+
+def task_run_mirror_subflow_state(*, workspace, task_run_id: uuid.UUID, subflow_state: StateValue,
+                                  subflow_run_id: uuid.UUID, now) -> None:
+    """Force a subflow's new state onto the parent flow's task run that tracks it (child_flow_run_id set)."""
+    run = task_run_get_for_update(workspace=workspace, task_run_id=task_run_id)
+    if run is None:
+        return  # the tracking task run was deleted: nothing to mirror onto
+    mirrored = subflow_state.copy_as_new(now=now)
+    mirrored.state_details["child_flow_run_id"] = str(subflow_run_id)
+    run_set_state(kind="task_run", run=run, proposed=mirrored, policy=MINIMAL_TASK_POLICY, now=now, force=True,
+                  flow_run=run.flow_run if run.flow_run_id else None,
+                  note=f"Mirrors the state of subflow run {subflow_run_id}.")

@@ -1,0 +1,72 @@
+"""Query counts of the hot run endpoints. Every request pays 3 for authentication, the workspace and the
+caller's access; the counts below include them (and the test transaction's SAVEPOINT/RELEASE pair)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.runs_helpers import (
+    base,
+    create_flow,
+    create_flow_run,
+    create_task_run,
+    set_flow_state,
+    set_task_state,
+)
+
+pytestmark = pytest.mark.django_db
+REQUEST = 3  # API key, workspace, effective access
+ATOMIC = 2  # SAVEPOINT + RELEASE inside the test's transaction
+
+
+@pytest.fixture
+def running_flow_run(authed_client, workspace):
+    flow = create_flow(authed_client, workspace)
+    run = create_flow_run(authed_client, workspace, flow["id"])
+    set_flow_state(authed_client, workspace, run["id"], "RUNNING")
+    return run
+
+
+def test_flow_run_create_queries(authed_client, workspace, django_assert_num_queries):
+    flow = create_flow(authed_client, workspace)
+    # flow exists, insert run, insert state
+    with django_assert_num_queries(REQUEST + ATOMIC + 3):
+        create_flow_run(authed_client, workspace, flow["id"])
+
+
+def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries):
+    run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
+    # lock+read run with state, insert state, update run, insert decision
+    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+        assert set_flow_state(authed_client, workspace, run["id"], "RUNNING").status_code == 201
+
+
+def test_task_run_create_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
+    # flow run exists, insert-or-nothing, read back, insert state
+    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+        create_task_run(authed_client, workspace, running_flow_run["id"])
+    # the same task run again: no state written
+    with django_assert_num_queries(REQUEST + ATOMIC + 3):
+        create_task_run(authed_client, workspace, running_flow_run["id"])
+
+
+def test_task_run_set_state_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
+    task = create_task_run(authed_client, workspace, running_flow_run["id"])
+    # one query locks the task run and reads its state, its flow run and that run's state
+    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+        assert set_task_state(authed_client, workspace, task["id"], "RUNNING").json()["status"] == "ACCEPT"
+    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+        assert set_task_state(authed_client, workspace, task["id"], "COMPLETED").json()["status"] == "ACCEPT"
+
+
+def test_filters_do_not_query_per_run(authed_client, workspace, running_flow_run, django_assert_num_queries):
+    for i in range(5):
+        create_task_run(authed_client, workspace, running_flow_run["id"], dynamic_key=str(i))
+        create_flow_run(authed_client, workspace, running_flow_run["flow_id"])
+    with django_assert_num_queries(REQUEST + 1):
+        runs = authed_client.post(base(workspace) + "flow_runs/filter", {}, format="json").json()
+    assert len(runs) == 6 and all(r["state"] for r in runs)
+    with django_assert_num_queries(REQUEST + 1):
+        tasks = authed_client.post(base(workspace) + "task_runs/filter",
+                                   {"flow_runs": {"id": {"any_": [running_flow_run["id"]]}}}, format="json").json()
+    assert len(tasks) == 5 and all(t["state"] for t in tasks)

@@ -13,7 +13,8 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
-from apps.engine.api.flows import path_uuid
+from apps.engine.api.common import parse_body, path_uuid
+from apps.engine.api.flows import parse_plain
 from apps.engine.models.runs import StateType
 from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
@@ -32,7 +33,7 @@ class FlowRunCreateView(WorkspaceAPIView):
                                                              200: schemas.FlowRunResponse},
                    operation_id="flow_run_create")
     def post(self, request, **kwargs):
-        data = filters.parse(schemas.FlowRunCreate, request.data)
+        data = parse_plain(schemas.FlowRunCreate, request.data)
         run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.flow_run_json(run), status=201 if created else 200)
 
@@ -43,7 +44,7 @@ class FlowRunFilterView(WorkspaceAPIView):
     @extend_schema(request=filters.FlowRunFilterBody, responses=schemas.FlowRunResponse(many=True),
                    operation_id="flow_run_filter")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.FlowRunFilterBody, request.data)
+        body = parse_plain(filters.FlowRunFilterBody, request.data)
         runs = selectors.flow_run_list(workspace=self.workspace, body=body, sort=body.get("sort", "ID_DESC"))
         return Response([schemas.flow_run_json(run) for run in runs[filters.page(body)]])
 
@@ -53,7 +54,7 @@ class FlowRunCountView(WorkspaceAPIView):
 
     @extend_schema(request=filters.FlowRunCountBody, responses=OpenApiTypes.INT, operation_id="flow_run_count")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.FlowRunCountBody, request.data)
+        body = parse_plain(filters.FlowRunCountBody, request.data)
         return Response(selectors.flow_run_list(workspace=self.workspace, body=body, sort=None).count())
 
 
@@ -63,7 +64,7 @@ class FlowRunHistoryView(WorkspaceAPIView):
     @extend_schema(request=filters.FlowRunHistoryBody, responses=OpenApiTypes.OBJECT,
                    operation_id="flow_run_history")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.FlowRunHistoryBody, request.data)
+        body = parse_plain(filters.FlowRunHistoryBody, request.data)
         runs = selectors.flow_run_list(workspace=self.workspace, body=body, sort=None)
         return Response(run_history(runs, body))
 
@@ -80,7 +81,7 @@ class FlowRunDetailView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.FlowRunUpdate, responses={204: None}, operation_id="flow_run_update")
     def patch(self, request, id: str, **kwargs):
-        changes = filters.validate(schemas.FlowRunUpdate, request.data)
+        changes = parse_body(schemas.FlowRunUpdate, request.data)
         services.flow_run_update(workspace=self.workspace, flow_run_id=path_uuid(id), changes=changes,
                                  actor=request.user)
         return Response(status=204)
@@ -109,7 +110,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
                                                                   200: state_schemas.OrchestrationResult},
                    operation_id="flow_run_set_state")
     def post(self, request, id: str, **kwargs):
-        body = filters.validate(state_schemas.SetStateBody, request.data)
+        body = parse_body(state_schemas.SetStateBody, request.data)
         result = services.flow_run_set_state(workspace=self.workspace, flow_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user,
                                              parameters={"api-version": request.headers.get("X-Prefect-Api-Version")})
@@ -123,7 +124,7 @@ class FlowRunResumeView(WorkspaceAPIView):
                                                                 200: state_schemas.OrchestrationResult},
                    operation_id="flow_run_resume")
     def post(self, request, id: str, **kwargs):
-        body = filters.validate(state_schemas.ResumeBody, request.data)
+        body = parse_body(state_schemas.ResumeBody, request.data)
         result = services.flow_run_resume(workspace=self.workspace, flow_run_id=path_uuid(id),
                                           run_input=body.get("run_input"), actor=request.user)
         if result is None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
-from apps.core.errors import Invalid, NotFound
+from apps.core.errors import NotFound
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
 from apps.engine.selectors import flows as selectors
@@ -19,11 +18,8 @@ from apps.engine.services import flows as services
 READ, WRITE = "flows:read", "flows:write"
 
 
-def path_uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
+def parse_plain(serializer_class, data) -> dict:
+    return plain(parse_body(serializer_class, data))
 
 
 class FlowCreateView(WorkspaceAPIView):
@@ -32,7 +28,7 @@ class FlowCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.FlowCreate, responses={201: schemas.Flow, 200: schemas.Flow},
                    operation_id="flow_create")
     def post(self, request, **kwargs):
-        data = filters.parse(schemas.FlowCreate, request.data)
+        data = parse_plain(schemas.FlowCreate, request.data)
         flow, created = services.flow_create(workspace=self.workspace, name=data["name"], tags=data.get("tags", []),
                                              actor=request.user)
         return Response(schemas.flow_json(flow), status=201 if created else 200)
@@ -43,7 +39,7 @@ class FlowFilterView(WorkspaceAPIView):
 
     @extend_schema(request=filters.FlowFilterBody, responses=schemas.Flow(many=True), operation_id="flow_filter")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.FlowFilterBody, request.data)
+        body = parse_plain(filters.FlowFilterBody, request.data)
         flows = selectors.flow_list(workspace=self.workspace, body=body, sort=body.get("sort", "NAME_ASC"))
         return Response([schemas.flow_json(flow) for flow in flows[filters.page(body)]])
 
@@ -53,7 +49,7 @@ class FlowCountView(WorkspaceAPIView):
 
     @extend_schema(request=filters.FlowCountBody, responses=OpenApiTypes.INT, operation_id="flow_count")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.FlowCountBody, request.data)
+        body = parse_plain(filters.FlowCountBody, request.data)
         return Response(selectors.flow_list(workspace=self.workspace, body=body, sort=None).count())
 
 
@@ -80,7 +76,7 @@ class FlowDetailView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.FlowUpdate, responses={204: None}, operation_id="flow_update")
     def patch(self, request, id: str, **kwargs):
-        data = filters.parse(schemas.FlowUpdate, request.data)
+        data = parse_plain(schemas.FlowUpdate, request.data)
         services.flow_update(workspace=self.workspace, flow_id=path_uuid(id), tags=data.get("tags"),
                              actor=request.user)
         return Response(status=204)

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
+from apps.engine.api.common import parse_body, path_uuid
 from apps.engine.api.flow_runs import query_page, query_uuid
-from apps.engine.api.flows import path_uuid
+from apps.engine.api.flows import parse_plain
 from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
 from apps.engine.schemas import states as state_schemas
@@ -27,7 +28,7 @@ class TaskRunCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.TaskRunCreate, responses={201: schemas.TaskRun, 200: schemas.TaskRun},
                    operation_id="task_run_create")
     def post(self, request, **kwargs):
-        data = filters.parse(schemas.TaskRunCreate, request.data)
+        data = parse_plain(schemas.TaskRunCreate, request.data)
         run, created = services.task_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.task_run_json(run), status=201 if created else 200)
 
@@ -38,7 +39,7 @@ class TaskRunFilterView(WorkspaceAPIView):
     @extend_schema(request=filters.TaskRunFilterBody, responses=schemas.TaskRun(many=True),
                    operation_id="task_run_filter")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.TaskRunFilterBody, request.data)
+        body = parse_plain(filters.TaskRunFilterBody, request.data)
         runs = selectors.task_run_list(workspace=self.workspace, body=body, sort=body.get("sort", "ID_DESC"))
         return Response([schemas.task_run_json(run) for run in runs[filters.page(body)]])
 
@@ -48,7 +49,7 @@ class TaskRunCountView(WorkspaceAPIView):
 
     @extend_schema(request=filters.TaskRunCountBody, responses=OpenApiTypes.INT, operation_id="task_run_count")
     def post(self, request, **kwargs):
-        body = filters.parse(filters.TaskRunCountBody, request.data)
+        body = parse_plain(filters.TaskRunCountBody, request.data)
         return Response(selectors.task_run_list(workspace=self.workspace, body=body, sort=None).count())
 
 
@@ -64,7 +65,7 @@ class TaskRunDetailView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.TaskRunUpdate, responses={204: None}, operation_id="task_run_update")
     def patch(self, request, id: str, **kwargs):
-        changes = filters.validate(schemas.TaskRunUpdate, request.data)
+        changes = parse_body(schemas.TaskRunUpdate, request.data)
         services.task_run_update(workspace=self.workspace, task_run_id=path_uuid(id), changes=changes,
                                  actor=request.user)
         return Response(status=204)
@@ -82,7 +83,7 @@ class TaskRunSetStateView(WorkspaceAPIView):
                                                                   200: state_schemas.OrchestrationResult},
                    operation_id="task_run_set_state")
     def post(self, request, id: str, **kwargs):
-        body = filters.validate(state_schemas.SetStateBody, request.data)
+        body = parse_body(state_schemas.SetStateBody, request.data)
         result = services.task_run_set_state(workspace=self.workspace, task_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user)
         return Response(result.as_json(), status=201 if result.wrote_state else 200)

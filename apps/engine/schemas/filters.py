@@ -3,13 +3,12 @@ task runs, deployments, work pools and queues): FlowFilter, FlowRunFilter, TaskR
 DeploymentFilter, WorkPoolFilter, WorkQueueFilter.
 
 Parse a body with one of the `*Body` serializers (or embed the filters in your own), pass the result
-through `plain()` and hand the dicts to `apps.engine.selectors.filters` (`flow_run_q`, `task_run_q`,
-`flow_q`, `deployment_q`, `work_pool_q`, `work_queue_q`), which turn them into Django `Q` objects.
+through `apps.engine.api.common.plain()` and hand the dicts to `apps.engine.selectors.filters`
+(`flow_run_q`, `task_run_q`, `flow_q`, `deployment_q`, `work_pool_q`, `work_queue_q`, `flow_runs_body_q`),
+which turn them into Django `Q` objects.
 """
 
 from __future__ import annotations
-
-import uuid
 
 from rest_framework import serializers
 
@@ -257,29 +256,6 @@ class TaskRunFilterBody(TaskRunCountBody):
     sort = serializers.ChoiceField(choices=TASK_RUN_SORTS, required=False, default="ID_DESC")
     limit = _limit()
     offset = _offset()
-
-
-def plain(value):
-    """Validated data → plain dicts without the parts the client left out (None means "not given")."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
-def parse(serializer_class, data) -> dict:
-    """Validate a body (422 in Prefect's shape when invalid) and return it as plain dicts."""
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return plain(serializer.validated_data)
-
-
-def validate(serializer_class, data) -> dict:
-    """Validate a body and return its validated data as is (None kept: "set to null" differs from "not given")."""
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def page(body: dict) -> slice:

@@ -138,6 +138,8 @@ class HandlePausingFlows(Rule):
                 self.abort(f"Cannot {verb} flows without a deployment.")
 
     def after(self, ctx: OrchestrationContext) -> None:
+        if not ctx.wrote_state or ctx.validated.type != StateType.PAUSED:
+            return  # refused: the pause did not fire
         policy = dict(ctx.run.empirical_policy or {})
         keys = list(policy.get("pause_keys") or [])
         if self.key not in keys:
@@ -167,7 +169,8 @@ class HandleResumingPausedFlows(Rule):
             self.reject(failed, f"The flow run {verb} has timed out and can no longer resume.")
 
     def after(self, ctx: OrchestrationContext) -> None:
-        ctx.set(empirical_policy={**(ctx.run.empirical_policy or {}), "resuming": True})
+        if ctx.wrote_state:
+            ctx.set(empirical_policy={**(ctx.run.empirical_policy or {}), "resuming": True})
 
 
 class CopyScheduledTime(Rule):

@@ -188,8 +188,8 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
     entered: list[Rule] = []
     for rule_class in policy.rules_for(from_type, to_type):
         rule = rule_class(ctx, from_type, to_type)
-        if not rule.still_valid():
-            continue
+        if not rule.universal and not rule.still_valid():
+            continue  # an earlier rule changed the transition this rule was chosen for
         rule.before(ctx)
         entered.append(rule)
 

@@ -32,8 +32,22 @@ def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
 
 def flow_run_get_for_update(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
     """The run row-locked (only its own row) with its current state, for orchestration."""
-    return (FlowRun.objects.for_workspace(workspace).select_for_update(of=("self",))
-            .select_related("state").filter(pk=flow_run_id).first())
+    run = (FlowRun.objects.for_workspace(workspace).select_for_update(of=("self",))
+           .select_related("state").filter(pk=flow_run_id).first())
+    if run is not None:
+        with_current_state(run, FlowRunState)
+    return run
+
+
+def with_current_state(run, state_model) -> None:
+    """Make sure `run.state` is the row `run.state_id` names.
+
+    When the lock had to wait for another transaction that changed the run, PostgreSQL re-reads the
+    locked row but not the joined state (it was not visible when the statement began), so the join
+    comes back empty: read the state on its own then (only ever under contention).
+    """
+    if run.state_id is not None and (run.state is None or run.state.pk != run.state_id):
+        run.state = state_model.all_workspaces.get(pk=run.state_id, workspace_id=run.workspace_id)
 
 
 def flow_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[FlowRun]:

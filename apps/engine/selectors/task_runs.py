@@ -9,6 +9,7 @@ from django.db.models import F, Q, QuerySet
 
 from apps.engine.models.runs import OrchestrationDecision, TaskRun, TaskRunState, TaskRunStateCache
 from apps.engine.selectors.filters import task_runs_body_q
+from apps.engine.selectors.flow_runs import with_current_state
 
 TASK_RUN_SORTS = {
     "ID_DESC": (F("id").desc(),),
@@ -28,8 +29,11 @@ def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
 def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     """The task run row-locked (its row only) with its state, its flow run and that run's state: everything
     the task rules read, in one query."""
-    return (TaskRun.objects.for_workspace(workspace).select_for_update(of=("self",))
-            .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id).first())
+    run = (TaskRun.objects.for_workspace(workspace).select_for_update(of=("self",))
+           .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id).first())
+    if run is not None:
+        with_current_state(run, TaskRunState)
+    return run
 
 
 def task_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[TaskRun]:

@@ -1,0 +1,105 @@
+"""Races on real PostgreSQL: concurrent proposals for one run are decided one after the other under the
+run's row lock, so exactly one wins; concurrent creates and slot requests never duplicate anything."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from apps.engine.models import ConcurrencyLimit, FlowRun, FlowRunState, TaskRunState
+from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
+from apps.engine.services.flows import flow_create
+from apps.engine.services.task_runs import task_run_create, task_run_set_state
+from tests.factories.workspaces import WorkspaceFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+ROUNDS = 4
+
+
+def race(*calls):
+    """Run the calls in threads released at the same instant; return their results (or exceptions)."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:  # surfaced to the test below
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+@pytest.fixture
+def ws():
+    assert connection.vendor == "postgresql"
+    return WorkspaceFactory()
+
+
+def test_two_processes_proposing_running_at_once_exactly_one_runs(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    for _ in range(ROUNDS):
+        run, _ = flow_run_create(workspace=ws, flow_id=flow.pk)
+        results = race(*[lambda: flow_run_set_state(workspace=ws, flow_run_id=run.pk, state={"type": "RUNNING"})] * 2)
+        assert sorted(r.status for r in results) == ["ABORT", "ACCEPT"]
+        row = FlowRun.objects.for_workspace(ws).get(pk=run.pk)
+        assert (row.state_type, row.run_count) == ("RUNNING", 1)
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run).count() == 2
+
+
+def test_two_agents_submitting_one_scheduled_run_exactly_one_submits(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    for _ in range(ROUNDS):
+        run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "SCHEDULED"})
+        results = race(*[lambda: flow_run_set_state(workspace=ws, flow_run_id=run.pk, state={"type": "PENDING"})] * 2)
+        assert sorted(r.status for r in results) == ["ABORT", "ACCEPT"]
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run, type="PENDING").count() == 1
+
+
+def test_concurrent_creates_with_one_idempotency_key_make_one_run(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    for i in range(ROUNDS):
+        results = race(*[lambda: flow_run_create(workspace=ws, flow_id=flow.pk, idempotency_key=f"k{i}")] * 2)
+        assert len({run.pk for run, _ in results}) == 1
+        assert sorted(created for _, created in results) == [False, True]
+    assert FlowRun.objects.for_workspace(ws).count() == ROUNDS
+    assert FlowRunState.objects.for_workspace(ws).count() == ROUNDS
+
+
+def test_concurrent_creates_of_one_task_run_make_one(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    for i in range(ROUNDS):
+        results = race(*[lambda: task_run_create(workspace=ws, flow_run_id=run.pk, task_key="t",
+                                                 dynamic_key=str(i))] * 2)
+        assert len({task.pk for task, _ in results}) == 1
+    assert TaskRunState.objects.for_workspace(ws).count() == ROUNDS
+
+
+def test_a_limit_of_one_lets_one_of_two_racing_tasks_run(ws):
+    ConcurrencyLimit.objects.for_workspace(ws).create(workspace=ws, tag="db", concurrency_limit=1)
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    for i in range(ROUNDS):
+        tasks = [task_run_create(workspace=ws, flow_run_id=run.pk, task_key="t", dynamic_key=f"{i}-{j}",
+                                 tags=["db"])[0] for j in range(2)]
+        results = race(*[lambda t=t: task_run_set_state(workspace=ws, task_run_id=t.pk, state={"type": "RUNNING"})
+                         for t in tasks])
+        assert sorted(r.status for r in results) == ["ACCEPT", "WAIT"]
+        winner = next(t for t, r in zip(tasks, results, strict=True) if r.status == "ACCEPT")
+        assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == [str(winner.pk)]
+        task_run_set_state(workspace=ws, task_run_id=winner.pk, state={"type": "COMPLETED"})
+        assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == []

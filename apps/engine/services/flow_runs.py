@@ -10,12 +10,12 @@ from django.utils import timezone
 from apps.core.errors import Invalid, NotFound
 from apps.engine.models.deployments import Deployment
 from apps.engine.models.runs import Decision, Flow, FlowRun, StateType, TaskRun
-from apps.engine.naming import run_name
 from apps.engine.orchestration.policies import MINIMAL_FLOW_POLICY, flow_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
+from apps.engine.services.names import run_name
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
 
 _UPDATABLE = ("name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables")

@@ -247,3 +247,17 @@ def test_malformed_ids_are_422_and_unknown_ids_404(authed_client, workspace):
                                                                      "code": "not_found"}
     assert c.post(base(ws) + "flow_runs/", {"flow_id": str(uuid.uuid4())}, format="json").status_code == 404
     assert set_flow_state(c, ws, uuid.uuid4(), "RUNNING").status_code == 404
+
+
+def test_filter_bodies_are_read_as_prefects_server_reads_them(authed_client, workspace):
+    """Top-level nulls mean the default and unknown top-level keys are ignored (what `prefect flow-run ls`
+    sends to flows/filter); the filters inside stay strict."""
+    create_flow(authed_client, workspace, "b")
+    create_flow(authed_client, workspace, "a")
+    body = {"flows": None, "flow_runs": None, "task_runs": None, "deployments": None, "work_pools": None,
+            "work_queues": None, "sort": None, "limit": None, "offset": None}
+    response = authed_client.post(base(workspace) + "flows/filter", body, format="json")
+    assert response.status_code == 200
+    assert [f["name"] for f in response.json()] == ["a", "b"]
+    strict = authed_client.post(base(workspace) + "flows/filter", {"flows": {"colour": "red"}}, format="json")
+    assert strict.status_code == 422

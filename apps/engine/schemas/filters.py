@@ -196,6 +196,17 @@ class WorkQueueFilter(_F):
     name = _sub(QueueName)
 
 
+class _Body(serializers.Serializer):
+    """A filter endpoint's body, read as FastAPI reads Prefect's: unknown top-level keys are ignored (the
+    client sends `work_queues` to flows/filter, which Prefect's server does not take) and a top-level
+    null means "use the default" (the client sends `"sort": null`). The filters inside are strict."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value is not None}
+        return super().to_internal_value(data)
+
+
 def _limit():
     return serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_LIMIT)
 
@@ -204,7 +215,7 @@ def _offset():
     return serializers.IntegerField(required=False, default=0, min_value=0)
 
 
-class FlowCountBody(_F):
+class FlowCountBody(_Body):
     flows = _sub(FlowFilter)
     flow_runs = _sub(FlowRunFilter)
     task_runs = _sub(TaskRunFilter)
@@ -218,7 +229,7 @@ class FlowFilterBody(FlowCountBody):
     offset = _offset()
 
 
-class FlowRunCountBody(_F):
+class FlowRunCountBody(_Body):
     flows = _sub(FlowFilter)
     flow_runs = _sub(FlowRunFilter)
     task_runs = _sub(TaskRunFilter)
@@ -233,7 +244,7 @@ class FlowRunFilterBody(FlowRunCountBody):
     offset = _offset()
 
 
-class FlowRunHistoryBody(_F):
+class FlowRunHistoryBody(_Body):
     history_start = serializers.DateTimeField()
     history_end = serializers.DateTimeField()
     history_interval_seconds = serializers.FloatField(min_value=1)
@@ -245,7 +256,7 @@ class FlowRunHistoryBody(_F):
     work_queues = _sub(WorkQueueFilter)
 
 
-class TaskRunCountBody(_F):
+class TaskRunCountBody(_Body):
     flows = _sub(FlowFilter)
     flow_runs = _sub(FlowRunFilter)
     task_runs = _sub(TaskRunFilter)

@@ -261,3 +261,22 @@ def test_filter_bodies_are_read_as_prefects_server_reads_them(authed_client, wor
     assert [f["name"] for f in response.json()] == ["a", "b"]
     strict = authed_client.post(base(workspace) + "flows/filter", {"flows": {"colour": "red"}}, format="json")
     assert strict.status_code == 422
+
+
+def test_flow_run_history_counts_runs_per_interval_and_state(authed_client, workspace):
+    c, ws = authed_client, workspace
+    flow = create_flow(c, ws)["id"]
+    early = create_flow_run(c, ws, flow, state_=state("SCHEDULED", scheduled_time="2030-01-01T00:10:00+00:00"))
+    create_flow_run(c, ws, flow, state_=state("SCHEDULED", scheduled_time="2030-01-01T00:20:00+00:00"))
+    create_flow_run(c, ws, flow, state_=state("SCHEDULED", scheduled_time="2030-01-01T01:30:00+00:00"))
+    set_flow_state(c, ws, early["id"], "CANCELLING")
+    body = {"history_start": "2030-01-01T00:00:00+00:00", "history_end": "2030-01-01T02:00:00+00:00",
+            "history_interval_seconds": 3600}
+    history = c.post(base(ws) + "flow_runs/history", body, format="json").json()
+    assert [(h["interval_start"], [(s["state_type"], s["state_name"], s["count_runs"]) for s in h["states"]])
+            for h in history] == [
+        ("2030-01-01T00:00:00+00:00", [("CANCELLED", "Cancelled", 1), ("SCHEDULED", "Scheduled", 1)]),
+        ("2030-01-01T01:00:00+00:00", [("SCHEDULED", "Scheduled", 1)]),
+    ]
+    too_many = c.post(base(ws) + "flow_runs/history", {**body, "history_interval_seconds": 1}, format="json")
+    assert too_many.status_code == 422

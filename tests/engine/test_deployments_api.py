@@ -240,3 +240,23 @@ def test_another_workspaces_deployment_is_404_and_unchanged(authed_client, works
     assert deploy(authed_client, workspace, flow).status_code == 404
     assert Deployment.objects.for_workspace(other).get().description is None
     assert FlowRun.objects.for_workspace(other).count() == 0
+
+
+def test_schedule_endpoint_backfills_and_runners_poll_their_deployments(authed_client, workspace):
+    flow = make_flow(workspace)
+    dep = deploy(authed_client, workspace, flow, schedule={"interval": 3600,
+                                                           "anchor_date": "2024-01-01T00:00:00+00:00"}).json()
+    url = base(workspace) + f"deployments/{dep['id']}/schedule"
+    body = {"start_time": "2024-01-01T00:00:00+00:00", "end_time": "2024-01-01T05:30:00+00:00", "max_runs": 10}
+    assert authed_client.post(url, body, format="json").status_code == 200
+    assert authed_client.post(url, body, format="json").status_code == 200  # idempotent
+    runs = list(FlowRun.objects.for_workspace(workspace).order_by("expected_start_time"))
+    assert [r.expected_start_time.hour for r in runs] == [0, 1, 2]  # min_runs 3, then an hour past start
+    polled = authed_client.post(base(workspace) + "deployments/get_scheduled_flow_runs",
+                                {"deployment_ids": [dep["id"]], "scheduled_before": "2024-01-01T01:30:00+00:00"},
+                                format="json").json()
+    assert [r["id"] for r in polled] == [str(r.pk) for r in runs[:2]]
+    assert Deployment.objects.for_workspace(workspace).get().last_polled is not None
+    assert authed_client.get(base(workspace) + f"deployments/{dep['id']}").json()["status"] == "READY"
+    check = authed_client.get(base(workspace) + f"deployments/{dep['id']}/work_queue_check").json()
+    assert [(q["name"], q["work_pool_name"]) for q in check] == [("default", "default-agent-pool")]

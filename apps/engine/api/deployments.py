@@ -17,6 +17,7 @@ from apps.core.errors import Invalid
 from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.api.work_pools import render_queue
 from apps.engine.schemas import deployments as schemas
+from apps.engine.schemas.runs import flow_run_json
 from apps.engine.schemas.work_pools import WorkQueueResponse
 from apps.engine.selectors import deployments as selectors
 from apps.engine.services import deployments as services
@@ -97,7 +98,7 @@ class DeploymentScheduledRunsView(WorkspaceAPIView):
         runs = selectors.deployment_scheduled_runs(workspace=self.workspace, deployment_ids=ids,
                                                    scheduled_before=body.get("scheduled_before"))
         now = timezone.now()
-        out = [schemas.flow_run_data(run, now=now) for run in runs[: body.get("limit") or 200]]
+        out = [flow_run_json(run, now=now) for run in runs[: body.get("limit") or 200]]
         pool_services.polled_mark(workspace=self.workspace, deployment_ids=ids)
         return Response(out)
 
@@ -199,7 +200,7 @@ class DeploymentCreateFlowRunView(WorkspaceAPIView):
             workspace=self.workspace, deployment_id=deployment_id, data=dict(data), actor=request.user,
             created_by=created_by(request))
         run = selectors.flow_run_for_response(workspace=self.workspace, run_id=run.pk)
-        return Response(schemas.flow_run_data(run, now=timezone.now()), status=201 if created else 200)
+        return Response(flow_run_json(run, now=timezone.now()), status=201 if created else 200)
 
 
 class DeploymentWorkQueueCheckView(WorkspaceAPIView):

@@ -14,7 +14,7 @@ from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.models.deployments import DEFAULT_AGENT_POOL_NAME
 from apps.engine.schemas import work_pools as schemas
-from apps.engine.schemas.deployments import flow_run_data
+from apps.engine.schemas.runs import flow_run_json
 from apps.engine.selectors import work_pools as selectors
 from apps.engine.services import work_pools as services
 
@@ -144,7 +144,7 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
             scheduled_before=body.get("scheduled_before"), scheduled_after=body.get("scheduled_after"))
         now = timezone.now()
         out = [{"work_pool_id": str(p.work_pool_id), "work_queue_id": str(p.work_queue_id),
-                "flow_run": flow_run_data(p.run, now=now)} for p in polled]
+                "flow_run": flow_run_json(p.run, now=now)} for p in polled]
         services.polled_mark(workspace=self.workspace, pools=[pool], queues=queues)
         return Response(out)
 
@@ -340,7 +340,7 @@ class WorkQueueRunsView(WorkspaceAPIView):
                                                      limit=body.get("limit") or 200,
                                                      scheduled_before=body.get("scheduled_before"))
         now = timezone.now()
-        out = [flow_run_data(p.run, now=now) for p in polled]
+        out = [flow_run_json(p.run, now=now) for p in polled]
         # The Prefect UI peeks at queues with this header: a peek is not a poll.
         if request.headers.get("X-Prefect-UI", "").lower() not in ("true", "1"):
             services.polled_mark(workspace=self.workspace, pools=[queue.work_pool], queues=[queue])

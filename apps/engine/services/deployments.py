@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models import BlockDocument, Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState, StateType
+from apps.engine.schemas.states import details_json
 from apps.engine.services.names import run_name
 from apps.engine.services.schedules import schedule_dates
 from apps.engine.services.work_pools import work_queue_get_or_create, work_queue_resolve
@@ -344,7 +345,7 @@ def flow_runs_insert_scheduled(*, workspace, deployment: Deployment, runs: list[
         states[run_id] = FlowRunState(
             id=state_id, workspace_id=workspace.pk, flow_run_id=run_id, type=StateType.SCHEDULED,
             name=run.state_name, timestamp=now, message=run.state_message,
-            state_details={"flow_run_id": str(run_id), "scheduled_time": run.scheduled_time.isoformat()},
+            state_details=details_json({"flow_run_id": run_id, "scheduled_time": run.scheduled_time}),
         )
     # FlowRun.state references a state row written just after: PostgreSQL checks the deferred FK at commit.
     FlowRun.all_workspaces.bulk_create(rows, ignore_conflicts=True)

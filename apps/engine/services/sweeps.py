@@ -22,6 +22,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from apps.engine.models import Deployment, DeploymentSchedule, FlowRun, FlowRunState, StateType, Worker, WorkPool
+from apps.engine.schemas.states import details_json
 from apps.engine.selectors.work_pools import AGENT_POOL_TYPE, DEFAULT_HEARTBEAT_SECONDS, INACTIVITY_HEARTBEAT_MULTIPLE
 from apps.engine.services.deployments import SchedulingWindow, deployment_schedule_runs
 
@@ -75,9 +76,8 @@ def _write_states(runs: list[FlowRun], *, type: str, name: str, message: str, no
     """Give each locked run a new current state (one insert for the states, one update for the runs)."""
     states = []
     for run in runs:
-        details = {"flow_run_id": str(run.pk)}
-        if keep_scheduled_time and run.next_scheduled_start_time:
-            details["scheduled_time"] = run.next_scheduled_start_time.isoformat()
+        scheduled = run.next_scheduled_start_time if keep_scheduled_time else None
+        details = details_json({"flow_run_id": run.pk, "scheduled_time": scheduled})
         state = FlowRunState(id=uuid.uuid4(), workspace_id=run.workspace_id, flow_run_id=run.pk, type=type,
                              name=name, timestamp=now, message=message, state_details=details)
         states.append(state)

@@ -301,3 +301,14 @@ def test_members_do_not_see_the_over_limit_banner(client, organization, user):
     client.force_login(admin)
     text = _text(client.get(f"/{organization.handle}/"))
     assert "is over the limits of its Free tier" in text and "or upgrade" not in text
+
+
+def test_without_stripe_keys_the_page_says_paid_tiers_are_not_set_up(client, organization, user, settings):
+    settings.STRIPE_API_KEY = settings.STRIPE_PUBLISHABLE_KEY = ""
+    client.force_login(user)
+    response = client.get(_url(organization))
+    assert response.status_code == 200
+    text = _text(response)
+    assert "Paid tiers are not set up on this installation yet" in text
+    assert "Buy a tier" not in text and "Compare tiers" in text
+    assert "<script" not in response.content.decode()

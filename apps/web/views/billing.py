@@ -122,6 +122,10 @@ def _render(request, *, error: DomainError | None = None, status: int = 200):
         "limits": limit_rows(organization, usage),
         "error": error,
         "provider_error": provider_error,
+        # Paid tiers need Stripe keys and the catalog's plans in Stripe (manage.py billing_sync_stripe);
+        # without them (the embedded quick start) the page says so instead of showing a card form.
+        "stripe_ready": bool(settings.STRIPE_PUBLISHABLE_KEY and settings.STRIPE_API_KEY)
+        and all(p.stripe_price_id for p in plans if p.purchasable),
         "stripe_js_url": settings.STRIPE_JS_URL,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
         # One key per rendered form: a double submit (or a retry after a timeout) cannot buy twice.

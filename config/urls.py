@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("apps.identity.urls")),
+    path("api/", include("apps.organizations.urls")),
+    path("api/", include("apps.workspaces.urls")),
     path("api/", include("apps.access.urls")),
     path("api/", include("apps.audit.urls")),
     path("api/accounts/<str:account_id>/workspaces/<str:workspace_id>/", include("apps.engine.urls")),

@@ -7,6 +7,7 @@ import hashlib
 import uuid
 
 from django.db.models import Count, Prefetch, QuerySet
+from django.utils import timezone
 
 from apps.access.selectors import Access, organization_access
 from apps.core.errors import NotFound, PermissionDenied
@@ -113,6 +114,38 @@ def invitation_get_by_token(*, token: str) -> Invitation:
     if invitation is None:
         raise NotFound("This invitation link is not valid.", code="invitation_invalid")
     return invitation
+
+
+def invitation_list_for_user(*, user) -> QuerySet[Invitation]:
+    """Pending, unexpired invitations addressed to this user's email, in any organization (the invitee's
+    own view, hence the named cross-tenant manager); newest first. Service accounts have none."""
+    if not isinstance(user, User):
+        return Invitation.all_organizations.none()
+    return (
+        Invitation.all_organizations.select_related("organization", "invited_by")
+        .filter(email__iexact=user.email, status=Invitation.Status.PENDING, expires_at__gt=timezone.now())
+        .order_by("-created")
+    )
+
+
+def invitation_get_for_user(*, user, invitation_id) -> Invitation:
+    """One invitation addressed to this user's email (any status); anyone else's is NotFound."""
+    iid = _uuid_or_none(invitation_id)
+    invitation = None
+    if iid is not None and isinstance(user, User):
+        invitation = (
+            Invitation.all_organizations.select_related("organization", "invited_by")
+            .filter(pk=iid, email__iexact=user.email)
+            .first()
+        )
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+def service_account_key_list(*, service_account) -> QuerySet[ApiKey]:
+    """Every key of the service account, revoked and expired ones included, newest first."""
+    return ApiKey.objects.filter(service_account=service_account).order_by("-created")
 
 
 def _team_members_prefetch() -> Prefetch:

@@ -34,6 +34,7 @@ from apps.organizations.models import (
 )
 from apps.organizations.selectors import (
     invitation_get_by_token,
+    invitation_get_for_user,
     invitation_token_digest,
     organization_authorize,
 )
@@ -109,6 +110,9 @@ def organization_update(*, organization: Organization, actor, name: str | None =
                 organization.save(update_fields=[*fields, "updated"])
         except IntegrityError:
             raise Conflict(f"The handle {handle!r} is taken.", code="handle_taken") from None
+        audit_record(action="praetor.organization.updated", actor=actor, organization_id=organization.pk,
+                     target=organization, target_type="organization",
+                     details={"changed": fields, "name": organization.name, "handle": organization.handle})
     return organization
 
 
@@ -118,6 +122,10 @@ def organization_delete(*, organization: Organization, actor) -> None:
     service accounts). Owners only."""
     organization_authorize(actor=actor, organization=organization, permission=OWN)
     Organization.objects.filter(pk=organization.pk).delete()
+    # The chain is keyed by the organization's id, not a foreign key: its last event outlives it.
+    audit_record(action="praetor.organization.deleted", actor=actor, organization_id=organization.pk,
+                 target_type="organization", target_id=str(organization.pk), target_label=organization.handle,
+                 details={"name": organization.name, "handle": organization.handle})
 
 
 # --- memberships -----------------------------------------------------------------------------------------
@@ -284,9 +292,14 @@ def invitation_revoke(*, invitation: Invitation, actor) -> Invitation:
     return invitation
 
 
-def _pending_invitation_for(*, token: str, user: User) -> Invitation:
-    """Lock the token's invitation and check it is still answerable by this user."""
-    found = invitation_get_by_token(token=token)
+def _pending_invitation_for(*, token: str | None, invitation_id, user: User) -> Invitation:
+    """Lock the invitation (named by its link's token, or by id for the invitee's own API) and check it is
+    still answerable by this user. By id, only invitations addressed to the user's email are found: anyone
+    else's is NotFound, so ids reveal nothing."""
+    if token is not None:
+        found = invitation_get_by_token(token=token)
+    else:
+        found = invitation_get_for_user(user=user, invitation_id=invitation_id)
     invitation = Invitation.all_organizations.select_for_update().select_related("organization").get(pk=found.pk)
     if invitation.status != Invitation.Status.PENDING:
         raise Conflict(f"This invitation has already been {invitation.status}.", code="invitation_not_pending")
@@ -303,11 +316,11 @@ def _pending_invitation_for(*, token: str, user: User) -> Invitation:
 
 
 @transaction.atomic
-def invitation_accept(*, token: str, user: User) -> Membership:
-    """Accept an invitation: the user joins with the invited role. The signed-in user's email must match the
-    invited address (case-insensitively); revoked, used or expired invitations are refused. A user who is
-    already a member keeps the membership they have."""
-    invitation = _pending_invitation_for(token=token, user=user)
+def invitation_accept(*, user: User, token: str | None = None, invitation_id=None) -> Membership:
+    """Accept an invitation (by its link's token or its id): the user joins with the invited role. The
+    signed-in user's email must match the invited address (case-insensitively); revoked, used or expired
+    invitations are refused. A user who is already a member keeps the membership they have."""
+    invitation = _pending_invitation_for(token=token, invitation_id=invitation_id, user=user)
     organization = invitation.organization
     membership = Membership.objects.for_organization(organization).filter(user=user).first()
     joined = membership is None
@@ -328,9 +341,9 @@ def invitation_accept(*, token: str, user: User) -> Membership:
 
 
 @transaction.atomic
-def invitation_decline(*, token: str, user: User) -> Invitation:
-    """Decline an invitation addressed to this user; the link stops working."""
-    invitation = _pending_invitation_for(token=token, user=user)
+def invitation_decline(*, user: User, token: str | None = None, invitation_id=None) -> Invitation:
+    """Decline an invitation addressed to this user (by token or id); the link stops working."""
+    invitation = _pending_invitation_for(token=token, invitation_id=invitation_id, user=user)
     invitation.status = Invitation.Status.DECLINED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])
@@ -544,6 +557,9 @@ def service_account_update(*, service_account: ServiceAccount, actor, name: str 
                 service_account.save(update_fields=[*fields, "updated"])
         except IntegrityError:
             raise Conflict(f"A service account named {name!r} already exists.", code="name_taken") from None
+        audit_record(action="praetor.service_account.updated", actor=actor, organization_id=organization,
+                     target=service_account, target_type="service_account",
+                     details={"changed": fields, "role": service_account.role})
     return service_account
 
 
@@ -585,3 +601,30 @@ def service_account_rotate_key(*, service_account: ServiceAccount, actor, expire
             key.expires_at = grace_end
             key.save(update_fields=["expires_at"])
     return new_key, secret
+
+
+@transaction.atomic
+def service_account_key_create(*, service_account: ServiceAccount, name: str, actor,
+                               expires_at: datetime | None = None) -> tuple[ApiKey, str]:
+    """Issue one more pnb_ key for the service account (Owner/Admin), keeping its other keys. Returns
+    (key, secret); the secret is shown once."""
+    organization_authorize(actor=actor, organization=service_account.organization_id, permission=MANAGE)
+    if service_account.role == OrganizationRole.OWNER:
+        # A key acts as the service account: minting one for an Owner bot is as strong as being an Owner.
+        _require_owner_for(actor=actor, organization=service_account.organization_id, role=OrganizationRole.OWNER)
+    return api_key_create(owner=service_account, name=name, expires_at=expires_at, actor=actor)
+
+
+@transaction.atomic
+def service_account_key_revoke(*, service_account: ServiceAccount, key_id, actor) -> ApiKey:
+    """Revoke one of the service account's keys (Owner/Admin); it answers 401 from the next request on.
+    A key of another service account, or a malformed id, is NotFound."""
+    organization_authorize(actor=actor, organization=service_account.organization_id, permission=MANAGE)
+    try:
+        kid = uuid.UUID(str(key_id))
+    except (TypeError, ValueError):
+        raise NotFound("API key not found.") from None
+    key = ApiKey.objects.select_for_update().filter(service_account=service_account, pk=kid).first()
+    if key is None:
+        raise NotFound("API key not found.")
+    return api_key_revoke(key=key, actor=actor)

@@ -29,6 +29,20 @@ def workspace_list(*, organization, handles: list[str] | None = None) -> QuerySe
     return qs.order_by("handle")
 
 
+def workspace_list_reachable(*, organization, actor, handles: list[str] | None = None) -> QuerySet[Workspace]:
+    """The organization's workspaces this actor can open (all of them for Owners and Admins), by handle."""
+    return workspace_list(organization=organization, handles=handles).filter(workspace_reachable_q(actor=actor))
+
+
+def workspace_get_reachable(*, organization, actor, workspace_id) -> Workspace:
+    """One workspace of the organization the actor can open; one it cannot is NotFound, like a missing one."""
+    workspace = workspace_get(organization=organization, workspace_id=workspace_id)
+    if not Workspace.objects.for_organization(organization).filter(workspace_reachable_q(actor=actor),
+                                                                   pk=workspace.pk).exists():
+        raise NotFound("Workspace not found.")
+    return workspace
+
+
 def workspace_get(*, organization, workspace_id) -> Workspace:
     """One workspace of the organization; another organization's (or a malformed id) is NotFound."""
     try:

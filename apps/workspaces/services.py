@@ -82,6 +82,9 @@ def workspace_update(*, workspace: Workspace, actor, name: str | None = None, ha
                 workspace.save(update_fields=[*fields, "updated"])
         except IntegrityError:
             raise _handle_taken(handle) from None
+        audit_record(action="praetor.workspace.updated", actor=actor, organization_id=workspace.organization_id,
+                     workspace_id=workspace.pk, target=workspace, target_type="workspace",
+                     details={"changed": fields, "handle": workspace.handle, "name": workspace.name})
     return workspace
 
 

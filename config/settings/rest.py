@@ -23,6 +23,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
+    "PREPROCESSING_HOOKS": ["apps.core.api.schema.drop_slash_aliases"],
     "ENUM_NAME_OVERRIDES": {
         "BlockDocumentSort": "apps.engine.schemas.blocks.BLOCK_DOCUMENT_SORTS",
         "VariableSort": "apps.engine.schemas.variables.VARIABLE_SORTS",

@@ -82,3 +82,33 @@ class ApiKeyCreateForm(forms.Form):
         help_text="The key stops working at the start of this day (UTC). Leave empty for a key that does not expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
+
+
+ROLE_CHOICES = [("member", "Member"), ("admin", "Admin"), ("owner", "Owner")]
+ROLE_HELP = ("Owners and Admins manage members, teams, service accounts and workspaces, and are Administrator of "
+             "every workspace; Members have only what workspace grants give them. Only Owners make Owners.")
+
+
+class InvitationCreateForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254,
+                             help_text="We send the invitation link to this address; it is valid for 7 days.")
+    role = forms.ChoiceField(label="Organization role", choices=ROLE_CHOICES, initial="member", help_text=ROLE_HELP)
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+    description = forms.CharField(label="Description", max_length=1000, required=False,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ServiceAccountForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What it is for, e.g. “ci” or “prod-worker”.")
+    role = forms.ChoiceField(label="Organization role", choices=ROLE_CHOICES, initial="member", help_text=ROLE_HELP)
+
+
+class ServiceAccountCreateForm(ServiceAccountForm):
+    expires_on = forms.DateField(
+        label="Key expires on", required=False,
+        help_text="Its first API key stops working at the start of this day (UTC). Leave empty for no expiry.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )

@@ -16,6 +16,7 @@ from apps.access.selectors import Access, effective_access, organization_access
 from apps.organizations.models import Organization
 from apps.workspaces.models import Workspace
 
+ANYONE = "anyone"  # anonymous visitors too (an invitation link's landing page: it asks them to sign in)
 SIGNED_IN = "signed_in"  # any signed-in user (their own settings, onboarding)
 MEMBER = "member"  # any member of the URL's organization or workspace, whatever their role
 _PROTECTED = ("dispatch", "tenant_exists", "resolve_tenant", "check_declared_permission")
@@ -43,7 +44,8 @@ class PageView(View):
             raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
 
     def dispatch(self, request, *args, **kwargs):
-        if not request.user.is_authenticated:
+        method = "GET" if request.method == "HEAD" else request.method
+        if not request.user.is_authenticated and (self.required_permissions or {}).get(method) != ANYONE:
             # An unknown organization is "not found" for everyone; a real one asks to sign in first.
             if not self.tenant_exists(kwargs):
                 raise Http404
@@ -62,7 +64,7 @@ class PageView(View):
     def check_declared_permission(self, request) -> None:
         method = "GET" if request.method == "HEAD" else request.method
         needed = (self.required_permissions or {}).get(method)
-        if needed is None or needed == SIGNED_IN:
+        if needed is None or needed in (SIGNED_IN, ANYONE):
             # Undeclared methods never reach a handler: View.dispatch answers 405 for them.
             return
         access: Access | None = request.access

@@ -4,6 +4,7 @@ sit under /{org}/-/ (a handle never starts with "-"), so they can never collide 
 from django.urls import path
 
 import apps.web.routing  # noqa: F401  (registers the "org" and "handle" path converters)
+from apps.web.people_urls import urlpatterns as people_pages
 from apps.web.views import access, api_keys, audit, billing, home, organizations, workspaces
 from apps.web.workspace_urls import urlpatterns as workspace_pages
 
@@ -35,3 +36,6 @@ urlpatterns = [
 
 # A workspace's orchestration pages (issue 8) live in their own module, so branches rebase around them.
 urlpatterns += workspace_pages
+
+# An organization's people: members, invitations, teams, service accounts (issue 2), in their own module too.
+urlpatterns += people_pages

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 
 from apps.core.errors import DomainError
-from apps.organizations.selectors import organization_list_for_user
+from apps.organizations.selectors import invitation_list_for_user, organization_list_for_user
 from apps.organizations.services import organization_create
 from apps.web.forms import OnboardingForm, form_error_from
 from apps.web.pages import SIGNED_IN, PageView
@@ -28,14 +28,16 @@ class HomeView(PageView):
 
     def get(self, request):
         organizations = list(organization_list_for_user(user=request.user))
-        if not organizations:
+        # Someone who signed up through an invitation link lands here: show it rather than onboarding.
+        invitations = list(invitation_list_for_user(user=request.user))
+        if not organizations and not invitations:
             return redirect("web:onboarding")
         workspaces = {
             org_id: list(rows)
             for org_id, rows in groupby(workspace_list_for_actor(actor=request.user), key=lambda w: w.organization_id)
         }
         groups = [(org, workspaces.get(org.pk, [])) for org in organizations]
-        return render(request, "web/home.html", {"groups": groups})
+        return render(request, "web/home.html", {"groups": groups, "invitations": invitations})
 
 
 class OnboardingView(PageView):

@@ -60,7 +60,9 @@ def test_invite_accept_team_role_and_service_account(ui, new_ui, mailoutbox):
     confirm = re.search(r"(http://\S+)", mailoutbox[-1].body).group(1)
     guest.goto(confirm)
     guest.submit("Confirm my email address")
-    # Signed in, and the waiting invitation is offered instead of creating an organization.
+    # Signed in and back on the invitation (the sign-up kept the link as where to go next).
+    assert guest.path == link.removeprefix(ui.base_url)
+    # The home page offers the waiting invitation too, instead of sending her to create an organization.
     guest.goto("/")
     expect(gp.get_by_role("heading", name="Invitations for you")).to_be_visible()
     guest.goto(link)

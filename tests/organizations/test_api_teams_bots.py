@@ -298,3 +298,12 @@ def test_a_service_account_key_manages_as_its_role(org):
     assert r.status_code == 403
     other = OrganizationFactory()
     assert client_for(admin_bot).get(f"/api/accounts/{other.pk}/teams/").status_code == 404
+
+
+def test_wrong_content_type_and_malformed_json_change_nothing(org, admin):
+    c = client_for(admin)
+    r = c.post(url(org, "/teams/"), "name=Data", content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 415 and r.json()["code"] == "unsupported_media_type"
+    r = c.post(url(org, "/teams/"), '{"name": "Data"', content_type="application/json")
+    assert r.status_code == 400 and r.json()["code"] == "parse_error"
+    assert not Team.objects.for_organization(org).exists()

@@ -28,5 +28,8 @@ SPECTACULAR_SETTINGS = {
         "BlockDocumentSort": "apps.engine.schemas.blocks.BLOCK_DOCUMENT_SORTS",
         "VariableSort": "apps.engine.schemas.variables.VARIABLE_SORTS",
         "ArtifactSort": "apps.engine.schemas.artifacts.SORT_CHOICES",
+        "WorkPoolStatus": "apps.engine.schemas.work_pools.STATUSES",
+        "DeploymentStatus": ["READY", "NOT_READY"],
+        "WorkerStatus": ["ONLINE", "OFFLINE"],
     },
 }

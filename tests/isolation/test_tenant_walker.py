@@ -9,9 +9,11 @@ engine models get a row too). Then, for every route and every method it serves:
   filled with the ids of B's real objects → 404 "Account/Workspace not found.";
 - A's Owner calls A's account with B's workspace id → 404 "Workspace not found.";
 - a member of B with a grant on B's first workspace only calls B's second workspace → 404;
-- A's Owner calls A's own account and workspace with the ids, names and slugs of B's objects → 404;
+- A's Owner calls A's own account and workspace with the ids, names and slugs of B's objects → 404, or
+  exactly the status that naming a missing object gets, and no id of B's in any body;
 
-never 200 or 403, and B's data, memberships, keys and audit trail are exactly as before.
+never a 200 or 403 that tells B's objects exist, and B's data, memberships, keys and audit trail are exactly
+as before.
 """
 
 from __future__ import annotations
@@ -269,18 +271,8 @@ def _detail(response):
     return body.get("detail") if isinstance(body, dict) else None
 
 
-def _empty_list(response) -> bool:
-    try:
-        return response.status_code == 200 and response.json() == []
-    except (ValueError, TypeError):
-        return False
-
-
-def probe(client, routes, make_url, expect_detail, *, empty_list_ok=False) -> list[str]:
-    """Call every route with every method it serves; return what was not a 404 with an allowed detail.
-
-    `empty_list_ok`: inside one's own workspace, a list filtered by another tenant's slug may answer 200 []
-    (Prefect's `block_types/slug/{slug}/block_documents` does): it says nothing about the other tenant."""
+def probe(client, routes, make_url, expect_detail) -> list[str]:
+    """Call every route with every method it serves; return what was not a 404 with an allowed detail."""
     failures = []
     for route in routes:
         url = make_url(route)
@@ -288,8 +280,6 @@ def probe(client, routes, make_url, expect_detail, *, empty_list_ok=False) -> li
             continue
         for method in route.methods:
             response = getattr(client, method.lower())(url, {}, format="json")
-            if empty_list_ok and _empty_list(response):
-                continue
             detail = _detail(response)
             if response.status_code != 404 or (expect_detail is not None and detail not in expect_detail):
                 failures.append(f"{method} {url} ({route.route}): {response.status_code} {detail!r}")
@@ -351,21 +341,53 @@ def test_a_member_without_access_to_a_workspace_gets_404_there(tenants):
     assert snapshot(b) == before
 
 
+def b_identifiers(b: TenantB) -> set[str]:
+    """Every id of B's objects (and of its people), as they would appear in a response body."""
+    ids = {str(v) for v in b.values.values()} | {str(b.organization.pk), str(b.workspace.pk)}
+    for model in django_apps.get_models():
+        if issubclass(model, WorkspaceScopedModel):
+            ids |= {str(pk) for pk in model._default_manager.filter(
+                workspace__organization_id=b.organization.pk).values_list("pk", flat=True)}
+        elif issubclass(model, OrganizationScopedModel):
+            ids |= {str(pk) for pk in model._default_manager.filter(
+                organization_id=b.organization.pk).values_list("pk", flat=True)}
+    ids |= {str(pk) for pk in User.objects.filter(memberships__organization_id=b.organization.pk)
+            .values_list("pk", flat=True)}
+    return ids
+
+
 def test_ids_of_another_organizations_objects_are_404_in_ones_own_scope(tenants):
+    """In one's own account and workspace, naming B's objects answers 404, or exactly what naming objects that
+    do not exist answers (a body error checked before the lookup, a get-or-create by name made in one's own
+    workspace): never an answer that differs because B's object exists, and never one of B's ids."""
     org_a, ws_a, owner_a, admin_bot_a, b = tenants
     routes = [r for r in account_routes() if set(r.params) - TENANT_PARAMS]
     assert len(routes) > 10
     before = snapshot(b)
-    checked = []
-
-    def own_scope_url(route):
-        url, missing = fill(route, b, {"account_id": org_a.pk, "workspace_id": ws_a.pk})
+    secret_ids = b_identifiers(b)
+    client = client_for(owner_a)
+    own = {"account_id": org_a.pk, "workspace_id": ws_a.pk}
+    checked, failures = [], []
+    for route in routes:
+        url, missing = fill(route, b, own)
         if missing:
-            return None  # no object of B fits this parameter: the tenant-level walks above still cover it
+            continue  # no object of B fits this parameter: the tenant-level walks above still cover it
         checked.append(route.route)
-        return url
-
-    failures = probe(client_for(owner_a), routes, own_scope_url, None, empty_list_ok=True)
+        for method in route.methods:
+            absent = {name: f"iso-{uuid.uuid4().hex[:12]}" if name not in ("id",) and not name.endswith("_id")
+                      else uuid.uuid4() for name in set(route.params) - TENANT_PARAMS}
+            control_url, _ = fill(route, b, {**own, **absent})
+            response = getattr(client, method.lower())(url, {}, format="json")
+            body = response.content.decode(errors="replace")
+            leaked = sorted(i for i in secret_ids if i in body)
+            if leaked:
+                failures.append(f"{method} {route.route}: body shows B's ids {leaked}")
+            if response.status_code == 404:
+                continue
+            control = getattr(client, method.lower())(control_url, {}, format="json")
+            if control.status_code != response.status_code:
+                failures.append(f"{method} {route.route}: {response.status_code} for B's object, "
+                                f"{control.status_code} for a missing one")
     assert failures == []
     assert snapshot(b) == before
     # Management object routes and the engine's by-id routes are all among those checked.

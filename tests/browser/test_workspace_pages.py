@@ -118,7 +118,8 @@ def test_pages_fit_a_phone_screen(ui, seeded):
     user, workspace, s = seeded
     _sign_in(ui, user)
     for path in ["", "runs/", f"runs/{s.completed.pk}/", "flows/", f"deployments/{s.deployment.pk}/",
-                 f"work-pools/{s.pool.pk}/", "concurrency/"]:
+                 f"deployments/{s.deployment.pk}/run", f"work-pools/{s.pool.pk}/", "concurrency/", "blocks/",
+                 f"blocks/{s.secret.pk}/", "blocks/new/secret", "variables/", "artifacts/"]:
         ui.goto(f"/acme/prod/{path}")
         assert ui.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
 
@@ -160,3 +161,36 @@ def test_blocks_variables_and_artifacts(ui, seeded):
     expect(content.get_by_role("table")).to_contain_text("1200")
     expect(content).to_contain_text("<script>alert(1)</script>")  # shown as text, never run
     assert page.evaluate("document.querySelectorAll('main script').length") == 0
+
+
+def test_runs_are_filtered_and_opened_with_the_keyboard_alone(ui, seeded):
+    user, workspace, s = seeded
+    page = ui.page
+    _sign_in(ui, user)
+    ui.goto("/acme/prod/runs/")
+    # Skip link, then the filter disclosure: Enter opens it, Space ticks a state, Enter in a field submits.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator("summary")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Completed")).to_be_focused()
+    page.keyboard.press("Space")
+    page.get_by_label("Tags").focus()
+    page.keyboard.type("etl")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    ui.visited()
+    runs = page.get_by_role("table", name="Flow runs, newest expected start first, page 1")
+    expect(runs.get_by_role("row")).to_have_count(2)
+    link = page.get_by_role("link", name="brave-otter")
+    link.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    ui.visited()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("brave-otter")

@@ -37,7 +37,8 @@ def pytest_runtest_teardown(item, nextitem):
     yield
     marker = item.get_closest_marker("django_db")
     transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
-    if transactional or "live_server" in getattr(item, "fixturenames", ()):
+    fixtures = getattr(item, "fixturenames", ())
+    if transactional or "live_server" in fixtures or "transactional_db" in fixtures:
         from pytest_django.plugin import blocking_manager_key
 
         from apps.billing.catalog import tier_catalog_restore

@@ -1,0 +1,258 @@
+"""End-to-end harness: the real `prefect` 2.20 client (in .venv-prefect) against this server.
+
+`praetor` serves the project's ASGI application (config.asgi: Django for HTTP, Channels for the
+`…/events/in` websocket) with uvicorn on a free loopback port, in a thread of the test process, over
+a transactional test database, and bootstraps a user, an organization, a workspace and an API key.
+`praetor.run(...)` / `praetor.cli(...)` run a python script or a `prefect` command in the client's
+virtualenv, pointed at that workspace as a Cloud workspace, and return what it printed.
+
+Why a thread and not a subprocess: the server then shares the test's settings (the per-test
+rate-limit namespace, anything a test overrides with `settings`) and its test database with no
+configuration passed around, and tests can read what the server stored through the ORM at once.
+The client is the expensive part and runs in its own process anyway, so the server thread competes
+for the GIL only with a test process that is waiting on that subprocess. The database must be
+transactional (`transactional_db`): the server's threads use their own connections and only see
+committed rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+CLIENT_VERSION = "2.20.26"
+
+# A client-side complaint about events: the events worker or its websocket client logging a warning
+# or an error, or a traceback through prefect/events. Issue 4 item 4: a flow run produces none.
+_EVENTS_TROUBLE = re.compile(
+    r"(events?|websocket).*(error|warning|exception|traceback|failed|unable|refused|rejected)"
+    r"|(error|warning|exception|failed|unable).*(events?|websocket)"
+    r"|prefect/events/",
+    re.IGNORECASE,
+)
+# Lines that mention events for reasons that are not trouble: flow or task logs written by user code.
+_NOT_EVENTS = re.compile(r"eventually|prevent", re.IGNORECASE)
+
+
+def client_python() -> str:
+    """The client virtualenv's interpreter (made by scripts/prefect-env.sh; `make test` runs it)."""
+    python = REPO / ".venv-prefect" / "bin" / "python"
+    if not python.exists():
+        pytest.fail("The prefect client venv is missing: run scripts/prefect-env.sh (or `make test`).")
+    return str(python)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ClientResult:
+    """What one client process did: exit code and output."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def events_trouble(self) -> list[str]:
+        return [line for line in self.output.splitlines()
+                if _EVENTS_TROUBLE.search(line) and not _NOT_EVENTS.search(line)]
+
+    def describe(self) -> str:
+        return (f"$ {' '.join(self.args)}\n-> exit {self.returncode} in {self.seconds:.1f}s\n"
+                f"--- stdout ---\n{self.stdout[-6000:]}\n--- stderr ---\n{self.stderr[-6000:]}")
+
+
+class _UvicornThread(threading.Thread):
+    """uvicorn serving config.asgi in this process; `stop()` shuts it down and waits."""
+
+    def __init__(self, port: int):
+        super().__init__(name=f"praetor-uvicorn-{port}", daemon=True)
+        import uvicorn
+
+        from config.asgi import application
+
+        config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                                ws="wsproto", access_log=False, timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # reported by start() instead of dying silently in the thread
+            self.error = exc
+
+    def start_and_wait(self, timeout: float = 20.0) -> None:
+        self.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if self.error is not None or not self.is_alive():
+                raise RuntimeError(f"uvicorn did not start: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not start within {timeout}s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.join(timeout=15)
+
+
+class Praetor:
+    """A running server with one bootstrapped workspace, and the means to point the client at it."""
+
+    def __init__(self, *, port: int, home: Path, user, organization, workspace, api_key: str):
+        self.port = port
+        self.home = home
+        self.user = user
+        self.organization = organization
+        self.workspace = workspace
+        self.api_key = api_key
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cloud_api_url(self) -> str:
+        return f"{self.base_url}/api"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.cloud_api_url}/accounts/{self.organization.pk}/workspaces/{self.workspace.pk}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.organization.handle}/{self.workspace.handle}"
+
+    def env(self, *, logged_in: bool = True, **extra: str) -> dict[str, str]:
+        """The client's environment: Cloud API URL, an isolated PREFECT_HOME (profiles, local result
+        storage) and, unless `logged_in=False`, the workspace's API URL and key."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("PREFECT_", "DJANGO_", "PRAETOR_")) and k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update(
+            PREFECT_HOME=str(self.home),
+            PREFECT_CLOUD_API_URL=self.cloud_api_url,
+            PREFECT_PROFILES_PATH=str(self.home / "profiles.toml"),
+            PYTHONUNBUFFERED="1",
+            COLUMNS="250",  # rich wraps at 80 columns when not on a terminal
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        if logged_in:
+            env.update(PREFECT_API_URL=self.api_url, PREFECT_API_KEY=self.api_key)
+        env.update(extra)
+        return env
+
+    def _run(self, args: list[str], *, env: dict[str, str], timeout: float, check: bool,
+             allow_events_trouble: bool) -> ClientResult:
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(args, env=env, cwd=self.home, capture_output=True, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            pytest.fail(f"client timed out after {timeout}s: {' '.join(args)}\n{out[-4000:]}\n{err[-4000:]}")
+        result = ClientResult(args=args, returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr,
+                              seconds=time.monotonic() - started)
+        if check:
+            assert result.returncode == 0, result.describe()
+        if not allow_events_trouble:
+            assert result.events_trouble() == [], "client complained about events:\n" + result.describe()
+        return result
+
+    def run(self, script: str, *args: str, timeout: float = 120, check: bool = True, logged_in: bool = True,
+            allow_events_trouble: bool = False, env: dict[str, str] | None = None) -> ClientResult:
+        """Run python `script` (source text, dedented) with the client's interpreter. By default the exit
+        code must be 0 and the output free of complaints about events."""
+        path = self.home / f"script_{time.monotonic_ns()}.py"
+        path.write_text(textwrap.dedent(script))
+        return self._run([client_python(), str(path), *args], env=self.env(logged_in=logged_in, **(env or {})),
+                         timeout=timeout, check=check, allow_events_trouble=allow_events_trouble)
+
+    def cli(self, *args: str, timeout: float = 60, check: bool = True, logged_in: bool = True,
+            allow_events_trouble: bool = False, env: dict[str, str] | None = None) -> ClientResult:
+        """Run `prefect ARGS…` (the client's CLI) with the same environment as `run`."""
+        prefect = str(Path(client_python()).parent / "prefect")
+        return self._run([prefect, *args], env=self.env(logged_in=logged_in, **(env or {})),
+                         timeout=timeout, check=check, allow_events_trouble=allow_events_trouble)
+
+    def api(self, method: str, path: str, json=None, *, key: str | None = None, timeout: float = 10.0):
+        """One request to the workspace API (path relative to it) over real HTTP: (status, body)."""
+        import json as jsonlib
+        import urllib.error
+        import urllib.request
+
+        data = None if json is None else jsonlib.dumps(json).encode()
+        request = urllib.request.Request(
+            f"{self.api_url}/{path.lstrip('/')}", data=data, method=method,
+            headers={"Authorization": f"Bearer {key or self.api_key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        return status, (jsonlib.loads(body) if body else None)
+
+
+def _bootstrap(tier: str):
+    """A verified owner, an organization on `tier`, one workspace (system blocks seeded) and a pnu_ key,
+    made through the same services the product uses."""
+    from apps.billing.services.entitlements import organization_tier_set
+    from apps.identity.services import api_key_create, user_create
+    from apps.organizations.services import organization_create
+    from apps.workspaces.services import workspace_create
+
+    user = user_create(email="compat@example.com", password="correct horse battery")
+    organization = organization_create(name="Compat", handle="compat", owner=user)
+    if tier != organization.tier:
+        organization_tier_set(organization=organization, tier=tier, reason="compat tests")
+    workspace = workspace_create(organization=organization, name="Prod", handle="prod", actor=user)
+    _, secret = api_key_create(owner=user, name="compat", expires_at=None)
+    return user, organization, workspace, secret
+
+
+@pytest.fixture
+def praetor_tier() -> str:
+    """The organization's tier; Growth by default so ordinary tests are never throttled. Override this
+    fixture (or parametrize it indirectly) to test the client under a small rate limit."""
+    return "growth"
+
+
+@pytest.fixture
+def praetor(transactional_db, tmp_path, praetor_tier):
+    """The server on a free loopback port plus one bootstrapped workspace; see `Praetor`."""
+    user, organization, workspace, secret = _bootstrap(praetor_tier)
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    server = _UvicornThread(_free_port())
+    server.start_and_wait()
+    try:
+        yield Praetor(port=server.server.config.port, home=home, user=user, organization=organization,
+                      workspace=workspace, api_key=secret)
+    finally:
+        server.stop()
+
+
+def pytest_report_header(config):
+    return f"compat: prefect client {CLIENT_VERSION} from {REPO / '.venv-prefect'} (python {sys.version.split()[0]})"

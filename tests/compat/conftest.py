@@ -180,7 +180,7 @@ class Praetor:
             assert result.events_trouble() == [], "client complained about events:\n" + result.describe()
         return result
 
-    def run(self, script: str, *args: str, timeout: float = 120, check: bool = True, logged_in: bool = True,
+    def run(self, script: str, *args: str, timeout: float = 300, check: bool = True, logged_in: bool = True,
             allow_events_trouble: bool = False, env: dict[str, str] | None = None) -> ClientResult:
         """Run python `script` (source text, dedented) with the client's interpreter. By default the exit
         code must be 0 and the output free of complaints about events."""
@@ -189,7 +189,7 @@ class Praetor:
         return self._run([client_python(), str(path), *args], env=self.env(logged_in=logged_in, **(env or {})),
                          timeout=timeout, check=check, allow_events_trouble=allow_events_trouble)
 
-    def cli(self, *args: str, timeout: float = 60, check: bool = True, logged_in: bool = True,
+    def cli(self, *args: str, timeout: float = 240, check: bool = True, logged_in: bool = True,
             allow_events_trouble: bool = False, env: dict[str, str] | None = None) -> ClientResult:
         """Run `prefect ARGS…` (the client's CLI) with the same environment as `run`."""
         prefect = str(Path(client_python()).parent / "prefect")

@@ -1,0 +1,56 @@
+"""Logs at Prefect 2.20's paths: `POST logs/` (a batch from the client's log worker) and `POST logs/filter`.
+
+Every log message counts one against the organization's `logs_events` rate-limit bucket (the request
+itself counts against `api` like any other); a batch the bucket cannot cover is refused whole with
+429 and Retry-After, and the client sends it again later, so nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from apps.core.api.views import WorkspaceAPIView
+from apps.core.errors import Invalid
+from apps.engine.schemas import logs as schemas
+from apps.engine.selectors.logs import log_list
+from apps.engine.services.logs import logs_create
+from apps.ratelimit import services as ratelimit
+from apps.ratelimit.selectors import LOGS_EVENTS
+
+READ, WRITE = "logs:read", "logs:write"
+
+
+class LogCreateView(WorkspaceAPIView):
+    required_permissions = {"POST": WRITE}
+
+    @extend_schema(request=schemas.LogCreate(many=True), responses={201: None}, operation_id="logs_create")
+    def post(self, request, **kwargs):
+        if not isinstance(request.data, list):
+            raise Invalid("Expected a list of logs.", loc=["body"], code="type_error.list")
+        batch = schemas.LogCreateBatch(data=request.data)
+        batch.is_valid(raise_exception=True)
+        if batch.validated_data:
+            ratelimit.enforce(self.organization, LOGS_EVENTS, n=len(batch.validated_data))
+        logs_create(workspace=self.workspace, logs=batch.validated_data, actor=request.user)
+        return Response(status=201)
+
+
+class LogFilterView(WorkspaceAPIView):
+    required_permissions = {"POST": READ}
+
+    @extend_schema(request=schemas.LogFilterBody, responses=schemas.Log(many=True), operation_id="logs_filter")
+    def post(self, request, **kwargs):
+        body = schemas.LogFilterBody(data=request.data if request.data is not None else {})
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        limit = 200 if data.get("limit") is None else data["limit"]
+        logs = log_list(workspace=self.workspace, logs=data.get("logs"), sort=data["sort"])
+        return Response(schemas.Log(logs[data["offset"]: data["offset"] + limit], many=True).data)
+
+
+urlpatterns = [
+    path("logs/", LogCreateView.as_view(), name="logs"),
+    path("logs/filter", LogFilterView.as_view(), name="logs-filter"),
+]

@@ -3,32 +3,18 @@ limits (v2, `v2/concurrency_limits/`) with their atomic `increment`/`decrement` 
 
 from __future__ import annotations
 
-import uuid
-
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
-from apps.core.errors import Invalid, NotFound
+from apps.core.errors import NotFound
+from apps.engine.api.common import parse_body, path_uuid
 from apps.engine.schemas import concurrency as schemas
 from apps.engine.selectors import concurrency as selectors
 from apps.engine.services import concurrency as services
 
 READ, WRITE = "concurrency_limits:read", "concurrency_limits:write"
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid("value is not a valid uuid", loc=["path", "id"], code="uuid") from None
-
-
-def _parse(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _page(queryset, body: dict):
@@ -46,7 +32,7 @@ class ConcurrencyLimitCreateView(WorkspaceAPIView):
                                                                       201: schemas.ConcurrencyLimit},
                    operation_id="concurrency_limit_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.ConcurrencyLimitCreate, request.data)
+        data = parse_body(schemas.ConcurrencyLimitCreate, request.data)
         row, created = services.concurrency_limit_upsert(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.ConcurrencyLimit(row).data, status=201 if created else 200)
 
@@ -57,7 +43,7 @@ class ConcurrencyLimitFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.PageBody, responses=schemas.ConcurrencyLimit(many=True),
                    operation_id="concurrency_limit_filter")
     def post(self, request, **kwargs):
-        body = _parse(schemas.PageBody, request.data)
+        body = parse_body(schemas.PageBody, request.data)
         rows = _page(selectors.concurrency_limit_list(workspace=self.workspace), body)
         return Response(schemas.ConcurrencyLimit(rows, many=True).data)
 
@@ -67,13 +53,13 @@ class ConcurrencyLimitDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "DELETE": WRITE}
 
     def get(self, request, id, **kwargs):
-        row = selectors.concurrency_limit_get(workspace=self.workspace, limit_id=_uuid(id))
+        row = selectors.concurrency_limit_get(workspace=self.workspace, limit_id=path_uuid(id))
         if row is None:
             raise NotFound("Concurrency limit not found")
         return Response(schemas.ConcurrencyLimit(row).data)
 
     def delete(self, request, id, **kwargs):
-        services.concurrency_limit_delete(workspace=self.workspace, limit_id=_uuid(id), actor=request.user)
+        services.concurrency_limit_delete(workspace=self.workspace, limit_id=path_uuid(id), actor=request.user)
         return Response(status=200)
 
 
@@ -98,7 +84,7 @@ class ConcurrencyLimitResetView(WorkspaceAPIView):
     @extend_schema(request=schemas.ConcurrencyLimitReset, responses={200: None},
                    operation_id="concurrency_limit_reset")
     def post(self, request, tag, **kwargs):
-        data = _parse(schemas.ConcurrencyLimitReset, request.data)
+        data = parse_body(schemas.ConcurrencyLimitReset, request.data)
         services.concurrency_limit_reset(workspace=self.workspace, tag=tag, slot_override=data.get("slot_override"),
                                          actor=request.user)
         return Response(status=200)
@@ -113,7 +99,7 @@ class ConcurrencyLimitV2CreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.ConcurrencyLimitV2Create, responses={201: schemas.ConcurrencyLimitV2},
                    operation_id="concurrency_limit_v2_create")
     def post(self, request, **kwargs):
-        data = _parse(schemas.ConcurrencyLimitV2Create, request.data)
+        data = parse_body(schemas.ConcurrencyLimitV2Create, request.data)
         row = services.concurrency_limit_v2_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.ConcurrencyLimitV2(row).data, status=201)
 
@@ -124,7 +110,7 @@ class ConcurrencyLimitV2FilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.PageBody, responses=schemas.GlobalConcurrencyLimitResponse(many=True),
                    operation_id="concurrency_limit_v2_filter")
     def post(self, request, **kwargs):
-        body = _parse(schemas.PageBody, request.data)
+        body = parse_body(schemas.PageBody, request.data)
         rows = _page(selectors.concurrency_limit_v2_list(workspace=self.workspace), body)
         return Response(schemas.GlobalConcurrencyLimitResponse(rows, many=True).data)
 
@@ -140,7 +126,7 @@ class ConcurrencyLimitV2DetailView(WorkspaceAPIView):
         return Response(schemas.GlobalConcurrencyLimitResponse(row).data)
 
     def patch(self, request, id_or_name, **kwargs):
-        changes = _parse(schemas.ConcurrencyLimitV2Update, request.data)
+        changes = parse_body(schemas.ConcurrencyLimitV2Update, request.data)
         services.concurrency_limit_v2_update(workspace=self.workspace, id_or_name=id_or_name, changes=dict(changes),
                                              actor=request.user)
         return Response(status=204)
@@ -157,7 +143,7 @@ class ConcurrencyIncrementView(WorkspaceAPIView):
                    responses={200: schemas.MinimalConcurrencyLimitResponse(many=True), 423: None},
                    operation_id="concurrency_limit_v2_increment")
     def post(self, request, **kwargs):
-        data = _parse(schemas.ConcurrencyIncrementBody, request.data)
+        data = parse_body(schemas.ConcurrencyIncrementBody, request.data)
         limits = services.concurrency_slots_increment(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.MinimalConcurrencyLimitResponse(limits, many=True).data)
 
@@ -169,7 +155,7 @@ class ConcurrencyDecrementView(WorkspaceAPIView):
                    responses=schemas.MinimalConcurrencyLimitResponse(many=True),
                    operation_id="concurrency_limit_v2_decrement")
     def post(self, request, **kwargs):
-        data = _parse(schemas.ConcurrencyDecrementBody, request.data)
+        data = parse_body(schemas.ConcurrencyDecrementBody, request.data)
         limits = services.concurrency_slots_decrement(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.MinimalConcurrencyLimitResponse(limits, many=True).data)
 

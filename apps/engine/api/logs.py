@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid
+from apps.engine.api.common import parse_body
 from apps.engine.schemas import logs as schemas
 from apps.engine.selectors.logs import log_list
 from apps.engine.services.logs import logs_create
@@ -42,9 +43,7 @@ class LogFilterView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.LogFilterBody, responses=schemas.Log(many=True), operation_id="logs_filter")
     def post(self, request, **kwargs):
-        body = schemas.LogFilterBody(data=request.data if request.data is not None else {})
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = parse_body(schemas.LogFilterBody, request.data)
         limit = 200 if data.get("limit") is None else data["limit"]
         logs = log_list(workspace=self.workspace, logs=data.get("logs"), sort=data["sort"])
         return Response(schemas.Log(logs[data["offset"]: data["offset"] + limit], many=True).data)

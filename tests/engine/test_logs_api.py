@@ -81,6 +81,9 @@ def test_filter_by_run_level_and_time_with_sort_and_paging(authed_client, worksp
     window = {"after_": (T0 + timedelta(seconds=3)).isoformat(), "before_": (T0 + timedelta(seconds=4)).isoformat()}
     assert messages({"logs": {"timestamp": window}}) == ["a3", "b0", "a4"]
     assert messages({"logs": {"task_run_id": {"any_": [str(uuid.uuid4())]}}}) == []
+    # What the client's read_logs() sends by default: top-level nulls mean "the default", as on Prefect.
+    assert messages({"logs": None, "limit": None, "offset": None, "sort": None}) == ["a0", "a1", "a2", "a3", "b0",
+                                                                                    "a4"]
     # What `prefect flow-run logs` sends: the run's id, TIMESTAMP_ASC, a page of its own size.
     assert messages({"logs": {"flow_run_id": {"any_": [str(run_b)]}}, "sort": "TIMESTAMP_ASC", "limit": 200,
                      "offset": 0}) == ["b0"]

@@ -22,6 +22,16 @@ def parse_body(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
+def parse_params(serializer_class, data) -> dict:
+    """Validate the body of an endpoint whose top-level keys are separate parameters in Prefect's server
+    (`limit`, `offset`, `sort`, the filters). There a top-level `null` means "use the default" (FastAPI
+    treats an explicit null for an optional body parameter as absent), and the client relies on it:
+    `read_logs()` sends `"offset": null`, `read_flows()` `"sort": null`. Nested values keep their nulls."""
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if value is not None}
+    return parse_body(serializer_class, data)
+
+
 def plain(value):
     """Validated filter data → plain dicts and lists with UUIDs as strings and unset (None) keys dropped."""
     if isinstance(value, dict):

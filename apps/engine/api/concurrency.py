@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, path_uuid
+from apps.engine.api.common import parse_body, parse_params, path_uuid
 from apps.engine.schemas import concurrency as schemas
 from apps.engine.selectors import concurrency as selectors
 from apps.engine.services import concurrency as services
@@ -43,7 +43,7 @@ class ConcurrencyLimitFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.PageBody, responses=schemas.ConcurrencyLimit(many=True),
                    operation_id="concurrency_limit_filter")
     def post(self, request, **kwargs):
-        body = parse_body(schemas.PageBody, request.data)
+        body = parse_params(schemas.PageBody, request.data)
         rows = _page(selectors.concurrency_limit_list(workspace=self.workspace), body)
         return Response(schemas.ConcurrencyLimit(rows, many=True).data)
 
@@ -84,7 +84,7 @@ class ConcurrencyLimitResetView(WorkspaceAPIView):
     @extend_schema(request=schemas.ConcurrencyLimitReset, responses={200: None},
                    operation_id="concurrency_limit_reset")
     def post(self, request, tag, **kwargs):
-        data = parse_body(schemas.ConcurrencyLimitReset, request.data)
+        data = parse_params(schemas.ConcurrencyLimitReset, request.data)
         services.concurrency_limit_reset(workspace=self.workspace, tag=tag, slot_override=data.get("slot_override"),
                                          actor=request.user)
         return Response(status=200)
@@ -110,7 +110,7 @@ class ConcurrencyLimitV2FilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.PageBody, responses=schemas.GlobalConcurrencyLimitResponse(many=True),
                    operation_id="concurrency_limit_v2_filter")
     def post(self, request, **kwargs):
-        body = parse_body(schemas.PageBody, request.data)
+        body = parse_params(schemas.PageBody, request.data)
         rows = _page(selectors.concurrency_limit_v2_list(workspace=self.workspace), body)
         return Response(schemas.GlobalConcurrencyLimitResponse(rows, many=True).data)
 
@@ -143,7 +143,7 @@ class ConcurrencyIncrementView(WorkspaceAPIView):
                    responses={200: schemas.MinimalConcurrencyLimitResponse(many=True), 423: None},
                    operation_id="concurrency_limit_v2_increment")
     def post(self, request, **kwargs):
-        data = parse_body(schemas.ConcurrencyIncrementBody, request.data)
+        data = parse_params(schemas.ConcurrencyIncrementBody, request.data)
         limits = services.concurrency_slots_increment(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.MinimalConcurrencyLimitResponse(limits, many=True).data)
 
@@ -155,7 +155,7 @@ class ConcurrencyDecrementView(WorkspaceAPIView):
                    responses=schemas.MinimalConcurrencyLimitResponse(many=True),
                    operation_id="concurrency_limit_v2_decrement")
     def post(self, request, **kwargs):
-        data = parse_body(schemas.ConcurrencyDecrementBody, request.data)
+        data = parse_params(schemas.ConcurrencyDecrementBody, request.data)
         limits = services.concurrency_slots_decrement(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.MinimalConcurrencyLimitResponse(limits, many=True).data)
 

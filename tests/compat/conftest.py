@@ -41,6 +41,8 @@ _EVENTS_TROUBLE = re.compile(
     r"|prefect/events/",
     re.IGNORECASE,
 )
+# The client's API log worker prints this when a batch of logs could not be sent (and drops it).
+_LOGS_LOST = "--- Error logging to API ---"
 # Lines that mention events for reasons that are not trouble: flow or task logs written by user code.
 _NOT_EVENTS = re.compile(r"eventually|prevent", re.IGNORECASE)
 
@@ -178,6 +180,7 @@ class Praetor:
             assert result.returncode == 0, result.describe()
         if not allow_events_trouble:
             assert result.events_trouble() == [], "client complained about events:\n" + result.describe()
+        assert _LOGS_LOST not in result.output, "the client failed to send logs:\n" + result.describe()
         return result
 
     def run(self, script: str, *args: str, timeout: float = 300, check: bool = True, logged_in: bool = True,
@@ -196,8 +199,7 @@ class Praetor:
         return self._run([prefect, *args], env=self.env(logged_in=logged_in, **(env or {})),
                          timeout=timeout, check=check, allow_events_trouble=allow_events_trouble)
 
-    def api(self, method: str, path: str, json=None, *, key: str | None = None, timeout: float = 10.0):
-        """One request to the workspace API (path relative to it) over real HTTP: (status, body)."""
+    def _request(self, method: str, path: str, json=None, *, key: str | None = None, timeout: float = 10.0):
         import json as jsonlib
         import urllib.error
         import urllib.request
@@ -209,23 +211,42 @@ class Praetor:
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
-                status, body = resp.status, resp.read()
+                status, headers, body = resp.status, resp.headers, resp.read()
         except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read()
-        return status, (jsonlib.loads(body) if body else None)
+            status, headers, body = exc.code, exc.headers, exc.read()
+        return status, headers, (jsonlib.loads(body) if body else None)
+
+    def api(self, method: str, path: str, json=None, *, key: str | None = None, timeout: float = 10.0):
+        """One request to the workspace API (path relative to it) over real HTTP: (status, body)."""
+        status, _, body = self._request(method, path, json, key=key, timeout=timeout)
+        return status, body
+
+    def api_patiently(self, method: str, path: str, json=None, *, within: float = 180.0):
+        """A request that waits out 429s (sleeping Retry-After, as the client does) and must then
+        succeed; returns the body. For reading back under a tiny rate limit."""
+        deadline = time.monotonic() + within
+        while True:
+            status, headers, body = self._request(method, path, json)
+            if status != 429:
+                assert 200 <= status < 300, (status, body)
+                return body
+            assert time.monotonic() < deadline, f"still 429 after {within}s: {body}"
+            time.sleep(float(headers.get("Retry-After", "1")))
 
 
-def _bootstrap(tier: str):
-    """A verified owner, an organization on `tier`, one workspace (system blocks seeded) and a pnu_ key,
-    made through the same services the product uses."""
-    from apps.billing.services.entitlements import organization_tier_set
+def _bootstrap(tier: str, limits: dict | None):
+    """A verified owner, an organization on `tier` (or on Enterprise with operator-set `limits`), one
+    workspace (system blocks seeded) and a pnu_ key, made through the same services the product uses."""
+    from apps.billing.services.entitlements import enterprise_set, organization_tier_set
     from apps.identity.services import api_key_create, user_create
     from apps.organizations.services import organization_create
     from apps.workspaces.services import workspace_create
 
     user = user_create(email="compat@example.com", password="correct horse battery")
     organization = organization_create(name="Compat", handle="compat", owner=user)
-    if tier != organization.tier:
+    if limits:
+        enterprise_set(organization=organization, overrides=limits)
+    elif tier != organization.tier:
         organization_tier_set(organization=organization, tier=tier, reason="compat tests")
     workspace = workspace_create(organization=organization, name="Prod", handle="prod", actor=user)
     _, secret = api_key_create(owner=user, name="compat", expires_at=None)
@@ -240,9 +261,16 @@ def praetor_tier() -> str:
 
 
 @pytest.fixture
-def praetor(transactional_db, tmp_path, praetor_tier):
+def praetor_limits() -> dict | None:
+    """Operator-set limits (billing's Enterprise overrides, e.g. {"rate_limit_api_per_minute": 30}) for
+    the organization; None keeps the tier's. Override this fixture to run the client under tiny limits."""
+    return None
+
+
+@pytest.fixture
+def praetor(transactional_db, tmp_path, praetor_tier, praetor_limits):
     """The server on a free loopback port plus one bootstrapped workspace; see `Praetor`."""
-    user, organization, workspace, secret = _bootstrap(praetor_tier)
+    user, organization, workspace, secret = _bootstrap(praetor_tier, praetor_limits)
     home = tmp_path / "prefect-home"
     home.mkdir()
     server = _UvicornThread(_free_port())

@@ -8,6 +8,12 @@ bucket allows exactly `limit` requests at once and then one every `period / limi
 larger than the whole bucket (a log batch bigger than the per-minute allowance) is accepted only
 from a full bucket and leaves it in debt, so the long-run rate still holds and no batch is stuck
 forever.
+
+A batch drawn with `debt=True` (log messages, which arrive in batches while events trickle in one
+at a time) needs only one token: it is allowed whenever the bucket is not empty and may leave it in
+debt. Without this, single-unit draws that take each token as it refills would starve a batch that
+waits for n tokens at once; with it, the long-run rate still holds (the debt is repaid before anything
+else is allowed) and a client that sleeps the Retry-After it was given gets through.
 """
 
 from __future__ import annotations
@@ -61,9 +67,15 @@ def _minute(now: float) -> int:
     return int(now // 60)
 
 
-def _decide(tokens: float, limit: int, period: float, cost: int) -> tuple[bool, float, float]:
+def _needed(cost: int, limit: int, debt: bool) -> int:
+    """Tokens that must be there for a draw of `cost`: all of it (a cost above the whole bucket needs a
+    full bucket, then runs in debt), or with `debt` just one."""
+    return min(cost, 1 if debt else limit)
+
+
+def _decide(tokens: float, limit: int, period: float, cost: int, debt: bool = False) -> tuple[bool, float, float]:
     """The rule both limiters share. Returns (allowed, tokens after, seconds until allowed)."""
-    needed = min(cost, limit)  # a cost above the whole bucket needs a full bucket, then runs in debt
+    needed = _needed(cost, limit, debt)
     if tokens + _EPSILON >= needed:
         return True, tokens - cost, 0.0
     return False, tokens, (needed - tokens) * period / limit
@@ -99,12 +111,13 @@ class LocalLimiter:
         level, at, _ = self._buckets.get(key, (0.0, now, now))
         return max(0.0, level - max(0.0, now - at) * limit / period)
 
-    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
+                debt: bool = False) -> Decision:
         with self._lock:
             now = self._clock()
             level = self._level(key, limit, period, now)
             tokens = limit - level
-            allowed, after, retry_after = _decide(tokens, limit, period, cost)
+            allowed, after, retry_after = _decide(tokens, limit, period, cost, debt)
             if peek:
                 return _decision(allowed, tokens, limit, period, retry_after)
             if allowed:
@@ -149,11 +162,13 @@ class RedisLimiter:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         self._script = self.client.register_script(_LUA)
 
-    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
+                debt: bool = False) -> Decision:
         usage_key = f"{key}:u:{_minute(time.time())}"
         allowed, tokens, retry_after = self._script(
             keys=[key, usage_key],
-            args=[limit, int(period * 1_000_000), cost, 1 if peek else 0, self.USAGE_TTL_SECONDS],
+            args=[limit, int(period * 1_000_000), cost, 1 if peek else 0, self.USAGE_TTL_SECONDS,
+                  _needed(cost, limit, debt)],
         )
         return _decision(bool(allowed), float(tokens), limit, period, float(retry_after) / 1_000_000)
 
@@ -211,8 +226,9 @@ class FailOpenLimiter:
                 self._down_until = None
         return result
 
-    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False) -> Decision:
-        return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek)
+    def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
+                debt: bool = False) -> Decision:
+        return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek, debt=debt)
 
     def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
         return self._call("usage", key, minutes=minutes)

@@ -31,10 +31,10 @@ def _unlimited(limit: int) -> Decision:
     return Decision(allowed=True, limit=limit, remaining=limit, reset_after=0.0, retry_after=0.0)
 
 
-def _draw(key: str, *, limit: int, n: int, peek: bool = False) -> Decision:
+def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False) -> Decision:
     if not settings.PRAETOR_RATELIMIT_ENABLED:
         return _unlimited(limit)
-    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek)
+    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt)
 
 
 def _organization(organization: Organization | uuid.UUID | str) -> Organization:
@@ -46,12 +46,15 @@ def _organization(organization: Organization | uuid.UUID | str) -> Organization:
     return found
 
 
-def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1) -> Decision:
+def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,
+            batch: bool = False) -> Decision:
     """Draw `n` units from the organization's `bucket` ("api" or "logs_events") if they are there.
 
     All or nothing: a denied draw takes nothing. `n` above the whole per-minute limit is allowed
     only from a full bucket and leaves it in debt (a big log batch is delayed, never refused for
-    good). `organization` is the Organization or its id (an id costs one query for its tier).
+    good). A `batch` (a batch of log messages) is allowed whenever the bucket is not empty and may
+    leave it in debt, so events drawn one by one cannot starve it (see apps/ratelimit/limiter.py).
+    `organization` is the Organization or its id (an id costs one query for its tier).
     Never raises for an empty bucket: look at `Decision.allowed` (the events websocket does).
     """
     if bucket not in BUCKETS:
@@ -60,12 +63,13 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError("Cannot draw a negative number of units.")
     org = _organization(organization)
     limit = organization_limits(org)[bucket]
-    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0)
+    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch)
 
 
-def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1) -> Decision:
+def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,
+            batch: bool = False) -> Decision:
     """`consume`, raising RateLimited (429 with Retry-After) when the bucket cannot cover `n`."""
-    decision = consume(organization, bucket, n)
+    decision = consume(organization, bucket, n, batch=batch)
     if not decision.allowed:
         what = _WHAT[bucket].format(limit=decision.limit)
         raise RateLimited(

@@ -2,7 +2,8 @@
 -- KEYS[1]: the bucket, a hash {l = level, s = seconds, u = microseconds of the last change}; the level
 --          is what was drawn and has not yet refilled, so a new limit applies at once (tokens = limit - level)
 -- KEYS[2]: this minute's usage, a hash {a = units allowed, d = units denied}
--- ARGV: limit, period (microseconds), cost, peek (1 = decide without drawing), usage TTL (seconds)
+-- ARGV: limit, period (microseconds), cost, peek (1 = decide without drawing), usage TTL (seconds),
+--       tokens needed for the draw (limiter.py `_needed`: the cost capped at the limit, or 1 for a debt draw)
 -- Returns {allowed 1|0, tokens left (full-precision string), microseconds until allowed}
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
@@ -18,8 +19,8 @@ if state[1] then
   level = math.max(0, tonumber(state[1]) - elapsed * limit / period)
 end
 local tokens = limit - level
--- A cost above the whole bucket needs a full bucket and then leaves it in debt.
-local needed = math.min(cost, limit)
+-- A cost above the whole bucket needs a full bucket and then leaves it in debt (a debt draw needs one token).
+local needed = tonumber(ARGV[6]) or math.min(cost, limit)
 if tokens + 1e-9 >= needed then
   if peek then
     return {1, string.format("%.17g", tokens), 0}

@@ -155,3 +155,14 @@ def test_local_limiter_forgets_only_buckets_that_have_refilled():
     limiter.consume("third", limit=10, period=60)  # over max_keys: prune
     assert set(limiter._buckets) == {"in-debt", "third"}
     assert limiter.consume("in-debt", limit=10, period=60).allowed is False
+
+
+def test_a_debt_draw_needs_one_token_and_may_leave_the_bucket_in_debt(limiter, key):
+    limiter.consume(key, limit=10, period=60, cost=9)
+    batch = limiter.consume(key, limit=10, period=60, cost=4, debt=True)  # 1 token left: allowed
+    assert (batch.allowed, batch.remaining) == (True, 0)
+    assert 77.9 < batch.reset_after <= 78  # 3 units of debt + 10 to refill, at 6 s each
+    refused = limiter.consume(key, limit=10, period=60, cost=4, debt=True)
+    assert refused.allowed is False
+    assert 23.9 < refused.retry_after <= 24  # until the debt is repaid and one token is back
+    assert limiter.consume(key, limit=10, period=60).allowed is False  # single draws wait for the debt too

@@ -1,8 +1,11 @@
 """Logs at Prefect 2.20's paths: `POST logs/` (a batch from the client's log worker) and `POST logs/filter`.
 
 Every log message counts one against the organization's `logs_events` rate-limit bucket (the request
-itself counts against `api` like any other); a batch the bucket cannot cover is refused whole with
-429 and Retry-After, and the client sends it again later, so nothing is stored twice.
+itself counts against `api` like any other). A batch is taken whenever the bucket is not empty, even
+if it leaves the bucket in debt (events, drawn one by one as the bucket refills, would otherwise starve
+a batch that waits for all its units at once, and the client drops a batch after five 429s); an empty
+bucket refuses the whole batch with 429 and Retry-After, and the client sends it again, so nothing is
+stored twice.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class LogCreateView(WorkspaceAPIView):
         batch = schemas.LogCreateBatch(data=request.data)
         batch.is_valid(raise_exception=True)
         if batch.validated_data:
-            ratelimit.enforce(self.organization, LOGS_EVENTS, n=len(batch.validated_data))
+            ratelimit.enforce(self.organization, LOGS_EVENTS, n=len(batch.validated_data), batch=True)
         logs_create(workspace=self.workspace, logs=batch.validated_data, actor=request.user)
         return Response(status=201)
 

@@ -94,7 +94,7 @@ class _UvicornThread(threading.Thread):
         from config.asgi import application
 
         config = uvicorn.Config(application, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                                ws="wsproto", access_log=False, timeout_graceful_shutdown=5)
+                                ws="wsproto", access_log=False, timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.error: BaseException | None = None
 

@@ -31,5 +31,11 @@ SPECTACULAR_SETTINGS = {
         "WorkPoolStatus": "apps.engine.schemas.work_pools.STATUSES",
         "DeploymentStatus": ["READY", "NOT_READY"],
         "WorkerStatus": ["ONLINE", "OFFLINE"],
+        "StateType": "apps.engine.schemas.states.STATE_TYPES",
+        "OrchestrationStatus": ["ACCEPT", "REJECT", "WAIT", "ABORT"],
+        "FlowSort": "apps.engine.schemas.filters.FLOW_SORTS",
+        "FlowRunSort": "apps.engine.schemas.filters.FLOW_RUN_SORTS",
+        "TaskRunSort": "apps.engine.schemas.filters.TASK_RUN_SORTS",
+        "LogSort": "apps.engine.schemas.logs.LOG_SORTS",
     },
 }

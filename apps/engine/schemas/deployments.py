@@ -1,5 +1,5 @@
 """Input and output shapes of deployments and their schedules (Prefect 2.20: DeploymentCreate, DeploymentUpdate,
-DeploymentFlowRunCreate, DeploymentScheduleCreate/Update, DeploymentFilter, DeploymentResponse)."""
+DeploymentFlowRunCreate, DeploymentScheduleCreate/Update, DeploymentListFilter, DeploymentResponse)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ class DeploymentUpdate(_DeploymentWritable):
     pass
 
 
-class StateCreate(StrictInputSerializer):
+class DeploymentRunStateCreate(StrictInputSerializer):
     type = serializers.ChoiceField(choices=["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED",
                                             "CANCELLED", "CRASHED", "PAUSED", "CANCELLING"])
     name = serializers.CharField(required=False, allow_null=True)
@@ -96,7 +96,7 @@ class StateCreate(StrictInputSerializer):
 
 
 class DeploymentFlowRunCreate(StrictInputSerializer):
-    state = StateCreate(required=False, allow_null=True)
+    state = DeploymentRunStateCreate(required=False, allow_null=True)
     name = serializers.CharField(required=False, allow_null=True, max_length=255)
     parameters = _json_object(required=False)
     enforce_parameter_schema = serializers.BooleanField(required=False, allow_null=True)
@@ -134,7 +134,7 @@ class DeploymentFilterTags(StrictInputSerializer):
     is_null_ = serializers.BooleanField(required=False, allow_null=True)
 
 
-class DeploymentFilter(StrictInputSerializer):
+class DeploymentListFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
     id = _AnyIds(required=False, allow_null=True)
     name = DeploymentFilterName(required=False, allow_null=True)
@@ -153,7 +153,7 @@ class FlowFilterForDeployments(StrictInputSerializer):
     tags = DeploymentFilterTags(required=False, allow_null=True)
 
 
-class WorkPoolFilter(StrictInputSerializer):
+class PoolListFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
     id = _AnyIds(required=False, allow_null=True)
     name = _AnyNames(required=False, allow_null=True)
@@ -164,7 +164,7 @@ class WorkQueueFilterName(_AnyNames):
     startswith_ = _strings(required=False, allow_null=True)
 
 
-class WorkQueueFilter(StrictInputSerializer):
+class PoolQueueListFilter(StrictInputSerializer):
     operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
     id = _AnyIds(required=False, allow_null=True)
     name = WorkQueueFilterName(required=False, allow_null=True)
@@ -176,9 +176,9 @@ class DeploymentCountBody(StrictInputSerializer):
     # are not filtered by their runs here.
     flow_runs = serializers.JSONField(required=False, allow_null=True)
     task_runs = serializers.JSONField(required=False, allow_null=True)
-    deployments = DeploymentFilter(required=False, allow_null=True)
-    work_pools = WorkPoolFilter(required=False, allow_null=True)
-    work_pool_queues = WorkQueueFilter(required=False, allow_null=True)
+    deployments = DeploymentListFilter(required=False, allow_null=True)
+    work_pools = PoolListFilter(required=False, allow_null=True)
+    work_pool_queues = PoolQueueListFilter(required=False, allow_null=True)
 
 
 class DeploymentFilterBody(DeploymentCountBody):

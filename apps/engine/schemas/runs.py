@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictInputSerializer
@@ -81,6 +82,8 @@ FLOW_RUN_POLICY_DEFAULTS = {"max_retries": 0, "retry_delay_seconds": 0.0, "retri
                             "pause_keys": [], "resuming": False, "retry_type": None}
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "maxItems": 50}],
+                     "nullable": True})
 class RetryDelayField(serializers.Field):
     """An integer number of seconds, or a list of them (one per attempt, at most 50)."""
 

@@ -4,13 +4,15 @@ the fixed routes by apps/web/urls.py."""
 from django.urls import path
 
 import apps.web.routing  # noqa: F401  (registers the "org" and "handle" path converters)
-from apps.web.views import artifacts, blocks, deployment_actions, flows, pools, runs, variables
+from apps.web.views import artifacts, blocks, deployment_actions, flows, pools, run_actions, runs, variables
 
 _WS = "<org:org>/<handle:ws>/"
 urlpatterns = [
     path(_WS + "runs/", runs.FlowRunListView.as_view(), name="flow-runs"),
     path(_WS + "runs/<uuid:run_id>/", runs.FlowRunDetailView.as_view(), name="flow-run"),
     path(_WS + "runs/<uuid:run_id>/logs", runs.FlowRunLogsView.as_view(), name="flow-run-logs"),
+    path(_WS + "runs/<uuid:run_id>/cancel", run_actions.FlowRunCancelView.as_view(), name="flow-run-cancel"),
+    path(_WS + "runs/<uuid:run_id>/retry", run_actions.FlowRunRetryView.as_view(), name="flow-run-retry"),
     path(_WS + "flows/", flows.FlowListView.as_view(), name="flows"),
     path(_WS + "flows/<uuid:flow_id>/", flows.FlowDetailView.as_view(), name="flow"),
     path(_WS + "deployments/", flows.DeploymentListView.as_view(), name="deployments"),

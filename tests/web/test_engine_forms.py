@@ -234,3 +234,55 @@ def test_schedules_of_another_deployment_or_workspace_are_not_found(client, org,
     assert client.post(f"{_base(ws)}deployments/{theirs.deployment.pk}/run", {"f__source": "x"}).status_code == 404
     their_schedule.refresh_from_db()
     assert their_schedule.active is True
+
+
+def test_cancel_a_running_run_records_the_decision(client, org, ws, s):
+    from apps.engine.models import FlowRun, OrchestrationDecision
+
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    page = client.get(f"{_base(ws)}runs/{s.running.pk}/").content.decode()
+    assert "Cancel run" in page and "Retry run" not in page
+    response = client.post(f"{_base(ws)}runs/{s.running.pk}/cancel", follow=True)
+    run = FlowRun.objects.for_workspace(ws).get(pk=s.running.pk)
+    assert (run.state_type, run.state_name) == ("CANCELLING", "Cancelling")
+    assert OrchestrationDecision.objects.for_workspace(ws).filter(flow_run=run, state_id=run.state_id).exists()
+    assert "Cancelling the run" in response.content.decode()
+
+
+def test_retry_a_failed_deployment_run(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    page = client.get(f"{_base(ws)}runs/{s.failed.pk}/").content.decode()
+    assert "Retry run" in page and "Cancel run" not in page
+    assert client.post(f"{_base(ws)}runs/{s.failed.pk}/retry").status_code == 302
+    run = FlowRun.objects.for_workspace(ws).get(pk=s.failed.pk)
+    assert (run.state_type, run.state_name) == ("SCHEDULED", "AwaitingRetry")
+
+
+def test_refused_proposal_shows_the_rules_reason_and_changes_nothing(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    # A finished run cannot be cancelled: the terminal-state rule aborts the proposal.
+    response = client.post(f"{_base(ws)}runs/{s.completed.pk}/cancel", follow=True)
+    run = FlowRun.objects.for_workspace(ws).get(pk=s.completed.pk)
+    assert run.state_type == "COMPLETED"
+    assert "Not done: Run is already in terminal state COMPLETED." in response.content.decode()
+
+
+def test_cancel_and_retry_need_their_permissions_and_the_runs_workspace(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    reader = _person(org, ws, catalog.READ_ONLY_COLLABORATOR)
+    client.force_login(reader)
+    assert client.post(f"{_base(ws)}runs/{s.running.pk}/cancel").status_code == 403
+    assert client.post(f"{_base(ws)}runs/{s.failed.pk}/retry").status_code == 403
+    page = client.get(f"{_base(ws)}runs/{s.running.pk}/").content.decode()
+    assert "Cancel run" not in page
+    other = WorkspaceFactory(organization=org)
+    theirs = seed_workspace(other)
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    assert client.post(f"{_base(ws)}runs/{theirs.running.pk}/cancel").status_code == 404
+    assert FlowRun.objects.for_workspace(ws).get(pk=s.running.pk).state_type == "RUNNING"
+    assert FlowRun.objects.for_workspace(other).get(pk=theirs.running.pk).state_type == "RUNNING"

@@ -17,6 +17,7 @@ from apps.engine.models import Deployment, Flow, StateType
 from apps.engine.models.runs import TERMINAL_STATE_TYPES
 from apps.engine.selectors import ui
 from apps.web.pages import WorkspacePageView
+from apps.web.views import run_actions
 
 PAGE_SIZE = 25
 LOG_PAGE = 200
@@ -140,6 +141,7 @@ class FlowRunDetailView(WorkspacePageView):
             "is_terminal": run.state_type in TERMINAL_STATE_TYPES,
             "result": (run.state.data if run.state_id and run.state else None),
             "artifacts": _run_artifacts(workspace, run) if access.has("artifacts:read") else None,
+            "can_cancel": run_actions.can_cancel(run, access), "can_retry": run_actions.can_retry(run, access),
         }
         return render(request, "web/runs/detail.html", context)
 

@@ -100,7 +100,9 @@ class Api:
         response = self.conn.getresponse()
         data = response.read()
         self.timings[name].append(time.perf_counter() - start)
-        if response.status >= 300 and not (missing_ok and response.status == 404):
+        if missing_ok and response.status == 404:
+            return None
+        if response.status >= 300:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
         return json.loads(data) if data else None
 

@@ -39,3 +39,9 @@ def plain(value):
     if isinstance(value, list):
         return [plain(v) for v in value]
     return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def page(queryset, body: dict, default_limit: int = 200) -> list:
+    """One page of `queryset` by the body's `offset` and `limit` (absent, null or 0 = the defaults)."""
+    offset = body.get("offset") or 0
+    return list(queryset[offset: offset + (body.get("limit") or default_limit)])

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import page, parse_body, path_uuid, plain
 from apps.engine.api.work_pools import render_queue
 from apps.engine.schemas import deployments as schemas
 from apps.engine.schemas.runs import flow_run_json
@@ -67,10 +67,8 @@ class DeploymentFilterView(WorkspaceAPIView):
         qs = selectors.deployment_list(workspace=self.workspace, flows=body.get("flows"),
                                        deployments=body.get("deployments"), work_pools=body.get("work_pools"),
                                        work_pool_queues=body.get("work_pool_queues"), sort=body.get("sort"))
-        limit = body.get("limit") or 200
         now = timezone.now()
-        offset = body.get("offset") or 0
-        return Response([render(d, now) for d in qs[offset: offset + limit]])
+        return Response([render(d, now) for d in page(qs, body)])
 
 
 class DeploymentCountView(WorkspaceAPIView):

@@ -52,8 +52,10 @@ class _VariableDetail(WorkspaceAPIView):
     abstract = True
     required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
 
+    by_name = False  # the URL names the variable (variables/name/{name}) instead of its id
+
     def lookup(self, kwargs) -> dict:
-        raise NotImplementedError
+        return {"name": kwargs["name"]} if self.by_name else {"variable_id": path_uuid(kwargs["id"])}
 
     def get(self, request, **kwargs):
         found = self.lookup(kwargs)
@@ -77,14 +79,12 @@ class _VariableDetail(WorkspaceAPIView):
 
 @extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)
 class VariableDetailView(_VariableDetail):
-    def lookup(self, kwargs) -> dict:
-        return {"variable_id": path_uuid(kwargs["id"])}
+    """A variable by its id: variables/{id}."""
 
 
 @extend_schema(responses=schemas.Variable, request=schemas.VariableUpdate)
 class VariableByNameView(_VariableDetail):
-    def lookup(self, kwargs) -> dict:
-        return {"name": kwargs["name"]}
+    by_name = True
 
 
 urlpatterns = [

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import page, parse_body, path_uuid, plain
 from apps.engine.models.deployments import DEFAULT_AGENT_POOL_NAME
 from apps.engine.schemas import work_pools as schemas
 from apps.engine.schemas.runs import flow_run_json
@@ -58,12 +58,6 @@ def _pool_queue(workspace, pool_name: str, name: str):
     return queue
 
 
-def _paged(qs, body: dict):
-    limit = body.get("limit") or 200
-    offset = body.get("offset") or 0
-    return list(qs[offset: offset + limit])
-
-
 # --- pools ----------------------------------------------------------------------------------------------
 
 class WorkPoolCreateView(WorkspaceAPIView):
@@ -84,7 +78,7 @@ class WorkPoolFilterView(WorkspaceAPIView):
                    operation_id="work_pool_filter")
     def post(self, request, **kwargs):
         body = plain(parse_body(schemas.WorkPoolFilterBody, request.data))
-        pools = _paged(selectors.work_pool_list(workspace=self.workspace, work_pools=body.get("work_pools")), body)
+        pools = page(selectors.work_pool_list(workspace=self.workspace, work_pools=body.get("work_pools")), body)
         statuses = selectors.work_pool_statuses(workspace=self.workspace, pools=pools)
         return Response([render_pool(p, statuses[p.pk]) for p in pools])
 
@@ -180,7 +174,7 @@ class PoolQueueFilterView(WorkspaceAPIView):
     def post(self, request, work_pool_name, **kwargs):
         body = plain(parse_body(schemas.WorkQueueFilterBody, request.data))
         pool = _pool(self.workspace, work_pool_name)
-        queues = _paged(selectors.work_queue_list(workspace=self.workspace, pool=pool,
+        queues = page(selectors.work_queue_list(workspace=self.workspace, pool=pool,
                                                   work_queues=body.get("work_queues")), body)
         now = timezone.now()
         return Response([render_queue(q, now) for q in queues])
@@ -230,12 +224,11 @@ class WorkerFilterView(WorkspaceAPIView):
         pool = _pool(self.workspace, work_pool_name)
         now = timezone.now()
         workers = selectors.worker_list(workspace=self.workspace, pool=pool, workers=body.get("workers"), now=now)
-        offset, limit = body.get("offset") or 0, body.get("limit") or 200
         return Response(schemas.WorkerResponse([
             {"id": w.pk, "created": w.created, "updated": w.updated, "name": w.name, "work_pool_id": w.work_pool_id,
              "last_heartbeat_time": w.last_heartbeat_time, "heartbeat_interval_seconds": w.heartbeat_interval_seconds,
              "status": "ONLINE" if selectors.worker_is_online(w, now) else "OFFLINE"}
-            for w in workers[offset: offset + limit]], many=True).data)
+            for w in page(workers, body)], many=True).data)
 
 
 class WorkerDetailView(WorkspaceAPIView):
@@ -281,7 +274,7 @@ class WorkQueueFilterView(WorkspaceAPIView):
                    operation_id="work_queue_filter")
     def post(self, request, **kwargs):
         body = plain(parse_body(schemas.WorkQueueFilterBody, request.data))
-        queues = _paged(selectors.work_queue_list(workspace=self.workspace, work_queues=body.get("work_queues")),
+        queues = page(selectors.work_queue_list(workspace=self.workspace, work_queues=body.get("work_queues")),
                         body)
         now = timezone.now()
         return Response([render_queue(q, now) for q in queues])

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 import stripe
 from django.core.management import call_command
+
+from tests.ops.processes import die_with_parent
 
 WEBHOOK_SECRET = "whsec_praetor_test"
 GOOD_CARD = "4242424242424242"
@@ -38,7 +41,7 @@ def localstripe_url():
     log = open(Path(workdir) / "localstripe.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir, preexec_fn=die_with_parent(signal.SIGKILL),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

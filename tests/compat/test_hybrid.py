@@ -26,6 +26,7 @@ from apps.engine.models import Deployment, DeploymentSchedule, FlowRun, StateTyp
 from apps.engine.services.deployments import SchedulingWindow
 from apps.engine.services.sweeps import deployments_schedule_due
 from tests.compat.conftest import client_python
+from tests.ops.processes import die_with_parent
 
 pytestmark = pytest.mark.slow
 
@@ -111,7 +112,7 @@ class Background:
         self._out = self.log.open("w")
         self.proc = subprocess.Popen([prefect, *args], env=praetor.env(**FAST_POLLS), cwd=praetor.home,
                                      stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent())
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -41,8 +42,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(sig: int = signal.SIGTERM):
+    """A `preexec_fn` that has the kernel send `sig` to the child when the test process dies.
+
+    Process groups let a fixture stop what it started; they do nothing when pytest itself is killed
+    (a cancelled CI job, a SIGKILL), which used to leave servers running. The signal goes to the
+    direct child only: a supervisor (honcho) should get SIGTERM so that it stops its own children.
+    """
+
+    def _set() -> None:
+        _libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+    return _set
+
+
 def start_group(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path = REPO) -> subprocess.Popen:
-    """Start `cmd` in its own process group (so stop_group reaches every child), output to `log`."""
+    """Start `cmd` in its own process group (so stop_group reaches every child), output to `log`.
+
+    The child also gets SIGTERM if the test process dies without stopping it.
+    """
     with log.open("ab") as out:
         return subprocess.Popen(
             cmd,
@@ -52,6 +74,7 @@ def start_group(cmd: list[str], *, env: dict[str, str], log: Path, cwd: Path = R
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
 
 

@@ -13,6 +13,7 @@ from django.http import Http404
 from django.views import View
 
 from apps.access.selectors import Access, effective_access, organization_access
+from apps.core.declarations import check_view_declaration
 from apps.organizations.models import Organization
 from apps.workspaces.models import Workspace
 
@@ -30,18 +31,7 @@ class PageView(View):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract"):
-            return
-        for name in _PROTECTED:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}(): tenancy is resolved by the base view.")
-        declared = cls.required_permissions
-        if not isinstance(declared, dict):
-            raise TypeError(f"{cls.__name__} must declare required_permissions.")
-        served = {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}
-        missing = served - set(declared)
-        if missing:
-            raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+        check_view_declaration(cls, _PROTECTED)
 
     def dispatch(self, request, *args, **kwargs):
         method = "GET" if request.method == "HEAD" else request.method

@@ -11,6 +11,7 @@ import uuid
 from rest_framework.views import APIView
 
 from apps.access.selectors import Access, effective_access, organization_access
+from apps.core.declarations import check_view_declaration
 from apps.core.errors import NotFound, PermissionDenied
 from apps.organizations.models import Organization
 from apps.ratelimit.middleware import api_request_draw
@@ -35,18 +36,7 @@ class PraetorAPIView(APIView):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("abstract"):
-            return
-        for name in _PROTECTED:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__name__} may not override {name}(): tenancy is resolved by the base view.")
-        declared = cls.required_permissions
-        if not isinstance(declared, dict):
-            raise TypeError(f"{cls.__name__} must declare required_permissions.")
-        served = {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}
-        missing = served - set(declared)
-        if missing:
-            raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+        check_view_declaration(cls, _PROTECTED)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import page, parse_body, parse_params, path_uuid, plain
 from apps.engine.schemas import artifacts as schemas
 from apps.engine.selectors import artifacts as selectors
 from apps.engine.services import artifacts as services
@@ -47,10 +47,9 @@ class ArtifactFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactFilterBody, responses=schemas.Artifact(many=True),
                    operation_id="artifact_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.ArtifactFilterBody, request.data))
+        body = plain(parse_params(schemas.ArtifactFilterBody, request.data))
         qs = selectors.artifact_list(workspace=self.workspace, artifacts=_artifact_filter(body), sort=body["sort"])
-        limit = body.get("limit") or 200
-        return Response(schemas.Artifact(qs[body["offset"]: body["offset"] + limit], many=True).data)
+        return Response(schemas.Artifact(page(qs, body), many=True).data)
 
 
 class ArtifactCountView(WorkspaceAPIView):
@@ -58,7 +57,7 @@ class ArtifactCountView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.ArtifactCountBody, responses=OpenApiTypes.INT, operation_id="artifact_count")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.ArtifactCountBody, request.data))
+        body = plain(parse_params(schemas.ArtifactCountBody, request.data))
         return Response(selectors.artifact_list(workspace=self.workspace, artifacts=_artifact_filter(body)).count())
 
 
@@ -68,11 +67,10 @@ class ArtifactLatestFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactCollectionFilterBody, responses=schemas.ArtifactCollection(many=True),
                    operation_id="artifact_latest_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.ArtifactCollectionFilterBody, request.data))
+        body = plain(parse_params(schemas.ArtifactCollectionFilterBody, request.data))
         qs = selectors.artifact_collection_list(workspace=self.workspace, artifacts=_artifact_filter(body),
                                                 sort=body["sort"])
-        limit = body.get("limit") or 200
-        return Response(schemas.ArtifactCollection(qs[body["offset"]: body["offset"] + limit], many=True).data)
+        return Response(schemas.ArtifactCollection(page(qs, body), many=True).data)
 
 
 class ArtifactLatestCountView(WorkspaceAPIView):
@@ -81,7 +79,7 @@ class ArtifactLatestCountView(WorkspaceAPIView):
     @extend_schema(request=schemas.ArtifactCollectionCountBody, responses=OpenApiTypes.INT,
                    operation_id="artifact_latest_count")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.ArtifactCollectionCountBody, request.data))
+        body = plain(parse_params(schemas.ArtifactCollectionCountBody, request.data))
         qs = selectors.artifact_collection_list(workspace=self.workspace, artifacts=_artifact_filter(body))
         return Response(qs.count())
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import page, parse_body, parse_params, path_uuid, plain
 from apps.engine.schemas import blocks as schemas
 from apps.engine.selectors import blocks as selectors
 from apps.engine.services import blocks as services
@@ -55,11 +55,10 @@ class BlockTypeFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockTypeFilterBody, responses=schemas.BlockType(many=True),
                    operation_id="block_type_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.BlockTypeFilterBody, request.data))
+        body = plain(parse_params(schemas.BlockTypeFilterBody, request.data))
         qs = selectors.block_type_list(workspace=self.workspace, block_types=body.get("block_types"),
                                        block_schemas=body.get("block_schemas"))
-        limit = body.get("limit") or 200
-        return Response(schemas.BlockType(qs[body["offset"]: body["offset"] + limit], many=True).data)
+        return Response(schemas.BlockType(page(qs, body), many=True).data)
 
 
 class BlockTypeDetailView(WorkspaceAPIView):
@@ -108,10 +107,10 @@ class BlockTypeDocumentsView(WorkspaceAPIView):
         docs = selectors.block_document_list(workspace=self.workspace,
                                              block_types={"slug": {"any_": [slug]}})
         limit, offset = parse_limit_offset(request.query_params)
-        page = list(docs[offset : offset + limit])
+        rows = list(docs[offset : offset + limit])
         if show:
-            services.block_secrets_read(workspace=self.workspace, documents=page, actor=request.user)
-        return Response([schemas.render_block_document(d, include_secrets=show) for d in page])
+            services.block_secrets_read(workspace=self.workspace, documents=rows, actor=request.user)
+        return Response([schemas.render_block_document(d, include_secrets=show) for d in rows])
 
 
 class BlockTypeDocumentByNameView(WorkspaceAPIView):
@@ -163,10 +162,9 @@ class BlockSchemaFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockSchemaFilterBody, responses=schemas.BlockSchema(many=True),
                    operation_id="block_schema_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.BlockSchemaFilterBody, request.data))
+        body = plain(parse_params(schemas.BlockSchemaFilterBody, request.data))
         qs = selectors.block_schema_list(workspace=self.workspace, block_schemas=body.get("block_schemas"))
-        limit = body.get("limit") or 200
-        return Response(schemas.BlockSchema(qs[body["offset"]: body["offset"] + limit], many=True).data)
+        return Response(schemas.BlockSchema(page(qs, body), many=True).data)
 
 
 class BlockSchemaDetailView(WorkspaceAPIView):
@@ -230,16 +228,15 @@ class BlockDocumentFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockDocumentFilterBody, responses=schemas.BlockDocument(many=True),
                    operation_id="block_document_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.BlockDocumentFilterBody, request.data))
+        body = plain(parse_params(schemas.BlockDocumentFilterBody, request.data))
         show = _secrets_allowed(request, body["include_secrets"])
         qs = selectors.block_document_list(workspace=self.workspace, block_documents=body.get("block_documents"),
                                            block_types=body.get("block_types"),
                                            block_schemas=body.get("block_schemas"), sort=body["sort"])
-        limit = body.get("limit") or 200
-        page = list(qs[body["offset"]: body["offset"] + limit])
+        rows = page(qs, body)
         if show:
-            services.block_secrets_read(workspace=self.workspace, documents=page, actor=request.user)
-        return Response([schemas.render_block_document(d, include_secrets=show) for d in page])
+            services.block_secrets_read(workspace=self.workspace, documents=rows, actor=request.user)
+        return Response([schemas.render_block_document(d, include_secrets=show) for d in rows])
 
 
 class BlockDocumentCountView(WorkspaceAPIView):
@@ -248,7 +245,7 @@ class BlockDocumentCountView(WorkspaceAPIView):
     @extend_schema(request=schemas.BlockDocumentCountBody, responses=OpenApiTypes.INT,
                    operation_id="block_document_count")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.BlockDocumentCountBody, request.data))
+        body = plain(parse_params(schemas.BlockDocumentCountBody, request.data))
         qs = selectors.block_document_list(workspace=self.workspace, block_documents=body.get("block_documents"),
                                            block_types=body.get("block_types"),
                                            block_schemas=body.get("block_schemas"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from apps.core.errors import Invalid
+from apps.engine.schemas import filters
 
 
 def path_uuid(value: str, name: str = "id") -> uuid.UUID:
@@ -41,7 +42,7 @@ def plain(value):
     return str(value) if isinstance(value, uuid.UUID) else value
 
 
-def page(queryset, body: dict, default_limit: int = 200) -> list:
-    """One page of `queryset` by the body's `offset` and `limit` (absent, null or 0 = the defaults)."""
-    offset = body.get("offset") or 0
-    return list(queryset[offset: offset + (body.get("limit") or default_limit)])
+def page(queryset, body: dict) -> list:
+    """One page of `queryset` by the body's `offset` and `limit`, read as Prefect 2.20 reads them: an absent
+    or null limit is the default (200), `limit: 0` an empty page."""
+    return list(queryset[filters.page(body)])

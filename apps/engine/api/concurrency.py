@@ -9,17 +9,12 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, parse_params, path_uuid
+from apps.engine.api.common import page, parse_body, parse_params, path_uuid
 from apps.engine.schemas import concurrency as schemas
 from apps.engine.selectors import concurrency as selectors
 from apps.engine.services import concurrency as services
 
 READ, WRITE = "concurrency_limits:read", "concurrency_limits:write"
-
-
-def _page(queryset, body: dict):
-    limit = 200 if body.get("limit") is None else body["limit"]
-    return queryset[body["offset"]: body["offset"] + limit]
 
 
 # v1: tag-based
@@ -44,7 +39,7 @@ class ConcurrencyLimitFilterView(WorkspaceAPIView):
                    operation_id="concurrency_limit_filter")
     def post(self, request, **kwargs):
         body = parse_params(schemas.PageBody, request.data)
-        rows = _page(selectors.concurrency_limit_list(workspace=self.workspace), body)
+        rows = page(selectors.concurrency_limit_list(workspace=self.workspace), body)
         return Response(schemas.ConcurrencyLimit(rows, many=True).data)
 
 
@@ -111,7 +106,7 @@ class ConcurrencyLimitV2FilterView(WorkspaceAPIView):
                    operation_id="concurrency_limit_v2_filter")
     def post(self, request, **kwargs):
         body = parse_params(schemas.PageBody, request.data)
-        rows = _page(selectors.concurrency_limit_v2_list(workspace=self.workspace), body)
+        rows = page(selectors.concurrency_limit_v2_list(workspace=self.workspace), body)
         return Response(schemas.GlobalConcurrencyLimitResponse(rows, many=True).data)
 
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid
-from apps.engine.api.common import parse_params
+from apps.engine.api.common import page, parse_params
 from apps.engine.schemas import logs as schemas
 from apps.engine.selectors.logs import log_list
 from apps.engine.services.logs import logs_create
@@ -47,9 +47,8 @@ class LogFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.LogFilterBody, responses=schemas.Log(many=True), operation_id="logs_filter")
     def post(self, request, **kwargs):
         data = parse_params(schemas.LogFilterBody, request.data)
-        limit = 200 if data.get("limit") is None else data["limit"]
         logs = log_list(workspace=self.workspace, logs=data.get("logs"), sort=data["sort"])
-        return Response(schemas.Log(logs[data["offset"]: data["offset"] + limit], many=True).data)
+        return Response(schemas.Log(page(logs, data), many=True).data)
 
 
 urlpatterns = [

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import page, parse_body, parse_params, path_uuid, plain
 from apps.engine.schemas import variables as schemas
 from apps.engine.selectors import variables as selectors
 from apps.engine.services import variables as services
@@ -33,10 +33,9 @@ class VariableFilterView(WorkspaceAPIView):
     @extend_schema(request=schemas.VariableFilterBody, responses=schemas.Variable(many=True),
                    operation_id="variable_filter")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.VariableFilterBody, request.data))
+        body = plain(parse_params(schemas.VariableFilterBody, request.data))
         qs = selectors.variable_list(workspace=self.workspace, variables=body.get("variables"), sort=body["sort"])
-        limit = body.get("limit") or 200
-        return Response(schemas.Variable(qs[body["offset"]: body["offset"] + limit], many=True).data)
+        return Response(schemas.Variable(page(qs, body), many=True).data)
 
 
 class VariableCountView(WorkspaceAPIView):
@@ -44,7 +43,7 @@ class VariableCountView(WorkspaceAPIView):
 
     @extend_schema(request=schemas.VariableCountBody, responses=OpenApiTypes.INT, operation_id="variable_count")
     def post(self, request, **kwargs):
-        body = plain(parse_body(schemas.VariableCountBody, request.data))
+        body = plain(parse_params(schemas.VariableCountBody, request.data))
         return Response(selectors.variable_list(workspace=self.workspace, variables=body.get("variables")).count())
 
 

@@ -270,7 +270,8 @@ class TaskRunFilterBody(TaskRunCountBody):
 
 
 def page(body: dict) -> slice:
+    """The slice a validated body's `limit` and `offset` select: no limit (absent or null) is the default."""
     limit = body.get("limit")
     limit = MAX_LIMIT if limit is None else limit
-    offset = body.get("offset", 0)
+    offset = body.get("offset") or 0
     return slice(offset, offset + limit)

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from apps.engine.models import ConcurrencyLimit, FlowRun, FlowRunState, TaskRunState
+from apps.engine.services.cancellation import cancellation_cleanup
 from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
 from apps.engine.services.flows import flow_create
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
@@ -123,3 +124,22 @@ def test_a_limit_of_one_lets_one_of_two_racing_tasks_run(ws):
         assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == [str(winner.pk)]
         task_run_set_state(workspace=ws, task_run_id=winner.pk, state={"type": "COMPLETED"})
         assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == []
+
+
+def test_two_cancellation_sweeps_at_once_cancel_each_run_once(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    parent, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    tasks = [task_run_create(workspace=ws, flow_run_id=parent.pk, task_key="t", dynamic_key=str(i),
+                             state={"type": "RUNNING"})[0] for i in range(6)]
+    subflows = [flow_run_create(workspace=ws, flow_id=flow.pk, parent_task_run_id=t.pk, state={"type": "RUNNING"})[0]
+                for t in tasks[:3]]
+    flow_run_set_state(workspace=ws, flow_run_id=parent.pk, state={"type": "CANCELLED"}, force=True)
+    results = race(cancellation_cleanup, cancellation_cleanup)
+    for sub in subflows:
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=sub, type="CANCELLED").count() == 1
+    for t in tasks:
+        # each task run: cancelled once by a sweep, and the three tracking a subflow once more by its mirror
+        assert TaskRunState.objects.for_workspace(ws).filter(task_run=t, type="CANCELLED").count() == (
+            2 if t in tasks[:3] else 1)
+    assert sum(results) == 9
+    assert cancellation_cleanup() == 0

@@ -16,6 +16,7 @@ from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
 from apps.engine.services import flow_run_inputs
+from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
 
@@ -91,6 +92,14 @@ def flow_run_update(*, workspace, flow_run_id: uuid.UUID, changes: dict, actor=N
                               loc=["body", "job_variables"])
             if run.deployment_id is None:
                 raise Invalid("A deployment for the flow run could not be found", loc=["body", "job_variables"])
+            deployment = (Deployment.objects.for_workspace(workspace).select_related("work_queue__work_pool")
+                          .filter(pk=run.deployment_id).first())
+            if deployment is None:
+                raise Invalid("A deployment for the flow run could not be found", loc=["body", "job_variables"])
+            if deployment.work_queue is not None:
+                job_variables_validate(workspace=workspace, pool=deployment.work_queue.work_pool,
+                                       layers=[deployment.job_variables, changes["job_variables"]], require=True,
+                                       action="Error updating flow run")
         fields = [name for name in _UPDATABLE if name in changes]
         for name in fields:
             value = changes[name]

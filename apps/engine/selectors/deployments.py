@@ -49,7 +49,7 @@ def _tags(f: dict, field: str) -> list[Q]:
     parts = []
     if tags := f.get("tags"):
         if tags.get("all_"):
-            parts.append(Q(**{f"{field}__contains": list(tags["all_"])}))
+            parts.append(Q(**{f"{field}__contains_all": list(tags["all_"])}))
         if tags.get("is_null_") is not None:
             parts.append(Q(**{field: []}) if tags["is_null_"] else ~Q(**{field: []}))
     return parts

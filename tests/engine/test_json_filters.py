@@ -1,6 +1,7 @@
-"""Prefect's `tags.all_` filters (flows, flow runs, task runs, deployments, variables, block capabilities)
-on both databases: PostgreSQL (the tests' database, through the API) and SQLite (the embedded quick
-start), where the same Q objects are compiled and run on an in-memory database."""
+"""Filters on JSON columns on both databases: Prefect's `tags.all_` (flows, flow runs, task runs,
+deployments, variables, block capabilities) and events' `related` resources (by id, role, both, labels).
+PostgreSQL (the tests' database) through the API; SQLite (the embedded quick start) by compiling the same
+Q objects for an in-memory database and running them there."""
 
 from __future__ import annotations
 
@@ -67,17 +68,17 @@ def sqlite(django_db_blocker):
         connection.close()
 
 
-def _run_on(connection, model, q, rows: dict[str, list]) -> set[str]:
-    """Compile `model.filter(q).values('name')` for `connection` and run it on a table holding only the
-    columns it reads, filled with `rows` (name → tags)."""
+def _run_on(connection, model, q, rows: dict[str, list], name: str = "name", column: str = "tags") -> set[str]:
+    """Compile `model.filter(q).values(name)` for `connection` and run it on a table holding only the
+    columns it reads, filled with `rows` (name → the JSON column's value)."""
     table = model._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(f'DROP TABLE IF EXISTS "{table}"')
-        cursor.execute(f'CREATE TABLE "{table}" ("id" char(32) PRIMARY KEY, "name" text, "tags" text)')
-        for name, tags in rows.items():
-            cursor.execute(f'INSERT INTO "{table}" ("id", "name", "tags") VALUES (%s, %s, %s)',
-                           [uuid.uuid4().hex, name, json.dumps(tags)])
-        sql, params = model.all_workspaces.filter(q).values("name").query.get_compiler(connection=connection).as_sql()
+        cursor.execute(f'CREATE TABLE "{table}" ("id" char(32) PRIMARY KEY, "{name}" text, "{column}" text)')
+        for key, value in rows.items():
+            cursor.execute(f'INSERT INTO "{table}" ("id", "{name}", "{column}") VALUES (%s, %s, %s)',
+                           [uuid.uuid4().hex, key, json.dumps(value)])
+        sql, params = model.all_workspaces.filter(q).values(name).query.get_compiler(connection=connection).as_sql()
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
@@ -105,3 +106,55 @@ def test_contains_all_takes_strings_only_and_names_unsupported_backends():
     lookup = FlowRun._meta.get_field("tags").get_lookup("contains_all")
     with pytest.raises(NotSupportedError):
         lookup(FlowRun._meta.get_field("tags").get_col("t"), ["db"]).as_sql(None, mysql_like)
+
+
+# --- events' related resources ---------------------------------------------------------------------------
+
+RUN = "prefect.flow-run.1"
+RELATED = {
+    "task-event": [{"prefect.resource.id": RUN, "prefect.resource.role": "flow-run"},
+                   {"prefect.resource.id": "prefect.flow.9", "prefect.resource.role": "flow", "team": "data"}],
+    "other-role": [{"prefect.resource.id": RUN, "prefect.resource.role": "parent"}],
+    "unrelated": [{"prefect.resource.id": "prefect.flow.9", "prefect.resource.role": "flow"}],
+    "odd": ["prefect.flow-run.1", {"prefect.resource.id": "x", "note": RUN}],
+    "none": [],
+}
+RELATED_CASES = [
+    ({"id": [RUN]}, {"task-event", "other-role"}),
+    ({"role": ["flow"]}, {"task-event", "unrelated"}),
+    ({"resources_in_roles": [[RUN, "flow-run"]]}, {"task-event"}),
+    ({"resources_in_roles": [[RUN, "flow"]]}, set()),  # both in one resource, not across two
+    ({"labels": {"team": "data"}}, {"task-event"}),
+    ({"labels": {"team": ["ops", "data"]}}, {"task-event"}),
+    ({"id": [RUN], "role": ["parent"]}, {"other-role"}),
+]
+
+
+@pytest.mark.parametrize("related, expected", RELATED_CASES)
+def test_related_filters_on_sqlite(sqlite, related, expected):
+    from apps.engine.models import Event
+    from apps.engine.selectors.events import _related_q
+
+    assert _run_on(sqlite, Event, _related_q(related), RELATED, name="event", column="related") == expected
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("related, expected", RELATED_CASES)
+def test_related_filters_on_postgresql(authed_client, workspace, related, expected):
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat()
+    events = [{"id": str(uuid.uuid4()), "occurred": now, "event": name, "resource": {"prefect.resource.id": "r"},
+               "related": value, "payload": {}} for name, value in RELATED.items() if all(
+                   isinstance(item, dict) for item in value)]
+    assert authed_client.post(base(workspace) + "events", events, format="json").status_code in (200, 201, 204)
+    response = authed_client.post(base(workspace) + "events/filter", {"filter": {"related": related}}, format="json")
+    assert response.status_code == 200, response.content
+    assert {e["event"] for e in response.json()["events"]} == expected
+
+
+@pytest.mark.django_db
+def test_labels_must_be_strings(authed_client, workspace):
+    response = authed_client.post(base(workspace) + "events/filter",
+                                  {"filter": {"related": {"labels": {"team": 5}}}}, format="json")
+    assert response.status_code == 422

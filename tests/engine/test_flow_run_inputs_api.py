@@ -90,6 +90,8 @@ def test_filter_by_prefix_oldest_first_with_limit_and_exclusions(authed_client, 
 def test_get_of_the_key_filter_reads_that_key(authed_client, workspace, run_id):
     assert send(authed_client, workspace, run_id, "filter", "v").status_code == 201
     assert authed_client.get(url(workspace, run_id, "/filter")).content == b"v"
+    assert authed_client.delete(url(workspace, run_id, "/filter")).status_code == 204
+    assert not FlowRunInput.objects.for_workspace(workspace).exists()
     assert authed_client.post(url(workspace, run_id, "/other"), {"prefix": ""}, format="json").status_code == 405
 
 

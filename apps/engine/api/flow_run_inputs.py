@@ -32,30 +32,39 @@ class FlowRunInputCreateView(WorkspaceAPIView):
         return HttpResponse(b"null", status=201, content_type="application/json")
 
 
-class FlowRunInputKeyView(WorkspaceAPIView):
-    """One input by key. `POST …/input/filter` shares the path shape: on Prefect's server the filter route
-    takes POST and the key route GET and DELETE, so `GET …/input/filter` reads the key "filter"."""
+def _read(workspace, run_id: str, key: str) -> HttpResponse:
+    row = selectors.flow_run_input_get(workspace=workspace, flow_run_id=path_uuid(run_id), key=key)
+    if row is None:
+        raise NotFound("Flow run input not found")
+    return HttpResponse(row.value, content_type="text/plain; charset=utf-8")
 
-    required_permissions = {"GET": READ, "DELETE": WRITE, "POST": READ}
+
+def _delete(workspace, run_id: str, key: str, actor) -> Response:
+    services.flow_run_input_delete(workspace=workspace, flow_run_id=path_uuid(run_id), key=key, actor=actor)
+    return Response(status=204)
+
+
+class FlowRunInputKeyView(WorkspaceAPIView):
+    required_permissions = {"GET": READ, "DELETE": WRITE}
 
     @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR}, operation_id="flow_run_input_read")
     def get(self, request, id: str, key: str, **kwargs):
-        row = selectors.flow_run_input_get(workspace=self.workspace, flow_run_id=path_uuid(id), key=key)
-        if row is None:
-            raise NotFound("Flow run input not found")
-        return HttpResponse(row.value, content_type="text/plain; charset=utf-8")
+        return _read(self.workspace, id, key)
 
     @extend_schema(responses={204: None}, operation_id="flow_run_input_delete")
     def delete(self, request, id: str, key: str, **kwargs):
-        services.flow_run_input_delete(workspace=self.workspace, flow_run_id=path_uuid(id), key=key,
-                                       actor=request.user)
-        return Response(status=204)
+        return _delete(self.workspace, id, key, request.user)
+
+
+class FlowRunInputFilterView(WorkspaceAPIView):
+    """`POST …/input/filter`. On Prefect's server the filter route takes only POST, so GET and DELETE of
+    this path reach the key route: they read and delete the input whose key is "filter"."""
+
+    required_permissions = {"POST": READ, "GET": READ, "DELETE": WRITE}
 
     @extend_schema(request=schemas.FlowRunInputFilterBody, responses=schemas.FlowRunInputResponse(many=True),
                    operation_id="flow_run_input_filter")
-    def post(self, request, id: str, key: str, **kwargs):
-        if key != FILTER:
-            return Response({"detail": 'Method "POST" not allowed.'}, status=405)
+    def post(self, request, id: str, **kwargs):
         run_id = path_uuid(id)
         body = parse_body(schemas.FlowRunInputFilterBody, request.data)
         if not selectors.flow_run_exists(workspace=self.workspace, flow_run_id=run_id):
@@ -64,8 +73,17 @@ class FlowRunInputKeyView(WorkspaceAPIView):
                                              exclude_keys=body["exclude_keys"], limit=body["limit"])
         return Response([schemas.flow_run_input_json(row) for row in rows])
 
+    @extend_schema(exclude=True)  # documented as flow_run_input_read
+    def get(self, request, id: str, **kwargs):
+        return _read(self.workspace, id, FILTER)
+
+    @extend_schema(exclude=True)  # documented as flow_run_input_delete
+    def delete(self, request, id: str, **kwargs):
+        return _delete(self.workspace, id, FILTER, request.user)
+
 
 urlpatterns = [
     path("flow_runs/<str:id>/input", FlowRunInputCreateView.as_view(), name="flow-run-inputs"),
+    path("flow_runs/<str:id>/input/filter", FlowRunInputFilterView.as_view(), name="flow-run-inputs-filter"),
     path("flow_runs/<str:id>/input/<str:key>", FlowRunInputKeyView.as_view(), name="flow-run-input"),
 ]

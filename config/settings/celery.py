@@ -49,7 +49,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "praetor.billing.apply_run_retention",
         "schedule": env("PRAETOR_RUN_RETENTION_SECONDS", 3600.0, cast=float),
     },
-    # The engine's loops (Prefect's scheduler, late-runs and crashed-runs services).
+    # The engine's loops (Prefect's scheduler, late-runs, crashed-runs and cancellation-cleanup services).
     "praetor.engine.schedule_deployments": {
         "task": "praetor.engine.schedule_deployments",
         "schedule": env("PRAETOR_SCHEDULER_SECONDS", 10.0, cast=float),
@@ -61,5 +61,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "praetor.engine.mark_crashed_runs": {
         "task": "praetor.engine.mark_crashed_runs",
         "schedule": env("PRAETOR_CRASHED_RUNS_SECONDS", 30.0, cast=float),
+    },
+    "praetor.engine.clean_up_cancellations": {
+        "task": "praetor.engine.clean_up_cancellations",
+        "schedule": env("PRAETOR_CANCELLATION_CLEANUP_SECONDS", 20.0, cast=float),
     },
 }

@@ -7,7 +7,16 @@ import uuid
 
 import pytest
 
-from apps.engine.models import Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState, WorkPool, WorkQueue
+from apps.engine.models import (
+    Deployment,
+    DeploymentSchedule,
+    Flow,
+    FlowRun,
+    FlowRunState,
+    TaskRun,
+    WorkPool,
+    WorkQueue,
+)
 from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -141,6 +150,36 @@ def test_filter_sort_count(authed_client, workspace):
     assert authed_client.post(url + "count", {"work_pool_queues": {"name": {"any_": ["other"]}}},
                               format="json").json() == 1
     assert authed_client.post(url + "count", {"deployments": {"name": {"like_": "y"}}}, format="json").json() == 1
+
+
+def test_filter_by_runs_flows_and_queue_prefix_with_the_shared_filters(authed_client, workspace):
+    """deployments/filter takes Prefect's shared filter bodies: a deployment matches flow run and task run
+    filters when one of its runs does (the same run for both); queue prefixes ignore case, as Prefect's
+    ILIKE; names may be blank strings; unknown fields inside a filter are 422."""
+    flow = make_flow(workspace, "f")
+    x = deploy(authed_client, workspace, flow, name="x").json()
+    deploy(authed_client, workspace, flow, name="y", work_queue_name="Nightly-EU")
+    run = authed_client.post(base(workspace) + f"deployments/{x['id']}/create_flow_run", {}, format="json").json()
+    url = base(workspace) + "deployments/"
+
+    def names(body):
+        response = authed_client.post(url + "filter", body, format="json")
+        assert response.status_code == 200, response.content
+        return [d["name"] for d in response.json()]
+
+    assert names({"flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}) == ["x"]
+    assert names({"flow_runs": {"state": {"type": {"any_": ["RUNNING"]}}}}) == []
+    assert names({"flow_runs": {"id": {"any_": [run["id"]]}}, "task_runs": {"name": {"any_": ["t"]}}}) == []
+    flow_run = FlowRun.objects.for_workspace(workspace).get()
+    TaskRun.objects.for_workspace(workspace).create(workspace=workspace, flow_run=flow_run, name="t", task_key="k",
+                                                    dynamic_key="0")
+    assert names({"flow_runs": {"id": {"any_": [run["id"]]}}, "task_runs": {"name": {"any_": ["t"]}}}) == ["x"]
+    assert authed_client.post(url + "count", {"task_runs": {"name": {"any_": ["t"]}}}, format="json").json() == 1
+    assert names({"work_pool_queues": {"name": {"startswith_": ["nightly"]}}}) == ["y"]
+    assert names({"flows": {"deployment": {"is_null_": False}, "tags": {"all_": []}}}) == ["x", "y"]
+    assert names({"deployments": {"name": {"any_": [""]}}}) == []
+    bad = authed_client.post(url + "filter", {"deployments": {"name": {"nope_": ["x"]}}}, format="json")
+    assert bad.status_code == 422
 
 
 def test_update_and_delete(authed_client, workspace):

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.engine.models import FlowRun, Log, TaskRun
+from apps.engine.models import FlowRun, FlowRunInput, Log, TaskRun
 from apps.engine.services.retention import (
     RetentionResult,
     flow_runs_retention_batch,
@@ -55,6 +55,8 @@ def test_old_terminal_runs_go_with_what_they_own_and_recent_or_running_ones_stay
     FlowRun.objects.for_workspace(workspace).filter(pk=subflow.pk).update(parent_task_run=old_task)
     task_run(workspace, now=now, ended_days_ago=30, key="cached", cache=True)  # old, outside any flow run
     kept_orphan = task_run(workspace, now=now, ended_days_ago=3, key="fresh")
+    FlowRunInput.all_workspaces.create(workspace=workspace, flow_run=old[1], key="gone", value="1")
+    FlowRunInput.all_workspaces.create(workspace=workspace, flow_run=recent, key="kept", value="2")
 
     done = workspace_run_history_delete(workspace_id=workspace.pk, older_than=cutoff)
 
@@ -66,6 +68,7 @@ def test_old_terminal_runs_go_with_what_they_own_and_recent_or_running_ones_stay
                                  "decisions": 10, "caches": 0, "logs": 2}
     assert set(Log.objects.for_workspace(workspace).values_list("message", flat=True)) == {"recent 2", "running 1"}
     assert FlowRun.objects.for_workspace(workspace).get(pk=subflow.pk).parent_task_run_id is None
+    assert list(FlowRunInput.objects.for_workspace(workspace).values_list("key", flat=True)) == ["kept"]
     # A second sweep finds nothing left to do.
     assert workspace_run_history_delete(workspace_id=workspace.pk, older_than=cutoff).total == 0
 
@@ -106,10 +109,11 @@ def test_batches_are_bounded_in_rows_and_statements(workspace, now, cutoff, djan
     # The two oldest flow runs are taken first: their task runs two at a time, then the runs themselves;
     # then the last one. Each batch is one transaction (a savepoint here, inside the test's):
     # with task runs: lock+select runs, select task runs, delete caches, states, decisions, detach subflows,
-    # delete task runs (7); without: lock+select runs, select task runs, delete states, decisions, runs (5).
+    # delete task runs (7); without: lock+select runs, select task runs, delete states, decisions, inputs,
+    # runs (6).
     expected = [(RetentionResult(task_runs=2), 7), (RetentionResult(task_runs=2), 7), (RetentionResult(task_runs=2), 7),
-                (RetentionResult(flow_runs=2), 5), (RetentionResult(task_runs=2), 7), (RetentionResult(task_runs=1), 7),
-                (RetentionResult(flow_runs=1), 5), (RetentionResult(), 1)]
+                (RetentionResult(flow_runs=2), 6), (RetentionResult(task_runs=2), 7), (RetentionResult(task_runs=1), 7),
+                (RetentionResult(flow_runs=1), 6), (RetentionResult(), 1)]
     for result, statements in expected:
         with django_assert_num_queries(2 + statements):
             assert flow_runs_retention_batch(workspace_id=workspace.pk, older_than=cutoff, batch_size=2) == result
@@ -175,7 +179,7 @@ def test_every_relation_to_run_history_is_handled():
                 if f.auto_created and not f.concrete and f.is_relation}
 
     assert reverse(FlowRun) == {("TaskRun", "flow_run"), ("FlowRunState", "flow_run"),
-                                ("OrchestrationDecision", "flow_run")}
+                                ("OrchestrationDecision", "flow_run"), ("FlowRunInput", "flow_run")}
     assert reverse(TaskRun) == {("FlowRun", "parent_task_run"), ("TaskRunState", "task_run"),
                                 ("OrchestrationDecision", "task_run")}
     assert reverse(FlowRunState) == {("FlowRun", "state")}

@@ -57,6 +57,11 @@ class DeploymentCreateView(WorkspaceAPIView):
         return Response(render(deployment), status=201 if created else 200)
 
 
+def _filters(body: dict) -> dict:
+    return {key: body.get(key) for key in ("flows", "flow_runs", "task_runs", "deployments", "work_pools",
+                                           "work_pool_queues")}
+
+
 class DeploymentFilterView(WorkspaceAPIView):
     required_permissions = {"POST": READ}
 
@@ -64,9 +69,7 @@ class DeploymentFilterView(WorkspaceAPIView):
                    operation_id="deployment_filter")
     def post(self, request, **kwargs):
         body = plain(parse_body(schemas.DeploymentFilterBody, request.data))
-        qs = selectors.deployment_list(workspace=self.workspace, flows=body.get("flows"),
-                                       deployments=body.get("deployments"), work_pools=body.get("work_pools"),
-                                       work_pool_queues=body.get("work_pool_queues"), sort=body.get("sort"))
+        qs = selectors.deployment_list(workspace=self.workspace, **_filters(body), sort=body.get("sort"))
         now = timezone.now()
         return Response([render(d, now) for d in page(qs, body)])
 
@@ -77,9 +80,7 @@ class DeploymentCountView(WorkspaceAPIView):
     @extend_schema(request=schemas.DeploymentCountBody, responses=OpenApiTypes.INT, operation_id="deployment_count")
     def post(self, request, **kwargs):
         body = plain(parse_body(schemas.DeploymentCountBody, request.data))
-        qs = selectors.deployment_list(workspace=self.workspace, flows=body.get("flows"),
-                                       deployments=body.get("deployments"), work_pools=body.get("work_pools"),
-                                       work_pool_queues=body.get("work_pool_queues"))
+        qs = selectors.deployment_list(workspace=self.workspace, **_filters(body))
         return Response(qs.count())
 
 

@@ -4,6 +4,7 @@ from apps.engine.models.artifacts import Artifact, ArtifactCollection
 from apps.engine.models.blocks import BlockDocument, BlockDocumentReference, BlockSchema, BlockType
 from apps.engine.models.deployments import Deployment, DeploymentSchedule, Worker, WorkPool, WorkQueue
 from apps.engine.models.events import Event
+from apps.engine.models.flow_run_inputs import FlowRunInput
 from apps.engine.models.runs import (
     ConcurrencyLimit,
     ConcurrencyLimitV2,
@@ -35,6 +36,7 @@ __all__ = [
     "Event",
     "Flow",
     "FlowRun",
+    "FlowRunInput",
     "FlowRunState",
     "Log",
     "OrchestrationDecision",

@@ -102,6 +102,9 @@ class FlowRun(_Run):
             # the scheduler's and the late-runs sweep's scan across workspaces: Scheduled runs by due time
             models.Index(fields=["next_scheduled_start_time"], condition=models.Q(state_type="SCHEDULED"),
                          name="flow_run_scheduled_due"),
+            # the cancellation cleanup's scan across workspaces: runs Cancelled lately
+            models.Index(fields=["end_time"], condition=models.Q(state_type="CANCELLED"),
+                         name="flow_run_cancelled_end"),
         ]
 
 

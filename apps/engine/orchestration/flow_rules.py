@@ -91,18 +91,6 @@ class PreventPendingTransitions(Rule):
         self.abort(f"This run is in a {ctx.initial.type} state and cannot transition to a PENDING state.")
 
 
-class PreventDuplicateRunning(Rule):
-    """A run that is Running cannot be proposed Running again (ours; Prefect 2.20 accepts it): of two
-    processes racing to run the same run, the second is aborted and never executes it. The row lock
-    taken by set_state makes "second" well defined."""
-
-    FROM_STATES = frozenset({StateType.RUNNING})
-    TO_STATES = frozenset({StateType.RUNNING})
-
-    def before(self, ctx: OrchestrationContext) -> None:
-        self.abort("This run is already RUNNING.")
-
-
 class EnsureOnlyScheduledFlowsMarkedLate(Rule):
     """Only a Scheduled run can be marked Late."""
 

@@ -16,7 +16,6 @@ CORE_FLOW_POLICY = Policy(
         fr.EnforceCancellingToCancelledTransition,
         fr.BypassCancellingFlowRunsWithNoInfra,
         fr.PreventPendingTransitions,
-        fr.PreventDuplicateRunning,
         fr.EnsureOnlyScheduledFlowsMarkedLate,
         fr.HandlePausingFlows,
         fr.HandleResumingPausedFlows,
@@ -33,7 +32,6 @@ CORE_TASK_POLICY = Policy(
         tr.CacheRetrieval,
         tr.HandleTaskTerminalStateTransitions,
         tr.PreventRunningTasksFromStoppedFlows,
-        fr.PreventDuplicateRunning,
         tr.SecureTaskConcurrencySlots,  # after the cache: a cached task needs no slot
         fr.CopyScheduledTime,
         fr.WaitForScheduledTime,

@@ -1,5 +1,6 @@
 """Input and output shapes of deployments and their schedules (Prefect 2.20: DeploymentCreate, DeploymentUpdate,
-DeploymentFlowRunCreate, DeploymentScheduleCreate/Update, DeploymentListFilter, DeploymentResponse)."""
+DeploymentFlowRunCreate, DeploymentScheduleCreate/Update, DeploymentResponse; the filters are the shared ones in
+schemas/filters.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rest_framework import serializers
 
 from apps.core.api.serializers import StrictInputSerializer
 from apps.core.errors import Invalid
+from apps.engine.schemas import filters
 from apps.engine.services.schedules import schedule_normalize
 
 DEPLOYMENT_SORTS = ["CREATED_DESC", "UPDATED_DESC", "NAME_ASC", "NAME_DESC"]
@@ -110,75 +112,18 @@ class DeploymentFlowRunCreate(StrictInputSerializer):
     job_variables = _json_object(required=False, allow_null=True)
 
 
-# --- filters -------------------------------------------------------------------------------------------
-
-class _AnyIds(StrictInputSerializer):
-    any_ = serializers.ListField(child=serializers.UUIDField(), required=False, allow_null=True)
-
-
-class _AnyNames(StrictInputSerializer):
-    any_ = _strings(required=False, allow_null=True)
-
-
-class _Eq(StrictInputSerializer):
-    eq_ = serializers.BooleanField(required=False, allow_null=True)
-
-
-class DeploymentFilterName(_AnyNames):
-    like_ = serializers.CharField(required=False, allow_null=True)
-
-
-class DeploymentFilterTags(StrictInputSerializer):
-    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    all_ = _strings(required=False, allow_null=True)
-    is_null_ = serializers.BooleanField(required=False, allow_null=True)
-
-
-class DeploymentListFilter(StrictInputSerializer):
-    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyIds(required=False, allow_null=True)
-    name = DeploymentFilterName(required=False, allow_null=True)
-    paused = _Eq(required=False, allow_null=True)
-    is_schedule_active = _Eq(required=False, allow_null=True)
-    tags = DeploymentFilterTags(required=False, allow_null=True)
-    work_queue_name = _AnyNames(required=False, allow_null=True)
-
-
-class FlowFilterForDeployments(StrictInputSerializer):
-    """The part of FlowFilter a deployment query can use: flows by id, name or tags."""
-
-    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyIds(required=False, allow_null=True)
-    name = DeploymentFilterName(required=False, allow_null=True)
-    tags = DeploymentFilterTags(required=False, allow_null=True)
-
-
-class PoolListFilter(StrictInputSerializer):
-    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyIds(required=False, allow_null=True)
-    name = _AnyNames(required=False, allow_null=True)
-    type = _AnyNames(required=False, allow_null=True)
-
-
-class WorkQueueFilterName(_AnyNames):
-    startswith_ = _strings(required=False, allow_null=True)
-
-
-class PoolQueueListFilter(StrictInputSerializer):
-    operator = serializers.ChoiceField(choices=["and_", "or_"], required=False, default="and_")
-    id = _AnyIds(required=False, allow_null=True)
-    name = WorkQueueFilterName(required=False, allow_null=True)
-
+# --- filter bodies ---------------------------------------------------------------------------------------
 
 class DeploymentCountBody(StrictInputSerializer):
-    flows = FlowFilterForDeployments(required=False, allow_null=True)
-    # Flow run and task run filters are accepted for the client's sake and must be empty: deployments
-    # are not filtered by their runs here.
-    flow_runs = serializers.JSONField(required=False, allow_null=True)
-    task_runs = serializers.JSONField(required=False, allow_null=True)
-    deployments = DeploymentListFilter(required=False, allow_null=True)
-    work_pools = PoolListFilter(required=False, allow_null=True)
-    work_pool_queues = PoolQueueListFilter(required=False, allow_null=True)
+    """The filters of deployments/filter and /count: Prefect's shared filter bodies (schemas.filters).
+    A deployment matches flow run (and task run) filters when one of its runs does."""
+
+    flows = filters.FlowFilter(required=False, allow_null=True)
+    flow_runs = filters.FlowRunFilter(required=False, allow_null=True)
+    task_runs = filters.TaskRunFilter(required=False, allow_null=True)
+    deployments = filters.DeploymentFilter(required=False, allow_null=True)
+    work_pools = filters.WorkPoolFilter(required=False, allow_null=True)
+    work_pool_queues = filters.WorkQueueFilter(required=False, allow_null=True)
 
 
 class DeploymentFilterBody(DeploymentCountBody):

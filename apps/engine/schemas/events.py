@@ -11,6 +11,18 @@ def _strings():
     return serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
 
 
+class ResourceLabels(serializers.DictField):
+    """Prefect's ResourceSpecification: label → a string or a list of strings (a trailing `*` = prefix)."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        for label, value in data.items():
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in values):
+                raise serializers.ValidationError({label: ["A label matches a string or a list of strings."]})
+        return data
+
+
 class EventOccurredFilter(StrictInputSerializer):
     since = serializers.DateTimeField(required=False, allow_null=True)
     until = serializers.DateTimeField(required=False, allow_null=True)
@@ -26,7 +38,7 @@ class EventNameFilter(StrictInputSerializer):
 class EventResourceFilter(StrictInputSerializer):
     id = _strings()
     id_prefix = _strings()
-    labels = serializers.DictField(required=False, allow_null=True)
+    labels = ResourceLabels(required=False, allow_null=True)
     distinct = serializers.BooleanField(required=False, default=False)
 
 
@@ -36,13 +48,13 @@ class EventRelatedFilter(StrictInputSerializer):
     resources_in_roles = serializers.ListField(
         child=serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2),
         required=False, allow_null=True)
-    labels = serializers.DictField(required=False, allow_null=True)
+    labels = ResourceLabels(required=False, allow_null=True)
 
 
 class EventAnyResourceFilter(StrictInputSerializer):
     id = _strings()
     id_prefix = _strings()
-    labels = serializers.DictField(required=False, allow_null=True)
+    labels = ResourceLabels(required=False, allow_null=True)
 
 
 class EventIDFilter(StrictInputSerializer):

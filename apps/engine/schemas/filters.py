@@ -30,7 +30,8 @@ def _uuids():
 
 
 def _strings():
-    return serializers.ListField(child=serializers.CharField(trim_whitespace=False), required=False, allow_null=True)
+    return serializers.ListField(child=serializers.CharField(trim_whitespace=False, allow_blank=True), required=False,
+                                 allow_null=True)
 
 
 def _operator():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictInputSerializer
-from apps.engine.schemas.deployments import PoolListFilter, PoolQueueListFilter
+from apps.engine.schemas.filters import WorkPoolFilter, WorkQueueFilter
 
 STATUSES = ["READY", "NOT_READY", "PAUSED"]
 
@@ -61,15 +61,15 @@ class _Paged(StrictInputSerializer):
 
 
 class WorkPoolFilterBody(_Paged):
-    work_pools = PoolListFilter(required=False, allow_null=True)
+    work_pools = WorkPoolFilter(required=False, allow_null=True)
 
 
 class WorkPoolCountBody(StrictInputSerializer):
-    work_pools = PoolListFilter(required=False, allow_null=True)
+    work_pools = WorkPoolFilter(required=False, allow_null=True)
 
 
 class WorkQueueFilterBody(_Paged):
-    work_queues = PoolQueueListFilter(required=False, allow_null=True)
+    work_queues = WorkQueueFilter(required=False, allow_null=True)
 
 
 class WorkerFilterLastHeartbeatTime(StrictInputSerializer):

@@ -62,7 +62,7 @@ def _block_schema_q(block_schemas: dict | None, prefix: str = "") -> Q:
     if (f := block_schemas.get("block_type_id")) and f.get("any_") is not None:
         parts.append(Q(**{f"{prefix}block_type_id__in": f["any_"]}))
     if (f := block_schemas.get("block_capabilities")) and f.get("all_") is not None:
-        parts.append(Q(**{f"{prefix}capabilities__contains": list(f["all_"])}))
+        parts.append(Q(**{f"{prefix}capabilities__contains_all": list(f["all_"])}))
     if (f := block_schemas.get("version")) and f.get("any_") is not None:
         parts.append(Q(**{f"{prefix}version__in": f["any_"]}))
     return _combine(parts, block_schemas.get("operator", "and_"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
-from apps.engine.models import Deployment, DeploymentSchedule, FlowRun, StateType
-from apps.engine.selectors.work_pools import combine_q, work_pool_filter_q, work_queue_filter_q
+from apps.engine.models import Deployment, DeploymentSchedule, FlowRun, StateType, TaskRun
+from apps.engine.selectors.filters import deployment_q, flow_q, flow_run_q, task_run_q, work_pool_q, work_queue_q
 
 DEPLOYMENT_POLL_TIMEOUT = datetime.timedelta(seconds=60)
 SORTS = {"CREATED_DESC": ("-created",), "UPDATED_DESC": ("-updated",), "NAME_ASC": ("name",),
@@ -35,59 +35,19 @@ def deployment_get_by_name(*, workspace, flow_name: str, name: str) -> Deploymen
     return _base(workspace).filter(flow__name=flow_name, name=name).first()
 
 
-def _text(f: dict, field: str) -> list[Q]:
-    parts = []
-    if f.get("name"):
-        if f["name"].get("any_") is not None:
-            parts.append(Q(**{f"{field}__in": f["name"]["any_"]}))
-        if f["name"].get("like_") is not None:
-            parts.append(Q(**{f"{field}__icontains": f["name"]["like_"]}))
-    return parts
-
-
-def _tags(f: dict, field: str) -> list[Q]:
-    parts = []
-    if tags := f.get("tags"):
-        if tags.get("all_"):
-            parts.append(Q(**{f"{field}__contains": list(tags["all_"])}))
-        if tags.get("is_null_") is not None:
-            parts.append(Q(**{field: []}) if tags["is_null_"] else ~Q(**{field: []}))
-    return parts
-
-
-def deployment_filter_q(f: dict | None, prefix: str = "") -> Q:
-    """Prefect's DeploymentFilter as a Q on Deployment (or on a relation through `prefix`)."""
-    if not f:
-        return Q()
-    parts = []
-    if f.get("id") and f["id"].get("any_") is not None:
-        parts.append(Q(**{f"{prefix}id__in": f["id"]["any_"]}))
-    parts += _text(f, f"{prefix}name")
-    for key in ("paused", "is_schedule_active"):
-        if f.get(key) and f[key].get("eq_") is not None:
-            paused = f[key]["eq_"] if key == "paused" else not f[key]["eq_"]
-            parts.append(Q(**{f"{prefix}paused": paused}))
-    parts += _tags(f, f"{prefix}tags")
-    if f.get("work_queue_name") and f["work_queue_name"].get("any_") is not None:
-        parts.append(Q(**{f"{prefix}work_queue_name__in": f["work_queue_name"]["any_"]}))
-    return combine_q(parts, f.get("operator"))
-
-
-def _flow_q(f: dict | None) -> Q:
-    if not f:
-        return Q()
-    parts = []
-    if f.get("id") and f["id"].get("any_") is not None:
-        parts.append(Q(flow_id__in=f["id"]["any_"]))
-    parts += _text(f, "flow__name") + _tags(f, "flow__tags")
-    return combine_q(parts, f.get("operator"))
-
-
-def deployment_list(*, workspace, flows: dict | None = None, deployments: dict | None = None,
-                    work_pools: dict | None = None, work_pool_queues: dict | None = None,
-                    sort: str | None = "NAME_ASC") -> QuerySet[Deployment]:
-    q = (_flow_q(flows) & deployment_filter_q(deployments) & work_pool_filter_q(work_pools, "work_queue__work_pool__")
-         & work_queue_filter_q(work_pool_queues, "work_queue__"))
+def deployment_list(*, workspace, flows: dict | None = None, flow_runs: dict | None = None,
+                    task_runs: dict | None = None, deployments: dict | None = None, work_pools: dict | None = None,
+                    work_pool_queues: dict | None = None, sort: str | None = "NAME_ASC") -> QuerySet[Deployment]:
+    """Deployments matching Prefect's filters (the shared builders of selectors.filters). Flow run and task
+    run filters select deployments having a run that matches them (both, when both are given)."""
+    q = (flow_q(flows, "flow__") & deployment_q(deployments) & work_pool_q(work_pools, "work_queue__work_pool__")
+         & work_queue_q(work_pool_queues, "work_queue__"))
+    if flow_runs or task_runs:
+        runs = FlowRun.objects.for_workspace(workspace).filter(flow_run_q(flow_runs), deployment_id=OuterRef("pk"))
+        if task_runs:
+            runs = runs.filter(Exists(TaskRun.objects.for_workspace(workspace).filter(
+                task_run_q(task_runs), flow_run_id=OuterRef("pk"))))
+        q &= Q(Exists(runs))
     return _base(workspace).filter(q).order_by(*SORTS[sort or "NAME_ASC"], "id")
 
 

@@ -35,14 +35,14 @@ def _labels_q(labels: dict, field: str) -> Q:
 def _related_q(related: dict) -> Q:
     q = Q()
     if related.get("id"):
-        q &= _any([Q(related__contains=[{"prefect.resource.id": rid}]) for rid in related["id"]])
+        q &= _any([Q(related__has_element={"prefect.resource.id": rid}) for rid in related["id"]])
     if related.get("role"):
-        q &= _any([Q(related__contains=[{"prefect.resource.role": role}]) for role in related["role"]])
+        q &= _any([Q(related__has_element={"prefect.resource.role": role}) for role in related["role"]])
     for rid, role in related.get("resources_in_roles") or []:
-        q &= Q(related__contains=[{"prefect.resource.id": rid, "prefect.resource.role": role}])
+        q &= Q(related__has_element={"prefect.resource.id": rid, "prefect.resource.role": role})
     for label, values in (related.get("labels") or {}).items():
         values = values if isinstance(values, list) else [values]
-        q &= _any([Q(related__contains=[{label: v}]) for v in values])
+        q &= _any([Q(related__has_element={label: v}) for v in values])
     return q
 
 
@@ -71,7 +71,7 @@ def event_list(*, workspace, event_filter: dict) -> QuerySet[Event]:
         q &= _related_q(related)
     if any_resource := f.get("any_resource"):
         if any_resource.get("id"):
-            q &= _any([Q(resource_id=rid) | Q(related__contains=[{"prefect.resource.id": rid}])
+            q &= _any([Q(resource_id=rid) | Q(related__has_element={"prefect.resource.id": rid})
                        for rid in any_resource["id"]])
         if any_resource.get("id_prefix"):
             q &= _any([Q(resource_id__startswith=p) for p in any_resource["id_prefix"]])

@@ -47,7 +47,7 @@ def _tags(p: str, f: dict | None) -> Q:
         return Q()
     parts = []
     if f.get("all_"):
-        parts.append(Q(**{f"{p}tags__contains": list(f["all_"])}))
+        parts.append(Q(**{f"{p}tags__contains_all": list(f["all_"])}))
     if "is_null_" in f:
         parts.append(Q(**{f"{p}tags": []}) if f["is_null_"] else ~Q(**{f"{p}tags": []}))
     return _combine(parts, f.get("operator"))

@@ -178,7 +178,7 @@ def flow_run_list(*, workspace, run_filter: FlowRunFilter) -> QuerySet[FlowRun]:
         qs = qs.filter(deployment_id__in=run_filter.deployment_ids)
     if run_filter.tags:
         # All of the tags (Prefect's `tags.all_`), as the API's filter does.
-        qs = qs.filter(tags__contains=list(run_filter.tags))
+        qs = qs.filter(tags__contains_all=list(run_filter.tags))
     if run_filter.since:
         qs = qs.filter(expected_start_time__gte=run_filter.since)
     if run_filter.until:

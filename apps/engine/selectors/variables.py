@@ -33,7 +33,7 @@ def variable_list(*, workspace, variables: dict | None, sort: str = "NAME_ASC") 
                 parts.append(Q(**{f"{field}__icontains": x["like_"]}))
     if x := f.get("tags"):
         if x.get("all_"):
-            parts.append(Q(tags__contains=list(x["all_"])))
+            parts.append(Q(tags__contains_all=list(x["all_"])))
         if x.get("is_null_") is not None:
             parts.append(Q(tags=[]) if x["is_null_"] else ~Q(tags=[]))
     q = Q()

@@ -18,6 +18,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from apps.engine.models import FlowRun, StateType, Worker, WorkPool, WorkQueue
+from apps.engine.selectors.filters import work_pool_q, work_queue_q
 
 DEFAULT_HEARTBEAT_SECONDS = 30
 INACTIVITY_HEARTBEAT_MULTIPLE = 3
@@ -66,43 +67,8 @@ def work_pool_get_by_name(*, workspace, name: str) -> WorkPool | None:
     return WorkPool.objects.for_workspace(workspace).filter(name=name).first()
 
 
-def _any(f: dict | None, key: str, field: str) -> list[Q]:
-    if f and f.get(key) and f[key].get("any_") is not None:
-        return [Q(**{f"{field}__in": f[key]["any_"]})]
-    return []
-
-
-def combine_q(parts: list[Q], operator: str | None) -> Q:
-    q = Q()
-    for part in parts:
-        q = (q | part) if (operator == "or_" and q) else (q & part)
-    return q
-
-
-def work_pool_filter_q(f: dict | None, prefix: str = "") -> Q:
-    """Prefect's WorkPoolFilter (id, name, type) as a Q on WorkPool (or on a relation through `prefix`)."""
-    if not f:
-        return Q()
-    parts = [*_any(f, "id", f"{prefix}id"), *_any(f, "name", f"{prefix}name"),
-             *_any(f, "type", f"{prefix}type")]
-    return combine_q(parts, f.get("operator"))
-
-
-def work_queue_filter_q(f: dict | None, prefix: str = "") -> Q:
-    """Prefect's WorkQueueFilter (id, name any_/startswith_) as a Q on WorkQueue (or through `prefix`)."""
-    if not f:
-        return Q()
-    parts = [*_any(f, "id", f"{prefix}id"), *_any(f, "name", f"{prefix}name")]
-    if f.get("name") and f["name"].get("startswith_"):
-        starts = Q()
-        for value in f["name"]["startswith_"]:
-            starts |= Q(**{f"{prefix}name__startswith": value})
-        parts.append(starts)
-    return combine_q(parts, f.get("operator"))
-
-
 def work_pool_list(*, workspace, work_pools: dict | None = None) -> QuerySet[WorkPool]:
-    return WorkPool.objects.for_workspace(workspace).filter(work_pool_filter_q(work_pools)).order_by("name", "id")
+    return WorkPool.objects.for_workspace(workspace).filter(work_pool_q(work_pools)).order_by("name", "id")
 
 
 def work_queue_list(*, workspace, pool: WorkPool | None = None, pool_name: str | None = None,
@@ -112,7 +78,7 @@ def work_queue_list(*, workspace, pool: WorkPool | None = None, pool_name: str |
         qs = qs.filter(work_pool=pool)
     if pool_name is not None:
         qs = qs.filter(work_pool__name=pool_name)
-    return qs.filter(work_queue_filter_q(work_queues)).order_by("priority", "name", "id")
+    return qs.filter(work_queue_q(work_queues)).order_by("priority", "name", "id")
 
 
 def work_queue_get(*, workspace, queue_id) -> WorkQueue | None:

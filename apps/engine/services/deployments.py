@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models import BlockDocument, Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState, StateType
 from apps.engine.schemas.states import details_json
+from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
 from apps.engine.services.schedules import schedule_dates
 from apps.engine.services.work_pools import work_queue_get_or_create, work_queue_resolve
@@ -104,6 +105,9 @@ def deployment_upsert(*, workspace, data: dict, actor=None, created_by: dict | N
     with transaction.atomic():
         queue = work_queue_resolve(workspace=workspace, work_pool_name=data.get("work_pool_name"),
                                    work_queue_name=data.get("work_queue_name"), actor=actor)
+        if data.get("job_variables") and queue is not None:
+            job_variables_validate(workspace=workspace, pool=queue.work_pool, layers=[data["job_variables"]],
+                                   require=False, action="Error creating deployment")
         values = {f: data[f] for f in _PLAIN_FIELDS if f in data}
         values.update(work_queue=queue, work_queue_name=queue.name if queue else data.get("work_queue_name"))
         if "paused" in data:
@@ -215,6 +219,10 @@ def deployment_update(*, workspace, deployment_id: uuid.UUID, data: dict, actor=
                                        actor=actor)
             deployment.work_queue = queue
             deployment.work_queue_name = queue.name if queue else data.get("work_queue_name")
+        if ("job_variables" in data or "work_pool_name" in data) and deployment.work_queue is not None:
+            job_variables_validate(workspace=workspace, pool=deployment.work_queue.work_pool,
+                                   layers=[data.get("job_variables", deployment.job_variables)], require=False,
+                                   action="Error updating deployment")
         for field in _PLAIN_FIELDS:
             if field in data and not (field == "enforce_parameter_schema" and data[field] is None):
                 setattr(deployment, field, data[field])
@@ -385,6 +393,10 @@ def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dic
             enforce = deployment.enforce_parameter_schema
         if enforce:
             parameters_validate(parameters, deployment.parameter_openapi_schema, loc=["body", "parameters"])
+        if deployment.work_queue is not None:
+            job_variables_validate(workspace=workspace, pool=deployment.work_queue.work_pool,
+                                   layers=[deployment.job_variables, data.get("job_variables")], require=True,
+                                   action="Error creating flow run")
         queue_id, queue_name = deployment.work_queue_id, deployment.work_queue_name
         if data.get("work_queue_name"):
             if deployment.work_queue is None:

@@ -15,6 +15,8 @@ from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
+from apps.engine.services import flow_run_inputs
+from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
 
@@ -90,6 +92,14 @@ def flow_run_update(*, workspace, flow_run_id: uuid.UUID, changes: dict, actor=N
                               loc=["body", "job_variables"])
             if run.deployment_id is None:
                 raise Invalid("A deployment for the flow run could not be found", loc=["body", "job_variables"])
+            deployment = (Deployment.objects.for_workspace(workspace).select_related("work_queue__work_pool")
+                          .filter(pk=run.deployment_id).first())
+            if deployment is None:
+                raise Invalid("A deployment for the flow run could not be found", loc=["body", "job_variables"])
+            if deployment.work_queue is not None:
+                job_variables_validate(workspace=workspace, pool=deployment.work_queue.work_pool,
+                                       layers=[deployment.job_variables, changes["job_variables"]], require=True,
+                                       action="Error updating flow run")
         fields = [name for name in _UPDATABLE if name in changes]
         for name in fields:
             value = changes[name]
@@ -130,9 +140,10 @@ def flow_run_resume(*, workspace, flow_run_id: uuid.UUID, run_input: dict | None
                     actor=None) -> SetStateResult | None:
     """Resume a Paused flow run: Running again, or Scheduled ("Resuming") if it was suspended.
 
-    Returns None when the run is not paused (the API answers ABORT, as Prefect does). Runs waiting for
-    typed input (run_input_keyset) are not supported: that input API is not served, so they are
-    rejected with a reason rather than resumed without their input.
+    Returns None when the run is not paused (the API answers ABORT, as Prefect does). A run paused for
+    typed input (`run_input_keyset`) resumes only with input that satisfies the schema the flow stored;
+    otherwise the answer is REJECT with the reason and nothing changes. Accepted input is stored under
+    the keyset's response key, in the same transaction, for the flow to read.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -142,15 +153,30 @@ def flow_run_resume(*, workspace, flow_run_id: uuid.UUID, run_input: dict | None
         if run.state_type != StateType.PAUSED or run.state is None:
             return None
         details = run.state.state_details or {}
-        if details.get("run_input_keyset"):
-            ctx = OrchestrationContext(kind="flow_run", run=run, initial=StateValue.from_row(run.state),
-                                       proposed=None, now=now, status=Decision.REJECT,
-                                       reason="Resuming with run input is not supported by this server.")
-            ctx.validated = ctx.initial
-            return SetStateResult(ctx)
+        keyset = details.get("run_input_keyset")
+        if keyset:
+            run_input = run_input or {}
+            reason = flow_run_inputs.run_input_rejection(workspace=workspace, flow_run_id=run.pk, keyset=keyset,
+                                                         run_input=run_input)
+            if reason is not None:
+                ctx = OrchestrationContext(kind="flow_run", run=run, initial=StateValue.from_row(run.state),
+                                           proposed=None, now=now, status=Decision.REJECT, reason=reason)
+                ctx.validated = ctx.initial
+                return RunInputRejected(ctx)
         if details.get("pause_reschedule"):
             proposed = StateValue.new(StateType.SCHEDULED, "Resuming", now=now, scheduled_time=now)
         else:
             proposed = StateValue.new(StateType.RUNNING, now=now)
-        return run_set_state(kind="flow_run", run=run, proposed=proposed, policy=flow_policy(force=False), now=now,
-                             force=False, note="Resumed through the API.")
+        result = run_set_state(kind="flow_run", run=run, proposed=proposed, policy=flow_policy(force=False), now=now,
+                               force=False, note="Resumed through the API.")
+        if keyset and run_input and result.status == Decision.ACCEPT:
+            flow_run_inputs.run_input_store_response(workspace=workspace, flow_run_id=run.pk, keyset=keyset,
+                                                     run_input=run_input)
+        return result
+
+
+class RunInputRejected(SetStateResult):
+    """A resume refused for its input: Prefect 2.20 answers REJECT with `abort_details`, kept as is."""
+
+    def as_json(self) -> dict:
+        return {**super().as_json(), "details": {"type": "abort_details", "reason": self.context.reason}}

@@ -8,7 +8,7 @@ most `batch_size` rows chosen by primary key through the indexes the engine alre
   without an end time by `flow_run_created`), locked with SKIP LOCKED so a run being orchestrated right
   now is left for the next sweep. A run that is not terminal is never deleted, however old.
 - their task runs go with them, at most `batch_size` per transaction (the flow run's last batch then
-  deletes the flow run with its states and orchestration decisions);
+  deletes the flow run with its states, orchestration decisions and inputs);
 - task runs outside any flow run: terminal, ended before the cutoff (`task_run_created`);
 - logs: timestamped before the cutoff (`log_timestamp`), whatever their run's state.
 
@@ -27,6 +27,7 @@ from django.db.models import Q
 
 from apps.engine.models import (
     FlowRun,
+    FlowRunInput,
     FlowRunState,
     Log,
     OrchestrationDecision,
@@ -118,7 +119,7 @@ def flow_runs_retention_batch(*, workspace_id, older_than: datetime, batch_size:
     cutoff (skipping any locked by orchestration); delete up to `batch_size` of their task runs, or, when
     none are left, the flow runs themselves with their states and decisions.
 
-    Five to eight statements whatever the batch holds. Returns what was deleted (nothing = done).
+    Five to nine statements whatever the batch holds. Returns what was deleted (nothing = done).
     """
     with transaction.atomic():
         ids = list(
@@ -137,6 +138,7 @@ def flow_runs_retention_batch(*, workspace_id, older_than: datetime, batch_size:
             # The flow run points at its current state and the states at the run: both go in this transaction.
             _delete_where_in(cursor, FlowRunState, "flow_run", ids)
             _delete_where_in(cursor, OrchestrationDecision, "flow_run", ids)
+            _delete_where_in(cursor, FlowRunInput, "flow_run", ids)
             return RetentionResult(flow_runs=_delete_where_in(cursor, FlowRun, "id", ids))
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.engine.models import Deployment, Worker, WorkPool, WorkQueue
 from apps.engine.models.deployments import DEFAULT_AGENT_POOL_NAME, DEFAULT_QUEUE_NAME
+from apps.engine.services.job_variables import work_pool_defaults_validate
 
 DEFAULT_QUEUE_DESCRIPTION = "The work pool's default queue."
 
@@ -55,6 +56,7 @@ def work_pool_create(*, workspace, name: str, type: str = "prefect-agent", descr
         raise Invalid("Work pool names may not contain '/' or '%'.", loc=["body", "name"])
     _reserved(name, "")
     _check_job_template(base_job_template or {})
+    work_pool_defaults_validate(workspace=workspace, base_job_template=base_job_template or {})
     try:
         with transaction.atomic():
             return _pool_insert(workspace=workspace, name=name, type=type, description=description,
@@ -108,6 +110,7 @@ def work_pool_update(*, workspace, name: str, changes: dict, actor=None) -> Work
     if "base_job_template" in changes:
         changes["base_job_template"] = changes["base_job_template"] or {}
         _check_job_template(changes["base_job_template"])
+        work_pool_defaults_validate(workspace=workspace, base_job_template=changes["base_job_template"])
     if changes.get("is_paused") is None:
         changes.pop("is_paused", None)
     pool = _pool_for_update(workspace, name)

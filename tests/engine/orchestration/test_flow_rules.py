@@ -175,16 +175,6 @@ class TestPreventPendingTransitions:
         assert propose(authed_client, workspace, run_id, "PENDING")["status"] == "ABORT"
 
 
-class TestPreventDuplicateRunning:
-    def test_running_twice_is_aborted(self, authed_client, workspace, run_in):
-        run_id = run_in()
-        assert propose(authed_client, workspace, run_id, "RUNNING")["status"] == "ACCEPT"
-        answer = propose(authed_client, workspace, run_id, "RUNNING")
-        assert answer == {"state": answer["state"], "status": "ABORT",
-                          "details": {"type": "abort_details", "reason": "This run is already RUNNING."}}
-        assert read(authed_client, workspace, run_id)["run_count"] == 1
-
-
 class TestEnsureOnlyScheduledFlowsMarkedLate:
     def test_only_scheduled_runs_become_late(self, authed_client, workspace, run_in):
         pending = run_in()

@@ -4,11 +4,13 @@ run's row lock, so exactly one wins; concurrent creates and slot requests never 
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.db import connection
 
 from apps.engine.models import ConcurrencyLimit, FlowRun, FlowRunState, TaskRunState
+from apps.engine.services.cancellation import cancellation_cleanup
 from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
 from apps.engine.services.flows import flow_create
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
@@ -49,15 +51,34 @@ def ws():
     return WorkspaceFactory()
 
 
-def test_two_processes_proposing_running_at_once_exactly_one_runs(ws):
+def test_a_running_proposal_and_its_retry_racing_exactly_one_is_written(ws):
+    """The client resends a set_state it got no answer for, with the same transition_id; when the retry
+    races the original, exactly one wins and the other is rejected with the state the winner wrote."""
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    for _ in range(ROUNDS):
+        run, _ = flow_run_create(workspace=ws, flow_id=flow.pk)
+        proposal = {"type": "RUNNING", "state_details": {"transition_id": str(uuid.uuid4())}}
+        results = race(*[lambda: flow_run_set_state(workspace=ws, flow_run_id=run.pk, state=proposal)] * 2)
+        assert sorted(r.status for r in results) == ["ACCEPT", "REJECT"]
+        assert len({r.state.id for r in results}) == 1
+        row = FlowRun.objects.for_workspace(ws).get(pk=run.pk)
+        assert (row.state_type, row.run_count) == ("RUNNING", 1)
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run).count() == 2
+
+
+def test_two_running_proposals_at_once_are_decided_one_after_the_other(ws):
+    """Two different Running proposals: as on Prefect 2.20 both are accepted (the second is a rerun),
+    but under the row lock the second sees the first, so neither count nor state is lost."""
     flow, _ = flow_create(workspace=ws, name="race", tags=[])
     for _ in range(ROUNDS):
         run, _ = flow_run_create(workspace=ws, flow_id=flow.pk)
         results = race(*[lambda: flow_run_set_state(workspace=ws, flow_run_id=run.pk, state={"type": "RUNNING"})] * 2)
-        assert sorted(r.status for r in results) == ["ABORT", "ACCEPT"]
+        assert [r.status for r in results] == ["ACCEPT", "ACCEPT"]
+        initial = sorted(r.context.initial_type for r in results)
+        assert initial == ["PENDING", "RUNNING"]
         row = FlowRun.objects.for_workspace(ws).get(pk=run.pk)
-        assert (row.state_type, row.run_count) == ("RUNNING", 1)
-        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run).count() == 2
+        assert (row.state_type, row.run_count) == ("RUNNING", 2)
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run).count() == 3
 
 
 def test_two_agents_submitting_one_scheduled_run_exactly_one_submits(ws):
@@ -103,3 +124,22 @@ def test_a_limit_of_one_lets_one_of_two_racing_tasks_run(ws):
         assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == [str(winner.pk)]
         task_run_set_state(workspace=ws, task_run_id=winner.pk, state={"type": "COMPLETED"})
         assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == []
+
+
+def test_two_cancellation_sweeps_at_once_cancel_each_run_once(ws):
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    parent, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    tasks = [task_run_create(workspace=ws, flow_run_id=parent.pk, task_key="t", dynamic_key=str(i),
+                             state={"type": "RUNNING"})[0] for i in range(6)]
+    subflows = [flow_run_create(workspace=ws, flow_id=flow.pk, parent_task_run_id=t.pk, state={"type": "RUNNING"})[0]
+                for t in tasks[:3]]
+    flow_run_set_state(workspace=ws, flow_run_id=parent.pk, state={"type": "CANCELLED"}, force=True)
+    results = race(cancellation_cleanup, cancellation_cleanup)
+    for sub in subflows:
+        assert FlowRunState.objects.for_workspace(ws).filter(flow_run=sub, type="CANCELLED").count() == 1
+    for t in tasks:
+        # each task run: cancelled once by a sweep, and the three tracking a subflow once more by its mirror
+        assert TaskRunState.objects.for_workspace(ws).filter(task_run=t, type="CANCELLED").count() == (
+            2 if t in tasks[:3] else 1)
+    assert sum(results) == 9
+    assert cancellation_cleanup() == 0

@@ -160,15 +160,6 @@ class TestPreventRunningTasksFromStoppedFlows:
                                                f"{flow_run['id']}.")
 
 
-class TestPreventDuplicateRunning:
-    def test_a_task_running_twice_is_aborted(self, authed_client, workspace, task):
-        run_id = task()["id"]
-        propose(authed_client, workspace, run_id, "RUNNING")
-        answer = propose(authed_client, workspace, run_id, "RUNNING")
-        assert (answer["status"], answer["details"]["reason"]) == ("ABORT", "This run is already RUNNING.")
-        assert read(authed_client, workspace, run_id)["run_count"] == 1
-
-
 @pytest.fixture
 def limit(workspace):
     def make(tag, n):

@@ -11,6 +11,7 @@ import uuid
 from rest_framework.views import APIView
 
 from apps.access.selectors import Access, effective_access, organization_access
+from apps.billing.services import read_only_check
 from apps.core.errors import NotFound, PermissionDenied
 from apps.organizations.models import Organization
 from apps.ratelimit.middleware import api_request_draw
@@ -28,9 +29,14 @@ def _as_uuid(value, what: str) -> uuid.UUID:
 
 
 class PraetorAPIView(APIView):
-    """Every API view declares `required_permissions = {METHOD: permission}` for each method it serves."""
+    """Every API view declares `required_permissions = {METHOD: permission}` for each method it serves.
+
+    Workspace views that let runs already under way finish (their states, task runs, logs, worker polls)
+    also name those methods in `work_under_way_methods`: they stay open in a read-only workspace.
+    """
 
     required_permissions: dict[str, str] | None = None
+    work_under_way_methods: frozenset[str] = frozenset()
     abstract = True
 
     def __init_subclass__(cls, **kwargs):
@@ -47,6 +53,8 @@ class PraetorAPIView(APIView):
         missing = served - set(declared)
         if missing:
             raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+        if not set(cls.work_under_way_methods) <= served:
+            raise TypeError(f"{cls.__name__} names methods it does not serve in work_under_way_methods.")
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -72,6 +80,12 @@ class PraetorAPIView(APIView):
         if access is None or not access.has(needed):
             raise PermissionDenied(f"Missing permission: {needed}.", code="missing_permission",
                                    extra={"permission": needed})
+        workspace = getattr(self, "workspace", None)
+        if workspace is not None:
+            # Over a tier limit after a downgrade: writes are 402 until back under (reads flags already
+            # loaded with the workspace and the access; free when writable).
+            read_only_check(workspace=workspace, access=access, permission=needed,
+                            work_under_way=request.method in self.work_under_way_methods)
 
 
 class AccountAPIView(PraetorAPIView):

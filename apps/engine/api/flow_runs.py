@@ -71,6 +71,7 @@ class FlowRunHistoryView(WorkspaceAPIView):
 
 class FlowRunDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+    work_under_way_methods = frozenset({"PATCH"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(responses=schemas.FlowRunResponse, operation_id="flow_run_read")
     def get(self, request, id: str, **kwargs):
@@ -97,6 +98,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
     needs `flow_runs:write`."""
 
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     def required_permission(self, request) -> str | None:
         state = request.data.get("state") if isinstance(request.data, dict) else None
@@ -119,6 +121,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
 
 class FlowRunResumeView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=state_schemas.ResumeBody, responses={201: state_schemas.OrchestrationResult,
                                                                 200: state_schemas.OrchestrationResult},

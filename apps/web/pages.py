@@ -7,6 +7,8 @@ member → 404, as if the organization did not exist; a member without the permi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -14,7 +16,7 @@ from django.shortcuts import render
 from django.views import View
 
 from apps.access.selectors import Access, effective_access, organization_access
-from apps.billing.services import read_only_check
+from apps.billing.services import READ_ONLY_STILL_ALLOWED, read_only_check
 from apps.core.errors import LimitExceeded
 from apps.organizations.models import Organization
 from apps.workspaces.models import Workspace
@@ -68,6 +70,10 @@ class PageView(View):
                 return render(request, "web/read_only.html", {"organization": request.organization,
                                                               "workspace": workspace, "upgrade": refusal},
                               status=refusal.status_code)
+            if workspace.read_only or request.access.read_only:
+                # Pages offer only what can still be done: their write buttons and forms disappear.
+                request.access = replace(request.access,
+                                         permissions=request.access.permissions & READ_ONLY_STILL_ALLOWED)
         return super().dispatch(request, *args, **kwargs)
 
     def tenant_exists(self, kwargs) -> bool:

@@ -335,7 +335,10 @@ def test_pages_of_a_read_only_workspace_say_so_and_their_forms_are_402(client, o
     assert refused.status_code == 402
     assert "C is read-only" in _page_text(refused) and "Compare tiers and upgrade" in _page_text(refused)
     assert Variable.objects.for_workspace(workspace).count() == 0
-    assert client.get(f"/{organization.handle}/c/variables/").status_code == 200  # reading stays
+    listing = client.get(f"/{organization.handle}/c/variables/")
+    assert listing.status_code == 200  # reading stays; the form that would be refused is not offered
+    assert "Add variable" not in _page_text(listing)
+    assert "Add variable" in _page_text(client.get(f"/{organization.handle}/a/variables/"))
 
 
 def test_a_read_only_member_is_told_why_and_asked_to_see_an_owner(client, organization, user):

@@ -10,6 +10,7 @@ from apps.billing.services.entitlements import (
     subscription_get_or_create,
 )
 from apps.billing.services.limits import (
+    READ_ONLY_STILL_ALLOWED,
     LimitsApplied,
     organization_limits_apply,
     organization_workspaces_changed,
@@ -33,6 +34,7 @@ from apps.billing.services.subscriptions import (
 from apps.billing.services.webhooks import stripe_event_receive
 
 __all__ = [
+    "READ_ONLY_STILL_ALLOWED",
     "LimitsApplied",
     "enterprise_set",
     "enterprise_unset",

@@ -29,7 +29,7 @@ from apps.workspaces.models import Workspace
 
 # What a read-only workspace (or a read-only member) may still do besides reading: reveal a block's
 # secrets (a read through POST) and cancel runs (stops work, never starts any).
-STILL_ALLOWED = READ_KEYS | {"blocks:read_secrets", "flow_runs:cancel"}
+READ_ONLY_STILL_ALLOWED = READ_KEYS | {"blocks:read_secrets", "flow_runs:cancel"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,6 @@ def read_only_check(*, workspace, access, permission: str | None, work_under_way
     """
     if not (workspace.read_only or getattr(access, "read_only", False)):
         return
-    if permission is None or permission in STILL_ALLOWED or work_under_way:
+    if permission is None or permission in READ_ONLY_STILL_ALLOWED or work_under_way:
         return
     raise read_only_reason(workspace=workspace, access=access)

@@ -182,8 +182,8 @@ def test_over_the_limit_after_a_downgrade_is_shown_and_nothing_deleted(owner_cli
     for n in range(3):
         WorkspaceFactory(organization=organization, handle=f"w{n}")
     text = _text(owner_client.get(_url(organization)))
-    assert ("Workspaces 3 1 Over the limit: nothing was deleted, but none can be added until there are fewer "
-            "than 1, or the tier is upgraded.") in text
+    assert ("Workspaces 3 1 Over the limit: nothing was deleted, but the newest beyond 1 are read-only and none can "
+            "be added until there are fewer than 1, or the tier is upgraded.") in text
     assert Workspace.objects.for_organization(organization).count() == 3
 
 
@@ -263,7 +263,8 @@ def test_downgrade_keeps_everything_over_the_limit_and_the_pages_say_so(owner_cl
         _person(organization, "member")
     text = _text(owner_client.get(_url(organization)))
     # Offered downgrade, with what it would leave over Starter's limits.
-    assert ("Over Starter's limits after the change (kept, but nothing more can be added until under): "
+    assert ("Over Starter's limits after the change (kept, but the newest beyond the limit become read-only and "
+            "nothing more can be added until under): "
             "Seats (members and pending invitations): 12 in use, Starter allows 10 "
             "Workspaces: 4 in use, Starter allows 3") in text
 
@@ -273,10 +274,11 @@ def test_downgrade_keeps_everything_over_the_limit_and_the_pages_say_so(owner_cl
     assert Workspace.objects.for_organization(organization).count() == 4
     assert Membership.objects.for_organization(organization).count() == 12
     text = _text(owner_client.get(f"/{organization.handle}/"))
-    assert ("is over the limits of its Starter tier. Nothing was deleted, but none of these can be added until you "
+    assert ("is over the limits of its Starter tier. Nothing was deleted, but the workspaces created last and the "
+            "members who joined last beyond the limit are read-only, and none of these can be added, until you "
             "are back under the limit or upgrade: Seats (members and pending invitations): 12 in use, 10 allowed "
             "Workspaces: 4 in use, 3 allowed") in text
-    assert "W3" in text  # every workspace is still listed
+    assert "W3 Read-only" in text and "W2 Read-only" not in text  # all still listed; the newest read-only
     for row in ("Seats (members and pending invitations) 12 10 Over the limit", "Workspaces 4 3 Over the limit"):
         assert row in _text(owner_client.get(_url(organization)))
         assert row in _text(owner_client.get(f"/{organization.handle}/-/usage/"))

@@ -369,3 +369,24 @@ def test_inviting_past_the_seat_limit_shows_the_upgrade_prompt(client, organizat
     from apps.organizations.models import Invitation
 
     assert Invitation.objects.for_organization(organization).count() == 0
+
+
+def test_the_command_applies_limits_left_unapplied_and_is_idempotent(organization, user):
+    """Organizations already over their limits before the flags existed (made here with factories, which
+    bypass the services) get them from `billing_apply_limits`; a second run changes nothing."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.factories.workspaces import WorkspaceFactory
+
+    for handle in ("old", "new"):
+        WorkspaceFactory(organization=organization, handle=handle)
+    assert read_only_handles(organization) == []
+    out = StringIO()
+    call_command("billing_apply_limits", organization.handle, stdout=out)
+    assert read_only_handles(organization) == ["new"]
+    assert f"{organization.handle}: 1 read-only workspace(s), 0 read-only member(s)" in out.getvalue()
+    out = StringIO()
+    call_command("billing_apply_limits", organization.handle, stdout=out)
+    assert out.getvalue() == "Applied the limits of 1 organization(s); 0 changed.\n"

@@ -18,7 +18,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.services import entitlement_check, organization_limits_apply, organization_seats_changed
+from apps.billing.services import (
+    entitlement_check,
+    organization_limits_apply,
+    organization_lock,
+    organization_seats_changed,
+)
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
@@ -156,6 +161,7 @@ def membership_update_role(*, membership: Membership, role: str, actor) -> Membe
     _validate_role(role, field="account_role_id")
     organization = membership.organization
     organization_authorize(actor=actor, organization=organization, permission=MANAGE)
+    organization_lock(organization=organization)  # before the membership rows (billing's lock order)
     membership = Membership.objects.for_organization(organization).select_for_update().get(pk=membership.pk)
     if role == membership.role:
         return membership
@@ -180,6 +186,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
     organization = membership.organization
     is_self = actor is not None and getattr(actor, "actor_type", None) == "user" and actor.pk == membership.user_id
     organization_authorize(actor=actor, organization=organization, permission=READ if is_self else MANAGE)
+    organization_lock(organization=organization)  # before the membership rows (billing's lock order)
     membership = Membership.objects.for_organization(organization).select_for_update().filter(pk=membership.pk).first()
     if membership is None:
         raise NotFound("Membership not found.")

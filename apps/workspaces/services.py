@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from apps.audit.services import audit_record
-from apps.billing.services import entitlement_check, organization_workspaces_changed
+from apps.billing.services import entitlement_check, organization_lock, organization_workspaces_changed
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
 from apps.engine.services import blocks as engine_blocks
@@ -96,6 +96,7 @@ def workspace_delete(*, workspace: Workspace, actor) -> None:
     workspace too: it is how an organization gets back under its workspace limit, and a workspace that
     was read-only because of this one's place in the order becomes writable in the same transaction."""
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
+    organization_lock(organization=workspace.organization_id)  # before the workspace's rows (billing's lock order)
     Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()
     organization_workspaces_changed(organization=workspace.organization_id, actor=actor)
     audit_record(action="praetor.workspace.deleted", actor=actor, organization_id=workspace.organization_id,

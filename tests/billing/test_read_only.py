@@ -390,3 +390,18 @@ def test_the_command_applies_limits_left_unapplied_and_is_idempotent(organizatio
     out = StringIO()
     call_command("billing_apply_limits", organization.handle, stdout=out)
     assert out.getvalue() == "Applied the limits of 1 organization(s); 0 changed.\n"
+
+
+def test_a_catalog_edit_applies_the_new_limit_to_every_organization_on_that_tier(on_growth):
+    from apps.billing.models import Plan
+    from apps.billing.services import plan_changed
+
+    plan = Plan.objects.get(slug="growth")
+    plan.max_workspaces = 2
+    plan.save()
+    plan_changed(plan=plan)
+    assert read_only_handles(on_growth) == ["c"]
+    plan.max_workspaces = 10
+    plan.save()
+    plan_changed(plan=plan)
+    assert read_only_handles(on_growth) == []

@@ -41,6 +41,14 @@ class LimitsApplied:
     changed: bool
 
 
+def organization_lock(*, organization) -> None:
+    """Lock the organization's row. Changes that can move an organization across a limit take it before
+    locking any of its other rows, so they and `organization_limits_apply` (which updates workspace and
+    membership rows under it) always lock in the same order and cannot deadlock."""
+    Organization.objects.select_for_update().filter(pk=getattr(organization, "pk", organization)).values_list(
+        "pk").first()
+
+
 def _beyond(ordered_ids: list, allowed: int | None) -> list:
     return [] if allowed is None else ordered_ids[allowed:]
 

@@ -300,6 +300,12 @@ def test_a_member_beyond_the_seat_limit_can_read_but_not_write(organization, use
     assert Variable.objects.for_workspace(workspace).count() == 0
     assert client_for(early).post(base(workspace) + "variables/", {"name": "region", "value": "eu"},
                                   format="json").status_code == 201
+    # Executing runs is not editing the workspace: a worker under a read-only member's key keeps polling.
+    assert client_for(early).post(base(workspace) + "work_pools/", {"name": "pool", "type": "process"},
+                                  format="json").status_code == 201
+    assert late.post(base(workspace) + "work_pools/pool/get_scheduled_flow_runs", {}, format="json").status_code == 200
+    assert late.post(base(workspace) + "work_pools/", {"name": "p2", "type": "process"},
+                     format="json").status_code == 402
     org_services.membership_remove(membership=Membership.objects.for_organization(organization).get(user=late1),
                                    actor=user)
     assert late.post(base(workspace) + "variables/", {"name": "zone", "value": "a"}, format="json").status_code == 201

@@ -241,6 +241,23 @@ def test_runs_under_way_finish_and_nothing_new_starts(read_only_ws):
     assert client.post(url + "flows/", {"name": "another"}, format="json").status_code == 201
 
 
+def test_runs_under_way_may_save_anonymous_result_storage_but_nobody_may_add_a_block(read_only_ws):
+    """A run under way that persists a result saves its storage as an anonymous block document (create,
+    then update when it exists): allowed. Creating a named block is configuration: 402."""
+    ws, client = read_only_ws["workspace"], read_only_ws["client"]
+    url = base(ws)
+    block_type = client.get(url + "block_types/slug/local-file-system").json()
+    schema = client.post(url + "block_schemas/filter", {"block_schemas": {"block_type_id": {
+        "any_": [block_type["id"]]}}}, format="json").json()[0]
+    body = {"block_type_id": block_type["id"], "block_schema_id": schema["id"], "data": {"basepath": "/tmp/r"}}
+    anonymous = client.post(url + "block_documents/", {**body, "name": None, "is_anonymous": True}, format="json")
+    assert anonymous.status_code == 201, anonymous.content
+    assert client.patch(url + f"block_documents/{anonymous.json()['id']}", {"data": {"basepath": "/tmp/r"}},
+                        format="json").status_code == 204
+    named = client.post(url + "block_documents/", {**body, "name": "results"}, format="json")
+    assert named.status_code == 402 and named.json()["code"] == "workspace_read_only"
+
+
 def test_the_scheduler_makes_no_runs_in_a_read_only_workspace(read_only_ws):
     ws, deployment = read_only_ws["workspace"], read_only_ws["deployment"]
     hourly = {"interval": 3600.0, "anchor_date": "2026-01-01T00:00:00+00:00", "timezone": "UTC"}

@@ -9,6 +9,7 @@ costs nothing per request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -136,17 +137,21 @@ def read_only_reason(*, workspace, access) -> LimitExceeded | None:
     return None
 
 
-def read_only_check(*, workspace, access, permission: str | None, work_under_way: bool = False) -> None:
+def read_only_check(*, workspace, access, permission: str | None,
+                    work_under_way: Callable[[], bool] | bool = False) -> None:
     """Refuse (LimitExceeded, 402) a write to a read-only workspace, or by a read-only member.
 
     Reads (including Prefect's read-only POSTs: `…/filter`, `…/count`, `…/history`, `…/paginate`, which
     declare a read permission), revealing block secrets and cancelling runs stay allowed. `work_under_way`
-    marks the endpoints that let runs already under way finish (their states, task runs, logs, events,
-    artifacts, concurrency slots, worker polls and heartbeats): those stay allowed too.
+    (a bool, or a callable asked only when the workspace or member is read-only) marks the requests that
+    let runs already under way finish (their states, task runs, logs, events, artifacts, concurrency
+    slots, anonymous result-storage blocks, worker polls and heartbeats): those stay allowed too.
     Costs nothing on a writable workspace: two attribute reads.
     """
     if not (workspace.read_only or getattr(access, "read_only", False)):
         return
-    if permission is None or permission in READ_ONLY_STILL_ALLOWED or work_under_way:
+    if permission is None or permission in READ_ONLY_STILL_ALLOWED:
+        return
+    if work_under_way() if callable(work_under_way) else work_under_way:
         return
     raise read_only_reason(workspace=workspace, access=access)

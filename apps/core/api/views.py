@@ -67,6 +67,11 @@ class PraetorAPIView(APIView):
     def resolve_tenant(self, request, kwargs) -> None:
         request.access = None
 
+    def is_work_under_way(self, request) -> bool:
+        """Whether this request lets a run already under way finish (allowed in a read-only workspace).
+        Overridden where only some requests of a method are (anonymous block documents)."""
+        return request.method in self.work_under_way_methods
+
     def required_permission(self, request) -> str | None:
         return (self.required_permissions or {}).get(request.method, (self.required_permissions or {}).get("GET"))
 
@@ -85,7 +90,7 @@ class PraetorAPIView(APIView):
             # Over a tier limit after a downgrade: writes are 402 until back under (reads flags already
             # loaded with the workspace and the access; free when writable).
             read_only_check(workspace=workspace, access=access, permission=needed,
-                            work_under_way=request.method in self.work_under_way_methods)
+                            work_under_way=lambda: self.is_work_under_way(request))
 
 
 class AccountAPIView(PraetorAPIView):

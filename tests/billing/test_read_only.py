@@ -220,12 +220,25 @@ def test_runs_under_way_finish_and_nothing_new_starts(read_only_ws):
     task = client.post(url + "task_runs/", {"flow_run_id": running, "task_key": "t", "dynamic_key": "0",
                                             "state": {"type": "RUNNING"}}, format="json")
     assert task.status_code == 201, task.content
+    # It starts a subflow of a flow it ran before: the flow "create" returns the existing one (200), and
+    # the subflow run (parent: a task run of the running run) is created, then runs and completes.
+    assert client.post(url + "flows/", {"name": "etl"}, format="json").status_code == 200
+    subflow = client.post(url + "flow_runs/", {"flow_id": read_only_ws["flow_id"], "state": {"type": "PENDING"},
+                                               "parent_task_run_id": task.json()["id"]}, format="json")
+    assert subflow.status_code == 201, subflow.content
+    for state in ("RUNNING", "COMPLETED"):
+        assert client.post(url + f"flow_runs/{subflow.json()['id']}/set_state", {"state": {"type": state}},
+                           format="json").json()["status"] == "ACCEPT"
     assert client.post(url + f"task_runs/{task.json()['id']}/set_state", {"state": {"type": "COMPLETED"}},
                        format="json").json()["status"] == "ACCEPT"
     assert client.post(url + "logs/", [{"name": "l", "level": 20, "message": "hello", "flow_run_id": running,
                                         "timestamp": timezone.now().isoformat()}], format="json").status_code == 201
     done = client.post(url + f"flow_runs/{running}/set_state", {"state": {"type": "COMPLETED"}}, format="json")
     assert done.json()["status"] == "ACCEPT"
+    # Once the parent has finished, a "subflow" of it is new work: refused.
+    late_subflow = client.post(url + "flow_runs/", {"flow_id": read_only_ws["flow_id"],
+                                                    "parent_task_run_id": task.json()["id"]}, format="json")
+    assert late_subflow.status_code == 402
     # Workers keep polling and heartbeating (a 4xx would stop them), but are handed nothing new.
     assert client.post(url + "work_pools/pool/workers/heartbeat", {"name": "w1"}, format="json").status_code == 204
     assert client.post(url + "work_pools/pool/get_scheduled_flow_runs", {}, format="json").json() == []

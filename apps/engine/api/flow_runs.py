@@ -20,6 +20,7 @@ from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
 from apps.engine.schemas import states as state_schemas
 from apps.engine.selectors import flow_runs as selectors
+from apps.engine.selectors import task_runs as task_run_selectors
 from apps.engine.selectors.run_history import run_history
 from apps.engine.services import flow_runs as services
 
@@ -28,6 +29,17 @@ READ, WRITE, CANCEL = "flow_runs:read", "flow_runs:write", "flow_runs:cancel"
 
 class FlowRunCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+
+    def is_work_under_way(self, request) -> bool:
+        # A subflow of a run under way (its parent task run belongs to a Running flow run) is part of that
+        # run: a read-only workspace lets it start, so the parent can finish. Any other new run is refused.
+        parent = request.data.get("parent_task_run_id") if isinstance(request.data, dict) else None
+        try:
+            parent_id = uuid.UUID(str(parent)) if parent else None
+        except ValueError:
+            return False
+        return parent_id is not None and task_run_selectors.task_run_in_running_flow_run(
+            workspace=self.workspace, task_run_id=parent_id)
 
     @extend_schema(request=schemas.FlowRunCreate, responses={201: schemas.FlowRunResponse,
                                                              200: schemas.FlowRunResponse},

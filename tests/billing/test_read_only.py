@@ -22,6 +22,7 @@ from apps.organizations import services as org_services
 from apps.organizations.models import Membership
 from apps.workspaces import services as ws_services
 from apps.workspaces.models import Workspace
+from tests.billing.test_pages import _text
 from tests.factories.identity import UserFactory
 from tests.factories.organizations import membership
 
@@ -344,37 +345,28 @@ def test_a_member_beyond_the_seat_limit_can_read_but_not_write(organization, use
 # --- the browser pages ------------------------------------------------------------------------------------------
 
 
-def _page_text(response) -> str:
-    import re
-    from html import unescape
-
-    html = re.sub(r"<(script|style)\b.*?</\1>", " ", response.content.decode(), flags=re.S)
-    html = re.sub(r"</?(a|strong|span|time|code)\b[^>]*>", "", html)
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
-
-
 def test_pages_of_a_read_only_workspace_say_so_and_their_forms_are_402(client, on_growth, user):
     organization = on_growth
     organization_tier_set(organization=organization, tier="free")
     client.force_login(user)
     page = client.get(f"/{organization.handle}/c/")
     assert page.status_code == 200
-    text = _page_text(page)
+    text = _text(page)
     assert "This workspace is read-only Nothing was deleted" in text
     assert ("The workspace C is read-only: the Free tier allows 1 workspace and this organization has 3. An Owner "
             "or Admin can delete workspaces or upgrade to Starter to make it writable again.") in text
     assert f'href="/{organization.handle}/-/billing/?tier=starter"' in page.content.decode()
-    assert "read-only" not in _page_text(client.get(f"/{organization.handle}/a/"))  # the oldest stays writable
+    assert "read-only" not in _text(client.get(f"/{organization.handle}/a/"))  # the oldest stays writable
 
     workspace = Workspace.objects.for_organization(organization).get(handle="c")
     refused = client.post(f"/{organization.handle}/c/variables/", {"name": "region", "value": "eu"})
     assert refused.status_code == 402
-    assert "C is read-only" in _page_text(refused) and "Compare tiers and upgrade" in _page_text(refused)
+    assert "C is read-only" in _text(refused) and "Compare tiers and upgrade" in _text(refused)
     assert Variable.objects.for_workspace(workspace).count() == 0
     listing = client.get(f"/{organization.handle}/c/variables/")
     assert listing.status_code == 200  # reading stays; the form that would be refused is not offered
-    assert "Add variable" not in _page_text(listing)
-    assert "Add variable" in _page_text(client.get(f"/{organization.handle}/a/variables/"))
+    assert "Add variable" not in _text(listing)
+    assert "Add variable" in _text(client.get(f"/{organization.handle}/a/variables/"))
 
 
 def test_a_read_only_member_is_told_why_and_asked_to_see_an_owner(client, organization, user):
@@ -385,10 +377,10 @@ def test_a_read_only_member_is_told_why_and_asked_to_see_an_owner(client, organi
         membership(organization, person)
     organization_tier_set(organization=organization, tier="free")
     client.force_login(people[-1])
-    text = _page_text(client.get(f"/{organization.handle}/prod/"))
+    text = _text(client.get(f"/{organization.handle}/prod/"))
     assert "You can only read in this workspace" in text
     assert f"Ask an Owner of {organization.name} to upgrade on the Billing page." in text
-    members = _page_text(client.get(f"/{organization.handle}/-/members/"))
+    members = _text(client.get(f"/{organization.handle}/-/members/"))
     assert members.count("read-only: over the seat limit") == 1
 
 
@@ -398,7 +390,7 @@ def test_inviting_past_the_seat_limit_shows_the_upgrade_prompt(client, organizat
     client.force_login(user)
     response = client.post(f"/{organization.handle}/-/members/", {"email": "fourth@example.com", "role": "member"})
     assert response.status_code == 402
-    text = _page_text(response)
+    text = _text(response)
     assert ("Invite someone The Free tier allows 3 members (seats); this organization uses 3. Upgrade to Starter "
             "to add more. Compare tiers and upgrade") in text
     assert f'href="/{organization.handle}/-/billing/?tier=starter"' in response.content.decode()

@@ -69,7 +69,7 @@ class PraetorAPIView(APIView):
 
     def is_work_under_way(self, request) -> bool:
         """Whether this request lets a run already under way finish (allowed in a read-only workspace).
-        Overridden where only some requests of a method are (anonymous block documents)."""
+        Overridden where only some requests of a method are (subflows, anonymous block documents)."""
         return request.method in self.work_under_way_methods
 
     def required_permission(self, request) -> str | None:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet, Value
-from django.db.models.fields import CharField
+from django.db.models.fields import BooleanField, CharField
 from django.db.models.fields.json import JSONField
 
 from apps.access import catalog
@@ -30,12 +30,15 @@ class Access:
     """The caller's standing in one organization (and, when resolved, one workspace).
 
     `is_member` means "may see this scope at all": in a workspace it is False without any grant (404).
+    `read_only`: the member is beyond the organization's seat limit (after a downgrade), so billing's
+    `read_only_check` refuses their writes with 402 until the organization is back under.
     """
 
     organization_role: str | None
     permissions: frozenset[str] = field(default_factory=frozenset)
     is_member: bool = False
     role_names: tuple[str, ...] = ()
+    read_only: bool = False
 
     def has(self, permission: str) -> bool:
         return "*" in self.permissions or permission in self.permissions
@@ -68,7 +71,8 @@ def organization_role_for(actor, organization_id) -> str | None:
 
 def _grant_rows(actor, workspace) -> list[tuple]:
     """One query: the user's organization role plus every grant that reaches them in the workspace
-    (direct or through a team), as (kind, role_key, custom_permissions, inherited_role) rows."""
+    (direct or through a team), as (kind, role_key, custom_permissions, inherited_role, read_only) rows;
+    `read_only` is the membership's seat flag (always False on grant rows)."""
     grants = WorkspaceGrant.objects.for_workspace(workspace)
     if isinstance(actor, ServiceAccount):
         grants = grants.filter(service_account_id=actor.pk)
@@ -77,7 +81,7 @@ def _grant_rows(actor, workspace) -> list[tuple]:
         grants = grants.filter(Q(user_id=actor.pk) | Q(team_id__in=teams.values("team_id")))
     grant_rows = grants.values_list(
         Value("grant", output_field=CharField()), "role_key", "custom_role__permissions",
-        "custom_role__inherited_role",
+        "custom_role__inherited_role", Value(False, output_field=BooleanField()),
     )
     if isinstance(actor, ServiceAccount):
         return list(grant_rows)
@@ -85,7 +89,7 @@ def _grant_rows(actor, workspace) -> list[tuple]:
         Membership.objects.for_organization(workspace.organization_id)
         .filter(user_id=actor.pk)
         .values_list(Value("org", output_field=CharField()), "role", Value(None, output_field=JSONField()),
-                     Value("", output_field=CharField()))
+                     Value("", output_field=CharField()), "read_only")
     )
     return list(org_row.union(grant_rows, all=True))
 
@@ -110,15 +114,17 @@ def effective_access(actor, workspace) -> Access:
         return Access(organization_role=None)
     organization = workspace.organization
     rows = _grant_rows(actor, workspace)
-    org_role = actor.role if isinstance(actor, ServiceAccount) else next((r[1] for r in rows if r[0] == "org"), None)
+    org_row = None if isinstance(actor, ServiceAccount) else next((r for r in rows if r[0] == "org"), None)
+    org_role = actor.role if isinstance(actor, ServiceAccount) else (org_row[1] if org_row else None)
     if org_role is None:
         return Access(organization_role=None)
+    read_only = bool(org_row and org_row[4])
     if org_role in ADMIN_ROLES or not roles_exposed(organization):
-        return Access(org_role, catalog.ADMINISTRATOR.permissions, True, (catalog.ADMINISTRATOR.name,))
+        return Access(org_role, catalog.ADMINISTRATOR.permissions, True, (catalog.ADMINISTRATOR.name,), read_only)
     permissions: set[str] = set()
     names: list[str] = []
     full_roles = custom_roles_enabled(organization)
-    for kind, role_key, custom_perms, inherited in rows:
+    for kind, role_key, custom_perms, inherited, _ in rows:
         if kind != "grant":
             continue
         if role_key:
@@ -135,7 +141,7 @@ def effective_access(actor, workspace) -> Access:
         permissions |= granted
     if not names:
         return Access(organization_role=org_role)
-    return Access(org_role, frozenset(permissions), True, tuple(names))
+    return Access(org_role, frozenset(permissions), True, tuple(names), read_only)
 
 
 def organization_access(actor, organization_id) -> Access:

@@ -37,5 +37,7 @@ ACTIONS: dict[str, str] = {
     "praetor.organization.deleted": "The organization was deleted, with everything it owned.",
     "praetor.block_secret.read": "Secret values of a block document were read unobfuscated.",
     "praetor.organization.tier_changed": "The organization's tier changed.",
+    "praetor.organization.limits_applied": "Workspaces or members became read-only, or writable again, as the "
+                                           "organization went over or back under its tier's limits.",
     "praetor.audit.retention_applied": "Events older than the tier's retention were deleted (a checkpoint).",
 }

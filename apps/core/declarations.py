@@ -17,7 +17,11 @@ def check_view_declaration(cls: type, protected: tuple[str, ...]) -> None:
     declared = cls.required_permissions
     if not isinstance(declared, dict):
         raise TypeError(f"{cls.__name__} must declare required_permissions.")
-    served = {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}
-    missing = served - set(declared)
+    missing = served_methods(cls) - set(declared)
     if missing:
         raise TypeError(f"{cls.__name__} declares no permission for {sorted(missing)}.")
+
+
+def served_methods(cls: type) -> set[str]:
+    """The HTTP methods a view class handles, upper-case, without OPTIONS and HEAD."""
+    return {m.upper() for m in cls.http_method_names if hasattr(cls, m) and m not in ("options", "head")}

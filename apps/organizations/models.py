@@ -39,6 +39,9 @@ class Membership(OrganizationScopedModel):
 
     user = models.ForeignKey("identity.User", on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=OrganizationRole.choices, default=OrganizationRole.MEMBER)
+    # Denormalised by apps.billing (`organization_limits_apply`): True while this member is beyond the
+    # organization's seat limit (after a downgrade) and so may only read in its workspaces.
+    read_only = models.BooleanField(default=False)
 
     class Meta(OrganizationScopedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="membership_unique_user")]

@@ -18,7 +18,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.billing.services import entitlement_check, organization_seats_changed
+from apps.billing.services import (
+    entitlement_check,
+    organization_limits_apply,
+    organization_lock,
+    organization_seats_changed,
+)
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
@@ -156,6 +161,7 @@ def membership_update_role(*, membership: Membership, role: str, actor) -> Membe
     _validate_role(role, field="account_role_id")
     organization = membership.organization
     organization_authorize(actor=actor, organization=organization, permission=MANAGE)
+    organization_lock(organization=organization)  # before the membership rows (billing's lock order)
     membership = Membership.objects.for_organization(organization).select_for_update().get(pk=membership.pk)
     if role == membership.role:
         return membership
@@ -166,6 +172,8 @@ def membership_update_role(*, membership: Membership, role: str, actor) -> Membe
     previous = membership.role
     membership.role = role
     membership.save(update_fields=["role", "updated"])
+    # Owners keep their seat first: a new Owner may take a seat from the member who joined last.
+    organization_limits_apply(organization=organization, actor=actor)
     audit_record(action="praetor.membership.updated", actor=actor, organization_id=organization.pk,
                  target=membership.user, target_type="user", details={"role": role, "previous_role": previous})
     return membership
@@ -178,6 +186,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
     organization = membership.organization
     is_self = actor is not None and getattr(actor, "actor_type", None) == "user" and actor.pk == membership.user_id
     organization_authorize(actor=actor, organization=organization, permission=READ if is_self else MANAGE)
+    organization_lock(organization=organization)  # before the membership rows (billing's lock order)
     membership = Membership.objects.for_organization(organization).select_for_update().filter(pk=membership.pk).first()
     if membership is None:
         raise NotFound("Membership not found.")
@@ -187,7 +196,7 @@ def membership_remove(*, membership: Membership, actor) -> None:
         _ensure_an_owner_remains(organization=organization, leaving=membership)
     TeamMembership.objects.filter(team__organization=organization, user_id=membership.user_id).delete()
     membership.delete()
-    organization_seats_changed(organization=organization)
+    organization_seats_changed(organization=organization, actor=actor)
     audit_record(action="praetor.membership.deleted", actor=actor, organization_id=organization.pk,
                  target=membership.user, target_type="user", details={"role": membership.role, "left": is_self})
 
@@ -328,7 +337,7 @@ def invitation_accept(*, user: User, token: str | None = None, invitation_id=Non
         membership = Membership.objects.for_organization(organization).create(
             organization=organization, user=user, role=invitation.role
         )
-        organization_seats_changed(organization=organization)
+        organization_seats_changed(organization=organization, actor=user)
     invitation.status = Invitation.Status.ACCEPTED
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated"])

@@ -7,13 +7,18 @@ member → 404, as if the organization did not exist; a member without the permi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import render
 from django.views import View
 
 from apps.access.selectors import Access, effective_access, organization_access
+from apps.billing.services import READ_ONLY_STILL_ALLOWED, read_only_check
 from apps.core.declarations import check_view_declaration
+from apps.core.errors import LimitExceeded
 from apps.organizations.models import Organization
 from apps.workspaces.models import Workspace
 
@@ -43,6 +48,22 @@ class PageView(View):
         request.access = None
         self.resolve_tenant(request, kwargs)
         self.check_declared_permission(request)
+        workspace = getattr(request, "workspace", None)
+        if workspace is not None:
+            # The API's rule (apps/core/api/views.py): over a tier limit, only reads; here any page that
+            # needs more than a read answers 402 with the upgrade prompt instead of its form.
+            needed = (self.required_permissions or {}).get(method)
+            try:
+                read_only_check(workspace=workspace, access=request.access,
+                                permission=None if needed in (ANYONE, SIGNED_IN, MEMBER) else needed)
+            except LimitExceeded as refusal:
+                return render(request, "web/read_only.html", {"organization": request.organization,
+                                                              "workspace": workspace, "upgrade": refusal},
+                              status=refusal.status_code)
+            if workspace.read_only or request.access.read_only:
+                # Pages offer only what can still be done: their write buttons and forms disappear.
+                request.access = replace(request.access,
+                                         permissions=request.access.permissions & READ_ONLY_STILL_ALLOWED)
         return super().dispatch(request, *args, **kwargs)
 
     def tenant_exists(self, kwargs) -> bool:

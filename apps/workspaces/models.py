@@ -11,6 +11,10 @@ class Workspace(OrganizationScopedModel):
     name = models.CharField(max_length=100)
     handle = models.SlugField(max_length=64)
     description = models.CharField(max_length=1000, blank=True)
+    # Denormalised by apps.billing (`organization_limits_apply`): True while this workspace is beyond its
+    # organization's workspace limit (after a downgrade). Loaded with the workspace, so the request path
+    # reads it for free; nothing else writes it.
+    read_only = models.BooleanField(default=False)
 
     class Meta(OrganizationScopedModel.Meta):
         constraints = [models.UniqueConstraint(fields=["organization", "handle"], name="workspace_unique_handle")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from apps.audit.services import audit_record
-from apps.billing.services import entitlement_check
+from apps.billing.services import entitlement_check, organization_lock, organization_workspaces_changed
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
 from apps.engine.services import blocks as engine_blocks
@@ -49,6 +49,8 @@ def workspace_create(*, organization, name: str, handle: str, description: str =
     # The client looks system block types up by slug and checksum (result storage, infrastructure):
     # every workspace has them from its first moment, as a Prefect server installs them at start-up.
     engine_blocks.workspace_seed_blocks(workspace=workspace)
+    # Normally a no-op (creating past the limit was refused above); it keeps the flags exact whatever happened.
+    organization_workspaces_changed(organization=organization, actor=actor)
     audit_record(action="praetor.workspace.created", actor=actor, organization_id=workspace.organization_id,
                  workspace_id=workspace.pk, target=workspace, target_type="workspace",
                  details={"handle": handle, "name": name})
@@ -90,9 +92,13 @@ def workspace_update(*, workspace: Workspace, actor, name: str | None = None, ha
 
 @transaction.atomic
 def workspace_delete(*, workspace: Workspace, actor) -> None:
-    """Delete a workspace and all of its orchestration data (Owner/Admin)."""
+    """Delete a workspace and all of its orchestration data (Owner/Admin). Allowed for a read-only
+    workspace too: it is how an organization gets back under its workspace limit, and a workspace that
+    was read-only because of this one's place in the order becomes writable in the same transaction."""
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
+    organization_lock(organization=workspace.organization_id)  # before the workspace's rows (billing's lock order)
     Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()
+    organization_workspaces_changed(organization=workspace.organization_id, actor=actor)
     audit_record(action="praetor.workspace.deleted", actor=actor, organization_id=workspace.organization_id,
                  workspace_id=workspace.pk, target_type="workspace", target_id=str(workspace.pk),
                  target_label=workspace.handle, details={"handle": workspace.handle, "name": workspace.name})

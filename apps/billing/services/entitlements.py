@@ -19,6 +19,7 @@ from apps.billing.selectors import (
     organization_workspace_count,
     plan_lifting,
 )
+from apps.billing.services.limits import organization_limits_apply
 from apps.core.errors import Invalid, LimitExceeded
 from apps.organizations.models import Organization
 
@@ -92,7 +93,9 @@ def organization_tier_set(*, organization: Organization, tier: str, actor=None, 
     """Put `tier` in force for the organization (the one place `Organization.tier` is written).
 
     Invalidates cached entitlements. A lower tier deletes nothing: what is over its limits stays,
-    and further additions are refused by `entitlement_check` until usage is back under.
+    further additions are refused by `entitlement_check` until usage is back under, and the workspaces
+    and members beyond the limits become read-only (`organization_limits_apply`, here, in the same
+    transaction; a higher tier makes them writable again at once).
     """
     if not Plan.objects.filter(slug=tier).exists():
         raise Invalid(f"Unknown tier {tier!r}.", loc=["body", "tier"], code="unknown_tier")
@@ -106,6 +109,8 @@ def organization_tier_set(*, organization: Organization, tier: str, actor=None, 
     # Forget now and again after commit, so a read racing this transaction cannot keep old values.
     entitlements_invalidate(organization_ids=[organization.pk])
     transaction.on_commit(lambda: entitlements_invalidate(organization_ids=[organization.pk]))
+    # Also when the tier is unchanged: an operator's override of a limit arrives this way too.
+    organization_limits_apply(organization=organization, actor=actor)
     return organization
 
 
@@ -143,6 +148,9 @@ def enterprise_unset(*, organization: Organization, actor=None) -> Subscription:
 
 
 def plan_changed(*, plan: Plan) -> None:
-    """After a catalog edit: forget cached entitlements of every organization on that tier."""
-    org_ids = list(Organization.objects.filter(tier=plan.slug).values_list("pk", flat=True))
+    """After a catalog edit: forget cached entitlements of every organization on that tier, and apply
+    its (maybe lower or higher) limits to each: one short transaction per organization."""
+    org_ids = list(Organization.objects.filter(tier=plan.slug).order_by("pk").values_list("pk", flat=True))
     entitlements_invalidate(organization_ids=org_ids, tiers=[plan.slug])
+    for org_id in org_ids:
+        organization_limits_apply(organization=org_id)

@@ -32,6 +32,7 @@ from apps.billing.errors import BillingErrorCode, PaymentProviderError
 from apps.billing.models import Plan, Subscription, SubscriptionStatus
 from apps.billing.selectors import organization_member_count
 from apps.billing.services.entitlements import organization_tier_set
+from apps.billing.services.limits import organization_limits_apply
 from apps.core.errors import Conflict, Invalid, PermissionDenied
 from apps.organizations.models import Membership, Organization, OrganizationRole
 
@@ -299,10 +300,13 @@ def subscription_sync_seats(*, organization_id, idempotency_key: str) -> Subscri
     return subscription_apply(subscription=row, remote=remote, organization=organization)
 
 
-def organization_seats_changed(*, organization) -> None:
-    """Called by membership changes: after commit, bring the subscription's seats in step (a task)."""
+def organization_seats_changed(*, organization, actor=None) -> None:
+    """Called by membership changes (join, leave, role change), inside their transaction: members beyond
+    the seat limit become read-only (or writable again) now; after commit, the subscription's seats are
+    brought in step (a task)."""
     from apps.billing.tasks import sync_seats
 
+    organization_limits_apply(organization=organization, actor=actor)
     organization_id = str(getattr(organization, "pk", organization))
     transaction.on_commit(lambda: sync_seats.delay(organization_id))
 

@@ -11,7 +11,8 @@ import uuid
 from rest_framework.views import APIView
 
 from apps.access.selectors import Access, effective_access, organization_access
-from apps.core.declarations import check_view_declaration
+from apps.billing.services import read_only_check
+from apps.core.declarations import check_view_declaration, served_methods
 from apps.core.errors import NotFound, PermissionDenied
 from apps.organizations.models import Organization
 from apps.ratelimit.middleware import api_request_draw
@@ -29,14 +30,21 @@ def _as_uuid(value, what: str) -> uuid.UUID:
 
 
 class PraetorAPIView(APIView):
-    """Every API view declares `required_permissions = {METHOD: permission}` for each method it serves."""
+    """Every API view declares `required_permissions = {METHOD: permission}` for each method it serves.
+
+    Workspace views that let runs already under way finish (their states, task runs, logs, worker polls)
+    also name those methods in `work_under_way_methods`: they stay open in a read-only workspace.
+    """
 
     required_permissions: dict[str, str] | None = None
+    work_under_way_methods: frozenset[str] = frozenset()
     abstract = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_view_declaration(cls, _PROTECTED)
+        if not cls.__dict__.get("abstract") and not set(cls.work_under_way_methods) <= served_methods(cls):
+            raise TypeError(f"{cls.__name__} names methods it does not serve in work_under_way_methods.")
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -48,6 +56,11 @@ class PraetorAPIView(APIView):
 
     def resolve_tenant(self, request, kwargs) -> None:
         request.access = None
+
+    def is_work_under_way(self, request) -> bool:
+        """Whether this request lets a run already under way finish (allowed in a read-only workspace).
+        Overridden where only some requests of a method are (subflows, anonymous block documents)."""
+        return request.method in self.work_under_way_methods
 
     def required_permission(self, request) -> str | None:
         return (self.required_permissions or {}).get(request.method, (self.required_permissions or {}).get("GET"))
@@ -62,6 +75,12 @@ class PraetorAPIView(APIView):
         if access is None or not access.has(needed):
             raise PermissionDenied(f"Missing permission: {needed}.", code="missing_permission",
                                    extra={"permission": needed})
+        workspace = getattr(self, "workspace", None)
+        if workspace is not None:
+            # Over a tier limit after a downgrade: writes are 402 until back under (reads flags already
+            # loaded with the workspace and the access; free when writable).
+            read_only_check(workspace=workspace, access=access, permission=needed,
+                            work_under_way=lambda: self.is_work_under_way(request))
 
 
 class AccountAPIView(PraetorAPIView):

@@ -33,6 +33,7 @@ def _artifact_filter(body: dict) -> dict:
 
 class ArtifactCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.ArtifactCreate, responses={201: schemas.Artifact}, operation_id="artifact_create")
     def post(self, request, **kwargs):

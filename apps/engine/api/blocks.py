@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -213,6 +215,10 @@ class BlockCapabilitiesView(WorkspaceAPIView):
 class BlockDocumentCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
 
+    def is_work_under_way(self, request) -> bool:
+        # The client saves its result storage as an anonymous block when a run under way persists a result.
+        return isinstance(request.data, dict) and request.data.get("is_anonymous") is True
+
     @extend_schema(request=schemas.BlockDocumentCreate, responses={201: schemas.BlockDocument},
                    operation_id="block_document_create")
     def post(self, request, **kwargs):
@@ -254,6 +260,16 @@ class BlockDocumentCountView(WorkspaceAPIView):
 
 class BlockDocumentDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+
+    def is_work_under_way(self, request) -> bool:
+        # Saving anonymous result storage again overwrites its document (the client's create-then-update).
+        if request.method != "PATCH":
+            return False
+        try:
+            document_id = uuid.UUID(str(self.kwargs.get("id")))
+        except ValueError:
+            return False
+        return selectors.block_document_is_anonymous(workspace=self.workspace, block_document_id=document_id)
 
     @extend_schema(parameters=[INCLUDE_SECRETS], responses=schemas.BlockDocument, operation_id="block_document_read")
     def get(self, request, id, **kwargs):

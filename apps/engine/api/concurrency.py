@@ -133,6 +133,7 @@ class ConcurrencyLimitV2DetailView(WorkspaceAPIView):
 
 class ConcurrencyIncrementView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.ConcurrencyIncrementBody,
                    responses={200: schemas.MinimalConcurrencyLimitResponse(many=True), 423: None},
@@ -145,6 +146,7 @@ class ConcurrencyIncrementView(WorkspaceAPIView):
 
 class ConcurrencyDecrementView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.ConcurrencyDecrementBody,
                    responses=schemas.MinimalConcurrencyLimitResponse(many=True),

@@ -88,6 +88,7 @@ class DeploymentScheduledRunsView(WorkspaceAPIView):
     """What `prefect serve` runners poll: Scheduled runs of their deployments, soonest first."""
 
     required_permissions = {"POST": POLL}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.DeploymentScheduledRunsBody, responses=OpenApiTypes.OBJECT,
                    operation_id="deployment_get_scheduled_flow_runs")

@@ -36,6 +36,7 @@ def _page(view, request, event_filter: dict, limit: int, offset: int) -> Respons
 
 class EventsCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.EventInput(many=True), responses={204: None}, operation_id="events_create")
     def post(self, request, **kwargs):

@@ -20,6 +20,7 @@ from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
 from apps.engine.schemas import states as state_schemas
 from apps.engine.selectors import flow_runs as selectors
+from apps.engine.selectors import task_runs as task_run_selectors
 from apps.engine.selectors.run_history import run_history
 from apps.engine.services import flow_runs as services
 
@@ -28,6 +29,17 @@ READ, WRITE, CANCEL = "flow_runs:read", "flow_runs:write", "flow_runs:cancel"
 
 class FlowRunCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+
+    def is_work_under_way(self, request) -> bool:
+        # A subflow of a run under way (its parent task run belongs to a Running flow run) is part of that
+        # run: a read-only workspace lets it start, so the parent can finish. Any other new run is refused.
+        parent = request.data.get("parent_task_run_id") if isinstance(request.data, dict) else None
+        try:
+            parent_id = uuid.UUID(str(parent)) if parent else None
+        except ValueError:
+            return False
+        return parent_id is not None and task_run_selectors.task_run_in_running_flow_run(
+            workspace=self.workspace, task_run_id=parent_id)
 
     @extend_schema(request=schemas.FlowRunCreate, responses={201: schemas.FlowRunResponse,
                                                              200: schemas.FlowRunResponse},
@@ -71,6 +83,7 @@ class FlowRunHistoryView(WorkspaceAPIView):
 
 class FlowRunDetailView(WorkspaceAPIView):
     required_permissions = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+    work_under_way_methods = frozenset({"PATCH"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(responses=schemas.FlowRunResponse, operation_id="flow_run_read")
     def get(self, request, id: str, **kwargs):
@@ -97,6 +110,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
     needs `flow_runs:write`."""
 
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     def required_permission(self, request) -> str | None:
         state = request.data.get("state") if isinstance(request.data, dict) else None
@@ -119,6 +133,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
 
 class FlowRunResumeView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=state_schemas.ResumeBody, responses={201: state_schemas.OrchestrationResult,
                                                                 200: state_schemas.OrchestrationResult},

@@ -28,6 +28,7 @@ READ, WRITE = "logs:read", "logs:write"
 
 class LogCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.LogCreate(many=True), responses={201: None}, operation_id="logs_create")
     def post(self, request, **kwargs):

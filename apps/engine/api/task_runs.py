@@ -24,6 +24,7 @@ READ, WRITE = "task_runs:read", "task_runs:write"
 
 class TaskRunCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.TaskRunCreate, responses={201: schemas.TaskRun, 200: schemas.TaskRun},
                    operation_id="task_run_create")
@@ -78,6 +79,7 @@ class TaskRunDetailView(WorkspaceAPIView):
 
 class TaskRunSetStateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=state_schemas.SetStateBody, responses={201: state_schemas.OrchestrationResult,
                                                                   200: state_schemas.OrchestrationResult},

@@ -117,6 +117,7 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
     """The workers' poll: Scheduled runs of the pool's (or the named) queues by priority, then time."""
 
     required_permissions = {"POST": POLL}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.PoolScheduledRunsBody, responses=OpenApiTypes.OBJECT,
                    operation_id="work_pool_get_scheduled_flow_runs")
@@ -205,6 +206,7 @@ class PoolQueueDetailView(WorkspaceAPIView):
 
 class WorkerHeartbeatView(WorkspaceAPIView):
     required_permissions = {"POST": POLL}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.WorkerHeartbeat, responses={204: None}, operation_id="worker_heartbeat")
     def post(self, request, work_pool_name, **kwargs):
@@ -324,6 +326,7 @@ class WorkQueueRunsView(WorkspaceAPIView):
     """The agents' poll: Scheduled runs of one queue, soonest first, within its and its pool's limits."""
 
     required_permissions = {"POST": POLL}
+    work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
 
     @extend_schema(request=schemas.QueueRunsBody, responses=OpenApiTypes.OBJECT, operation_id="work_queue_get_runs")
     def post(self, request, id, **kwargs):

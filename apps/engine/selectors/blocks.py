@@ -109,6 +109,11 @@ def block_document_get(*, workspace, block_document_id: uuid.UUID) -> BlockDocum
     return _with_relations(BlockDocument.objects.for_workspace(workspace).filter(pk=block_document_id)).first()
 
 
+def block_document_is_anonymous(*, workspace, block_document_id: uuid.UUID) -> bool:
+    """Whether the workspace has this document and it is anonymous (a client's result storage)."""
+    return BlockDocument.objects.for_workspace(workspace).filter(pk=block_document_id, is_anonymous=True).exists()
+
+
 def block_document_get_by_name(*, workspace, block_type_slug: str, name: str) -> BlockDocument | None:
     return _with_relations(
         BlockDocument.objects.for_workspace(workspace).filter(block_type__slug=block_type_slug, name=name)

@@ -52,7 +52,10 @@ def deployment_list(*, workspace, flows: dict | None = None, flow_runs: dict | N
 
 
 def deployment_scheduled_runs(*, workspace, deployment_ids: list, scheduled_before=None) -> QuerySet[FlowRun]:
-    """Scheduled runs of these deployments, soonest first (what `prefect serve` runners poll for)."""
+    """Scheduled runs of these deployments, soonest first (what `prefect serve` runners poll for); none
+    in a read-only workspace, which starts nothing new (docs/billing.md)."""
+    if workspace.read_only:
+        return FlowRun.objects.for_workspace(workspace).none()
     qs = FlowRun.objects.for_workspace(workspace).filter(deployment_id__in=deployment_ids,
                                                          state_type=StateType.SCHEDULED)
     if scheduled_before is not None:

@@ -126,11 +126,12 @@ def scheduled_runs_for_queues(*, workspace, queues: list[WorkQueue], limit: int,
     """The Scheduled runs due to the given queues (all of one pool, `work_pool` selected), in the order a
     worker should take them: queue priority, then scheduled time.
 
-    Paused pools and queues give nothing; a queue's or pool's concurrency limit caps what is handed out by
-    the runs it already has Pending or Running. Constant query count: one count (only when limits are set)
-    and one windowed read that takes at most `limit` runs per queue.
+    Paused pools and queues give nothing, and so does a read-only workspace (over its organization's
+    workspace limit: it starts nothing new, docs/billing.md); a queue's or pool's concurrency limit caps
+    what is handed out by the runs it already has Pending or Running. Constant query count: one count
+    (only when limits are set) and one windowed read that takes at most `limit` runs per queue.
     """
-    if not queues or limit <= 0:
+    if not queues or limit <= 0 or workspace.read_only:
         return []
     pool = queues[0].work_pool
     if pool.is_paused:

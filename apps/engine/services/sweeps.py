@@ -36,7 +36,8 @@ def deployments_schedule_due(*, window: SchedulingWindow | None = None, batch_si
                              now: datetime.datetime | None = None) -> int:
     """Make the upcoming runs of every deployment that is short of them; returns how many runs were made.
 
-    A deployment is short when it is not paused, has an active schedule, and has fewer than `min_runs`
+    A deployment is short when it is not paused, is not in a read-only workspace (over its organization's
+    workspace limit: nothing new is scheduled there), has an active schedule, and has fewer than `min_runs`
     future auto-scheduled runs or none reaching `min_time` ahead. Deployments are walked in id order
     (keyset batches); each one is scheduled in its own transaction.
     """
@@ -45,7 +46,7 @@ def deployments_schedule_due(*, window: SchedulingWindow | None = None, batch_si
     future = Q(flow_runs__auto_scheduled=True, flow_runs__state_type=StateType.SCHEDULED,
                flow_runs__expected_start_time__gte=now)
     due = (
-        Deployment.all_workspaces.filter(paused=False)
+        Deployment.all_workspaces.filter(paused=False, workspace__read_only=False)
         .filter(Exists(DeploymentSchedule.all_workspaces.filter(deployment=OuterRef("pk"), active=True)))
         .annotate(upcoming=Count("flow_runs", filter=future, distinct=True),
                   horizon=Max("flow_runs__expected_start_time", filter=future))

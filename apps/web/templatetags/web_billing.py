@@ -1,8 +1,11 @@
-"""Billing values for the pages: amounts in the smallest currency unit shown as money."""
+"""Billing values for the pages: amounts in the smallest currency unit shown as money, and why a
+workspace is read-only for the person looking at it."""
 
 from __future__ import annotations
 
 from django import template
+
+from apps.billing.services import read_only_reason
 
 register = template.Library()
 
@@ -14,3 +17,14 @@ def money(cents, currency: str = "usd") -> str:
         return ""
     amount = f"{int(cents) / 100:,.2f}"
     return f"${amount}" if (currency or "usd").lower() == "usd" else f"{amount} {currency.upper()}"
+
+
+@register.simple_tag(takes_context=True)
+def read_only_notice(context):
+    """The refusal a write would get here (the `LimitExceeded`, for the upgrade prompt), or None. Free on a
+    writable workspace: it reads flags already loaded with the workspace and the page's access."""
+    request = context.get("request")
+    workspace = getattr(request, "workspace", None)
+    if workspace is None:
+        return None
+    return read_only_reason(workspace=workspace, access=getattr(request, "access", None))

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, LimitExceeded
 from apps.organizations import selectors, services
 from apps.organizations.models import Invitation, OrganizationRole
 from apps.web.forms import ROLE_CHOICES, InvitationCreateForm, form_error_from
@@ -26,7 +26,7 @@ def role_choices(access) -> list[tuple[str, str]]:
     return [(key, label) for key, label in ROLE_CHOICES if key != OrganizationRole.OWNER or access.has(OWN)]
 
 
-def _render(request, *, form=None, invitation=None, link=None, status=200):
+def _render(request, *, form=None, invitation=None, link=None, upgrade=None, status=200):
     organization, access = request.organization, request.access
     can_manage = access.has(MANAGE)
     if form is None and can_manage:
@@ -47,6 +47,7 @@ def _render(request, *, form=None, invitation=None, link=None, status=200):
         "form": form,
         "invited": invitation,
         "link": link,
+        "upgrade": upgrade,
     }, status=status)
 
 
@@ -67,6 +68,9 @@ class MembersView(OrganizationPageView):
             invitation, token = services.invitation_create(
                 organization=request.organization, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
                 actor=request.user)
+        except LimitExceeded as error:
+            # Past the seat limit: the upgrade prompt (the limit, the tier that lifts it, a link for Owners).
+            return _render(request, form=form, upgrade=error, status=error.status_code)
         except DomainError as error:
             form_error_from(form, error, fields={"email": "email", "role": "role", "already_member": "email",
                                                  "already_invited": "email"})

@@ -10,12 +10,18 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, Invalid
 from apps.engine.selectors import blocks as block_selectors
 from apps.engine.selectors import ui
 from apps.engine.services import blocks as block_services
 from apps.web.pages import WorkspacePageView
-from apps.web.schema_forms import build_schema_form, is_secret, schema_form_values, schema_properties
+from apps.web.schema_forms import (
+    build_schema_form,
+    form_error_at,
+    is_secret,
+    schema_form_values,
+    schema_properties,
+)
 
 READ, WRITE, READ_SECRETS = "blocks:read", "blocks:write", "blocks:read_secrets"
 
@@ -54,6 +60,16 @@ class BlockCatalogView(WorkspacePageView):
         })
 
 
+def _located(form, error: DomainError) -> DomainError | None:
+    """A schema error located in the block's data goes on its field (the page then says "correct the errors
+    below"); anything else is shown above the form."""
+    loc = getattr(error, "loc", None) or []
+    if isinstance(error, Invalid) and loc[:2] == ["body", "data"]:
+        form_error_at(form, loc[2:], error.detail)
+        return None
+    return error
+
+
 def _form_page(request, *, block_type, form, document=None, error=None, status=200):
     return render(request, "web/blocks/form.html", {
         "organization": request.organization, "workspace": request.workspace, "block_type": block_type,
@@ -88,7 +104,8 @@ class BlockCreateView(WorkspacePageView):
                 workspace=request.workspace, block_schema_id=schema.pk, block_type_id=block_type.pk,
                 data=schema_form_values(form), name=name, is_anonymous=False, actor=request.user)
         except DomainError as error:
-            return _form_page(request, block_type=block_type, form=form, error=error, status=error.status_code)
+            return _form_page(request, block_type=block_type, form=form, error=_located(form, error),
+                              status=error.status_code)
         messages.success(request, f"Block {block_type.name} {document.name} created.")
         return redirect("web:block", org=org, ws=ws, block_id=document.pk)
 
@@ -146,31 +163,34 @@ class BlockRevealView(WorkspacePageView):
 class BlockEditView(WorkspacePageView):
     required_permissions = {"GET": WRITE, "POST": WRITE}
 
-    def _form(self, document, data=None):
-        schema = document.block_schema
-        current = block_selectors.block_document_data(document, include_secrets=False)
-        return build_schema_form(schema.fields, data=data, initial=current, skip=_nested(schema), keep_secrets=True)
+    def _form(self, document, current, data=None):
+        return build_schema_form(document.block_schema.fields, data=data, initial=current,
+                                 skip=_nested(document.block_schema), keep_secrets=True)
 
     def get(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
-        return _form_page(request, block_type=document.block_type, form=self._form(document), document=document)
+        current = block_selectors.block_document_data(document, include_secrets=False)
+        return _form_page(request, block_type=document.block_type, form=self._form(document, current),
+                          document=document)
 
     def post(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
-        form = self._form(document, data=request.POST)
+        current = block_selectors.block_document_data(document, include_secrets=False)
+        form = self._form(document, current, data=request.POST)
         if not form.is_valid():
             return _form_page(request, block_type=document.block_type, form=form, document=document, status=400)
-        # Merged into the saved data: nested blocks are kept, and a secret left empty keeps its value.
-        values = schema_form_values(form)
+        # Merged into the saved data (nested objects too): nested blocks are kept, and a secret left empty keeps
+        # its value (sent back masked, the service restores it).
+        values = schema_form_values(form, current=current)
         try:
             block_services.block_document_update(workspace=request.workspace, block_document_id=document.pk,
                                                  data=values, block_schema_id=None, merge_existing_data=True,
                                                  actor=request.user)
         except DomainError as error:
             return _form_page(request, block_type=document.block_type, form=form, document=document,
-                              error=error, status=error.status_code)
+                              error=_located(form, error), status=error.status_code)
         messages.success(request, f"Block {document.name} saved.")
         return redirect("web:block", org=org, ws=ws, block_id=document.pk)
 

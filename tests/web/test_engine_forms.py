@@ -391,3 +391,20 @@ def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, org, ws
     assert ok.status_code == 302
     run = FlowRun.objects.for_workspace(ws).get(pk=ok["Location"].rstrip("/").rsplit("/", 1)[1])
     assert run.parameters["target"] == {"table": "weekly", "batch_size": 800}
+
+
+def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, org, ws, s):
+    from django.utils import timezone
+
+    from apps.engine.models import FlowRun
+    from tests.web.seed import make_run
+
+    cancelled = make_run(ws, s.flow, "quiet-quail", deployment=s.deployment, queue=s.queue,
+                         history=[("SCHEDULED", "Scheduled", timezone.now(), None),
+                                  ("CANCELLED", "Cancelled", timezone.now(), None)])
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    assert "Retry run" not in client.get(f"{_base(ws)}runs/{cancelled.pk}/").content.decode()
+    # Posted anyway: the rule refuses, its reason is shown and the run stays Cancelled.
+    response = client.post(f"{_base(ws)}runs/{cancelled.pk}/retry", follow=True)
+    assert "Cannot transition flows that are cancelling to a state other than Cancelled." in response.content.decode()
+    assert FlowRun.objects.for_workspace(ws).get(pk=cancelled.pk).state_type == "CANCELLED"

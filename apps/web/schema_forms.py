@@ -6,7 +6,8 @@ pydantic model, inline or through `$ref`/`allOf` to the schema's definitions) be
 its own (a `<fieldset>`), down to a few levels; anything else (free-form objects, arrays, unions) is a
 JSON text area whose value is parsed and checked as JSON. Final validation is the service's (the schema as
 a whole, with jsonschema), so the form only converts what a browser sends; `form_error_at` puts the
-service's located error back on the field (or group) it is about.
+service's located error back on the field (or group) it is about. A field holding another block (a block
+schema reference) is a choice of the workspace's saved documents of that block type.
 """
 
 from __future__ import annotations
@@ -142,6 +143,18 @@ class SchemaForm(forms.Form):
         return walk(self.layout)
 
 
+class BlockReferenceField(forms.TypedChoiceField):
+    """A field holding another saved block: a choice of documents, sent as Prefect's
+    `{"$ref": {"block_document_id": …}}` (the block services resolve it, in the workspace)."""
+
+    def __init__(self, *, documents: list, **kwargs):
+        choices = [] if kwargs.get("required") else [("", "— None —")]
+        choices += [(str(d.pk), f"{d.block_type.name} / {d.name}" if not d.is_anonymous
+                     else f"{d.block_type.name} (saved inline with this block)") for d in documents]
+        super().__init__(choices=choices, empty_value=None,
+                         coerce=lambda v: {"$ref": {"block_document_id": v}}, **kwargs)
+
+
 def _initial_value(field_: forms.Field, value):
     if isinstance(field_, forms.TypedChoiceField) and not isinstance(value, str):
         return json.dumps(value)
@@ -149,13 +162,25 @@ def _initial_value(field_: forms.Field, value):
 
 
 def _build(schema: dict, definitions: dict, *, path: list[str], required_above: bool, initial: dict,
-           keep_secrets: bool, skip: set[str], fields: dict, values: dict, depth: int) -> list:
+           keep_secrets: bool, skip: set[str], fields: dict, values: dict, depth: int,
+           references: dict | None = None) -> list:
     items: list = []
     for name, prop, required in schema_properties(schema, skip=skip if not path else frozenset(),
                                                   definitions=definitions):
         key = PREFIX + SEP.join([*path, name])
         has_default = "default" in prop
         needed = required_above and required and not has_default
+        if not path and references is not None and name in references:
+            documents, current_id = references[name]
+            help_text = escape(prop.get("description") or "")
+            if not documents:
+                help_text = (help_text + " " if help_text else "") + "No saved block of this type yet: add one first."
+            fields[key] = BlockReferenceField(documents=documents, label=prop.get("title") or name,
+                                              help_text=help_text, required=needed)
+            if current_id is not None:
+                values[key] = str(current_id)
+            items.append(key)
+            continue
         given = initial.get(name, prop.get("default")) if isinstance(initial, dict) else prop.get("default")
         if _is_group(prop) and depth < MAX_DEPTH:
             group = FieldGroup(key=key, label=prop.get("title") or name,
@@ -174,14 +199,16 @@ def _build(schema: dict, definitions: dict, *, path: list[str], required_above: 
 
 
 def build_schema_form(schema: dict, *, data=None, initial: dict | None = None, skip: set[str] = frozenset(),
-                      keep_secrets: bool = False) -> SchemaForm:
+                      keep_secrets: bool = False, references: dict | None = None) -> SchemaForm:
     """A bound (or unbound) form with one field per schema property (nested objects as groups of fields),
     initial values from `initial` or the properties' defaults. `keep_secrets`: secret inputs may be left
-    empty to keep the saved value."""
+    empty to keep the saved value. `references`: for fields holding another block, name → (the documents
+    it may hold, the id it holds now or None): each becomes a choice of those documents."""
     definitions = schema.get("definitions") or schema.get("$defs") or {}
     fields, values = {}, {}
     layout = _build(schema, definitions, path=[], required_above=True, initial=initial or {},
-                    keep_secrets=keep_secrets, skip=skip, fields=fields, values=values, depth=0)
+                    keep_secrets=keep_secrets, skip=skip, fields=fields, values=values, depth=0,
+                    references=references)
     form_class = type("SchemaForm", (SchemaForm,), {**fields, "layout": layout})
     return form_class(data=data, initial=values)
 

@@ -408,3 +408,58 @@ def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, org, 
     response = client.post(f"{_base(ws)}runs/{cancelled.pk}/retry", follow=True)
     assert "Cannot transition flows that are cancelling to a state other than Cancelled." in response.content.decode()
     assert FlowRun.objects.for_workspace(ws).get(pk=cancelled.pk).state_type == "CANCELLED"
+
+
+def _bucket_types(ws):
+    """A block type whose `credentials` field holds another block (Prefect's nested blocks), as the client
+    registers it: the field is a $ref to the other block's schema, named in block_schema_references."""
+    from apps.engine.services.blocks import block_schema_create, block_type_create
+
+    creds_schema = {"title": "Creds", "type": "object", "properties": {"key": {"title": "Key", "type": "string"}},
+                    "required": ["key"], "block_type_slug": "creds", "secret_fields": [],
+                    "block_schema_references": {}}
+    creds = block_type_create(workspace=ws, name="Creds", slug="creds")
+    creds_schema_row, _ = block_schema_create(workspace=ws, block_type=creds, fields=creds_schema, capabilities=[],
+                                              version="1")
+    bucket = block_type_create(workspace=ws, name="Bucket", slug="bucket")
+    block_schema_create(workspace=ws, block_type=bucket, capabilities=[], version="1", fields={
+        "title": "Bucket", "type": "object",
+        "properties": {"bucket_name": {"title": "Bucket Name", "type": "string"},
+                       "credentials": {"title": "Credentials", "allOf": [{"$ref": "#/definitions/Creds"}]}},
+        "required": ["bucket_name", "credentials"], "block_type_slug": "bucket", "secret_fields": [],
+        "block_schema_references": {"credentials": {"block_schema_checksum": "sha256:x", "block_type_slug": "creds"}},
+        "definitions": {"Creds": creds_schema}})
+    return creds, creds_schema_row
+
+
+def test_a_field_holding_another_block_is_a_choice_of_saved_blocks(client, org, ws, s):
+    from apps.engine.services.blocks import block_document_create
+
+    creds, creds_schema = _bucket_types(ws)
+    a, b = (block_document_create(workspace=ws, block_schema_id=creds_schema.pk, block_type_id=creds.pk,
+                                  data={"key": k}, name=n, is_anonymous=False) for n, k in (("a", "k1"), ("b", "k2")))
+    other_ws = WorkspaceFactory(organization=org)
+    other_creds, other_schema = _bucket_types(other_ws)
+    theirs = block_document_create(workspace=other_ws, block_schema_id=other_schema.pk,
+                                   block_type_id=other_creds.pk, data={"key": "x"}, name="theirs", is_anonymous=False)
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}blocks/new/bucket"
+    page = client.get(url).content.decode()
+    assert '<select name="f__credentials"' in page and ">Creds / a</option>" in page and ">Creds / b</option>" in page
+    assert "<legend>" not in page and "theirs" not in page  # not a group of the other block's own fields
+    before = BlockDocument.objects.for_workspace(ws).count()
+    # Another workspace's document is not a choice here (and the service would not find it either).
+    foreign = client.post(url, {"block_name": "raw", "f__bucket_name": "raw", "f__credentials": str(theirs.pk)})
+    assert foreign.status_code == 400 and list(foreign.context["form"].errors) == ["f__credentials"]
+    assert BlockDocument.objects.for_workspace(ws).count() == before
+
+    created = client.post(url, {"block_name": "raw", "f__bucket_name": "raw", "f__credentials": str(a.pk)})
+    assert created.status_code == 302
+    doc = BlockDocument.objects.for_workspace(ws).get(name="raw")
+    assert [(r.name, r.reference_block_document_id) for r in doc.references.all()] == [("credentials", a.pk)]
+    edit_url = f"{_base(ws)}blocks/{doc.pk}/edit"
+    assert f'<option value="{a.pk}" selected>' in client.get(edit_url).content.decode()
+    assert client.post(edit_url, {"f__bucket_name": "raw-2", "f__credentials": str(b.pk)}).status_code == 302
+    doc.refresh_from_db()
+    assert doc.data == {"bucket_name": "raw-2"}
+    assert [(r.name, r.reference_block_document_id) for r in doc.references.all()] == [("credentials", b.pk)]

@@ -441,3 +441,27 @@ def block_type_with_schema_get(*, workspace, slug: str):
     block_type.latest_schema = (BlockSchema.objects.for_workspace(workspace).filter(block_type=block_type)
                                 .order_by("-created").first())
     return block_type if block_type.latest_schema else None
+
+
+def block_reference_choices(*, workspace, schema_fields: dict, current: dict | None = None) -> dict[str, list]:
+    """For each field of a block schema that holds another block (`block_schema_references`): the saved
+    documents it may point at — named documents of the referenced block type(s), plus the one it points at
+    now (`current`: field name → document id), which may be an anonymous one the client saved inline. One
+    query for all the fields; none when the schema references no block."""
+    from apps.engine.models import BlockDocument
+
+    references = schema_fields.get("block_schema_references") or {}
+    if not references:
+        return {}
+    slugs_by_field = {
+        name: {r.get("block_type_slug") for r in (ref if isinstance(ref, list) else [ref]) if isinstance(r, dict)}
+        for name, ref in references.items()
+    }
+    current = current or {}
+    wanted = set().union(*slugs_by_field.values())
+    documents = list(BlockDocument.objects.for_workspace(workspace)
+                     .filter(Q(block_type__slug__in=wanted, is_anonymous=False) | Q(pk__in=list(current.values())))
+                     .select_related("block_type").order_by("block_type__name", "name"))
+    return {name: [d for d in documents if (d.block_type.slug in slugs and not d.is_anonymous)
+                   or d.pk == current.get(name)]
+            for name, slugs in slugs_by_field.items()}

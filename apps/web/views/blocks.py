@@ -26,9 +26,12 @@ from apps.web.schema_forms import (
 READ, WRITE, READ_SECRETS = "blocks:read", "blocks:write", "blocks:read_secrets"
 
 
-def _nested(schema) -> set[str]:
-    # Fields holding another block are set with the Python client; the form leaves them as they are.
-    return set((schema.fields.get("block_schema_references") or {}).keys())
+def _references(request, schema, document=None) -> dict:
+    """Fields holding another block: name → (documents it may hold, the id it holds now)."""
+    current = ({r.name: r.reference_block_document_id for r in document.references.all()}
+               if document is not None and schema.fields.get("block_schema_references") else {})
+    choices = ui.block_reference_choices(workspace=request.workspace, schema_fields=schema.fields, current=current)
+    return {name: (documents, current.get(name)) for name, documents in choices.items()}
 
 
 def _document_or_404(request, block_id):
@@ -74,7 +77,6 @@ def _form_page(request, *, block_type, form, document=None, error=None, status=2
     return render(request, "web/blocks/form.html", {
         "organization": request.organization, "workspace": request.workspace, "block_type": block_type,
         "form": form, "document": document, "error": error,
-        "nested": sorted(_nested(block_type.latest_schema if document is None else document.block_schema)),
     }, status=status)
 
 
@@ -89,13 +91,14 @@ class BlockCreateView(WorkspacePageView):
 
     def get(self, request, org, ws, slug):
         block_type = self._type(request, slug)
-        form = build_schema_form(block_type.latest_schema.fields, skip=_nested(block_type.latest_schema))
+        schema = block_type.latest_schema
+        form = build_schema_form(schema.fields, references=_references(request, schema))
         return _form_page(request, block_type=block_type, form=form)
 
     def post(self, request, org, ws, slug):
         block_type = self._type(request, slug)
         schema = block_type.latest_schema
-        form = build_schema_form(schema.fields, data=request.POST, skip=_nested(schema))
+        form = build_schema_form(schema.fields, data=request.POST, references=_references(request, schema))
         name = request.POST.get("block_name", "").strip()
         if not form.is_valid():
             return _form_page(request, block_type=block_type, form=form, status=400)
@@ -163,22 +166,23 @@ class BlockRevealView(WorkspacePageView):
 class BlockEditView(WorkspacePageView):
     required_permissions = {"GET": WRITE, "POST": WRITE}
 
-    def _form(self, document, current, data=None):
-        return build_schema_form(document.block_schema.fields, data=data, initial=current,
-                                 skip=_nested(document.block_schema), keep_secrets=True)
+    def _form(self, request, document, current, data=None):
+        schema = document.block_schema
+        return build_schema_form(schema.fields, data=data, initial=current, keep_secrets=True,
+                                 references=_references(request, schema, document))
 
     def get(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
         current = block_selectors.block_document_data(document, include_secrets=False)
-        return _form_page(request, block_type=document.block_type, form=self._form(document, current),
+        return _form_page(request, block_type=document.block_type, form=self._form(request, document, current),
                           document=document)
 
     def post(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
         current = block_selectors.block_document_data(document, include_secrets=False)
-        form = self._form(document, current, data=request.POST)
+        form = self._form(request, document, current, data=request.POST)
         if not form.is_valid():
             return _form_page(request, block_type=document.block_type, form=form, document=document, status=400)
         # Merged into the saved data (nested objects too): nested blocks are kept, and a secret left empty keeps

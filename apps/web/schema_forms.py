@@ -112,7 +112,16 @@ def schema_properties(schema: dict, *, skip: set[str] = frozenset(),
     required = set(schema.get("required") or [])
     props = [(n, p) for n, p in (schema.get("properties") or {}).items() if n not in skip]
     props.sort(key=lambda item: item[1].get("position", 1_000_000))
-    return [(n, _resolve(p, definitions), n in required) for n, p in props]
+    return [(n, _titled(n, p, _resolve(p, definitions)), n in required) for n, p in props]
+
+
+def _titled(name: str, raw: dict, resolved: dict) -> dict:
+    """A property that only points at a definition (pydantic 1 writes a model field as a bare `$ref`) would
+    take the definition's title, which names the type ("Secret"), not the field: title it as pydantic titles
+    fields ("api_token" → "Api Token")."""
+    if "title" in raw or resolved is raw:
+        return resolved
+    return {**resolved, "title": name.replace("_", " ").title()}
 
 
 @dataclass

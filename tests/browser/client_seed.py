@@ -5,8 +5,9 @@ ordinary flows (completed with a retried task, a cached task, a subflow, logs an
 that fails once and is retried), deploys a flow with a typed parameter schema (a nested pydantic model
 included) into a process work pool on a cron schedule and another into an agent queue, polls that queue as an
 agent does, heartbeats a worker into the process pool, saves blocks (JSON, Secret and a block type of its own
-with a nested object field), sets a variable, makes tag and global concurrency limits and a few deployment
-runs (one late, two upcoming). It prints what it made as JSON, which the caller returns.
+with a nested object field and a field holding another block), sets a variable, makes tag and global
+concurrency limits and a few deployment runs (one late, one upcoming, one executed as a process worker would,
+failing). It prints what it made as JSON, which the caller returns.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ class Warehouse(Block):
     endpoint: Endpoint
     password: SecretStr
     schema_name: str = "public"
+    api_token: Secret  # a field holding another saved block
 
 
 def run(flow_fn):
@@ -143,7 +145,9 @@ Deployment.build_from_flow(etl, name="agent-etl", work_queue_name="agent-queue",
 
 JSON(value={"regions": ["eu", "us"], "retries": 3}).save("settings")
 Secret(value="tok-s3cr3t-123").save("api-token")
-Warehouse(endpoint=Endpoint(host="db.internal"), password="hunter2-pw").save("main-warehouse")
+Warehouse(endpoint=Endpoint(host="db.internal"), password="hunter2-pw",
+          api_token=Secret.load("api-token")).save("main-warehouse")
+Secret(value="tok-rotated-456").save("api-token-next")
 Variable.set(name="batch_size", value="500")
 
 

@@ -299,7 +299,7 @@ def test_4_pools_blocks_variables_artifacts_and_limits(ui, walk):
 
     # Blocks saved by the client: a secret masked until revealed; the custom block's nested object edited.
     ui.click_to_page(page.get_by_role("link", name="Blocks", exact=True))
-    ui.click_to_page(page.get_by_role("link", name="api-token"))
+    ui.click_to_page(page.get_by_role("link", name="api-token", exact=True))
     expect(page.get_by_text("tok-s3cr3t-123")).to_have_count(0)
     ui.submit("Reveal secret values")
     expect(page.get_by_text("tok-s3cr3t-123")).to_be_visible()
@@ -317,7 +317,12 @@ def test_4_pools_blocks_variables_artifacts_and_limits(ui, walk):
     expect(endpoint.get_by_label("port")).to_have_attribute("aria-invalid", "true")
     expect(endpoint).to_contain_text("0 is less than the minimum of 1")
     endpoint.get_by_label("port").fill("6432")
+    # The field holding another block is a choice of the saved Secret blocks, the current one selected.
+    token = page.get_by_label("Api Token")
+    expect(token.locator("option:checked")).to_have_text("Secret / api-token")
+    token.select_option(label="Secret / api-token-next")
     ui.submit("Save")
+    expect(page.get_by_role("link", name="api-token-next")).to_be_visible()
     expect(page.get_by_role("main")).to_contain_text("db2.internal")
     expect(page.get_by_role("main")).to_contain_text("6432")
     ui.submit("Reveal secret values")
@@ -370,9 +375,9 @@ def test_5_organization_pages(ui, walk):
 @pytest.mark.parametrize("ui", ["phone"], indirect=True)
 def test_6_phone_width_keyboard_and_empty_states(ui, walk):
     page, ids = ui.page, walk.ids
-    for path in ["", "runs/", f"runs/{ids['etl']}/", "flows/", "deployments/", f"deployments/{ids['deployment']}/",
-                 f"deployments/{ids['deployment']}/run", "work-pools/", "blocks/", "blocks/new/", "variables/",
-                 "artifacts/", "concurrency/"]:
+    # Pages whose content the client shaped (test_workspace_pages.py walks the rest at this width too).
+    for path in ["", f"runs/{ids['etl']}/", f"deployments/{ids['deployment']}/run", "work-pools/", "blocks/new/",
+                 "blocks/new/warehouse", "artifacts/"]:
         ui.goto(walk.base + path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
     # The keyboard alone: skip link, then to a run from the runs list.

@@ -192,3 +192,35 @@ def seed_with_client(praetor, *, timeout: float = 240) -> dict:
     seeded = json.loads(line.removeprefix("SEEDED "))
     seeded["client_seconds"] = result.seconds
     return seeded
+
+
+LIVE = r'''
+import time
+
+from prefect import flow, get_run_logger
+
+
+@flow(name="walk-live")
+def live(ticks: int = 60):
+    logger = get_run_logger()
+    for i in range(ticks):
+        logger.info("tick %d", i)
+        time.sleep(1)
+
+
+live()
+'''
+
+
+def start_live_flow(praetor):
+    """Start (not wait for) a client process whose flow logs a line a second for a minute: a running run
+    whose page must follow its logs live. The caller stops it (its own process group) with `os.killpg`."""
+    import subprocess
+
+    from tests.compat.conftest import client_python
+
+    script = praetor.home / "walk_live.py"
+    script.write_text(LIVE)
+    log = (praetor.home / "walk_live.log").open("w")
+    return subprocess.Popen([client_python(), str(script)], env=praetor.env(), cwd=praetor.home, stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -17,14 +17,16 @@ run runs, the runs filter with the keyboard) are not repeated here.
 from __future__ import annotations
 
 import datetime
+import os
 import re
+import signal
 import time
 from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.client_seed import seed_with_client
+from tests.browser.client_seed import seed_with_client, start_live_flow
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, UI, VIEWPORTS
 
 # `django_db` (not transactional): it makes pytest-django create the test database, and each test's own
@@ -72,7 +74,7 @@ def walk(django_db_setup, django_db_blocker, tmp_path_factory):
     from tests.compat.conftest import Praetor, _bootstrap, _free_port
 
     started = time.monotonic()
-    server = None
+    server = live = None
     # The server's threads use the database all module long (pytest-django blocks it outside a test's own
     # set-up); the fixture empties it once, at the end.
     with django_db_blocker.unblock():
@@ -90,10 +92,15 @@ def walk(django_db_setup, django_db_blocker, tmp_path_factory):
             deployments_schedule_due(window=SchedulingWindow(min_runs=3, min_time=datetime.timedelta(0)))
             flow_runs_mark_late()
             seconds = time.monotonic() - started
+            # A flow that is still running (and logging) while the first tests open their pages.
+            live = start_live_flow(praetor)
             assert seconds < SEED_BUDGET_SECONDS, f"seeding took {seconds:.0f}s"
             yield Walk(praetor=praetor, ids=ids, base=f"/{praetor.slug}/",
                        empty_base=f"/{organization.handle}/sandbox/", seconds=seconds)
         finally:
+            if live is not None and live.poll() is None:
+                os.killpg(live.pid, signal.SIGTERM)
+                live.wait(15)
             if server is not None:
                 server.stop()
             call_command("flush", interactive=False, verbosity=0)
@@ -182,6 +189,31 @@ def test_1_dashboard_chart_failing_and_late_first_and_pool_health(ui, walk):
     expect(pools).not_to_contain_text("Not ready")
     ui.click_to_page(page.get_by_role("link", name="Week"))
     expect(page.get_by_role("heading", name="Flow runs in the last week")).to_be_visible()
+
+
+def test_2_a_running_runs_logs_follow_live(ui, walk):
+    """The client's flow is running and logging a line a second: its page shows the lines so far, then new
+    ones appear without a reload (htmx polls the logs view), each once."""
+    from apps.engine.models import FlowRun, StateType
+
+    page = ui.page
+    workspace = walk.praetor.workspace
+    deadline = time.monotonic() + 90
+    run = None
+    while run is None and time.monotonic() < deadline:
+        running = FlowRun.objects.for_workspace(workspace).filter(state_type=StateType.RUNNING)
+        run = running.filter(flow__name="walk-live").first()
+        time.sleep(0.5)
+    assert run is not None, "the client's live flow did not start running"
+    ui.goto(walk.base + f"runs/{run.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Running")
+    logs = page.get_by_role("log")
+    expect(logs).to_contain_text("tick ")
+    seen = [int(n) for n in re.findall(r"tick (\d+)", logs.inner_text())]
+    later = max(seen) + 3
+    expect(logs).to_contain_text(f"tick {later}", timeout=20_000)  # arrived while the page stayed open
+    expect(logs.get_by_text(f"tick {later}", exact=True)).to_have_count(1)
+    assert page.url.endswith(f"runs/{run.pk}/")
 
 
 def test_2_runs_filters_history_decisions_timeline_logs_cancel_and_retry(ui, walk):

@@ -233,6 +233,23 @@ def test_2_runs_filters_history_decisions_timeline_logs_cancel_and_retry(ui, wal
     ui.submit("Apply filters")
     for row in runs.get_by_role("row").all()[1:]:
         expect(row).to_contain_text("daily")  # only the tagged deployment's runs
+    # By flow; then by deployment and a time range (from half an hour ahead: its scheduled runs only).
+    ui.goto(walk.base + "runs/")
+    page.get_by_text("Filter runs").click()
+    page.get_by_label(re.compile(r"^Flow\b")).select_option(label="walk-etl")
+    ui.submit("Apply filters")
+    expect(runs.get_by_role("row")).to_have_count(2)
+    expect(runs).to_contain_text("walk-etl")
+    ui.goto(walk.base + "runs/")
+    page.get_by_text("Filter runs").click()
+    page.get_by_label(re.compile(r"^Deployment\b")).select_option(label="walk-report/daily")
+    ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=30)
+    page.get_by_label("Expected start from (UTC)").fill(ahead.strftime("%Y-%m-%dT%H:%M"))
+    ui.submit("Apply filters")
+    rows = runs.get_by_role("row")
+    assert rows.count() >= 1 + 4, "the upcoming run and the scheduler's three cron runs"
+    for row in rows.all()[1:]:
+        expect(row).to_contain_text("Scheduled")
 
     # The completed run: every transition with the rules that decided it, task runs on a timeline
     # (the retried task, the cached one), the subflow, parameters, result metadata and the client's logs.
@@ -359,6 +376,18 @@ def test_4_pools_blocks_variables_artifacts_and_limits(ui, walk):
     expect(page.get_by_role("main")).to_contain_text("6432")
     ui.submit("Reveal secret values")
     expect(page.get_by_text("hunter2-pw")).to_be_visible()  # the password left empty kept its value
+
+    # A new block of the client's type: its nested object and the block it holds, from the form.
+    ui.goto(walk.base + "blocks/new/")
+    ui.click_to_page(page.get_by_role("link", name=re.compile(r"^Warehouse")))
+    page.get_by_label("Block name").fill("replica")
+    page.get_by_role("group", name="endpoint").get_by_label("host").fill("replica.internal")
+    page.get_by_label("Password").fill("replica-pw")
+    page.get_by_label("Api Token").select_option(label="Secret / api-token")
+    ui.submit("Create block")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("replica")
+    expect(page.get_by_role("main")).to_contain_text("replica.internal")
+    expect(page.get_by_role("link", name="api-token", exact=True)).to_be_visible()
 
     ui.click_to_page(page.get_by_role("link", name="Variables", exact=True))
     table = page.get_by_role("table", name="Variables by name")

@@ -1,20 +1,31 @@
 """Django forms generated from JSON Schema: a block type's fields and a deployment's parameters.
 
 Each schema property becomes one labelled field: strings, enums, integers, numbers and booleans get
-their own inputs; secret strings get a password input; anything richer (objects, arrays, unions,
-pydantic models) is a JSON text area whose value is parsed and checked as JSON. Final validation is the
-service's (the schema as a whole, with jsonschema), so the form only converts what a browser sends.
+their own inputs; secret strings get a password input; an object with declared properties (a nested
+pydantic model, inline or through `$ref`/`allOf` to the schema's definitions) becomes a group of fields of
+its own (a `<fieldset>`), down to a few levels; anything else (free-form objects, arrays, unions) is a
+JSON text area whose value is parsed and checked as JSON. Final validation is the service's (the schema as
+a whole, with jsonschema), so the form only converts what a browser sends; `form_error_at` puts the
+service's located error back on the field (or group) it is about. A field holding another block (a block
+schema reference) is a choice of the workspace's saved documents of that block type.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+from dataclasses import dataclass, field
 
 from django import forms
 from django.utils.html import escape
 
-# Form field names are prefixed so no schema property can collide with the form's own fields.
+# Form field names are prefixed so no schema property can collide with the form's own fields; a nested
+# property's name is its path joined with dots ("f__endpoint.host").
 PREFIX = "f__"
+SEP = "."
+# Objects nested deeper than this are edited as JSON.
+MAX_DEPTH = 3
 
 
 class JSONValueField(forms.CharField):
@@ -38,18 +49,29 @@ class JSONValueField(forms.CharField):
 
 
 def _resolve(prop: dict, definitions: dict) -> dict:
-    """Follow a lone $ref (or pydantic's allOf-of-one-$ref) into the schema's definitions."""
+    """Follow a lone $ref (or pydantic's allOf-of-one-$ref) into the schema's definitions; an anyOf of one
+    schema and null (pydantic 2's Optional) becomes that schema."""
+    options = [o for o in (prop.get("anyOf") or []) if o.get("type") != "null"]
+    if len(options) == 1 and len(prop["anyOf"]) == 2:
+        prop = {**{k: v for k, v in prop.items() if k != "anyOf"}, **options[0]}
     ref = prop.get("$ref")
     if ref is None and len(prop.get("allOf") or []) == 1:
         ref = prop["allOf"][0].get("$ref")
-    if ref and ref.startswith("#/definitions/"):
-        target = definitions.get(ref.removeprefix("#/definitions/"), {})
-        return {**target, **{k: v for k, v in prop.items() if k not in ("$ref", "allOf")}}
+    for prefix in ("#/definitions/", "#/$defs/"):
+        if ref and ref.startswith(prefix):
+            target = definitions.get(ref.removeprefix(prefix), {})
+            return {**target, **{k: v for k, v in prop.items() if k not in ("$ref", "allOf")}}
     return prop
 
 
 def is_secret(prop: dict) -> bool:
     return prop.get("format") == "password" or bool(prop.get("writeOnly"))
+
+
+def _is_group(prop: dict) -> bool:
+    """An object whose properties are declared (a model): edited field by field."""
+    return (prop.get("type", "object" if "properties" in prop else None) == "object"
+            and isinstance(prop.get("properties"), dict) and bool(prop["properties"]))
 
 
 def _field_for(name: str, prop: dict, *, required: bool, keep_secret: bool) -> forms.Field:
@@ -82,34 +104,177 @@ def _field_for(name: str, prop: dict, *, required: bool, keep_secret: bool) -> f
     return JSONValueField(**common)
 
 
-def schema_properties(schema: dict, *, skip: set[str] = frozenset()) -> list[tuple[str, dict, bool]]:
+def schema_properties(schema: dict, *, skip: set[str] = frozenset(),
+                      definitions: dict | None = None) -> list[tuple[str, dict, bool]]:
     """(name, resolved property, required) in the schema's order (`position` first, as Prefect's UI)."""
-    definitions = schema.get("definitions") or schema.get("$defs") or {}
+    if definitions is None:
+        definitions = schema.get("definitions") or schema.get("$defs") or {}
     required = set(schema.get("required") or [])
     props = [(n, p) for n, p in (schema.get("properties") or {}).items() if n not in skip]
     props.sort(key=lambda item: item[1].get("position", 1_000_000))
-    return [(n, _resolve(p, definitions), n in required) for n, p in props]
+    return [(n, _titled(n, p, _resolve(p, definitions)), n in required) for n, p in props]
+
+
+def _titled(name: str, raw: dict, resolved: dict) -> dict:
+    """A property that only points at a definition (pydantic 1 writes a model field as a bare `$ref`) would
+    take the definition's title, which names the type ("Secret"), not the field: title it as pydantic titles
+    fields ("api_token" → "Api Token")."""
+    if "title" in raw or resolved is raw:
+        return resolved
+    return {**resolved, "title": name.replace("_", " ").title()}
+
+
+@dataclass
+class FieldGroup:
+    """A nested object's fields, rendered as a fieldset: `items` are form field names and further groups."""
+
+    key: str
+    label: str
+    help_text: str
+    required: bool
+    items: list = field(default_factory=list)
+
+    @property
+    def html_id(self) -> str:
+        return "group_" + re.sub(r"[^A-Za-z0-9_-]", "-", self.key)
+
+
+class SchemaForm(forms.Form):
+    """A form built from a JSON Schema; `layout` keeps the nesting of its fields."""
+
+    layout: list = []
+
+    def grouped(self) -> list[dict]:
+        """The layout with bound fields, for the template: [{"field": bound} | {"group": g, "items": [...]}]."""
+        def walk(items):
+            return [{"group": item, "items": walk(item.items)} if isinstance(item, FieldGroup)
+                    else {"field": self[item]} for item in items]
+        return walk(self.layout)
+
+
+class BlockReferenceField(forms.TypedChoiceField):
+    """A field holding another saved block: a choice of documents, sent as Prefect's
+    `{"$ref": {"block_document_id": …}}` (the block services resolve it, in the workspace)."""
+
+    def __init__(self, *, documents: list, **kwargs):
+        choices = [] if kwargs.get("required") else [("", "— None —")]
+        choices += [(str(d.pk), f"{d.block_type.name} / {d.name}" if not d.is_anonymous
+                     else f"{d.block_type.name} (saved inline with this block)") for d in documents]
+        super().__init__(choices=choices, empty_value=None,
+                         coerce=lambda v: {"$ref": {"block_document_id": v}}, **kwargs)
+
+
+def _initial_value(field_: forms.Field, value):
+    if isinstance(field_, forms.TypedChoiceField) and not isinstance(value, str):
+        return json.dumps(value)
+    return value
+
+
+def _build(schema: dict, definitions: dict, *, path: list[str], required_above: bool, initial: dict,
+           keep_secrets: bool, skip: set[str], fields: dict, values: dict, depth: int,
+           references: dict | None = None) -> list:
+    items: list = []
+    for name, prop, required in schema_properties(schema, skip=skip if not path else frozenset(),
+                                                  definitions=definitions):
+        key = PREFIX + SEP.join([*path, name])
+        has_default = "default" in prop
+        needed = required_above and required and not has_default
+        if not path and references is not None and name in references:
+            documents, current_id = references[name]
+            help_text = escape(prop.get("description") or "")
+            if not documents:
+                help_text = (help_text + " " if help_text else "") + "No saved block of this type yet: add one first."
+            fields[key] = BlockReferenceField(documents=documents, label=prop.get("title") or name,
+                                              help_text=help_text, required=needed)
+            if current_id is not None:
+                values[key] = str(current_id)
+            items.append(key)
+            continue
+        given = initial.get(name, prop.get("default")) if isinstance(initial, dict) else prop.get("default")
+        if _is_group(prop) and depth < MAX_DEPTH:
+            group = FieldGroup(key=key, label=prop.get("title") or name,
+                               help_text=escape(prop.get("description") or ""), required=needed)
+            group.items = _build(prop, definitions, path=[*path, name], required_above=needed,
+                                 initial=given if isinstance(given, dict) else {}, keep_secrets=keep_secrets,
+                                 skip=skip, fields=fields, values=values, depth=depth + 1)
+            items.append(group)
+            continue
+        field_ = _field_for(name, prop, required=needed, keep_secret=keep_secrets)
+        fields[key] = field_
+        if not is_secret(prop) and given is not None:
+            values[key] = _initial_value(field_, given)
+        items.append(key)
+    return items
 
 
 def build_schema_form(schema: dict, *, data=None, initial: dict | None = None, skip: set[str] = frozenset(),
-                      keep_secrets: bool = False) -> forms.Form:
-    """A bound (or unbound) form with one field per schema property, initial values from `initial` or the
-    properties' defaults. `keep_secrets`: secret inputs may be left empty to keep the saved value."""
-    initial = initial or {}
+                      keep_secrets: bool = False, references: dict | None = None) -> SchemaForm:
+    """A bound (or unbound) form with one field per schema property (nested objects as groups of fields),
+    initial values from `initial` or the properties' defaults. `keep_secrets`: secret inputs may be left
+    empty to keep the saved value. `references`: for fields holding another block, name → (the documents
+    it may hold, the id it holds now or None): each becomes a choice of those documents."""
+    definitions = schema.get("definitions") or schema.get("$defs") or {}
     fields, values = {}, {}
-    for name, prop, required in schema_properties(schema, skip=skip):
-        has_default = "default" in prop
-        field = _field_for(name, prop, required=required and not has_default, keep_secret=keep_secrets)
-        fields[PREFIX + name] = field
-        value = initial.get(name, prop.get("default"))
-        if not is_secret(prop) and value is not None:
-            values[PREFIX + name] = json.dumps(value) if isinstance(field, forms.TypedChoiceField) \
-                and not isinstance(value, str) else value
-    form_class = type("SchemaForm", (forms.Form,), fields)
+    layout = _build(schema, definitions, path=[], required_above=True, initial=initial or {},
+                    keep_secrets=keep_secrets, skip=skip, fields=fields, values=values, depth=0,
+                    references=references)
+    form_class = type("SchemaForm", (SchemaForm,), {**fields, "layout": layout})
     return form_class(data=data, initial=values)
 
 
-def schema_form_values(form: forms.Form) -> dict:
-    """The cleaned values keyed by property name; fields left empty are left out (the schema's default
-    applies; on an edit, merged into the saved data, the saved value stays, secrets included)."""
-    return {key.removeprefix(PREFIX): value for key, value in form.cleaned_data.items() if value is not None}
+def _deep_merge(base: dict, overlay: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def schema_form_values(form: forms.Form, *, current: dict | None = None) -> dict:
+    """The cleaned values keyed by property name, nested objects rebuilt from their fields; fields left empty
+    are left out (the schema's default applies; a group left wholly empty is left out). With `current` (an
+    edit), each nested object given is merged into the saved one, so what its form left empty (a secret)
+    stays; top-level merging is the service's."""
+    values: dict = {}
+    for key, value in form.cleaned_data.items():
+        if value is None:
+            continue
+        *parents, leaf = key.removeprefix(PREFIX).split(SEP)
+        node = values
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    if current:
+        for name, value in values.items():
+            if isinstance(value, dict) and isinstance(current.get(name), dict) and _is_group_key(form, name):
+                values[name] = _deep_merge(current[name], value)
+    return values
+
+
+def _is_group_key(form: forms.Form, name: str) -> bool:
+    return any(isinstance(item, FieldGroup) and item.key == PREFIX + name for item in getattr(form, "layout", []))
+
+
+_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
+
+
+def form_error_at(form: forms.Form, path: list, message: str) -> None:
+    """Put a service's validation error, located at `path` inside the submitted document, on the field it
+    is about: that field, the missing property's field for "'x' is a required property", else the nearest
+    enclosing field; the form's own error list when none matches (a group or the document as a whole)."""
+    parts = [str(p) for p in path]
+    required = _REQUIRED.match(message)
+    if required:
+        key = PREFIX + SEP.join([*parts, required["name"]])
+        if key in form.fields:
+            form.add_error(key, "This field is required.")
+            return
+    while parts:
+        key = PREFIX + SEP.join(parts)
+        if key in form.fields:
+            form.add_error(key, message)
+            return
+        parts.pop()
+    form.add_error(None, message)

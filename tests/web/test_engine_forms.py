@@ -3,6 +3,8 @@ artifacts rendered safely; denied writes change nothing."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from apps.access import catalog
@@ -286,3 +288,178 @@ def test_cancel_and_retry_need_their_permissions_and_the_runs_workspace(client, 
     assert client.post(f"{_base(ws)}runs/{theirs.running.pk}/cancel").status_code == 404
     assert FlowRun.objects.for_workspace(ws).get(pk=s.running.pk).state_type == "RUNNING"
     assert FlowRun.objects.for_workspace(other).get(pk=theirs.running.pk).state_type == "RUNNING"
+
+
+# What the prefect 2.20 client registers for a block with a nested pydantic (v1) model and secrets.
+WAREHOUSE_SCHEMA = {
+    "title": "Warehouse", "description": "Where the nightly load writes.", "type": "object",
+    "properties": {
+        "endpoint": {"$ref": "#/definitions/Endpoint"},
+        "password": {"title": "Password", "type": "string", "writeOnly": True, "format": "password"},
+        "schema_name": {"title": "Schema Name", "default": "public", "type": "string"},
+    },
+    "required": ["endpoint", "password"],
+    "block_type_slug": "warehouse", "secret_fields": ["password", "endpoint.token"], "block_schema_references": {},
+    "definitions": {"Endpoint": {
+        "title": "Endpoint", "type": "object", "required": ["host"],
+        "properties": {"host": {"title": "Host", "type": "string"},
+                       "port": {"title": "Port", "default": 5432, "type": "integer", "minimum": 1},
+                       "token": {"title": "Token", "type": "string", "writeOnly": True, "format": "password"}},
+    }},
+}
+
+
+@pytest.fixture
+def warehouse_type(ws):
+    from apps.engine.services.blocks import block_schema_create, block_type_create
+
+    block_type = block_type_create(workspace=ws, name="Warehouse", slug="warehouse")
+    block_schema_create(workspace=ws, block_type=block_type, fields=WAREHOUSE_SCHEMA, capabilities=[], version="1")
+    return block_type
+
+
+def test_nested_block_fields_are_created_and_edited_field_by_field(client, org, ws, s, warehouse_type):
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}blocks/new/warehouse"
+    page = client.get(url).content.decode()
+    # The nested model is a group of its own inputs (not a JSON text area), its defaults filled in.
+    assert "<legend>Endpoint</legend>" in page
+    assert 'name="f__endpoint.host"' in page and 'name="f__endpoint.port"' in page and 'value="5432"' in page
+    assert page.count('type="password"') == 2 and "textarea" not in page
+
+    before = BlockDocument.objects.for_workspace(ws).count()
+    missing = client.post(url, {"block_name": "main", "f__endpoint.port": "5432", "f__password": "pw"})
+    assert missing.status_code == 400
+    assert missing.context["form"].errors == {"f__endpoint.host": ["This field is required."]}
+    # A failure only the schema knows (port minimum 1), reported by the service, lands on its field.
+    too_low = client.post(url, {"block_name": "main", "f__endpoint.host": "db", "f__endpoint.port": "0",
+                                "f__password": "pw"})
+    assert too_low.status_code == 422
+    assert too_low.context["form"].errors == {"f__endpoint.port": ["0 is less than the minimum of 1"]}
+    html = too_low.content.decode()
+    assert 'aria-invalid="true"' in html and 'id="id_f__endpoint.port_errors"' in html
+    assert "Please correct the errors below." in html
+    assert BlockDocument.objects.for_workspace(ws).count() == before
+
+    created = client.post(url, {"block_name": "main", "f__endpoint.host": "db.internal", "f__endpoint.port": "6432",
+                                "f__endpoint.token": "tok-1", "f__password": "pw-1", "f__schema_name": "public"})
+    assert created.status_code == 302
+    doc = BlockDocument.objects.for_workspace(ws).get(name="main")
+    assert block_document_data(doc, include_secrets=True) == {
+        "endpoint": {"host": "db.internal", "port": 6432, "token": "tok-1"}, "password": "pw-1",
+        "schema_name": "public"}
+    assert "tok-1" not in json.dumps(doc.data) and "pw-1" not in json.dumps(doc.data)  # encrypted apart
+
+    edit_url = f"{_base(ws)}blocks/{doc.pk}/edit"
+    edit = client.get(edit_url).content.decode()
+    assert 'value="db.internal"' in edit and 'value="6432"' in edit and "tok-1" not in edit and "pw-1" not in edit
+    bad = client.post(edit_url, {"f__endpoint.host": "db2.internal", "f__endpoint.port": "-3"})
+    assert bad.status_code == 422 and list(bad.context["form"].errors) == ["f__endpoint.port"]
+    doc.refresh_from_db()
+    assert block_document_data(doc, include_secrets=True)["endpoint"]["host"] == "db.internal"
+    # Secrets left empty, nested or not, keep their saved values; the nested object is merged, not replaced.
+    saved = client.post(edit_url, {"f__endpoint.host": "db2.internal", "f__endpoint.port": "6433"})
+    assert saved.status_code == 302
+    doc.refresh_from_db()
+    assert block_document_data(doc, include_secrets=True) == {
+        "endpoint": {"host": "db2.internal", "port": 6433, "token": "tok-1"}, "password": "pw-1",
+        "schema_name": "public"}
+
+
+def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, org, ws, s):
+    from apps.engine.models import FlowRun
+
+    schema = s.deployment.parameter_openapi_schema
+    schema["properties"]["target"] = {"title": "target", "position": 4, "allOf": [{"$ref": "#/definitions/Target"}],
+                                      "default": {"table": "daily", "batch_size": 500}}
+    schema["definitions"] = {"Target": {"title": "Target", "type": "object", "required": ["table"], "properties": {
+        "table": {"title": "Table", "type": "string"},
+        "batch_size": {"title": "Batch Size", "type": "integer", "default": 500, "maximum": 1000}}}}
+    s.deployment.enforce_parameter_schema = True  # the service checks parameters against the schema
+    s.deployment.save()
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}deployments/{s.deployment.pk}/run"
+    form = client.get(url).content.decode()
+    assert "<legend>target <span" in form and 'name="f__target.table"' in form and 'value="daily"' in form
+    before = FlowRun.objects.for_workspace(ws).count()
+    too_big = client.post(url, {"f__source": "s3://x", "f__target.table": "weekly", "f__target.batch_size": "5000"})
+    assert too_big.status_code == 422
+    assert list(too_big.context["form"].errors) == ["f__target.batch_size"]
+    assert "5000 is greater than the maximum of 1000" in too_big.context["form"].errors["f__target.batch_size"][0]
+    assert FlowRun.objects.for_workspace(ws).count() == before
+    ok = client.post(url, {"f__source": "s3://x", "f__target.table": "weekly", "f__target.batch_size": "800"})
+    assert ok.status_code == 302
+    run = FlowRun.objects.for_workspace(ws).get(pk=ok["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert run.parameters["target"] == {"table": "weekly", "batch_size": 800}
+
+
+def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, org, ws, s):
+    from django.utils import timezone
+
+    from apps.engine.models import FlowRun
+    from tests.web.seed import make_run
+
+    cancelled = make_run(ws, s.flow, "quiet-quail", deployment=s.deployment, queue=s.queue,
+                         history=[("SCHEDULED", "Scheduled", timezone.now(), None),
+                                  ("CANCELLED", "Cancelled", timezone.now(), None)])
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    assert "Retry run" not in client.get(f"{_base(ws)}runs/{cancelled.pk}/").content.decode()
+    # Posted anyway: the rule refuses, its reason is shown and the run stays Cancelled.
+    response = client.post(f"{_base(ws)}runs/{cancelled.pk}/retry", follow=True)
+    assert "Cannot transition flows that are cancelling to a state other than Cancelled." in response.content.decode()
+    assert FlowRun.objects.for_workspace(ws).get(pk=cancelled.pk).state_type == "CANCELLED"
+
+
+def _bucket_types(ws):
+    """A block type whose `credentials` field holds another block (Prefect's nested blocks), as the client
+    registers it: the field is a $ref to the other block's schema, named in block_schema_references."""
+    from apps.engine.services.blocks import block_schema_create, block_type_create
+
+    creds_schema = {"title": "Creds", "type": "object", "properties": {"key": {"title": "Key", "type": "string"}},
+                    "required": ["key"], "block_type_slug": "creds", "secret_fields": [],
+                    "block_schema_references": {}}
+    creds = block_type_create(workspace=ws, name="Creds", slug="creds")
+    creds_schema_row, _ = block_schema_create(workspace=ws, block_type=creds, fields=creds_schema, capabilities=[],
+                                              version="1")
+    bucket = block_type_create(workspace=ws, name="Bucket", slug="bucket")
+    block_schema_create(workspace=ws, block_type=bucket, capabilities=[], version="1", fields={
+        "title": "Bucket", "type": "object",
+        "properties": {"bucket_name": {"title": "Bucket Name", "type": "string"},
+                       "credentials": {"title": "Credentials", "allOf": [{"$ref": "#/definitions/Creds"}]}},
+        "required": ["bucket_name", "credentials"], "block_type_slug": "bucket", "secret_fields": [],
+        "block_schema_references": {"credentials": {"block_schema_checksum": "sha256:x", "block_type_slug": "creds"}},
+        "definitions": {"Creds": creds_schema}})
+    return creds, creds_schema_row
+
+
+def test_a_field_holding_another_block_is_a_choice_of_saved_blocks(client, org, ws, s):
+    from apps.engine.services.blocks import block_document_create
+
+    creds, creds_schema = _bucket_types(ws)
+    a, b = (block_document_create(workspace=ws, block_schema_id=creds_schema.pk, block_type_id=creds.pk,
+                                  data={"key": k}, name=n, is_anonymous=False) for n, k in (("a", "k1"), ("b", "k2")))
+    other_ws = WorkspaceFactory(organization=org)
+    other_creds, other_schema = _bucket_types(other_ws)
+    theirs = block_document_create(workspace=other_ws, block_schema_id=other_schema.pk,
+                                   block_type_id=other_creds.pk, data={"key": "x"}, name="theirs", is_anonymous=False)
+    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    url = f"{_base(ws)}blocks/new/bucket"
+    page = client.get(url).content.decode()
+    assert '<select name="f__credentials"' in page and ">Creds / a</option>" in page and ">Creds / b</option>" in page
+    assert "<legend>" not in page and "theirs" not in page  # not a group of the other block's own fields
+    before = BlockDocument.objects.for_workspace(ws).count()
+    # Another workspace's document is not a choice here (and the service would not find it either).
+    foreign = client.post(url, {"block_name": "raw", "f__bucket_name": "raw", "f__credentials": str(theirs.pk)})
+    assert foreign.status_code == 400 and list(foreign.context["form"].errors) == ["f__credentials"]
+    assert BlockDocument.objects.for_workspace(ws).count() == before
+
+    created = client.post(url, {"block_name": "raw", "f__bucket_name": "raw", "f__credentials": str(a.pk)})
+    assert created.status_code == 302
+    doc = BlockDocument.objects.for_workspace(ws).get(name="raw")
+    assert [(r.name, r.reference_block_document_id) for r in doc.references.all()] == [("credentials", a.pk)]
+    edit_url = f"{_base(ws)}blocks/{doc.pk}/edit"
+    assert f'<option value="{a.pk}" selected>' in client.get(edit_url).content.decode()
+    assert client.post(edit_url, {"f__bucket_name": "raw-2", "f__credentials": str(b.pk)}).status_code == 302
+    doc.refresh_from_db()
+    assert doc.data == {"bucket_name": "raw-2"}
+    assert [(r.name, r.reference_block_document_id) for r in doc.references.all()] == [("credentials", b.pk)]

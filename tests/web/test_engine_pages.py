@@ -274,3 +274,46 @@ def test_empty_workspace_pages_say_what_to_do(client, ws, owner):
                     "concurrency/": "prefect gcl create"}
     for path, text in expectations.items():
         assert text in client.get(base + path).content.decode(), path
+
+
+def test_agent_pools_show_their_queues_poll_health_not_worker_readiness(client, ws, owner):
+    """Prefect 2.20 gives agent pools no status of their own (agents never heartbeat); its UI shows their
+    queues' health: polled in the last minute and no Late run. The dashboard and the pools page follow."""
+    import datetime
+
+    from django.utils import timezone
+
+    from apps.engine.models import WorkPool, WorkQueue
+    from tests.web.seed import make_run
+
+    s = seed_workspace(ws)
+    now = timezone.now()
+    polled = WorkPool.all_workspaces.create(workspace=ws, name="agents-a", type="prefect-agent")
+    WorkQueue.all_workspaces.create(workspace=ws, work_pool=polled, name="default",
+                                    last_polled=now - datetime.timedelta(seconds=10))
+    WorkQueue.all_workspaces.create(workspace=ws, work_pool=polled, name="spare")
+    stale = WorkPool.all_workspaces.create(workspace=ws, name="agents-b", type="prefect-agent")
+    WorkQueue.all_workspaces.create(workspace=ws, work_pool=stale, name="default",
+                                    last_polled=now - datetime.timedelta(minutes=5))
+    late = WorkPool.all_workspaces.create(workspace=ws, name="agents-c", type="prefect-agent")
+    late_queue = WorkQueue.all_workspaces.create(workspace=ws, work_pool=late, name="default",
+                                                 last_polled=now - datetime.timedelta(seconds=5))
+    make_run(ws, s.flow, "tardy-tapir", queue=late_queue,
+             history=[("SCHEDULED", "Late", now - datetime.timedelta(minutes=3), None)])
+    client.force_login(owner)
+    base = f"/{ws.organization.handle}/{ws.handle}/"
+    for path in ("", "work-pools/"):
+        response = client.get(base + path)
+        assert [(h.pool.name, h.status, h.summary) for h in response.context["pools"]] == [
+            ("agents-a", "Healthy", "Agent polled 1 of 2 queues in the last minute"),
+            ("agents-b", "Unhealthy", "No agent polled in the last minute"),
+            ("agents-c", "Unhealthy", "Agent polled 1 of 1 queues in the last minute; 1 late run"),
+            ("k8s-pool", "Ready", "1 of 2"),
+        ], path
+        assert "Not ready" not in response.content.decode()
+    detail = client.get(base + f"work-pools/{polled.pk}/")
+    assert [(q.name, q.status) for q in detail.context["queues"]] == [("default", "Healthy"), ("spare", "Unhealthy")]
+    assert "agents do not register as workers" in detail.content.decode()
+    # A worker pool's queues: Ready while polled in the last minute, otherwise Not ready; paused first.
+    detail = client.get(base + f"work-pools/{s.pool.pk}/")
+    assert [(q.name, q.status) for q in detail.context["queues"]] == [("critical", "Paused"), ("default", "Not ready")]

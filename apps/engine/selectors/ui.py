@@ -107,6 +107,18 @@ def flow_run_attention_list(*, workspace, since: datetime.datetime, now: datetim
     )
 
 
+# Prefect 2.20 (server/models/work_queues.py): a queue is healthy while it was polled in the last 60 s and
+# holds no Late run. Agent pools (type prefect-agent) have no workers and no pool status of their own there;
+# its UI shows them by that queue health, so ours does too.
+AGENT_POOL_TYPE = "prefect-agent"
+QUEUE_POLL_TIMEOUT = datetime.timedelta(seconds=60)
+
+
+def _late(q: Q) -> Q:
+    """`q` and Prefect's Late: Scheduled runs the late-runs sweep renamed Late."""
+    return q & Q(state_type=StateType.SCHEDULED, state_name="Late")
+
+
 @dataclass
 class PoolHealth:
     pool: WorkPool
@@ -114,14 +126,32 @@ class PoolHealth:
     workers_online: int
     workers_total: int
     last_heartbeat: datetime.datetime | None
+    queues_polled_recently: int = 0
+    late_runs: int = 0
+
+    @property
+    def is_agent_pool(self) -> bool:
+        return self.pool.type == AGENT_POOL_TYPE
 
     @property
     def status(self) -> str:
-        """Prefect's work pool status: Paused, Ready (an online worker, or an agent pool polled lately) or
-        Not ready."""
+        """Paused; for an agent pool Healthy (an agent polled one of its queues in the last minute and no run
+        in it is Late) or Unhealthy; for a worker pool Ready (a worker online) or Not ready."""
         if self.pool.is_paused:
             return "Paused"
+        if self.is_agent_pool:
+            return "Healthy" if self.queues_polled_recently and not self.late_runs else "Unhealthy"
         return "Ready" if self.workers_online else "Not ready"
+
+    @property
+    def summary(self) -> str:
+        """What the status rests on, in words (the "Workers online" column; agents do not heartbeat)."""
+        if not self.is_agent_pool:
+            return f"{self.workers_online} of {self.workers_total}"
+        polled = (f"agent polled {self.queues_polled_recently} of {self.queue_count} queues in the last minute"
+                  if self.queues_polled_recently else "no agent polled in the last minute")
+        late = f"; {self.late_runs} late run{'s' if self.late_runs != 1 else ''}" if self.late_runs else ""
+        return polled[0].upper() + polled[1:] + late
 
 
 def worker_is_online(worker: Worker, now: datetime.datetime) -> bool:
@@ -129,14 +159,24 @@ def worker_is_online(worker: Worker, now: datetime.datetime) -> bool:
     return worker.last_heartbeat_time > now - datetime.timedelta(seconds=interval * INACTIVITY_HEARTBEAT_MULTIPLE)
 
 
+def _count(queryset) -> Coalesce:
+    """A grouped count subquery (annotated `n`) as an integer, 0 when no row matches."""
+    return Coalesce(Subquery(queryset.values("n")[:1], output_field=IntegerField()), 0)
+
+
 def work_pool_health_list(*, workspace, now: datetime.datetime) -> list[PoolHealth]:
-    """Every work pool with its queue count, workers online/total and last heartbeat: two queries."""
-    queues = WorkQueue.objects.for_workspace(workspace).filter(work_pool=OuterRef("pk")).order_by()
+    """Every work pool with its queue count, workers online/total, last heartbeat and (for agent pools) how
+    many of its queues were polled lately and how many of its runs are late: two queries."""
+    queues = (WorkQueue.objects.for_workspace(workspace).filter(work_pool=OuterRef("pk")).order_by()
+              .values("work_pool"))
+    late = (FlowRun.objects.for_workspace(workspace).filter(_late(Q(work_queue__work_pool=OuterRef("pk"))))
+            .order_by().values("work_queue__work_pool"))
     pools = list(
         WorkPool.objects.for_workspace(workspace)
-        .annotate(queue_count=Coalesce(Subquery(
-            queues.values("work_pool").annotate(n=Count("id")).values("n")[:1], output_field=IntegerField()
-        ), 0))
+        .annotate(queue_count=_count(queues.annotate(n=Count("id"))),
+                  queues_polled=_count(queues.filter(last_polled__gte=now - QUEUE_POLL_TIMEOUT,
+                                                     is_paused=False).annotate(n=Count("id"))),
+                  late_runs=_count(late.annotate(n=Count("id"))))
         .order_by("name")
     )
     workers_by_pool: dict[uuid.UUID, list[Worker]] = {}
@@ -149,6 +189,7 @@ def work_pool_health_list(*, workspace, now: datetime.datetime) -> list[PoolHeal
             pool=pool, queue_count=pool.queue_count,
             workers_online=sum(worker_is_online(w, now) for w in workers), workers_total=len(workers),
             last_heartbeat=max((w.last_heartbeat_time for w in workers), default=None),
+            queues_polled_recently=pool.queues_polled, late_runs=pool.late_runs,
         ))
     return health
 
@@ -341,14 +382,27 @@ def work_pool_get(*, workspace, work_pool_id) -> WorkPool | None:
     return WorkPool.objects.for_workspace(workspace).select_related("default_queue").filter(pk=work_pool_id).first()
 
 
-def work_queue_list(*, workspace, work_pool: WorkPool) -> list[WorkQueue]:
-    """The pool's queues by priority, each with how many runs wait in it (Scheduled or Pending)."""
+def work_queue_list(*, workspace, work_pool: WorkPool, now: datetime.datetime) -> list[WorkQueue]:
+    """The pool's queues by priority, each with how many runs wait in it (Scheduled or Pending), how many are
+    Late, and its `status`: Paused; in an agent pool Healthy/Unhealthy (Prefect's queue health check); in a
+    worker pool Ready (polled in the last minute) or Not ready."""
     waiting = (FlowRun.objects.for_workspace(workspace)
                .filter(work_queue=OuterRef("pk"), state_type__in=[StateType.SCHEDULED, StateType.PENDING])
-               .order_by().values("work_queue").annotate(n=Count("id")).values("n")[:1])
-    return list(WorkQueue.objects.for_workspace(workspace).filter(work_pool=work_pool)
-                .annotate(waiting=Coalesce(Subquery(waiting, output_field=IntegerField()), 0))
-                .order_by("priority", "name"))
+               .order_by().values("work_queue").annotate(n=Count("id")))
+    late = (FlowRun.objects.for_workspace(workspace).filter(_late(Q(work_queue=OuterRef("pk"))))
+            .order_by().values("work_queue").annotate(n=Count("id")))
+    queues = list(WorkQueue.objects.for_workspace(workspace).filter(work_pool=work_pool)
+                  .annotate(waiting=_count(waiting), late_runs=_count(late))
+                  .order_by("priority", "name"))
+    for queue in queues:
+        polled = bool(queue.last_polled and queue.last_polled >= now - QUEUE_POLL_TIMEOUT)
+        if queue.is_paused:
+            queue.status = "Paused"
+        elif work_pool.type == AGENT_POOL_TYPE:
+            queue.status = "Healthy" if polled and not queue.late_runs else "Unhealthy"
+        else:
+            queue.status = "Ready" if polled else "Not ready"
+    return queues
 
 
 def worker_list(*, workspace, work_pool: WorkPool) -> list[Worker]:
@@ -387,3 +441,27 @@ def block_type_with_schema_get(*, workspace, slug: str):
     block_type.latest_schema = (BlockSchema.objects.for_workspace(workspace).filter(block_type=block_type)
                                 .order_by("-created").first())
     return block_type if block_type.latest_schema else None
+
+
+def block_reference_choices(*, workspace, schema_fields: dict, current: dict | None = None) -> dict[str, list]:
+    """For each field of a block schema that holds another block (`block_schema_references`): the saved
+    documents it may point at — named documents of the referenced block type(s), plus the one it points at
+    now (`current`: field name → document id), which may be an anonymous one the client saved inline. One
+    query for all the fields; none when the schema references no block."""
+    from apps.engine.models import BlockDocument
+
+    references = schema_fields.get("block_schema_references") or {}
+    if not references:
+        return {}
+    slugs_by_field = {
+        name: {r.get("block_type_slug") for r in (ref if isinstance(ref, list) else [ref]) if isinstance(r, dict)}
+        for name, ref in references.items()
+    }
+    current = current or {}
+    wanted = set().union(*slugs_by_field.values())
+    documents = list(BlockDocument.objects.for_workspace(workspace)
+                     .filter(Q(block_type__slug__in=wanted, is_anonymous=False) | Q(pk__in=list(current.values())))
+                     .select_related("block_type").order_by("block_type__name", "name"))
+    return {name: [d for d in documents if (d.block_type.slug in slugs and not d.is_anonymous)
+                   or d.pk == current.get(name)]
+            for name, slugs in slugs_by_field.items()}

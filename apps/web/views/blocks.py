@@ -10,19 +10,28 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, Invalid
 from apps.engine.selectors import blocks as block_selectors
 from apps.engine.selectors import ui
 from apps.engine.services import blocks as block_services
 from apps.web.pages import WorkspacePageView
-from apps.web.schema_forms import build_schema_form, is_secret, schema_form_values, schema_properties
+from apps.web.schema_forms import (
+    build_schema_form,
+    form_error_at,
+    is_secret,
+    schema_form_values,
+    schema_properties,
+)
 
 READ, WRITE, READ_SECRETS = "blocks:read", "blocks:write", "blocks:read_secrets"
 
 
-def _nested(schema) -> set[str]:
-    # Fields holding another block are set with the Python client; the form leaves them as they are.
-    return set((schema.fields.get("block_schema_references") or {}).keys())
+def _references(request, schema, document=None) -> dict:
+    """Fields holding another block: name → (documents it may hold, the id it holds now)."""
+    current = ({r.name: r.reference_block_document_id for r in document.references.all()}
+               if document is not None and schema.fields.get("block_schema_references") else {})
+    choices = ui.block_reference_choices(workspace=request.workspace, schema_fields=schema.fields, current=current)
+    return {name: (documents, current.get(name)) for name, documents in choices.items()}
 
 
 def _document_or_404(request, block_id):
@@ -54,11 +63,20 @@ class BlockCatalogView(WorkspacePageView):
         })
 
 
+def _located(form, error: DomainError) -> DomainError | None:
+    """A schema error located in the block's data goes on its field (the page then says "correct the errors
+    below"); anything else is shown above the form."""
+    loc = getattr(error, "loc", None) or []
+    if isinstance(error, Invalid) and loc[:2] == ["body", "data"]:
+        form_error_at(form, loc[2:], error.detail)
+        return None
+    return error
+
+
 def _form_page(request, *, block_type, form, document=None, error=None, status=200):
     return render(request, "web/blocks/form.html", {
         "organization": request.organization, "workspace": request.workspace, "block_type": block_type,
         "form": form, "document": document, "error": error,
-        "nested": sorted(_nested(block_type.latest_schema if document is None else document.block_schema)),
     }, status=status)
 
 
@@ -73,13 +91,14 @@ class BlockCreateView(WorkspacePageView):
 
     def get(self, request, org, ws, slug):
         block_type = self._type(request, slug)
-        form = build_schema_form(block_type.latest_schema.fields, skip=_nested(block_type.latest_schema))
+        schema = block_type.latest_schema
+        form = build_schema_form(schema.fields, references=_references(request, schema))
         return _form_page(request, block_type=block_type, form=form)
 
     def post(self, request, org, ws, slug):
         block_type = self._type(request, slug)
         schema = block_type.latest_schema
-        form = build_schema_form(schema.fields, data=request.POST, skip=_nested(schema))
+        form = build_schema_form(schema.fields, data=request.POST, references=_references(request, schema))
         name = request.POST.get("block_name", "").strip()
         if not form.is_valid():
             return _form_page(request, block_type=block_type, form=form, status=400)
@@ -88,7 +107,8 @@ class BlockCreateView(WorkspacePageView):
                 workspace=request.workspace, block_schema_id=schema.pk, block_type_id=block_type.pk,
                 data=schema_form_values(form), name=name, is_anonymous=False, actor=request.user)
         except DomainError as error:
-            return _form_page(request, block_type=block_type, form=form, error=error, status=error.status_code)
+            return _form_page(request, block_type=block_type, form=form, error=_located(form, error),
+                              status=error.status_code)
         messages.success(request, f"Block {block_type.name} {document.name} created.")
         return redirect("web:block", org=org, ws=ws, block_id=document.pk)
 
@@ -146,31 +166,35 @@ class BlockRevealView(WorkspacePageView):
 class BlockEditView(WorkspacePageView):
     required_permissions = {"GET": WRITE, "POST": WRITE}
 
-    def _form(self, document, data=None):
+    def _form(self, request, document, current, data=None):
         schema = document.block_schema
-        current = block_selectors.block_document_data(document, include_secrets=False)
-        return build_schema_form(schema.fields, data=data, initial=current, skip=_nested(schema), keep_secrets=True)
+        return build_schema_form(schema.fields, data=data, initial=current, keep_secrets=True,
+                                 references=_references(request, schema, document))
 
     def get(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
-        return _form_page(request, block_type=document.block_type, form=self._form(document), document=document)
+        current = block_selectors.block_document_data(document, include_secrets=False)
+        return _form_page(request, block_type=document.block_type, form=self._form(request, document, current),
+                          document=document)
 
     def post(self, request, org, ws, block_id):
         document = _document_or_404(request, block_id)
         document.block_type.latest_schema = document.block_schema
-        form = self._form(document, data=request.POST)
+        current = block_selectors.block_document_data(document, include_secrets=False)
+        form = self._form(request, document, current, data=request.POST)
         if not form.is_valid():
             return _form_page(request, block_type=document.block_type, form=form, document=document, status=400)
-        # Merged into the saved data: nested blocks are kept, and a secret left empty keeps its value.
-        values = schema_form_values(form)
+        # Merged into the saved data (nested objects too): nested blocks are kept, and a secret left empty keeps
+        # its value (sent back masked, the service restores it).
+        values = schema_form_values(form, current=current)
         try:
             block_services.block_document_update(workspace=request.workspace, block_document_id=document.pk,
                                                  data=values, block_schema_id=None, merge_existing_data=True,
                                                  actor=request.user)
         except DomainError as error:
             return _form_page(request, block_type=document.block_type, form=form, document=document,
-                              error=error, status=error.status_code)
+                              error=_located(form, error), status=error.status_code)
         messages.success(request, f"Block {document.name} saved.")
         return redirect("web:block", org=org, ws=ws, block_id=document.pk)
 

@@ -18,7 +18,7 @@ from apps.engine.services.deployments import (
     deployment_set_paused,
 )
 from apps.web.pages import WorkspacePageView
-from apps.web.schema_forms import build_schema_form, schema_form_values
+from apps.web.schema_forms import build_schema_form, form_error_at, schema_form_values
 from apps.web.views.flows import deployment_context
 
 RUN, WRITE = "deployments:run", "deployments:write"
@@ -73,7 +73,11 @@ class DeploymentRunView(WorkspacePageView):
                                                 created_by={"id": str(request.user.pk), "type": "USER",
                                                             "display_value": request.user.email})
         except DomainError as error:
-            return self._render(request, deployment, form, options, error=error, status=error.status_code)
+            located = [e for e in getattr(error, "errors", []) if e["loc"][:2] == ["body", "parameters"]]
+            for failure in located:  # each parameter that failed the schema, on its field
+                form_error_at(form, failure["loc"][2:], failure["msg"])
+            return self._render(request, deployment, form, options, error=None if located else error,
+                                status=error.status_code)
         queue = deployment.work_queue_name or "its work queue"
         messages.success(request, f"Run {run.name} created; a worker polling {queue} picks it up.")
         return redirect("web:flow-run", org=org, ws=ws, run_id=run.pk)

@@ -31,7 +31,7 @@ class WorkPoolDetailView(WorkspacePageView):
         workers = ui.worker_list(workspace=workspace, work_pool=pool)
         return render(request, "web/pools/detail.html", {
             "organization": request.organization, "workspace": workspace, "pool": pool,
-            "queues": ui.work_queue_list(workspace=workspace, work_pool=pool)
+            "queues": ui.work_queue_list(workspace=workspace, work_pool=pool, now=now)
             if request.access.has("work_queues:read") else None,
             "workers": [{"worker": w, "online": ui.worker_is_online(w, now)} for w in workers],
         })

@@ -16,7 +16,9 @@ from apps.web.pages import WorkspacePageView
 
 CANCEL, RETRY = "flow_runs:cancel", "flow_runs:write"
 CANCELLABLE = frozenset({StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED})
-RETRYABLE = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+# Not Cancelled: the engine (as Prefect 2.20's EnforceCancellingToCancelledTransition) refuses to move a
+# Cancelled run to any other state, so a Retry button there could only ever show a refusal.
+RETRYABLE = frozenset({StateType.FAILED, StateType.CRASHED})
 
 
 def can_cancel(run, access) -> bool:

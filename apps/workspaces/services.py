@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from apps.audit.services import audit_record
 from apps.billing.services import entitlement_check
+from apps.core import authcache
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
 from apps.engine.services import blocks as engine_blocks
@@ -62,6 +63,7 @@ def workspace_update(*, workspace: Workspace, actor, name: str | None = None, ha
 
     Changing the handle changes the `account/workspace` slug clients log in with; the ids in API URLs stay.
     """
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
     fields = []
     if name is not None:
@@ -91,6 +93,7 @@ def workspace_update(*, workspace: Workspace, actor, name: str | None = None, ha
 @transaction.atomic
 def workspace_delete(*, workspace: Workspace, actor) -> None:
     """Delete a workspace and all of its orchestration data (Owner/Admin)."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
     Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()
     audit_record(action="praetor.workspace.deleted", actor=actor, organization_id=workspace.organization_id,

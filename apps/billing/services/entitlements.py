@@ -19,6 +19,7 @@ from apps.billing.selectors import (
     organization_workspace_count,
     plan_lifting,
 )
+from apps.core import authcache
 from apps.core.errors import Invalid, LimitExceeded
 from apps.organizations.models import Organization
 
@@ -94,6 +95,7 @@ def organization_tier_set(*, organization: Organization, tier: str, actor=None, 
     Invalidates cached entitlements. A lower tier deletes nothing: what is over its limits stays,
     and further additions are refused by `entitlement_check` until usage is back under.
     """
+    authcache.access_changed()
     if not Plan.objects.filter(slug=tier).exists():
         raise Invalid(f"Unknown tier {tier!r}.", loc=["body", "tier"], code="unknown_tier")
     previous = organization.tier

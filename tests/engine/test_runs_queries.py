@@ -57,10 +57,10 @@ def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_
 
 
 def test_task_run_create_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
-    # flow run exists, insert-or-nothing, read back, insert state
-    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+    # flow run exists, insert-or-nothing (inserted: nothing to read back), insert state
+    with django_assert_num_queries(REQUEST + ATOMIC + 3):
         create_task_run(authed_client, workspace, running_flow_run["id"])
-    # the same task run again: no state written
+    # the same task run again: flow run exists, insert-or-nothing, read the existing one back; no state written
     with django_assert_num_queries(REQUEST + ATOMIC + 3):
         create_task_run(authed_client, workspace, running_flow_run["id"])
 

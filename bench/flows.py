@@ -141,8 +141,26 @@ def api_worker(url, key, flows: int, tasks: int, timings, errors):
 
 
 CLIENT_SCRIPT = """
-import sys
+import atexit, json, os, re, sys, time
+import httpx
 from prefect import flow, task
+
+# Time every request the client sends, by method and path with ids replaced (written at exit).
+_TIMINGS = {}
+_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_send = httpx.AsyncClient.send
+
+async def _timed_send(self, request, *args, **kwargs):
+    start = time.perf_counter()
+    response = await _send(self, request, *args, **kwargs)
+    path = _ID.sub("/{id}", request.url.path.split("/api/", 1)[-1])
+    path = re.sub(r"^accounts/{id}/workspaces/{id}/", "", path)
+    _TIMINGS.setdefault(f"{request.method} {path}", []).append(time.perf_counter() - start)
+    return response
+
+httpx.AsyncClient.send = _timed_send
+if os.environ.get("BENCH_TIMINGS"):
+    atexit.register(lambda: open(os.environ["BENCH_TIMINGS"], "w").write(json.dumps(_TIMINGS)))
 
 @task
 def work(i: int) -> int:
@@ -157,17 +175,37 @@ for _ in range(int(sys.argv[1])):
 """
 
 
-def run_client(url, key, processes: int, flows: int, tasks: int) -> None:
-    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PREFECT_HOME": f"/tmp/praetor-bench-{uuid.uuid4().hex[:6]}"}
+CLIENTS: list[subprocess.Popen] = []  # client processes running now (bench/compare.py stops them on failure)
+
+
+def run_client(url, key, processes: int, flows: int, tasks: int, timings: dict | None = None,
+               extra_env: dict | None = None) -> None:
+    """P client processes, each running F flows of T tasks; their requests' latencies go into `timings`."""
+    home = Path(f"/tmp/praetor-bench-{uuid.uuid4().hex[:6]}")
+    env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_HOME": str(home),
+           **(extra_env or {})}
     if key:
         env["PREFECT_API_KEY"] = key
     python = ROOT / ".venv-prefect" / "bin" / "python"
-    procs = [subprocess.Popen([str(python), "-c", CLIENT_SCRIPT, str(flows), str(tasks)], env=env)
-             for _ in range(processes)]
-    codes = [p.wait() for p in procs]
+    home.mkdir(parents=True, exist_ok=True)
+    outputs = [home / f"timings-{i}.json" for i in range(processes)]
+    procs = [subprocess.Popen([str(python), "-c", CLIENT_SCRIPT, str(flows), str(tasks)],
+                              env={**env, "BENCH_TIMINGS": str(out)}) for out in outputs]
+    CLIENTS.extend(procs)
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for p in procs:  # interrupted: stop what this call started, and only that
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+            CLIENTS.remove(p)
     if any(codes):
         raise SystemExit(f"client processes failed: {codes}")
+    for out in outputs:
+        if timings is not None and out.exists():
+            for name, samples in json.loads(out.read_text()).items():
+                timings[name].extend(samples)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -248,7 +286,7 @@ def main() -> None:
         if errors:
             raise SystemExit(f"{len(errors)} worker(s) failed: {errors[0]}")
     else:
-        run_client(args.url, args.key, args.P, args.F, args.T)
+        run_client(args.url, args.key, args.P, args.F, args.T, timings)
     elapsed = time.perf_counter() - start
     # PostgreSQL backends come and go with connections: count the ones alive now as well.
     cpu_after = None

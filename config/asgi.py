@@ -1,14 +1,20 @@
-"""ASGI entry point: HTTP goes to Django; websockets go to the routes the apps declare."""
+"""ASGI entry point: HTTP runs Django's WSGI handler on a pool of threads (config/http_threads.py: one
+reusable database connection per thread); websockets go to the routes the apps declare (Channels)."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-django_asgi_app = get_asgi_application()
+django_wsgi_app = get_wsgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from config.http_threads import ThreadPoolHttp  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": URLRouter(websocket_urlpatterns)})
+application = ProtocolTypeRouter({
+    "http": ThreadPoolHttp(django_wsgi_app, threads=settings.PRAETOR_WEB_THREADS),
+    "websocket": URLRouter(websocket_urlpatterns),
+})

@@ -1,4 +1,7 @@
-"""gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server.
+"""gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server. HTTP requests run
+Django's WSGI handler on PRAETOR_WEB_THREADS threads per worker (config/http_threads.py), each keeping
+its database connection; measured with bench/flows.py, that halves the CPU per request of Django's own
+ASGI handler, which connects anew (or leaks a connection) on every request.
 
 Used by the Procfile (`make run`) and the production image alike; tuned by environment variables
 listed in docs/configuration.md."""
@@ -12,9 +15,12 @@ worker_class = "uvicorn_worker.UvicornWorker"
 timeout = int(os.environ.get("PRAETOR_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so a slow leak in a dependency cannot grow without bound.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then so a slow leak in a dependency cannot grow without bound. The app is
+# loaded once in the master (preload) so a recycled worker is a cheap fork, not a fresh Django import
+# (about a second of CPU each time); nothing opens a connection at import time.
+max_requests = 10000
+max_requests_jitter = 1000
+preload_app = True
 # Proxies whose X-Forwarded-* headers uvicorn believes (client address and scheme in its logs).
 forwarded_allow_ips = os.environ.get("PRAETOR_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Heartbeat files in memory, not on a container's overlay filesystem, which can stall them.

@@ -84,6 +84,15 @@ def authed_client(api_client, user_key) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def _empty_auth_cache():
+    """Each test starts with an empty per-process auth cache (apps/core/authcache.py): rows a test cached
+    must not answer for the next test's rolled-back database."""
+    from apps.core import authcache
+
+    authcache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _ratelimit_namespace(settings):
     """Every test starts with full rate-limit buckets: its keys carry a namespace of their own."""
     settings.PRAETOR_RATELIMIT_NAMESPACE = f"t{uuid.uuid4().hex[:12]}:"

@@ -14,6 +14,7 @@ from apps.access.selectors import RoleView, workspace_role_get
 from apps.audit.services import RequestContext, audit_record
 from apps.billing.catalog import Feature
 from apps.billing.services import entitlement_check
+from apps.core import authcache
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.core.validators import validate_name
 from apps.organizations.models import Membership, ServiceAccount, Team
@@ -89,6 +90,7 @@ def custom_role_update(*, role: CustomRole, organization, name: str | None = Non
                        description: str | None = None, scopes=None, inherited_role_id=...,
                        actor, context: RequestContext | None = None) -> CustomRole:
     """Change a custom role; every grant of it takes the new permissions from the next request on."""
+    authcache.access_changed()
     _require_custom_roles(organization)
     role = CustomRole.objects.for_organization(organization).select_for_update().get(pk=role.pk)
     before = _role_details(role)
@@ -118,6 +120,7 @@ def custom_role_update(*, role: CustomRole, organization, name: str | None = Non
 @transaction.atomic
 def custom_role_delete(*, role: CustomRole, organization, actor, context: RequestContext | None = None) -> None:
     """Delete a custom role that no grant uses (409 otherwise: remove or change those grants first)."""
+    authcache.access_changed()
     details = _role_details(role)
     try:
         with transaction.atomic():
@@ -165,6 +168,7 @@ def workspace_access_set(*, workspace, principal_type: str, principal_id, role_i
     """Grant `role_id` to a user, team or service account of the workspace's organization, replacing its
     current grant there. Returns (grant, created). Unknown principal or role → 404; a role the tier does
     not offer → 402; in every error case nothing is written and nothing audited."""
+    authcache.access_changed()
     if principal_type not in PRINCIPAL_TYPES:
         raise Invalid(f"principal type must be one of {', '.join(PRINCIPAL_TYPES)}.")
     role = _grantable_role(workspace, role_id)
@@ -216,6 +220,7 @@ def workspace_access_set_many(*, workspace, principal_type: str, entries: list[t
 @transaction.atomic
 def workspace_access_delete(*, grant: WorkspaceGrant, actor, context: RequestContext | None = None) -> None:
     """Remove a grant; its principal loses the role's permissions from the next request on."""
+    authcache.access_changed()
     principal, principal_type = grant.principal, grant.principal_type
     role = grant.custom_role.name if grant.custom_role_id else catalog.BUILT_IN_BY_KEY[grant.role_key].name
     deleted, _ = WorkspaceGrant.objects.for_workspace(grant.workspace_id).filter(pk=grant.pk).delete()

@@ -20,19 +20,22 @@ from apps.engine.api import (
     work_pools,
 )
 
+# Django tries patterns in order, one regex each: the resources every client run calls come first
+# (bench/flows.py measured URL resolution at about 5% of a hot request's CPU when they came last).
+# No two resources share a first path segment, so the order changes nothing else.
 urlpatterns: list = [
+    *task_runs.urlpatterns,
+    *flow_runs.urlpatterns,
+    *flow_run_inputs.urlpatterns,
+    *logs.urlpatterns,
+    *work_pools.urlpatterns,
+    *flows.urlpatterns,
+    *concurrency.urlpatterns,
+    *events.urlpatterns,
+    *deployments.urlpatterns,
     *artifacts.urlpatterns,
     *blocks.urlpatterns,
     *collections.urlpatterns,
-    *concurrency.urlpatterns,
-    *deployments.urlpatterns,
-    *events.urlpatterns,
-    *flows.urlpatterns,
-    *flow_run_inputs.urlpatterns,
-    *flow_runs.urlpatterns,
-    *logs.urlpatterns,
     *root.urlpatterns,
-    *task_runs.urlpatterns,
     *variables.urlpatterns,
-    *work_pools.urlpatterns,
 ]

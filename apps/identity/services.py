@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_for_user
+from apps.core import authcache
 from apps.core.errors import Invalid, NotFound
 from apps.core.validators import handle_from
 from apps.identity.models import ApiKey, User
@@ -92,6 +93,7 @@ def api_key_revoke(*, key: ApiKey, actor=_OWNER) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
+        authcache.access_changed()
         _audit_key(key, "praetor.api_key.revoked", actor=key.owner if actor is _OWNER else actor)
     return key
 
@@ -99,20 +101,26 @@ def api_key_revoke(*, key: ApiKey, actor=_OWNER) -> ApiKey:
 def api_key_authenticate(secret: str) -> ApiKey:
     """Resolve a presented secret to a usable key, or raise NotFound (the caller answers 401).
 
-    One indexed query by lookup, then a constant-time comparison of digests.
+    One indexed query by lookup, then a constant-time comparison of digests; none while the key is in
+    the per-process auth cache (apps/core/authcache.py: revocation is seen within about a second).
     """
     if not isinstance(secret, str) or len(secret) != len(ApiKey.USER_PREFIX) + SECRET_LENGTH:
         raise NotFound("Invalid API key.")
     prefix, body = secret[:4], secret[4:]
     if prefix not in (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX):
         raise NotFound("Invalid API key.")
-    key = (
-        ApiKey.objects.select_related("user", "service_account")
-        .filter(lookup=body[:LOOKUP_LENGTH], prefix=prefix)
-        .first()
-    )
-    if key is None or not secrets.compare_digest(key.digest, _digest(secret)):
-        raise NotFound("Invalid API key.")
+    digest = _digest(secret)
+    key = authcache.get(("api_key", digest))
+    if key is None:
+        key = (
+            ApiKey.objects.select_related("user", "service_account")
+            .filter(lookup=body[:LOOKUP_LENGTH], prefix=prefix)
+            .first()
+        )
+        if key is None or not secrets.compare_digest(key.digest, digest):
+            raise NotFound("Invalid API key.")
+        if key.is_usable() and (not key.user_id or key.owner.is_active):
+            authcache.put(("api_key", digest), key)
     now = timezone.now()
     if not key.is_usable(now):
         raise NotFound("This API key has been revoked or has expired.")

@@ -24,6 +24,7 @@ from apps.billing.services import (
     organization_lock,
     organization_seats_changed,
 )
+from apps.core import authcache
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.core.validators import validate_handle, validate_name
 from apps.identity.models import ApiKey, User
@@ -125,6 +126,7 @@ def organization_update(*, organization: Organization, actor, name: str | None =
 def organization_delete(*, organization: Organization, actor) -> None:
     """Delete an organization and everything it owns (workspaces and their data, members' access, keys of its
     service accounts). Owners only."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=organization, permission=OWN)
     Organization.objects.filter(pk=organization.pk).delete()
     # The chain is keyed by the organization's id, not a foreign key: its last event outlives it.
@@ -158,6 +160,7 @@ def _ensure_an_owner_remains(*, organization, leaving: Membership) -> None:
 def membership_update_role(*, membership: Membership, role: str, actor) -> Membership:
     """Change a member's organization role. Owner/Admin may change roles; only Owners may grant or revoke
     Owner; the organization always keeps at least one Owner."""
+    authcache.access_changed()
     _validate_role(role, field="account_role_id")
     organization = membership.organization
     organization_authorize(actor=actor, organization=organization, permission=MANAGE)
@@ -183,6 +186,7 @@ def membership_update_role(*, membership: Membership, role: str, actor) -> Membe
 def membership_remove(*, membership: Membership, actor) -> None:
     """Remove a member (Owner/Admin), or leave the organization oneself. Removing an Owner takes an Owner,
     and the last Owner cannot leave. The member also leaves the organization's teams."""
+    authcache.access_changed()
     organization = membership.organization
     is_self = actor is not None and getattr(actor, "actor_type", None) == "user" and actor.pk == membership.user_id
     organization_authorize(actor=actor, organization=organization, permission=READ if is_self else MANAGE)
@@ -441,6 +445,7 @@ def team_update(*, team: Team, actor, name: str | None = None, description: str 
 @transaction.atomic
 def team_delete(*, team: Team, actor) -> None:
     """Delete a team; its members stay in the organization."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=team.organization_id, permission=MANAGE)
     Team.all_organizations.filter(pk=team.pk).delete()
     audit_record(action="praetor.team.deleted", actor=actor, organization_id=team.organization_id,
@@ -454,6 +459,7 @@ def _lock_team(team: Team) -> Team:
 @transaction.atomic
 def team_set_members(*, team: Team, user_ids: Iterable, actor) -> list[uuid.UUID]:
     """Make the team's members exactly `user_ids` (each must be a member of the organization); return them."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=team.organization_id, permission=MANAGE)
     wanted = _member_user_ids(team.organization_id, user_ids)
     team = _lock_team(team)
@@ -477,6 +483,7 @@ def _audit_team_member(team: Team, user_id, actor, action: str) -> None:
 @transaction.atomic
 def team_add_member(*, team: Team, user_id, actor) -> None:
     """Add an organization member to the team; adding a current member is a no-op."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=team.organization_id, permission=MANAGE)
     (uid,) = _member_user_ids(team.organization_id, [user_id])
     team = _lock_team(team)
@@ -489,6 +496,7 @@ def team_add_member(*, team: Team, user_id, actor) -> None:
 @transaction.atomic
 def team_remove_member(*, team: Team, user_id, actor) -> None:
     """Remove a user from the team. A user who is not on the team is NotFound."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=team.organization_id, permission=MANAGE)
     team = _lock_team(team)
     try:
@@ -545,6 +553,7 @@ def service_account_create(*, organization: Organization, name: str, actor,
 def service_account_update(*, service_account: ServiceAccount, actor, name: str | None = None,
                            role: str | None = None) -> ServiceAccount:
     """Rename a service account or change its organization role (granting or revoking Owner takes an Owner)."""
+    authcache.access_changed()
     organization = service_account.organization_id
     organization_authorize(actor=actor, organization=organization, permission=MANAGE)
     fields = []
@@ -575,6 +584,7 @@ def service_account_update(*, service_account: ServiceAccount, actor, name: str 
 @transaction.atomic
 def service_account_delete(*, service_account: ServiceAccount, actor) -> None:
     """Delete a service account; its keys stop working at once (they are deleted with it)."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=service_account.organization_id, permission=MANAGE)
     if service_account.role == OrganizationRole.OWNER:
         _require_owner_for(actor=actor, organization=service_account.organization_id, role=OrganizationRole.OWNER)
@@ -589,6 +599,7 @@ def service_account_rotate_key(*, service_account: ServiceAccount, actor, expire
                                old_key_expires_in_seconds: int | None = None) -> tuple[ApiKey, str]:
     """Issue a new key for the service account and retire its current ones: at once by default, or after a
     grace period of `old_key_expires_in_seconds` (never extending an earlier expiry). Returns (key, secret)."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=service_account.organization_id, permission=MANAGE)
     if old_key_expires_in_seconds is not None and (
         isinstance(old_key_expires_in_seconds, bool) or not isinstance(old_key_expires_in_seconds, int)

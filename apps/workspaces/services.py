@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from apps.audit.services import audit_record
 from apps.billing.services import entitlement_check, organization_lock, organization_workspaces_changed
+from apps.core import authcache
 from apps.core.errors import Conflict, Invalid
 from apps.core.validators import validate_handle, validate_name
 from apps.engine.services import blocks as engine_blocks
@@ -64,6 +65,7 @@ def workspace_update(*, workspace: Workspace, actor, name: str | None = None, ha
 
     Changing the handle changes the `account/workspace` slug clients log in with; the ids in API URLs stay.
     """
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
     fields = []
     if name is not None:
@@ -95,6 +97,7 @@ def workspace_delete(*, workspace: Workspace, actor) -> None:
     """Delete a workspace and all of its orchestration data (Owner/Admin). Allowed for a read-only
     workspace too: it is how an organization gets back under its workspace limit, and a workspace that
     was read-only because of this one's place in the order becomes writable in the same transaction."""
+    authcache.access_changed()
     organization_authorize(actor=actor, organization=workspace.organization_id, permission=MANAGE)
     organization_lock(organization=workspace.organization_id)  # before the workspace's rows (billing's lock order)
     Workspace.objects.for_organization(workspace.organization_id).filter(pk=workspace.pk).delete()

@@ -105,6 +105,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads per web process that run HTTP requests (config/http_threads.py); each keeps one database
+# connection, so PostgreSQL sees at most WEB_CONCURRENCY x PRAETOR_WEB_THREADS of them from the web.
+PRAETOR_WEB_THREADS = env("PRAETOR_WEB_THREADS", 4, cast=int)
+# Seconds a process may reuse who an API key is and what it may do in a workspace without asking the
+# database (apps/core/authcache.py); changes made through the services are seen within about 1 s.
+PRAETOR_AUTH_CACHE_SECONDS = env("PRAETOR_AUTH_CACHE_SECONDS", 5.0, cast=float)
 
 REDIS_URL = env("REDIS_URL", "")
 if REDIS_URL:

@@ -1,5 +1,7 @@
-"""Query counts of the hot run endpoints. Every request pays 3 for authentication, the workspace and the
-caller's access; the counts below include them (and the test transaction's SAVEPOINT/RELEASE pair)."""
+"""Query counts of the hot run endpoints. A request pays 3 for authentication, the workspace and the caller's
+access the first time a process sees that key and workspace, and none while they are in the per-process
+auth cache (apps/core/authcache.py); the counts below include them (and the test transaction's
+SAVEPOINT/RELEASE pair)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from tests.engine.runs_helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-REQUEST = 3  # API key, workspace, effective access
+REQUEST = 0  # API key, workspace and effective access: cached after the fixtures' first request
+COLD = 3  # the same, read from the database: API key, workspace, effective access
 ATOMIC = 2  # SAVEPOINT + RELEASE inside the test's transaction
 
 
@@ -25,6 +28,18 @@ def running_flow_run(authed_client, workspace):
     run = create_flow_run(authed_client, workspace, flow["id"])
     set_flow_state(authed_client, workspace, run["id"], "RUNNING")
     return run
+
+
+def test_first_request_of_a_key_reads_key_workspace_and_access_then_none(authed_client, workspace,
+                                                                          django_assert_num_queries):
+    from apps.core import authcache
+
+    flow = create_flow(authed_client, workspace)
+    authcache.clear()
+    with django_assert_num_queries(COLD + ATOMIC + 3):
+        create_flow_run(authed_client, workspace, flow["id"])
+    with django_assert_num_queries(ATOMIC + 3):
+        create_flow_run(authed_client, workspace, flow["id"])
 
 
 def test_flow_run_create_queries(authed_client, workspace, django_assert_num_queries):
@@ -42,10 +57,10 @@ def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_
 
 
 def test_task_run_create_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
-    # flow run exists, insert-or-nothing, read back, insert state
-    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+    # flow run exists, insert-or-nothing (inserted: nothing to read back), insert state
+    with django_assert_num_queries(REQUEST + ATOMIC + 3):
         create_task_run(authed_client, workspace, running_flow_run["id"])
-    # the same task run again: no state written
+    # the same task run again: flow run exists, insert-or-nothing, read the existing one back; no state written
     with django_assert_num_queries(REQUEST + ATOMIC + 3):
         create_task_run(authed_client, workspace, running_flow_run["id"])
 

@@ -180,8 +180,8 @@ def test_memberships_list_counts_queries(org, owner, django_assert_num_queries):
         _user(org, f"m{n}@example.com", "member")
     c = client_for(owner)
     c.get(url(org, "/account_memberships/"))  # warm the entitlement cache and the key's first use
-    # key lookup, membership check, organization, rate-limit tier read is cached, the list itself
-    with django_assert_num_queries(4):
+    # (key from the auth cache) membership check, organization, rate-limit tier read is cached, the list
+    with django_assert_num_queries(3):
         r = c.get(url(org, "/account_memberships/"))
     assert len(r.json()) == 6
 

@@ -20,6 +20,7 @@ from apps.billing.selectors import (
     plan_lifting,
 )
 from apps.billing.services.limits import organization_limits_apply
+from apps.core import authcache
 from apps.core.errors import Invalid, LimitExceeded
 from apps.organizations.models import Organization
 
@@ -97,6 +98,7 @@ def organization_tier_set(*, organization: Organization, tier: str, actor=None, 
     and members beyond the limits become read-only (`organization_limits_apply`, here, in the same
     transaction; a higher tier makes them writable again at once).
     """
+    authcache.access_changed()
     if not Plan.objects.filter(slug=tier).exists():
         raise Invalid(f"Unknown tier {tier!r}.", loc=["body", "tier"], code="unknown_tier")
     previous = organization.tier

@@ -24,6 +24,7 @@ from apps.billing.selectors import (
     organization_workspace_count,
     plan_lifting,
 )
+from apps.core import authcache
 from apps.core.errors import LimitExceeded
 from apps.organizations.models import Membership, Organization, OrganizationRole
 from apps.workspaces.models import Workspace
@@ -88,6 +89,7 @@ def organization_limits_apply(*, organization, actor=None) -> LimitsApplied:
     changed += memberships.filter(pk__in=over_members, read_only=False).update(read_only=True)
     changed += memberships.filter(read_only=True).exclude(pk__in=over_members).update(read_only=False)
     if changed:
+        authcache.access_changed()  # the flags ride on the cached workspace and access (apps/core/authcache.py)
         handles = list(workspaces.filter(pk__in=over_workspaces).order_by("handle").values_list("handle", flat=True))
         emails = list(memberships.filter(pk__in=over_members).order_by("user__email")
                       .values_list("user__email", flat=True))

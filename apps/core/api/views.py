@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from apps.access.selectors import Access, effective_access, organization_access
 from apps.billing.services import read_only_check
+from apps.core import authcache
 from apps.core.declarations import check_view_declaration, served_methods
 from apps.core.errors import NotFound, PermissionDenied
 from apps.organizations.models import Organization
@@ -102,6 +103,28 @@ class AccountAPIView(PraetorAPIView):
         request.access = access
 
 
+def workspace_context(actor, org_id: uuid.UUID, ws_id: uuid.UUID) -> tuple[Workspace, Access]:
+    """The one place a workspace URL is resolved for a caller: the workspace (with its organization)
+    and the caller's effective access, or NotFound when it does not exist or the caller has no access.
+
+    Two queries, or none while the answer is in the per-process auth cache (apps/core/authcache.py: a
+    change of access through a service is seen within about a second). The rows it returns are
+    shared by the requests that hit the cache: read them, never change them in place.
+    """
+    cache_key = ("workspace", type(actor).__name__, getattr(actor, "pk", None), org_id, ws_id)
+    cached = authcache.get(cache_key)
+    if cached is not None:
+        return cached
+    workspace = Workspace.objects.for_organization(org_id).select_related("organization").filter(pk=ws_id).first()
+    if workspace is None:
+        raise NotFound("Workspace not found.")
+    access = effective_access(actor, workspace)
+    if not access.is_member:
+        raise NotFound("Workspace not found.")
+    authcache.put(cache_key, (workspace, access))
+    return workspace, access
+
+
 class WorkspaceAPIView(PraetorAPIView):
     """Views under /api/accounts/{account_id}/workspaces/{workspace_id}/: the workspace is resolved and
     the caller's effective access computed once. No access at all → 404, as if it did not exist."""
@@ -112,14 +135,7 @@ class WorkspaceAPIView(PraetorAPIView):
     def resolve_tenant(self, request, kwargs) -> None:
         org_id = _as_uuid(kwargs.get("account_id"), "Workspace")
         ws_id = _as_uuid(kwargs.get("workspace_id"), "Workspace")
-        workspace = (
-            Workspace.objects.for_organization(org_id).select_related("organization").filter(pk=ws_id).first()
-        )
-        if workspace is None:
-            raise NotFound("Workspace not found.")
-        access = effective_access(request.user, workspace)
-        if not access.is_member:
-            raise NotFound("Workspace not found.")
+        workspace, access = workspace_context(request.user, org_id, ws_id)
         self.workspace = workspace
         self.organization = workspace.organization
         request.workspace = workspace

@@ -7,6 +7,7 @@ import uuid
 from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 
+from apps.core.prepared import PreparedQuery
 from apps.engine.models.runs import FlowRun, FlowRunState, OrchestrationDecision
 from apps.engine.selectors.filters import flow_runs_body_q
 
@@ -30,10 +31,15 @@ def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
             .filter(pk=flow_run_id).first())
 
 
+# Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
+_FLOW_RUN_FOR_UPDATE = PreparedQuery(
+    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
+    .select_related("state").filter(pk=flow_run_id))
+
+
 def flow_run_get_for_update(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
     """The run row-locked (only its own row) with its current state, for orchestration."""
-    run = (FlowRun.objects.for_workspace(workspace).select_for_update(of=("self",))
-           .select_related("state").filter(pk=flow_run_id).first())
+    run = _FLOW_RUN_FOR_UPDATE.one(getattr(workspace, "pk", workspace), flow_run_id)
     if run is not None:
         with_current_state(run, FlowRunState)
     return run

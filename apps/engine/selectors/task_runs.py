@@ -7,6 +7,7 @@ import uuid
 
 from django.db.models import F, Q, QuerySet
 
+from apps.core.prepared import PreparedQuery
 from apps.engine.models.runs import OrchestrationDecision, StateType, TaskRun, TaskRunState, TaskRunStateCache
 from apps.engine.selectors.filters import task_runs_body_q
 from apps.engine.selectors.flow_runs import with_current_state
@@ -32,11 +33,16 @@ def task_run_in_running_flow_run(*, workspace, task_run_id: uuid.UUID) -> bool:
         pk=task_run_id, flow_run__state_type=StateType.RUNNING).exists()
 
 
+# Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
+_TASK_RUN_FOR_UPDATE = PreparedQuery(
+    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
+    .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id))
+
+
 def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     """The task run row-locked (its row only) with its state, its flow run and that run's state: everything
     the task rules read, in one query."""
-    run = (TaskRun.objects.for_workspace(workspace).select_for_update(of=("self",))
-           .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id).first())
+    run = _TASK_RUN_FOR_UPDATE.one(getattr(workspace, "pk", workspace), task_run_id)
     if run is not None:
         with_current_state(run, TaskRunState)
     return run

@@ -8,6 +8,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core import prepared
 from apps.core.errors import NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
@@ -42,10 +43,12 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     orchestrate(ctx, MINIMAL_TASK_POLICY, deferred_writer(pending))
     with transaction.atomic():
         if flow_run_id is not None:
-            # Insert-or-nothing on the unique (flow run, task key, dynamic key), then read back.
-            scoped.bulk_create([run], ignore_conflicts=True)
-            existing = scoped.select_related("state").get(flow_run_id=flow_run_id, task_key=task_key,
-                                                          dynamic_key=dynamic_key)
+            # Insert-or-nothing on the unique (flow run, task key, dynamic key); read back only on a conflict.
+            if prepared.insert(run, ignore_conflicts=True):
+                existing = run
+            else:
+                existing = scoped.select_related("state").get(flow_run_id=flow_run_id, task_key=task_key,
+                                                              dynamic_key=dynamic_key)
         else:
             # Runs without a flow run have no unique constraint to lean on (NULL never conflicts).
             existing = (scoped.select_related("state").filter(flow_run__isnull=True, task_key=task_key,
@@ -56,7 +59,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
         if existing.pk != run.pk:
             return existing, False
         for row in pending:
-            row.save(force_insert=True)
+            prepared.insert(row)
         run.state = pending[0] if pending else None
     return run, True
 

@@ -1,0 +1,368 @@
+"""Side by side: this server (gunicorn as deployed, production settings, PostgreSQL) and `prefect server start`
+(2.20, from .venv-prefect), on the same PostgreSQL cluster (127.0.0.1:5432), each in a fresh database of its
+own, with the same workloads; prints the figures docs/performance.md reports and their ratios.
+
+    .venv/bin/python bench/compare.py                      # defaults: client 4x25x10, api 4x25x10, polls 8 x 30 s
+    .venv/bin/python bench/compare.py --client 2 5 10 --api 2 5 10 --polls-seconds 15   # smaller, under load
+
+1. client mode: P processes of the real prefect 2.20 client each run F flows of T tasks (bench/flows.py
+   client); against this server the client is logged in as to Cloud (API key, events websocket);
+2. raw API mode: P threads each create F flow runs → Running → T x (create task run, Running, Completed) →
+   a log batch → Completed → a filter (bench/flows.py api);
+3. polls (this server only, unless --polls-prefect): bench/polls.py's K worker processes poll while the client
+   workload runs again (P x F/2 x T).
+CPU is read from /proc: each server's whole process tree (sampled every 0.2 s, so recycled workers count)
+and the PostgreSQL backends serving its database; the client processes' CPU is shown too.
+Only processes this script started are stopped, by process group, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import flows
+import polls
+
+ROOT = flows.ROOT
+PG = "postgres://postgres@127.0.0.1:5432"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- processes we start, and only those, are stopped ----------------------------------------------------
+class Service:
+    """A server started in a new session (its own process group), logged to a file, stopped by group."""
+
+    running: list[Service] = []
+
+    def __init__(self, name: str, cmd: list[str], env: dict, log: Path):
+        self.name, self.log = name, log
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        Service.running.append(self)
+
+    def wait_http(self, url: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited ({self.proc.returncode}); see {self.log}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+            time.sleep(0.5)
+        raise SystemExit(f"{self.name} did not answer {url} within {timeout:.0f} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self in Service.running:
+            Service.running.remove(self)
+
+
+def _stop_clients() -> None:
+    for proc in list(flows.CLIENTS):
+        if proc.poll() is None:
+            proc.terminate()
+
+
+def _stop_all(*_args) -> None:
+    _stop_clients()
+    for service in list(Service.running):
+        service.stop()
+    raise SystemExit(130)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# --- CPU from /proc ----------------------------------------------------------------------------------------
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+class CpuMeter:
+    """CPU seconds used by a process tree and by the PostgreSQL backends of one database, sampled every
+    0.2 s so processes that exit during the run (recycled workers, closed connections) still count."""
+
+    def __init__(self, root: int, database: str):
+        self.root, self.database = root, database
+        self.first: dict = {}
+        self.last: dict = {}
+        self._started = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> dict:
+        parents, found = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            fields = _stat(int(entry.name))
+            if fields is None:
+                continue
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+            found[pid] = cpu
+        tree, todo = set(), [self.root]
+        children = defaultdict(list)
+        for pid, ppid in parents.items():
+            children[ppid].append(pid)
+        while todo:
+            pid = todo.pop()
+            if pid not in tree:
+                tree.add(pid)
+                todo.extend(children[pid])
+        sample = {("server", pid): found[pid] for pid in tree if pid in found}
+        for pid, cpu in found.items():
+            if pid in tree:
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"postgres: ") and f" {self.database} ".encode() in cmdline:
+                sample[("postgres", pid)] = cpu
+        return sample
+
+    def _record(self, sample: dict) -> None:
+        for key, cpu in sample.items():
+            self.first.setdefault(key, cpu if self._started else 0.0)
+            self.last[key] = cpu
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self._record(self._sample())
+
+    def __enter__(self):
+        self._started = True
+        self._record(self._sample())
+        self._started = False  # processes first seen later started during the run: count all their CPU
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._record(self._sample())
+
+    def seconds(self, kind: str) -> float:
+        return sum(self.last[k] - self.first[k] for k in self.last if k[0] == kind)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# --- the two servers -----------------------------------------------------------------------------------------
+def start_praetor(workdir: Path, database: str, workers: int) -> tuple[Service, str, str, str]:
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
+           "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
+           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
+           "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
+           "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
+    python = str(ROOT / ".venv" / "bin" / "python")
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+    path, key = lines["URL"].split()[0], lines["KEY"].strip()
+    server = Service("praetor (gunicorn)", [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.asgi:application",
+                                            "-c", "deploy/gunicorn.conf.py"], env, workdir / "praetor.log")
+    server.wait_http(f"http://127.0.0.1:{port}/health")
+    return server, f"http://127.0.0.1:{port}{path}", key, f"http://127.0.0.1:{port}/api"
+
+
+def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:
+    port = free_port()
+    prefect = ROOT / ".venv-prefect" / "bin" / "prefect"
+    if not prefect.exists():
+        raise SystemExit(f"{prefect} is missing: run scripts/prefect-env.sh")
+    env = {**os.environ, "PREFECT_HOME": str(workdir / "prefect-home"),
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_LOGGING_SERVER_LEVEL": "WARNING"}
+    server = Service("prefect server start", [str(prefect), "server", "start", "--host", "127.0.0.1", "--port",
+                                              str(port)], env, workdir / "prefect.log")
+    server.wait_http(f"http://127.0.0.1:{port}/api/health")
+    return server, f"http://127.0.0.1:{port}/api"
+
+
+# --- one measured run ---------------------------------------------------------------------------------------
+def measure(label: str, server: Service, database: str, mode: str, url: str, key: str | None, size: tuple,
+            extra_env: dict | None = None) -> dict:
+    P, F, T = size
+    timings: dict = defaultdict(list)
+    client_before = _children_cpu()
+    with CpuMeter(server.proc.pid, database) as meter:
+        start = time.perf_counter()
+        if mode == "client":
+            flows.run_client(url, key, P, F, T, timings, extra_env=extra_env)
+        else:
+            errors: list = []
+            threads = [threading.Thread(target=flows.api_worker, args=(url, key, F, T, timings, errors))
+                       for _ in range(P)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise SystemExit(f"{label} {mode}: {len(errors)} worker(s) failed: {errors[0]}")
+        elapsed = time.perf_counter() - start
+    task_runs, flow_runs = P * F * T, P * F
+    requests = sum(len(v) for v in timings.values())
+    result = {"label": label, "mode": mode, "size": f"{P}x{F}x{T}", "seconds": elapsed,
+              "flow_runs_s": flow_runs / elapsed, "task_runs_s": task_runs / elapsed, "requests": requests,
+              "requests_s": requests / elapsed, "server_cpu": meter.seconds("server"),
+              "pg_cpu": meter.seconds("postgres"), "client_cpu": _children_cpu() - client_before,
+              "task_runs": task_runs, "load": os.getloadavg()[0],
+              "endpoints": {name: (flows.percentile(v, 50), flows.percentile(v, 95), flows.percentile(v, 99),
+                                   len(v)) for name, v in timings.items()}}
+    print_result(result)
+    return result
+
+
+def print_result(r: dict) -> None:
+    per_k = 1000 / r["task_runs"]
+    print(f"\n== {r['label']}, {r['mode']} mode {r['size']}: {r['seconds']:.1f} s (load average at end "
+          f"{r['load']:.2f})")
+    print(f"   flow runs/s {r['flow_runs_s']:.2f}   task runs/s {r['task_runs_s']:.2f}   "
+          f"requests {r['requests']}  requests/s {r['requests_s']:.1f}")
+    per_request = r["server_cpu"] / r["requests"] * 1000 if r["requests"] else float("nan")
+    print(f"   CPU s per 1,000 task runs: server {r['server_cpu'] * per_k:.1f}  PostgreSQL {r['pg_cpu'] * per_k:.1f}"
+          f"  client {r['client_cpu'] * per_k:.1f}   (server {per_request:.2f} ms per request)")
+    for name, (p50, p95, p99, n) in sorted(r["endpoints"].items(), key=lambda item: -item[1][3]):
+        print(f"   {name:48s} n={n:6d}  p50 {p50 * 1000:7.2f}  p95 {p95 * 1000:7.2f}  p99 {p99 * 1000:7.2f} ms")
+
+
+def print_ratios(ours: dict, theirs: dict) -> None:
+    def ratio(a, b):
+        return a / b if b else float("nan")
+
+    ours_cpu, theirs_cpu = ours["server_cpu"] / ours["task_runs"], theirs["server_cpu"] / theirs["task_runs"]
+    print(f"\n>> {ours['mode']} mode: task runs/s x{ratio(ours['task_runs_s'], theirs['task_runs_s']):.2f}   "
+          f"requests/s x{ratio(ours['requests_s'], theirs['requests_s']):.2f}   server CPU per task run "
+          f"{ours_cpu * 1000:.1f} ms vs {theirs_cpu * 1000:.1f} ms = {ratio(ours_cpu, theirs_cpu):.3f} of Prefect's   "
+          f"PostgreSQL CPU per task run {ours['pg_cpu'] / ours['task_runs'] * 1000:.1f} ms vs "
+          f"{theirs['pg_cpu'] / theirs['task_runs'] * 1000:.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--client", nargs=3, type=int, default=[4, 25, 10], metavar=("P", "F", "T"))
+    parser.add_argument("--api", nargs=3, type=int, default=[4, 25, 10], metavar=("P", "F", "T"))
+    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
+                        help="gunicorn worker processes of this server (WEB_CONCURRENCY)")
+    parser.add_argument("--polls-workers", type=int, default=8)
+    parser.add_argument("--polls-seconds", type=float, default=30)
+    parser.add_argument("--polls-interval", type=float, default=1.0)
+    parser.add_argument("--polls-prefect", action="store_true", help="also run the poll benchmark against Prefect")
+    parser.add_argument("--skip", action="append", default=[], choices=["prefect", "client", "api", "polls"])
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop_all)
+    signal.signal(signal.SIGINT, _stop_all)
+    workdir = Path(tempfile.mkdtemp(prefix="praetor-compare-"))
+    print(f"logs in {workdir}; machine load average {os.getloadavg()} on {os.cpu_count()} cores")
+    results: list[dict] = []
+    try:
+        fresh_database("praetor_bench")
+        praetor, url, key, cloud = start_praetor(workdir, "praetor_bench", args.workers)
+        cloud_env = {"PREFECT_CLOUD_API_URL": cloud}
+        flows.api_worker(url, key, 1, 2, defaultdict(list), [])  # warm both workers' imports up
+        flows.api_worker(url, key, 1, 2, defaultdict(list), [])
+        if "client" not in args.skip:
+            results.append(measure("praetor", praetor, "praetor_bench", "client", url, key, tuple(args.client),
+                                   cloud_env))
+        if "api" not in args.skip:
+            results.append(measure("praetor", praetor, "praetor_bench", "api", url, key, tuple(args.api)))
+        if "polls" not in args.skip:
+            results.append(run_polls("praetor", url, key, args, cloud_env))
+        praetor.stop()
+        if "prefect" not in args.skip:
+            fresh_database("prefect_bench")
+            prefect, purl = start_prefect(workdir, "prefect_bench")
+            flows.api_worker(purl, None, 1, 2, defaultdict(list), [])
+            if "client" not in args.skip:
+                results.append(measure("prefect 2.20", prefect, "prefect_bench", "client", purl, None,
+                                       tuple(args.client)))
+            if "api" not in args.skip:
+                results.append(measure("prefect 2.20", prefect, "prefect_bench", "api", purl, None, tuple(args.api)))
+            if "polls" not in args.skip and args.polls_prefect:
+                results.append(run_polls("prefect 2.20", purl, None, args, {}))
+            prefect.stop()
+    finally:
+        _stop_clients()
+        for service in list(Service.running):
+            service.stop()
+    by = {(r["label"], r["mode"]): r for r in results}
+    print("\n===== summary")
+    for r in results:
+        if r["mode"] in ("client", "api"):
+            print_result(r)
+    for mode in ("client", "api"):
+        if ("praetor", mode) in by and ("prefect 2.20", mode) in by:
+            print_ratios(by[("praetor", mode)], by[("prefect 2.20", mode)])
+    for r in results:
+        if r["mode"] == "polls":
+            print(f"\n>> polls against {r['label']}: p50 {r['poll_p50_ms']:.1f} ms  p99 {r['poll_p99_ms']:.1f} ms  "
+                  f"pick-up delay p50 {r['delay_p50_s']:.3f} s  p99 {r['delay_p99_s']:.3f} s  (interval "
+                  f"{r['interval']:.1f} s; {r['claimed']} of {r['created']} runs claimed)")
+    print(f"\nmachine load average at the end {os.getloadavg()}; logs in {workdir}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+
+
+def run_polls(label: str, url: str, key: str | None, args, extra_env: dict) -> dict:
+    """The poll benchmark while the client workload runs (P x F/2 x T) against the same server."""
+    P, F, T = args.client
+    background = threading.Thread(target=flows.run_client,
+                                  args=(url, key, P, max(1, F // 2), T, None, extra_env), daemon=True)
+    background.start()
+    figures = polls.run(url, key, workers=args.polls_workers, seconds=args.polls_seconds,
+                        interval=args.polls_interval, per_second=5, queues=3)
+    background.join()
+    return {"label": label, "mode": "polls", **figures}
+
+
+if __name__ == "__main__":
+    main()

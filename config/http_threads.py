@@ -1,0 +1,100 @@
+"""HTTP under the ASGI server: each request runs Django's WSGI handler on a fixed pool of threads.
+
+Why not Django's ASGI handler for HTTP: our views are synchronous, and Django's ASGI handler runs each
+request in a thread of its own (asgiref's thread-sensitive context), so a persistent database
+connection is never reused (it belongs to a thread that is gone) and CONN_MAX_AGE > 0 leaks one per
+request until PostgreSQL refuses clients; with CONN_MAX_AGE = 0 every request connects anew. Measured
+with bench/flows.py, that doubled the server's CPU per request. Here a few long-lived threads each keep
+one connection (at most `threads` per process), and Django's request_started/request_finished signals
+run in the request's thread exactly as under a WSGI server. Websockets (the events stream) stay on
+Channels, in the same process, on the event loop.
+
+Responses are collected in the worker thread and sent whole: the API answers JSON documents and the
+static files WhiteNoise serves are small; nothing in the product streams a response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+
+
+def _environ(scope: dict, body: bytes) -> dict:
+    script_name = scope.get("root_path", "").encode("utf8").decode("latin1")
+    path_info = scope["path"].encode("utf8").decode("latin1")
+    if script_name and path_info.startswith(script_name):
+        path_info = path_info[len(script_name):]
+    server = scope.get("server") or ("localhost", 80)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": script_name,
+        "PATH_INFO": path_info,
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    if scope.get("client"):
+        environ["REMOTE_ADDR"] = scope["client"][0]
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin1").upper().replace("-", "_")
+        value = raw_value.decode("latin1")
+        if name == "CONTENT_LENGTH":
+            continue  # the body is read whole: its real length is set above
+        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+class ThreadPoolHttp:
+    """An ASGI application for `http` scopes that calls a WSGI application on `threads` threads."""
+
+    def __init__(self, wsgi_application, *, threads: int):
+        self.wsgi_application = wsgi_application
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _run(self, environ: dict) -> tuple[int, list, bytes]:
+        started: list = []
+
+        def start_response(status, headers, exc_info=None):
+            if exc_info and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+
+        result = self.wsgi_application(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # fires request_finished: Django returns the database connection here
+        status, headers = started
+        encoded = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in headers]
+        return int(status.split(" ", 1)[0]), encoded, body
+
+    async def __call__(self, scope, receive, send) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="http")
+        loop = asyncio.get_running_loop()
+        status, headers, body = await loop.run_in_executor(self._pool, self._run, _environ(scope, b"".join(chunks)))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body if scope["method"] != "HEAD" else b""})

@@ -7,7 +7,8 @@ import uuid
 
 from django.db.models import F, Q, QuerySet
 
-from apps.engine.models.runs import OrchestrationDecision, StateType, TaskRun, TaskRunState, TaskRunStateCache
+from apps.engine.models import StateType
+from apps.engine.models.runs import OrchestrationDecision, TaskRun, TaskRunState, TaskRunStateCache
 from apps.engine.selectors.filters import task_runs_body_q
 from apps.engine.selectors.flow_runs import with_current_state
 
@@ -24,12 +25,6 @@ TASK_RUN_SORTS = {
 
 def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     return TaskRun.objects.for_workspace(workspace).select_related("state").filter(pk=task_run_id).first()
-
-
-def task_run_in_running_flow_run(*, workspace, task_run_id: uuid.UUID) -> bool:
-    """Whether this task run of the workspace belongs to a flow run that is Running (a run under way)."""
-    return TaskRun.objects.for_workspace(workspace).filter(
-        pk=task_run_id, flow_run__state_type=StateType.RUNNING).exists()
 
 
 def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
@@ -68,3 +63,9 @@ def cached_state_get(*, workspace, cache_key: str, now: datetime.datetime) -> Ta
              .filter(Q(cache_expiration__isnull=True) | Q(cache_expiration__gt=now), cache_key=cache_key)
              .order_by("-created").first())
     return entry.task_run_state if entry else None
+
+
+def task_run_in_running_flow_run(*, workspace, task_run_id: uuid.UUID) -> bool:
+    """Whether this task run of the workspace belongs to a flow run that is Running (a run under way)."""
+    return TaskRun.objects.for_workspace(workspace).filter(
+        pk=task_run_id, flow_run__state_type=StateType.RUNNING).exists()

@@ -17,6 +17,8 @@ urlpatterns = [
     path("<org:org>", organizations.OrganizationSlashView.as_view(), name="organization-no-slash"),
     path("<org:org>/", organizations.OrganizationHomeView.as_view(), name="organization"),
     path("<org:org>/-/workspaces/new", organizations.WorkspaceCreateView.as_view(), name="workspace-create"),
+    path("<org:org>/-/workspaces/<handle:ws>/delete", organizations.WorkspaceDeleteView.as_view(),
+         name="workspace-delete"),
     path("<org:org>/-/audit/", audit.AuditTrailView.as_view(), name="audit-trail"),
     # Billing and usage (engineer "billing-web"): kept together.
     path("<org:org>/-/billing/", billing.BillingView.as_view(), name="billing"),

@@ -433,3 +433,29 @@ def test_a_catalog_edit_applies_the_new_limit_to_every_organization_on_that_tier
     plan.save()
     plan_changed(plan=plan)
     assert read_only_handles(on_growth) == []
+
+
+def test_owners_delete_a_workspace_in_the_browser_after_typing_its_handle_which_lifts_read_only(client, on_growth,
+                                                                                                user):
+    organization = on_growth
+    organization_tier_set(organization=organization, tier="free")
+    client.force_login(user)
+    banner = _text(client.get(f"/{organization.handle}/c/"))
+    assert f"Or delete a workspace of {organization.name} you no longer need." in banner
+    assert client.get(f"/{organization.handle}/-/workspaces/b/delete").status_code == 200
+    wrong = client.post(f"/{organization.handle}/-/workspaces/b/delete", {"confirm": "c"})
+    assert wrong.status_code == 400 and "Type b to confirm: nothing was deleted." in _text(wrong)
+    assert read_only_handles(organization) == ["b", "c"]
+    done = client.post(f"/{organization.handle}/-/workspaces/b/delete", {"confirm": "b"})
+    assert done.status_code == 302
+    assert sorted(Workspace.objects.for_organization(organization).values_list("handle", flat=True)) == ["a", "c"]
+    assert read_only_handles(organization) == ["c"]
+    assert client.post(f"/{organization.handle}/-/workspaces/nope/delete", {"confirm": "nope"}).status_code == 404
+
+
+def test_members_cannot_delete_workspaces_in_the_browser(client, on_growth):
+    member = UserFactory()
+    membership(on_growth, member)
+    client.force_login(member)
+    assert client.post(f"/{on_growth.handle}/-/workspaces/a/delete", {"confirm": "a"}).status_code == 403
+    assert Workspace.objects.for_organization(on_growth).filter(handle="a").exists()

@@ -1,7 +1,7 @@
 """In a real browser, over a tier's limits: inviting past the seat limit shows the upgrade prompt (the limit and
 the tier that lifts it, a link to Billing for Owners); after a downgrade, the workspace created last says it is
 read-only on every page, offers no forms, and a form posted anyway answers 402 with the prompt; deleting the
-other workspace lifts it. Each page is screenshotted and checked with axe."""
+other workspace (in the browser, typing its handle) lifts it. Each page is screenshotted and checked with axe."""
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -11,7 +11,7 @@ from apps.billing.services import organization_tier_set
 from apps.engine.models import Variable
 from apps.organizations.services import organization_create
 from apps.workspaces.models import Workspace
-from apps.workspaces.services import workspace_create, workspace_delete
+from apps.workspaces.services import workspace_create
 from tests.factories.identity import UserFactory
 from tests.factories.organizations import membership
 
@@ -77,8 +77,18 @@ def test_seat_limit_prompt_and_read_only_workspace(ui):
     staging = Workspace.objects.for_organization(org).get(handle="staging")
     assert Variable.objects.for_workspace(staging).count() == 0
 
-    # Deleting Production brings the organization under: Staging is writable at once.
-    workspace_delete(workspace=Workspace.objects.for_organization(org).get(handle="prod"), actor=owner)
+    # From the banner, the Owner deletes Production (typing its handle): Staging is writable at once.
+    ui.goto("/acme/staging/")
+    ui.click_to_page(page.get_by_role("region", name="This workspace is read-only")
+                     .get_by_role("link", name="delete a workspace"))
+    assert ui.path == "/acme/"
+    expect(page.get_by_text("Read-only", exact=True)).to_have_count(1)
+    ui.click_to_page(page.get_by_role("link", name="Delete the workspace Production"))
+    page.get_by_label("Type prod to confirm").fill("prod")
+    ui.submit("Delete workspace")
+    assert ui.path == "/acme/"
+    expect(page.get_by_role("status")).to_contain_text("The workspace Production and everything in it was deleted.")
+    expect(page.get_by_text("Read-only", exact=True)).to_have_count(0)
     ui.goto("/acme/staging/variables/")
     expect(page.get_by_role("region", name="This workspace is read-only")).to_have_count(0)
     expect(page.get_by_role("button", name="Add variable")).to_have_count(1)

@@ -27,12 +27,6 @@ def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     return TaskRun.objects.for_workspace(workspace).select_related("state").filter(pk=task_run_id).first()
 
 
-def task_run_in_running_flow_run(*, workspace, task_run_id: uuid.UUID) -> bool:
-    """Whether this task run of the workspace belongs to a flow run that is Running (a run under way)."""
-    return TaskRun.objects.for_workspace(workspace).filter(
-        pk=task_run_id, flow_run__state_type=StateType.RUNNING).exists()
-
-
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
 _TASK_RUN_FOR_UPDATE = PreparedQuery(
     lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
@@ -74,3 +68,9 @@ def cached_state_get(*, workspace, cache_key: str, now: datetime.datetime) -> Ta
              .filter(Q(cache_expiration__isnull=True) | Q(cache_expiration__gt=now), cache_key=cache_key)
              .order_by("-created").first())
     return entry.task_run_state if entry else None
+
+
+def task_run_in_running_flow_run(*, workspace, task_run_id: uuid.UUID) -> bool:
+    """Whether this task run of the workspace belongs to a flow run that is Running (a run under way)."""
+    return TaskRun.objects.for_workspace(workspace).filter(
+        pk=task_run_id, flow_run__state_type=StateType.RUNNING).exists()

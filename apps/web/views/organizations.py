@@ -1,15 +1,17 @@
-"""An organization's overview: its workspaces, and for Owners and Admins, creating another."""
+"""An organization's overview: its workspaces, and for Owners and Admins, creating and deleting them."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 
 from apps.core.errors import DomainError, LimitExceeded
 from apps.web.forms import WorkspaceCreateForm, form_error_from
 from apps.web.pages import MEMBER, OrganizationPageView
 from apps.web.views.billing import limit_rows
-from apps.workspaces.selectors import workspace_list_for_actor
-from apps.workspaces.services import workspace_create
+from apps.workspaces.selectors import workspace_list, workspace_list_for_actor
+from apps.workspaces.services import workspace_create, workspace_delete
 
 MANAGE = "organization:manage"
 
@@ -66,3 +68,36 @@ class WorkspaceCreateView(OrganizationPageView):
     def _render(self, request, form, status=200, upgrade=None):
         return render(request, "web/workspace_create.html",
                       {"organization": request.organization, "form": form, "upgrade": upgrade}, status=status)
+
+
+class WorkspaceDeleteView(OrganizationPageView):
+    """Delete a workspace with everything in it, after typing its handle (Owners and Admins). Also how an
+    organization over its workspace limit after a downgrade gets back under: a read-only workspace can be
+    deleted, and the one it held back becomes writable at once."""
+
+    required_permissions = {"GET": MANAGE, "POST": MANAGE}
+
+    def _workspace(self, request, ws):
+        workspace = workspace_list(organization=request.organization, handles=[ws]).first()
+        if workspace is None:
+            raise Http404
+        return workspace
+
+    def get(self, request, org, ws):
+        return self._render(request, self._workspace(request, ws))
+
+    def post(self, request, org, ws):
+        workspace = self._workspace(request, ws)
+        if request.POST.get("confirm", "").strip() != workspace.handle:
+            return self._render(request, workspace, status=400,
+                                error=f"Type {workspace.handle} to confirm: nothing was deleted.")
+        try:
+            workspace_delete(workspace=workspace, actor=request.user)
+        except DomainError as error:
+            return self._render(request, workspace, status=error.status_code, error=error.detail)
+        messages.success(request, f"The workspace {workspace.name} and everything in it was deleted.")
+        return redirect("web:organization", org=request.organization.handle)
+
+    def _render(self, request, workspace, status=200, error=None):
+        return render(request, "web/workspace_delete.html",
+                      {"organization": request.organization, "workspace": workspace, "error": error}, status=status)

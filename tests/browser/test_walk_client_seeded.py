@@ -158,16 +158,20 @@ def test_seeding_by_the_client_is_bounded_and_complete(walk):
     print(f"seeded by the client in {walk.seconds:.1f}s (client process {walk.ids['client_seconds']:.1f}s)")
 
 
-def _agent_polls(walk) -> None:
-    """An agent's poll of its queue (what `prefect agent start` does every few seconds): queue health is
-    "polled in the last minute", and the walk may have taken longer than that since the seeding."""
+def _pollers_check_in(walk) -> None:
+    """What a running agent and worker keep doing, over the API: the agent polls its queue (health is
+    "polled in the last minute") and the worker heartbeats (online for three 30 s intervals); on a loaded
+    machine the walk may reach the pools pages later than that after the seeding."""
     status, _ = walk.praetor.api("POST", f"work_queues/{walk.ids['agent_queue']}/get_runs", {})
     assert status == 200
+    status, _ = walk.praetor.api("POST", "work_pools/proc-pool/workers/heartbeat",
+                                 {"name": "walk-worker", "heartbeat_interval_seconds": 30})
+    assert status == 204
 
 
 def test_1_dashboard_chart_failing_and_late_first_and_pool_health(ui, walk):
     page = ui.page
-    _agent_polls(walk)
+    _pollers_check_in(walk)
     ui.goto(walk.base)
     expect(page.get_by_role("heading", name="Flow runs in the last day")).to_be_visible()
     page.wait_for_function("document.getElementById('run-chart').height > 0")
@@ -337,7 +341,7 @@ def test_3_flows_deployments_run_form_schedule_and_upcoming_runs(ui, walk):
 
 def test_4_pools_blocks_variables_artifacts_and_limits(ui, walk):
     page = ui.page
-    _agent_polls(walk)
+    _pollers_check_in(walk)
     ui.goto(walk.base + "work-pools/")
     ui.click_to_page(page.get_by_role("link", name="default-agent-pool"))
     queues = page.get_by_role("table", name="Queues of default-agent-pool by priority")

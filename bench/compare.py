@@ -6,7 +6,8 @@ own, with the same workloads; prints the figures docs/performance.md reports and
     .venv/bin/python bench/compare.py --client 2 5 10 --api 2 5 10 --polls-seconds 15   # smaller, under load
 
 1. client mode: P processes of the real prefect 2.20 client each run F flows of T tasks (bench/flows.py
-   client); against this server the client is logged in as to Cloud (API key, events websocket);
+   client); against this server twice: logged in as to Cloud (API key, events websocket: how users run
+   it, `client`) and not (`client-oss`: the same client work as against prefect server, no events);
 2. raw API mode: P threads each create F flow runs → Running → T x (create task run, Running, Completed) →
    a log batch → Completed → a filter (bench/flows.py api);
 3. polls (this server only, unless --polls-prefect): bench/polls.py's K worker processes poll while the client
@@ -235,7 +236,7 @@ def measure(label: str, server: Service, database: str, mode: str, url: str, key
     client_before = _children_cpu()
     with CpuMeter(server.proc.pid, database) as meter:
         start = time.perf_counter()
-        if mode == "client":
+        if mode.startswith("client"):
             flows.run_client(url, key, P, F, T, timings, extra_env=extra_env)
         else:
             errors: list = []
@@ -279,7 +280,8 @@ def print_ratios(ours: dict, theirs: dict) -> None:
         return a / b if b else float("nan")
 
     ours_cpu, theirs_cpu = ours["server_cpu"] / ours["task_runs"], theirs["server_cpu"] / theirs["task_runs"]
-    print(f"\n>> {ours['mode']} mode: task runs/s x{ratio(ours['task_runs_s'], theirs['task_runs_s']):.2f}   "
+    print(f"\n>> {ours['mode']} mode (praetor) vs {theirs['mode']} mode (prefect): "
+          f"task runs/s x{ratio(ours['task_runs_s'], theirs['task_runs_s']):.2f}   "
           f"requests/s x{ratio(ours['requests_s'], theirs['requests_s']):.2f}   server CPU per task run "
           f"{ours_cpu * 1000:.1f} ms vs {theirs_cpu * 1000:.1f} ms = {ratio(ours_cpu, theirs_cpu):.3f} of Prefect's   "
           f"PostgreSQL CPU per task run {ours['pg_cpu'] / ours['task_runs'] * 1000:.1f} ms vs "
@@ -313,6 +315,10 @@ def main() -> None:
         if "client" not in args.skip:
             results.append(measure("praetor", praetor, "praetor_bench", "client", url, key, tuple(args.client),
                                    cloud_env))
+            # The same client work as against prefect server: not logged in as to Cloud, so the client
+            # streams no events (in Cloud mode it spends far more CPU of its own, on the same box).
+            results.append(measure("praetor", praetor, "praetor_bench", "client-oss", url, key,
+                                   tuple(args.client)))
         if "api" not in args.skip:
             results.append(measure("praetor", praetor, "praetor_bench", "api", url, key, tuple(args.api)))
         if "polls" not in args.skip:
@@ -337,11 +343,11 @@ def main() -> None:
     by = {(r["label"], r["mode"]): r for r in results}
     print("\n===== summary")
     for r in results:
-        if r["mode"] in ("client", "api"):
+        if r["mode"] != "polls":
             print_result(r)
-    for mode in ("client", "api"):
-        if ("praetor", mode) in by and ("prefect 2.20", mode) in by:
-            print_ratios(by[("praetor", mode)], by[("prefect 2.20", mode)])
+    for ours, theirs in (("client", "client"), ("client-oss", "client"), ("api", "api")):
+        if ("praetor", ours) in by and ("prefect 2.20", theirs) in by:
+            print_ratios(by[("praetor", ours)], by[("prefect 2.20", theirs)])
     for r in results:
         if r["mode"] == "polls":
             print(f"\n>> polls against {r['label']}: p50 {r['poll_p50_ms']:.1f} ms  p99 {r['poll_p99_ms']:.1f} ms  "

@@ -80,7 +80,9 @@ class ThreadPoolHttp:
             if close is not None:
                 close()  # fires request_finished: Django returns the database connection here
         status, headers = started
-        encoded = [(name.lower().encode("latin1"), value.encode("latin1")) for name, value in headers]
+        # Django writes each Set-Cookie value with a leading space (`cookie.output(header="")`); WSGI servers
+        # let it pass, h11 refuses it: surrounding whitespace is not part of a header value anyway.
+        encoded = [(name.lower().encode("latin1"), value.strip().encode("latin1")) for name, value in headers]
         return int(status.split(" ", 1)[0]), encoded, body
 
     async def __call__(self, scope, receive, send) -> None:

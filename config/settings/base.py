@@ -60,15 +60,17 @@ INSTALLED_APPS = [
     "apps.web",
 ]
 
+# The Browser* entries are Django's own middleware, passed by for API requests that carry a
+# bearer API key (apps/core/middleware.py): those never use a session, a CSRF token or messages.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "apps.audit.context.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.core.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.core.middleware.BrowserCsrfViewMiddleware",
+    "apps.core.middleware.BrowserAuthenticationMiddleware",
+    "apps.core.middleware.BrowserMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "apps.ratelimit.middleware.RateLimitMiddleware",

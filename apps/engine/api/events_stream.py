@@ -15,7 +15,7 @@ import orjson
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.access.selectors import effective_access
+from apps.core.api.views import workspace_context
 from apps.core.errors import NotFound
 from apps.engine.services.events import event_record_from_stream
 from apps.identity.services import api_key_authenticate
@@ -47,13 +47,10 @@ def stream_workspace_for(scope) -> Workspace | None:
     kwargs = scope["url_route"]["kwargs"]
     try:
         org_id, ws_id = uuid.UUID(kwargs["account_id"]), uuid.UUID(kwargs["workspace_id"])
-    except ValueError:
+        workspace, access = workspace_context(key.owner, org_id, ws_id)  # as every HTTP request resolves it
+    except (ValueError, NotFound):
         return None
-    workspace = Workspace.objects.for_organization(org_id).select_related("organization").filter(pk=ws_id).first()
-    if workspace is None:
-        return None
-    access = effective_access(key.owner, workspace)
-    if not access.is_member or not access.has(WRITE):
+    if not access.has(WRITE):
         return None
     return workspace
 

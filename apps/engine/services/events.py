@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from apps.core import prepared
 from apps.core.errors import Invalid
 from apps.engine.models.events import Event
 
@@ -68,7 +69,8 @@ def event_record_from_stream(*, workspace, raw) -> bool:
     """Store one event read from the websocket. A malformed event is logged and dropped rather than
     closing the stream: the client would otherwise reconnect and resend it forever."""
     try:
-        events_record(workspace=workspace, events=[raw])
+        # One statement built once per process (apps/core/prepared.py); a resent event id is skipped.
+        prepared.insert(_parse_one(raw, received=timezone.now(), workspace=workspace), ignore_conflicts=True)
     except Invalid as exc:
         logger.warning("dropped a malformed event for workspace %s: %s", workspace.pk, exc.detail)
         return False

@@ -1,0 +1,68 @@
+"""config/http_threads.py: HTTP under the ASGI server runs the WSGI application on the thread pool and hands
+back exactly its status, headers and body."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from config.http_threads import ThreadPoolHttp
+
+
+def _call(app, scope, body=b""):
+    sent = []
+    messages = [{"type": "http.request", "body": body[:3], "more_body": True},
+                {"type": "http.request", "body": body[3:], "more_body": False}]
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def _scope(**extra):
+    return {"type": "http", "method": "POST", "path": "/api/x", "root_path": "", "query_string": b"a=1",
+            "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 8000), "client": ("10.0.0.7", 5555),
+            "headers": [(b"content-type", b"application/json"), (b"authorization", b"Bearer k"),
+                        (b"x-many", b"1"), (b"x-many", b"2")], **extra}
+
+
+def test_the_wsgi_app_sees_the_request_and_its_answer_goes_back_whole():
+    seen = {}
+
+    def wsgi(environ, start_response):
+        seen.update(environ, body=environ["wsgi.input"].read(), thread=threading.current_thread().name)
+        # Django writes Set-Cookie values with a leading space: it must not reach h11 (which refuses it).
+        start_response("201 Created", [("Content-Type", "application/json"), ("Set-Cookie", " a=b; Path=/")])
+        return [b'{"ok":', b" true}"]
+
+    sent = _call(ThreadPoolHttp(wsgi, threads=2), _scope(), body=b'{"x": 1}')
+    assert seen["REQUEST_METHOD"] == "POST" and seen["PATH_INFO"] == "/api/x" and seen["QUERY_STRING"] == "a=1"
+    assert seen["CONTENT_TYPE"] == "application/json" and seen["CONTENT_LENGTH"] == "8"
+    assert seen["HTTP_AUTHORIZATION"] == "Bearer k" and seen["HTTP_X_MANY"] == "1,2"
+    assert seen["REMOTE_ADDR"] == "10.0.0.7" and seen["body"] == b'{"x": 1}'
+    assert seen["thread"].startswith("http")
+    assert sent == [
+        {"type": "http.response.start", "status": 201,
+         "headers": [(b"content-type", b"application/json"), (b"set-cookie", b"a=b; Path=/")]},
+        {"type": "http.response.body", "body": b'{"ok": true}'},
+    ]
+
+
+def test_the_response_is_closed_so_django_ends_the_request():
+    closed = []
+
+    class Body(list):
+        def close(self):
+            closed.append(True)
+
+    def wsgi(environ, start_response):
+        start_response("200 OK", [])
+        return Body([b"x"])
+
+    _call(ThreadPoolHttp(wsgi, threads=1), _scope(method="HEAD"))
+    assert closed == [True]

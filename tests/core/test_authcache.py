@@ -94,3 +94,22 @@ def test_zero_seconds_turns_the_cache_off(authed_client, workspace, settings, dj
     assert _flows(authed_client, workspace).status_code == 200
     with django_assert_num_queries(4):  # key, workspace, access, the flows
         assert _flows(authed_client, workspace).status_code == 200
+
+
+def test_a_catalog_edit_that_exposes_workspace_roles_is_in_force_at_the_next_request(api_client, organization,
+                                                                                      workspace):
+    # On a tier without workspace roles every member administers every workspace; once an operator's
+    # catalog edit (plan_changed) gives that tier workspace roles, a member with no grant there loses it.
+    from apps.billing.models import Plan
+    from apps.billing.services import plan_changed
+
+    Plan.objects.filter(slug=organization.tier).update(roles="none")
+    plan_changed(plan=Plan.objects.get(slug=organization.tier))
+    member = UserFactory()
+    membership(organization, member, "member")
+    _, secret = api_key_create(owner=member, name="k", expires_at=None)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert _flows(api_client, workspace).status_code == 200
+    Plan.objects.filter(slug=organization.tier).update(roles="system")
+    plan_changed(plan=Plan.objects.get(slug=organization.tier))
+    assert _flows(api_client, workspace).status_code == 404

@@ -151,8 +151,11 @@ def enterprise_unset(*, organization: Organization, actor=None) -> Subscription:
 
 def plan_changed(*, plan: Plan) -> None:
     """After a catalog edit: forget cached entitlements of every organization on that tier, and apply
-    its (maybe lower or higher) limits to each: one short transaction per organization."""
+    its (maybe lower or higher) limits to each: one short transaction per organization. A catalog edit
+    can change what a role grants (the tier's workspace or custom roles), so cached access is forgotten too
+    (after the entitlements, so no request can cache access computed from the old ones)."""
     org_ids = list(Organization.objects.filter(tier=plan.slug).order_by("pk").values_list("pk", flat=True))
     entitlements_invalidate(organization_ids=org_ids, tiers=[plan.slug])
+    authcache.access_changed()
     for org_id in org_ids:
         organization_limits_apply(organization=org_id)

@@ -255,6 +255,19 @@ def test_enforced_parameter_schema_is_a_422_listing_each_failure(authed_client, 
     assert authed_client.post(url, {"enforce_parameter_schema": False}, format="json").status_code == 201
 
 
+def test_an_enforced_schema_whose_reference_leads_nowhere_is_422_not_500(authed_client, workspace):
+    flow = make_flow(workspace)
+    schema = {"type": "object", "properties": {"count": {"$ref": "#/definitions/Count"}}}
+    dep = deploy(authed_client, workspace, flow, parameter_openapi_schema=schema,
+                 enforce_parameter_schema=True).json()
+    response = authed_client.post(base(workspace) + f"deployments/{dep['id']}/create_flow_run",
+                                  {"parameters": {"count": 3}}, format="json")
+    assert response.status_code == 422
+    assert response.json()["exception_detail"][0]["msg"] == (
+        "Invalid parameter schema: the reference '/definitions/Count' cannot be resolved.")
+    assert FlowRun.objects.for_workspace(workspace).count() == 0
+
+
 def test_updating_parameters_checks_the_schema_when_enforced(authed_client, workspace):
     flow = make_flow(workspace)
     dep = deploy(authed_client, workspace, flow, parameter_openapi_schema=SCHEMA,

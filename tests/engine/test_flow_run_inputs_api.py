@@ -208,6 +208,15 @@ def test_resume_without_a_usable_schema_is_rejected(authed_client, workspace, pa
     assert FlowRun.objects.for_workspace(workspace).get().state_type == "PAUSED"
 
 
+def test_resume_with_a_schema_reference_that_leads_nowhere_is_rejected_not_500(authed_client, workspace, paused):
+    schema = {"type": "object", "properties": {"approved": {"$ref": "#/definitions/Gone"}}}
+    send(authed_client, workspace, paused, KEYSET["schema"], json.dumps(schema))
+    answer = resume(authed_client, workspace, paused, {"approved": True})
+    assert (answer.status_code, answer.json()["status"], answer.json()["details"]["reason"]) == (
+        200, "REJECT", "Invalid schema: the reference '/definitions/Gone' cannot be resolved.")
+    assert FlowRun.objects.for_workspace(workspace).get().state_type == "PAUSED"
+
+
 def test_resume_whose_response_key_exists_is_409_and_stays_paused(authed_client, workspace, paused):
     send(authed_client, workspace, paused, KEYSET["schema"], json.dumps(SCHEMA))
     send(authed_client, workspace, paused, KEYSET["response"], "{}")

@@ -146,3 +146,15 @@ def test_a_pool_whose_defaults_fail_its_schema_is_refused(authed_client, workspa
 def test_pools_without_a_variables_schema_take_anything(authed_client, workspace, flow_id):
     authed_client.post(base(workspace) + "work_pools/", {"name": "docker", "type": "docker"}, format="json")
     assert deploy(authed_client, workspace, flow_id, {"anything": object.__name__}).status_code == 201
+
+
+def test_a_template_reference_that_leads_nowhere_is_422_not_500(authed_client, workspace, flow_id):
+    template = {"job_configuration": {"image": "{{ image }}"},
+                "variables": {"type": "object", "properties": {"image": {"$ref": "#/definitions/Image"}}}}
+    created = authed_client.post(base(workspace) + "work_pools/",
+                                 {"name": "docker", "type": "docker", "base_job_template": template}, format="json")
+    assert created.status_code == 201, created.content
+    response = deploy(authed_client, workspace, flow_id, {"image": "python:3.11"})
+    assert (response.status_code, response.json()["detail"]) == (
+        422, "Error creating deployment: Invalid schema: the reference '/definitions/Image' cannot be resolved.")
+    assert not Deployment.objects.for_workspace(workspace).exists()

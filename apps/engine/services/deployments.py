@@ -21,6 +21,7 @@ from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models import BlockDocument, Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState, StateType
 from apps.engine.schemas.states import details_json
 from apps.engine.services.job_variables import job_variables_validate
+from apps.engine.services.json_schema import UNUSABLE_SCHEMA_ERRORS, unusable_schema_reason, without_required
 from apps.engine.services.names import run_name
 from apps.engine.services.schedules import schedule_dates
 from apps.engine.services.work_pools import work_queue_get_or_create, work_queue_resolve
@@ -148,12 +149,15 @@ def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required:
         raise Invalid("Parameter schema enforcement is enabled but the deployment has no valid parameter schema.",
                       loc=loc, code="no_parameter_schema")
     if ignore_required:
-        schema = _without_required(schema)
+        schema = without_required(schema)
     try:
         validator = jsonschema.Draft202012Validator(schema)
         errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
-    except (jsonschema.SchemaError, RecursionError) as exc:
+    except jsonschema.SchemaError as exc:
         raise Invalid(f"Invalid parameter schema: {exc}", loc=loc, code="invalid_parameter_schema") from None
+    except UNUSABLE_SCHEMA_ERRORS as exc:
+        reason = unusable_schema_reason(exc).removeprefix("Invalid schema: ")
+        raise Invalid(f"Invalid parameter schema: {reason}", loc=loc, code="invalid_parameter_schema") from None
     if errors:
         raise ParametersInvalid([
             {"loc": [*loc, *error.absolute_path],
@@ -162,14 +166,6 @@ def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required:
              "type": "value_error.parameters"}
             for error in errors
         ])
-
-
-def _without_required(schema):
-    if isinstance(schema, dict):
-        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
-    if isinstance(schema, list):
-        return [_without_required(v) for v in schema]
-    return schema
 
 
 class ParametersInvalid(Invalid):

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models.flow_run_inputs import FlowRunInput
 from apps.engine.models.runs import FlowRun
+from apps.engine.services.json_schema import UNUSABLE_SCHEMA_ERRORS, describe, first_error, unusable_schema_reason
 
 _KEY = re.compile(r"^[a-z0-9-]+$")
 
@@ -60,16 +61,12 @@ def run_input_rejection(*, workspace, flow_run_id: uuid.UUID, keyset: dict, run_
         return "Invalid schema: the run input schema is not a JSON object."
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(run_input))
+        error = first_error(run_input, schema)
     except jsonschema.SchemaError as exc:
         return f"Invalid schema: {exc.message}"
-    except RecursionError:
-        return "Invalid schema: Unable to validate schema with circular references."
-    if error is None:
-        return None
-    where = "Validation failed." if error.json_path == "$" else \
-        f"Validation failed for field {error.json_path.removeprefix('$.')!r}."
-    return f"Reason: {where} Failure reason: {error.message}"
+    except UNUSABLE_SCHEMA_ERRORS as exc:
+        return unusable_schema_reason(exc)
+    return None if error is None else f"Reason: {describe(error)}"
 
 
 def run_input_store_response(*, workspace, flow_run_id: uuid.UUID, keyset: dict, run_input: dict) -> None:

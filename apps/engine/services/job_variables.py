@@ -23,6 +23,13 @@ import jsonschema
 
 from apps.core.errors import DomainError, NotFound
 from apps.engine.selectors.blocks import block_document_data, block_document_get
+from apps.engine.services.json_schema import (
+    UNUSABLE_SCHEMA_ERRORS,
+    describe,
+    first_error,
+    unusable_schema_reason,
+    without_required,
+)
 
 
 class JobVariablesInvalid(DomainError):
@@ -77,26 +84,19 @@ def _variables_schema(template: dict) -> dict | None:
 def _first_error(values: dict, schema: dict, *, require: bool, action: str) -> str | None:
     checked = _nullable_optionals(schema)
     if not require:
-        checked = _without_required(checked)
+        checked = without_required(checked)
     try:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(checked).iter_errors(values))
-    except RecursionError:
-        raise JobVariablesInvalid(f"{action}: Invalid schema: Unable to validate schema with circular references.") \
-            from None
-    return None if error is None else _describe(error)
-
-
-def _describe(error) -> str:
-    where = "Validation failed." if error.json_path == "$" else \
-        f"Validation failed for field {error.json_path.removeprefix('$.')!r}."
-    return f"{where} Failure reason: {error.message}"
+        error = first_error(values, checked)
+    except UNUSABLE_SCHEMA_ERRORS as exc:
+        raise JobVariablesInvalid(f"{action}: {unusable_schema_reason(exc)}") from None
+    return None if error is None else describe(error)
 
 
 def _defaults(workspace, schema: dict, *, drop_invalid: bool) -> tuple[dict, bool]:
     """The template's default values (block references resolved) and whether any was left out: with
     `drop_invalid`, those failing their own property's schema are."""
     defaults, dropped = {}, False
-    alone = jsonschema.Draft202012Validator(_without_required(schema))
+    alone = jsonschema.Draft202012Validator(without_required(schema))
     for name, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, dict) or "default" not in prop:
             continue
@@ -105,7 +105,11 @@ def _defaults(workspace, schema: dict, *, drop_invalid: bool) -> tuple[dict, boo
             value = _block_reference(workspace, value["$ref"])
             if value is None:
                 continue
-        if drop_invalid and not alone.is_valid({name: value}):
+        try:
+            invalid = drop_invalid and not alone.is_valid({name: value})
+        except UNUSABLE_SCHEMA_ERRORS as exc:
+            raise JobVariablesInvalid(unusable_schema_reason(exc)) from None
+        if invalid:
             dropped = True
         else:
             defaults[name] = value
@@ -147,11 +151,3 @@ def _fix_properties(schema: dict) -> None:
             prop["prefixItems"] = prop.pop("items")
         if "properties" in prop:
             _fix_properties(prop)
-
-
-def _without_required(schema):
-    if isinstance(schema, dict):
-        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
-    if isinstance(schema, list):
-        return [_without_required(v) for v in schema]
-    return schema

@@ -10,18 +10,22 @@ run in the request's thread exactly as under a WSGI server. Websockets (the even
 Channels, in the same process, on the event loop.
 
 Responses are collected in the worker thread and sent whole: the API answers JSON documents and the
-static files WhiteNoise serves are small; nothing in the product streams a response.
+static files WhiteNoise serves are small; nothing in the product streams a response. Request bodies are
+spooled as Django's ASGI handler spools them: in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then in a
+temporary file, so concurrent large bodies cannot grow the process without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from io import BytesIO
+
+from django.conf import settings
 
 
-def _environ(scope: dict, body: bytes) -> dict:
+def _environ(scope: dict, body, length: int) -> dict:
     script_name = scope.get("root_path", "").encode("utf8").decode("latin1")
     path_info = scope["path"].encode("utf8").decode("latin1")
     if script_name and path_info.startswith(script_name):
@@ -37,12 +41,12 @@ def _environ(scope: dict, body: bytes) -> dict:
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": BytesIO(body),
+        "wsgi.input": body,
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
-        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_LENGTH": str(length),
     }
     if scope.get("client"):
         environ["REMOTE_ADDR"] = scope["client"][0]
@@ -86,17 +90,22 @@ class ThreadPoolHttp:
         return int(status.split(" ", 1)[0]), encoded, body
 
     async def __call__(self, scope, receive, send) -> None:
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="http")
-        loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self._pool, self._run, _environ(scope, b"".join(chunks)))
+        with tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b") as body:
+            length = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                body.write(chunk)
+                length += len(chunk)
+                if not message.get("more_body"):
+                    break
+            body.seek(0)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="http")
+            loop = asyncio.get_running_loop()
+            status, headers, content = await loop.run_in_executor(self._pool, self._run,
+                                                                  _environ(scope, body, length))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body if scope["method"] != "HEAD" else b""})
+        await send({"type": "http.response.body", "body": content if scope["method"] != "HEAD" else b""})

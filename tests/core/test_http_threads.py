@@ -66,3 +66,20 @@ def test_the_response_is_closed_so_django_ends_the_request():
 
     _call(ThreadPoolHttp(wsgi, threads=1), _scope(method="HEAD"))
     assert closed == [True]
+
+
+def test_a_body_larger_than_the_upload_memory_size_waits_on_disk(settings):
+    # As Django's own ASGI handler keeps it: concurrent large bodies must not grow the process without bound.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1000
+    seen = {}
+
+    def wsgi(environ, start_response):
+        seen.update(input=environ["wsgi.input"], length=environ["CONTENT_LENGTH"], body=environ["wsgi.input"].read())
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    body = b"x" * 1800
+    sent = _call(ThreadPoolHttp(wsgi, threads=1), _scope(), body=body)
+    assert (seen["body"], seen["length"]) == (body, "1800")
+    assert seen["input"]._rolled  # a temporary file, not 1,800 bytes in memory
+    assert sent[1]["body"] == b"ok"

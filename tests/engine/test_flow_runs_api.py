@@ -280,3 +280,30 @@ def test_flow_run_history_counts_runs_per_interval_and_state(authed_client, work
     ]
     too_many = c.post(base(ws) + "flow_runs/history", {**body, "history_interval_seconds": 1}, format="json")
     assert too_many.status_code == 422
+
+
+def test_a_task_run_create_retried_with_its_id_returns_the_run_and_writes_no_second_state(authed_client,
+                                                                                           workspace):
+    from apps.engine.models import TaskRun, TaskRunState
+
+    run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
+    task_run_id = str(uuid.uuid4())
+    first = create_task_run(authed_client, workspace, run["id"], id=task_run_id, expect=(201,))
+    again = create_task_run(authed_client, workspace, run["id"], id=task_run_id, expect=(200,))
+    assert first["id"] == again["id"] == task_run_id
+    assert TaskRunState.objects.for_workspace(workspace).filter(task_run_id=task_run_id).count() == 1
+    assert TaskRun.objects.for_workspace(workspace).count() == 1
+
+
+def test_a_task_run_create_reusing_another_runs_id_is_409_and_changes_nothing(authed_client, workspace):
+    from apps.engine.models import TaskRun, TaskRunState
+
+    run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
+    taken = create_task_run(authed_client, workspace, run["id"], key="a-1", expect=(201,))["id"]
+    for flow_run_id in (run["id"], None):  # in a flow run, and on its own (no unique keys to lean on)
+        response = authed_client.post(base(workspace) + "task_runs/", {
+            "id": taken, "flow_run_id": flow_run_id, "task_key": "b-2", "dynamic_key": "0",
+            "state": state("PENDING", "Pending")}, format="json")
+        assert (response.status_code, response.json()["detail"]) == (409, "A task run with this id already exists.")
+    assert TaskRun.objects.for_workspace(workspace).count() == 1
+    assert TaskRunState.objects.for_workspace(workspace).count() == 1

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import prepared
-from apps.core.errors import NotFound
+from apps.core.errors import Conflict, NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
@@ -42,21 +42,19 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     ctx = OrchestrationContext(kind="task_run", run=run, initial=None, proposed=proposed, now=now, force=True)
     orchestrate(ctx, MINIMAL_TASK_POLICY, deferred_writer(pending))
     with transaction.atomic():
+        same_keys = scoped.select_related("state").filter(task_key=task_key, dynamic_key=dynamic_key)
         if flow_run_id is not None:
             # Insert-or-nothing on the unique (flow run, task key, dynamic key); read back only on a conflict.
-            if prepared.insert(run, ignore_conflicts=True):
-                existing = run
-            else:
-                existing = scoped.select_related("state").get(flow_run_id=flow_run_id, task_key=task_key,
-                                                              dynamic_key=dynamic_key)
+            inserted = prepared.insert(run, ignore_conflicts=True)
+            existing = None if inserted else same_keys.filter(flow_run_id=flow_run_id).first()
         else:
             # Runs without a flow run have no unique constraint to lean on (NULL never conflicts).
-            existing = (scoped.select_related("state").filter(flow_run__isnull=True, task_key=task_key,
-                                                              dynamic_key=dynamic_key).first())
+            existing = same_keys.filter(flow_run__isnull=True).first()
+            inserted = existing is None and prepared.insert(run, ignore_conflicts=True)
+        if not inserted:
             if existing is None:
-                run.save(force_insert=True)
-                existing = run
-        if existing.pk != run.pk:
+                # Nothing has these keys: the conflict was the id the client chose, which another task run has.
+                raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
             return existing, False
         for row in pending:
             prepared.insert(row)

@@ -5,6 +5,7 @@ already under way, keep working; everything else is 402 naming the limit and the
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 from django.db import connection
@@ -270,6 +271,30 @@ def test_runs_under_way_may_save_anonymous_result_storage_but_nobody_may_add_a_b
                         format="json").status_code == 204
     named = client.post(url + "block_documents/", {**body, "name": "results"}, format="json")
     assert named.status_code == 402 and named.json()["code"] == "workspace_read_only"
+
+
+def test_a_run_under_way_may_pause_for_input_and_receive_it_but_nobody_may_send_to_a_finished_run(read_only_ws):
+    """`pause_flow_run(wait_for_input=...)` proposes Paused, then saves its input schema (a flow run input),
+    and `send_input` writes to a run under way: both are part of runs under way. A finished run takes none."""
+    ws, client = read_only_ws["workspace"], read_only_ws["client"]
+    url, running = base(ws), read_only_ws["running"]
+    keyset = {"description": "paused-1-description", "response": "paused-1-response", "schema": "paused-1-schema"}
+    paused = client.post(url + f"flow_runs/{running}/set_state", {"state": {
+        "type": "PAUSED", "state_details": {"pause_key": "1", "run_input_keyset": keyset}}}, format="json")
+    assert paused.json()["status"] == "ACCEPT", paused.content
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    saved = client.post(url + f"flow_runs/{running}/input", {"key": keyset["schema"], "value": json.dumps(schema)},
+                        format="json")
+    assert saved.status_code == 201, saved.content
+    resumed = client.post(url + f"flow_runs/{running}/resume", {"run_input": {"ok": True}}, format="json")
+    assert resumed.json()["status"] == "ACCEPT", resumed.content
+    sent = client.post(url + f"flow_runs/{running}/input", {"key": "from-a-sibling", "value": "1"}, format="json")
+    assert sent.status_code == 201, sent.content
+    assert client.post(url + f"flow_runs/{running}/set_state", {"state": {"type": "COMPLETED"}},
+                       format="json").json()["status"] == "ACCEPT"
+    late = client.post(url + f"flow_runs/{running}/input", {"key": "too-late", "value": "1"}, format="json")
+    assert (late.status_code, late.json()["code"]) == (402, "workspace_read_only")
+    assert client.delete(url + f"flow_runs/{running}/input/from-a-sibling").status_code == 402
 
 
 def test_the_scheduler_makes_no_runs_in_a_read_only_workspace(read_only_ws):

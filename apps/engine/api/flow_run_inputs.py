@@ -3,6 +3,8 @@ prefix), `…/input/{key}` (read as plain text, delete). A run of another worksp
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
@@ -22,6 +24,15 @@ FILTER = "filter"
 
 class FlowRunInputCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
+
+    def is_work_under_way(self, request) -> bool:
+        # A read-only workspace lets runs under way finish: one pausing for input saves its schema here after
+        # its Paused state is accepted, and flows under way send each other input.
+        try:
+            run_id = uuid.UUID(str(self.kwargs.get("id")))
+        except ValueError:
+            return False
+        return selectors.flow_run_is_under_way(workspace=self.workspace, flow_run_id=run_id)
 
     @extend_schema(request=schemas.FlowRunInputCreate, responses={201: None}, operation_id="flow_run_input_create")
     def post(self, request, id: str, **kwargs):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 
 from apps.engine.models.flow_run_inputs import FlowRunInput
-from apps.engine.models.runs import FlowRun
+from apps.engine.models.runs import FlowRun, StateType
+
+# Runs under way (docs/billing.md): a paused run waiting for input is one of them.
+_UNDER_WAY = (StateType.PENDING, StateType.RUNNING, StateType.PAUSED)
 
 
 def flow_run_input_get(*, workspace, flow_run_id: uuid.UUID, key: str) -> FlowRunInput | None:
@@ -23,3 +26,9 @@ def flow_run_input_list(*, workspace, flow_run_id: uuid.UUID, prefix: str, exclu
 
 def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
     return FlowRun.objects.for_workspace(workspace).filter(pk=flow_run_id).exists()
+
+
+def flow_run_is_under_way(*, workspace, flow_run_id: uuid.UUID) -> bool:
+    """Whether the workspace's run is Pending, Running or Paused: the inputs it is sent (its own input schema
+    when it pauses for input, another flow's `send_input`) are part of that run."""
+    return FlowRun.objects.for_workspace(workspace).filter(pk=flow_run_id, state_type__in=_UNDER_WAY).exists()

@@ -484,3 +484,32 @@ def test_members_cannot_delete_workspaces_in_the_browser(client, on_growth):
     client.force_login(member)
     assert client.post(f"/{on_growth.handle}/-/workspaces/a/delete", {"confirm": "a"}).status_code == 403
     assert Workspace.objects.for_organization(on_growth).filter(handle="a").exists()
+
+
+def test_access_to_a_read_only_workspace_can_still_be_revoked(organization, user):
+    """Revoking a grant only takes access away (as cancelling only stops work): a workspace being over the
+    limit must never keep someone in it. Granting stays refused."""
+    from apps.access import catalog
+    from apps.access.models import WorkspaceGrant
+    from apps.billing.services import enterprise_set
+    from tests.factories.access import grant
+
+    enterprise_set(organization=organization)
+    ws_services.workspace_create(organization=organization, name="A", handle="a", actor=user)
+    kept = ws_services.workspace_create(organization=organization, name="B", handle="b", actor=user)
+    enterprise_set(organization=organization, overrides={"max_workspaces": 1})
+    kept.refresh_from_db()
+    assert kept.read_only
+    leaver, other = UserFactory(), UserFactory()
+    membership(organization, leaver, "member")
+    membership(organization, other, "member")
+    row = grant(kept, user=leaver)
+    assert client_for(leaver).post(base(kept) + "flows/filter", {}, format="json").status_code == 200
+    owner = client_for(user)
+    refused = owner.post(base(kept) + "user_access/", [{"user_id": str(other.pk),
+                                                        "workspace_role_id": str(catalog.COLLABORATOR.id)}],
+                         format="json")
+    assert (refused.status_code, refused.json()["code"]) == (402, "workspace_read_only")
+    assert owner.delete(base(kept) + f"user_access/{row.pk}").status_code == 204
+    assert not WorkspaceGrant.all_workspaces.filter(workspace=kept).exists()
+    assert client_for(leaver).post(base(kept) + "flows/filter", {}, format="json").status_code == 404

@@ -141,6 +141,11 @@ class _AccessDetailView(WorkspaceAPIView):
     principal_type = ""
     required_permissions = {"GET": "workspace:read", "DELETE": "workspace:manage_access"}
 
+    def is_work_under_way(self, request) -> bool:
+        # Read-only workspaces (over a tier limit) refuse writes, but revoking a grant only takes access away,
+        # as cancelling a run only stops work: being over a limit must never keep someone in a workspace.
+        return request.method == "DELETE"
+
     @extend_schema(responses=s.WorkspaceAccessOutput)
     def get(self, request, account_id, workspace_id, access_id):
         grant = selectors.workspace_grant_get(workspace=self.workspace, grant_id=access_id,

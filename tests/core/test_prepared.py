@@ -42,3 +42,15 @@ def test_another_workspaces_run_or_a_missing_one_is_none(authed_client, workspac
         assert task_run_get_for_update(workspace=other, task_run_id=task_id) is None
         assert task_run_get_for_update(workspace=workspace, task_run_id=uuid.uuid4()) is None
         assert task_run_get_for_update(workspace=workspace, task_run_id=task_id) is not None
+
+
+def test_a_flow_run_read_matches_the_queryset_with_and_without_a_work_queue(authed_client, workspace):
+    from apps.engine.models.runs import FlowRun
+    from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get
+
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])
+    expected = FlowRun.objects.for_workspace(workspace).select_related(*FLOW_RUN_RELATED).get(pk=run_id)
+    got = flow_run_get(workspace=workspace, flow_run_id=run_id)
+    assert _fields(got) == _fields(expected) and _fields(got.state) == _fields(expected.state)
+    assert got.work_queue is None and expected.work_queue is None
+    assert flow_run_get(workspace=WorkspaceFactory(organization=workspace.organization), flow_run_id=run_id) is None

@@ -23,8 +23,14 @@ TASK_RUN_SORTS = {
 }
 
 
+_TASK_RUN = PreparedQuery(
+    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_related("state")
+    .filter(pk=task_run_id))
+
+
 def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
-    return TaskRun.objects.for_workspace(workspace).select_related("state").filter(pk=task_run_id).first()
+    """The task run with its state (the client reads one per task it runs: compiled once per process)."""
+    return _TASK_RUN.one(getattr(workspace, "pk", workspace), task_run_id)
 
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.

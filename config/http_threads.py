@@ -18,6 +18,7 @@ temporary file, so concurrent large bodies cannot grow the process without bound
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,16 @@ def _environ(scope: dict, body, length: int) -> dict:
     return environ
 
 
+async def _too_large(send, limit: int) -> None:
+    """413 in the API's error format, before the body is read (or any further): nothing reaches Django."""
+    content = json.dumps({"detail": f"The request body is larger than {limit} bytes.",
+                          "code": "request_too_large"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": content})
+
+
 class ThreadPoolHttp:
     """An ASGI application for `http` scopes that calls a WSGI application on `threads` threads."""
 
@@ -90,6 +101,10 @@ class ThreadPoolHttp:
         return int(status.split(" ", 1)[0]), encoded, body
 
     async def __call__(self, scope, receive, send) -> None:
+        limit = settings.PRAETOR_MAX_REQUEST_BYTES
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"0")
+        if declared.isdigit() and int(declared) > limit:
+            return await _too_large(send, limit)
         with tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b") as body:
             length = 0
             while True:
@@ -97,8 +112,10 @@ class ThreadPoolHttp:
                 if message["type"] == "http.disconnect":
                     return
                 chunk = message.get("body", b"")
-                body.write(chunk)
                 length += len(chunk)
+                if length > limit:  # a chunked body, which declares no length, read up to the limit
+                    return await _too_large(send, limit)
+                body.write(chunk)
                 if not message.get("more_body"):
                     break
             body.seek(0)

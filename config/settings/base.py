@@ -110,6 +110,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per web process that run HTTP requests (config/http_threads.py); each keeps one database
 # connection, so PostgreSQL sees at most WEB_CONCURRENCY x PRAETOR_WEB_THREADS of them from the web.
 PRAETOR_WEB_THREADS = env("PRAETOR_WEB_THREADS", 4, cast=int)
+# The largest request body the web process reads (413 above it). The prefect client's log batches reach
+# 4,000,000 bytes (PREFECT_LOGGING_TO_API_BATCH_SIZE); deployments and block documents stay far below.
+PRAETOR_MAX_REQUEST_BYTES = env("PRAETOR_MAX_REQUEST_BYTES", 16 * 1024 * 1024, cast=int)
 # Seconds a process may reuse who an API key is and what it may do in a workspace without asking the
 # database (apps/core/authcache.py); changes made through the services are seen within about 1 s.
 PRAETOR_AUTH_CACHE_SECONDS = env("PRAETOR_AUTH_CACHE_SECONDS", 5.0, cast=float)

@@ -83,3 +83,27 @@ def test_a_body_larger_than_the_upload_memory_size_waits_on_disk(settings):
     assert (seen["body"], seen["length"]) == (body, "1800")
     assert seen["input"]._rolled  # a temporary file, not 1,800 bytes in memory
     assert sent[1]["body"] == b"ok"
+
+
+def _never_called(environ, start_response):
+    raise AssertionError("a body over the limit must not reach the application")
+
+
+def test_a_declared_length_over_the_limit_is_413_before_the_body_is_read(settings):
+    settings.PRAETOR_MAX_REQUEST_BYTES = 5
+    sent = _call(ThreadPoolHttp(_never_called, threads=1),
+                 _scope(headers=[(b"content-type", b"application/json"), (b"content-length", b"6")]), body=b"123456")
+    assert sent[0]["status"] == 413
+    assert sent[1]["body"] == b'{"detail": "The request body is larger than 5 bytes.", "code": "request_too_large"}'
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_an_exact_fit_passes(settings):
+    settings.PRAETOR_MAX_REQUEST_BYTES = 5
+    assert _call(ThreadPoolHttp(_never_called, threads=1), _scope(), body=b"123456")[0]["status"] == 413
+
+    def echo(environ, start_response):
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    sent = _call(ThreadPoolHttp(echo, threads=1), _scope(), body=b"12345")
+    assert (sent[0]["status"], sent[1]["body"]) == (200, b"12345")

@@ -26,9 +26,15 @@ FLOW_RUN_SORTS = {
 FLOW_RUN_RELATED = ("state", "work_queue__work_pool")
 
 
+# Compiled once per process (apps/core/prepared.py): the client reads its flow run several times per run.
+_FLOW_RUN_GET = PreparedQuery(
+    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id)
+    .select_related(*FLOW_RUN_RELATED).filter(pk=flow_run_id))
+
+
 def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
-    return (FlowRun.objects.for_workspace(workspace).select_related(*FLOW_RUN_RELATED)
-            .filter(pk=flow_run_id).first())
+    """The flow run with what rendering it reads (its state, its queue and pool), or None."""
+    return _FLOW_RUN_GET.one(getattr(workspace, "pk", workspace), flow_run_id)
 
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.

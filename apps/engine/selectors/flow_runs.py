@@ -37,6 +37,15 @@ def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
     return _FLOW_RUN_GET.one(getattr(workspace, "pk", workspace), flow_run_id)
 
 
+_FLOW_RUN_ID = PreparedQuery(
+    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).only("id").filter(pk=flow_run_id))
+
+
+def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
+    """Whether the workspace has this flow run (every task run create asks: compiled once per process)."""
+    return _FLOW_RUN_ID.one(getattr(workspace, "pk", workspace), flow_run_id) is not None
+
+
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
 _FLOW_RUN_FOR_UPDATE = PreparedQuery(
     lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))

@@ -127,6 +127,33 @@ def insert(obj, *, ignore_conflicts: bool = False) -> bool:
     return inserted
 
 
+def insert_many(objs: list, *, batch_size: int = 1000) -> None:
+    """INSERT rows of one model as `bulk_create(objs, batch_size=…)` would for a client-side primary key
+    (auto_now fields stamped, values prepared by each field), one multi-row statement per batch, without
+    compiling a queryset; sends no signals (we use none)."""
+    if not objs:
+        return
+    connection = connections["default"]
+    meta = objs[0]._meta
+    fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
+    key = ("insert_many", meta.label, connection.vendor)
+    head = _write_sql.get(key)
+    if head is None:
+        # Names come from the model's meta, quoted by the backend; every value is a parameter.
+        head = _write_sql[key] = ("INSERT INTO {} ({}) VALUES ".format(  # noqa: S608
+            _quoted(connection, meta.db_table), ", ".join(_quoted(connection, f.column) for f in fields)),
+            "({})".format(", ".join(["%s"] * len(fields))))
+    into, row_marks = head
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch_size):
+            batch = objs[start:start + batch_size]
+            params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in fields]
+            cursor.execute(into + ", ".join([row_marks] * len(batch)), params)
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
 def update(obj, fields: list[str]) -> None:
     """UPDATE the named fields of `obj` by primary key, as `obj.save(update_fields=fields)` would (auto_now
     fields among them stamped); raises if no row was updated, as Django does."""

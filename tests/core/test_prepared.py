@@ -6,9 +6,13 @@ import uuid
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
-from apps.engine.models.runs import TaskRun
-from apps.engine.selectors.task_runs import task_run_get_for_update
+from apps.core import prepared
+from apps.engine.models.runs import FlowRun, Log, TaskRun
+from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_exists, flow_run_get
+from apps.engine.selectors.flows import flow_exists
+from apps.engine.selectors.task_runs import task_run_get, task_run_get_for_update
 from tests.engine.runs_helpers import create_flow, create_flow_run, create_task_run, set_flow_state
 from tests.factories.workspaces import WorkspaceFactory
 
@@ -54,3 +58,44 @@ def test_a_flow_run_read_matches_the_queryset_with_and_without_a_work_queue(auth
     assert _fields(got) == _fields(expected) and _fields(got.state) == _fields(expected.state)
     assert got.work_queue is None and expected.work_queue is None
     assert flow_run_get(workspace=WorkspaceFactory(organization=workspace.organization), flow_run_id=run_id) is None
+
+
+def test_the_compiled_reads_of_one_run_match_their_querysets_and_stay_in_their_workspace(
+        authed_client, workspace, organization):
+    flow_id = create_flow(authed_client, workspace)["id"]
+    run = create_flow_run(authed_client, workspace, flow_id)
+    set_flow_state(authed_client, workspace, run["id"], "RUNNING")
+    run_id = uuid.UUID(run["id"])
+    task_id = uuid.UUID(create_task_run(authed_client, workspace, run["id"])["id"])
+    flow_expected = FlowRun.objects.for_workspace(workspace).select_related(*FLOW_RUN_RELATED).get(pk=run_id)
+    task_expected = TaskRun.objects.for_workspace(workspace).select_related("state").get(pk=task_id)
+    for _ in range(2):  # compiled on the first call, reused on the second
+        flow_got = flow_run_get(workspace=workspace, flow_run_id=run_id)
+        task_got = task_run_get(workspace=workspace, task_run_id=task_id)
+        assert _fields(flow_got) == _fields(flow_expected) and _fields(flow_got.state) == _fields(flow_expected.state)
+        assert flow_got.work_queue is None
+        assert _fields(task_got) == _fields(task_expected) and _fields(task_got.state) == _fields(task_expected.state)
+    assert flow_run_exists(workspace=workspace, flow_run_id=run_id)
+    assert flow_exists(workspace=workspace, flow_id=uuid.UUID(flow_id))
+    other = WorkspaceFactory(organization=organization)
+    assert flow_run_get(workspace=other, flow_run_id=run_id) is None
+    assert task_run_get(workspace=other, task_run_id=task_id) is None
+    assert not flow_run_exists(workspace=other, flow_run_id=run_id)
+    assert not flow_exists(workspace=other, flow_id=uuid.UUID(flow_id))
+    assert not flow_run_exists(workspace=workspace, flow_run_id=uuid.uuid4())
+
+
+def test_insert_many_stores_what_bulk_create_stores_in_batches(workspace, django_assert_num_queries):
+    now = timezone.now()
+    rows = [Log(workspace=workspace, name=f"n{i}", level=20, message=f"m{i}", timestamp=now,
+                flow_run_id=uuid.uuid4() if i % 2 else None, task_run_id=None) for i in range(5)]
+    with django_assert_num_queries(3):  # 2 + 2 + 1 rows
+        prepared.insert_many(rows, batch_size=2)
+    stored = {log.pk: log for log in Log.objects.for_workspace(workspace)}
+    assert set(stored) == {row.pk for row in rows}
+    for row in rows:
+        log = stored[row.pk]
+        assert (log.name, log.level, log.message, log.timestamp, log.flow_run_id, log.task_run_id) == (
+            row.name, row.level, row.message, row.timestamp, row.flow_run_id, row.task_run_id)
+        assert log.created is not None and log.updated is not None and log.workspace_id == workspace.pk
+        assert not row._state.adding

@@ -26,14 +26,24 @@ FLOW_RUN_SORTS = {
 FLOW_RUN_RELATED = ("state", "work_queue__work_pool")
 
 
-_FLOW_RUN = PreparedQuery(
+# Compiled once per process (apps/core/prepared.py): the client reads its flow run several times per run.
+_FLOW_RUN_GET = PreparedQuery(
     lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id)
     .select_related(*FLOW_RUN_RELATED).filter(pk=flow_run_id))
 
 
 def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
-    """The flow run ready to render (compiled once per process: the client reads runs often)."""
-    return _FLOW_RUN.one(getattr(workspace, "pk", workspace), flow_run_id)
+    """The flow run with what rendering it reads (its state, its queue and pool), or None."""
+    return _FLOW_RUN_GET.one(getattr(workspace, "pk", workspace), flow_run_id)
+
+
+_FLOW_RUN_ID = PreparedQuery(
+    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).only("id").filter(pk=flow_run_id))
+
+
+def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
+    """Whether the workspace has this flow run (every task run create asks: compiled once per process)."""
+    return _FLOW_RUN_ID.one(getattr(workspace, "pk", workspace), flow_run_id) is not None
 
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.

@@ -6,6 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
+from apps.core.prepared import PreparedQuery
 from apps.engine.models.runs import Flow
 from apps.engine.selectors.filters import flows_body_q
 
@@ -15,6 +16,15 @@ FLOW_SORTS = {"CREATED_DESC": ("-created",), "UPDATED_DESC": ("-updated",), "NAM
 
 def flow_get(*, workspace, flow_id: uuid.UUID) -> Flow | None:
     return Flow.objects.for_workspace(workspace).filter(pk=flow_id).first()
+
+
+_FLOW_ID = PreparedQuery(
+    lambda workspace_id, flow_id: Flow.objects.for_workspace(workspace_id).only("id").filter(pk=flow_id))
+
+
+def flow_exists(*, workspace, flow_id: uuid.UUID) -> bool:
+    """Whether the workspace has this flow (every flow run create asks: compiled once per process)."""
+    return _FLOW_ID.one(getattr(workspace, "pk", workspace), flow_id) is not None
 
 
 def flow_get_by_name(*, workspace, name: str) -> Flow | None:

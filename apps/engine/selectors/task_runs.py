@@ -23,14 +23,15 @@ TASK_RUN_SORTS = {
 }
 
 
-_TASK_RUN = PreparedQuery(
+# Compiled once per process (apps/core/prepared.py), as the lock query below.
+_TASK_RUN_GET = PreparedQuery(
     lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_related("state")
     .filter(pk=task_run_id))
 
 
 def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
-    """The task run with its state (the client reads one per task it runs: compiled once per process)."""
-    return _TASK_RUN.one(getattr(workspace, "pk", workspace), task_run_id)
+    """The task run with its state, or None."""
+    return _TASK_RUN_GET.one(getattr(workspace, "pk", workspace), task_run_id)
 
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.

@@ -9,12 +9,13 @@ from django.utils import timezone
 
 from apps.core.errors import Invalid, NotFound
 from apps.engine.models.deployments import Deployment
-from apps.engine.models.runs import Decision, Flow, FlowRun, StateType, TaskRun
+from apps.engine.models.runs import Decision, FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_FLOW_POLICY, flow_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
+from apps.engine.selectors.flows import flow_exists
 from apps.engine.services import flow_run_inputs
 from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
@@ -41,8 +42,7 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
     job_variables, auto_scheduled, created_by, infrastructure_document_id), for deployments' runs too.
     The flow, deployment and parent task run must belong to the workspace (else 404).
     """
-    scoped_flows = Flow.objects.for_workspace(workspace)
-    if not scoped_flows.filter(pk=flow_id).exists():
+    if not flow_exists(workspace=workspace, flow_id=flow_id):
         raise NotFound("Flow not found.")
     if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
         raise NotFound("Deployment not found.")

@@ -10,11 +10,12 @@ from django.utils import timezone
 
 from apps.core import prepared
 from apps.core.errors import Conflict, NotFound
-from apps.engine.models.runs import FlowRun, StateType, TaskRun
+from apps.engine.models.runs import StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
+from apps.engine.selectors.flow_runs import flow_run_exists
 from apps.engine.selectors.task_runs import task_run_get_for_update
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
 
@@ -29,7 +30,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     the workspace (else 404).
     """
     scoped = TaskRun.objects.for_workspace(workspace)
-    if flow_run_id is not None and not FlowRun.objects.for_workspace(workspace).filter(pk=flow_run_id).exists():
+    if flow_run_id is not None and not flow_run_exists(workspace=workspace, flow_run_id=flow_run_id):
         raise NotFound("Flow run not found.")
     now = timezone.now()
     run = TaskRun(id=id or uuid.uuid4(), workspace_id=getattr(workspace, "pk", workspace), flow_run_id=flow_run_id,

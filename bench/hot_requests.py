@@ -1,0 +1,165 @@
+"""Server CPU and Python function calls per hot request, in one process, without HTTP.
+
+Runs the per-task-run requests the prefect client makes (the `bench/flows.py api` workload: create a flow run,
+set it Running, create task runs and set each Running then Completed, read a task run and the flow run, post a
+log batch, set the flow run Completed) through Django's own request handler (django.test.Client: the full
+middleware stack, URL resolution, DRF), against the database of config.settings.test, keeping one
+connection as the production server does. Prints per endpoint the function calls (cProfile, independent of
+the machine's load) and the process CPU time per request, so a change is measured before and after at once.
+
+    DJANGO_SETTINGS_MODULE=config.settings.test python bench/hot_requests.py [-F 20 -T 10] [--profile ENDPOINT]
+
+The database must exist and be migrated (`manage.py migrate` with the same settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _state(type_: str) -> dict:
+    return {"type": type_, "name": None, "message": None, "data": None, "state_details": {}}
+
+
+class Runner:
+    """Sends the workload's requests. Unmeasured until `measure` is set; then a write, which cannot be sent
+    twice, is either profiled (function calls) or timed (CPU), by `profiled_pass`: two passes measure both."""
+
+    def __init__(self, client, prefix: str, key: str, profile: str | None):
+        self.client, self.prefix = client, prefix
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_PREFECT_API_VERSION": "0.8.4"}
+        self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.calls: dict[str, list[int]] = defaultdict(list)
+        self.profile_name = profile
+        self.stats: pstats.Stats | None = None
+        self.measure = False
+        self.profiled_pass = False
+
+    def call(self, name: str, method: str, path: str, body=None):
+        kwargs = dict(self.headers)
+        if body is not None:
+            kwargs.update(data=json.dumps(body), content_type="application/json")
+        send = getattr(self.client, method.lower())
+        if not self.measure:
+            response = send(self.prefix + path, **kwargs)
+        elif self.profiled_pass:
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            response = send(self.prefix + path, **kwargs)
+            profiler.disable()
+            stats = pstats.Stats(profiler)
+            self.calls[name].append(stats.total_calls)
+            if name == self.profile_name:
+                if self.stats is None:
+                    self.stats = stats
+                else:
+                    self.stats.add(stats)
+        else:
+            start = time.process_time()
+            response = send(self.prefix + path, **kwargs)
+            self.cpu[name].append(time.process_time() - start)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.content[:300]!r}")
+        return response.json() if response.content else None
+
+
+def workload(r: Runner, flow_id: str, flows: int, tasks: int) -> None:
+    c = r.call
+    for _ in range(flows):
+        run = c("POST flow_runs/", "POST", "/flow_runs/",
+                {"flow_id": flow_id, "state": _state("PENDING"), "parameters": {"n": tasks}})
+        c("POST flow_runs/{id}/set_state", "POST", f"/flow_runs/{run['id']}/set_state",
+          {"state": _state("RUNNING"), "force": False})
+        c("GET flow_runs/{id}", "GET", f"/flow_runs/{run['id']}")
+        for t in range(tasks):
+            task = c("POST task_runs/", "POST", "/task_runs/", {
+                "flow_run_id": run["id"], "task_key": "bench-task", "dynamic_key": str(t), "name": f"t-{t}",
+                "state": _state("PENDING"), "tags": [], "task_inputs": {}})
+            for type_ in ("RUNNING", "COMPLETED"):
+                answer = c("POST task_runs/{id}/set_state", "POST", f"/task_runs/{task['id']}/set_state",
+                           {"state": _state(type_), "force": False})
+                assert answer["status"] == "ACCEPT", answer
+            c("GET task_runs/{id}", "GET", f"/task_runs/{task['id']}")
+        c("POST logs/", "POST", "/logs/", [
+            {"name": "bench", "level": 20, "message": f"run {run['id']} done",
+             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "flow_run_id": run["id"],
+             "task_run_id": None}])
+        c("POST flow_runs/{id}/set_state", "POST", f"/flow_runs/{run['id']}/set_state",
+          {"state": _state("COMPLETED"), "force": False})
+
+
+def setup_tenant():
+    import uuid
+
+    from apps.billing.services import enterprise_set
+    from apps.identity.services import api_key_create, user_create
+    from apps.organizations.services import organization_create
+    from apps.workspaces.services import workspace_create
+
+    tag = uuid.uuid4().hex[:8]
+    user = user_create(email=f"bench-{tag}@example.com", password=None)
+    org = organization_create(name=f"Bench {tag}", handle=f"bench-{tag}", owner=user)
+    enterprise_set(organization=org, overrides={"rate_limit_api_per_minute": 10**9,
+                                                "rate_limit_logs_events_per_minute": 10**9})
+    workspace = workspace_create(organization=org, name="bench", handle="bench", description="", actor=user)
+    _, secret = api_key_create(owner=user, name="bench", expires_at=None)
+    return f"/api/accounts/{org.pk}/workspaces/{workspace.pk}", secret
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
+    parser.add_argument("-T", type=int, default=10, help="task runs per flow run")
+    parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    from django.core import signals
+    from django.db import close_old_connections
+    from django.test import Client
+
+    # Keep one connection, as the production server's threads do (the test settings close it per request).
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    prefix, key = setup_tenant()
+    runner = Runner(Client(), prefix, key, args.profile)
+    flow = runner.call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
+    workload(runner, flow["id"], 2, args.T)  # warm-up: caches, compiled queries
+    runner.measure = True
+    for profiled in (False, True):
+        runner.profiled_pass = profiled
+        workload(runner, flow["id"], args.F, args.T)
+    print(f"{'endpoint':34} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
+    total_calls = total_cpu = total_n = 0
+    for name in runner.calls:
+        calls, cpu = runner.calls[name], runner.cpu[name]
+        print(f"{name:34} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
+        total_calls += sum(calls)
+        total_cpu += sum(cpu)
+        total_n += len(calls)
+    print(f"{'all (weighted by the workload)':34} {total_n:5d} {total_calls / total_n:10.0f} "
+          f"{1000 * total_cpu / total_n:11.2f}")
+    if runner.stats is not None:
+        if args.dump:
+            runner.stats.dump_stats(args.dump)
+        runner.stats.sort_stats("tottime").print_stats(args.top)
+        runner.stats.sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

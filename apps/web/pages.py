@@ -32,6 +32,9 @@ class PageView(View):
     """Every page declares `required_permissions = {METHOD: permission}` for each method it serves."""
 
     required_permissions: dict[str, str] | None = None
+    # Methods that stay open in a read-only workspace (over a tier limit) because they only take something
+    # away, as the API's `is_work_under_way` (revoking a grant must never be refused for being over a limit).
+    allowed_when_read_only: frozenset[str] = frozenset()
     abstract = True
 
     def __init_subclass__(cls, **kwargs):
@@ -53,15 +56,18 @@ class PageView(View):
             # The API's rule (apps/core/api/views.py): over a tier limit, only reads; here any page that
             # needs more than a read answers 402 with the upgrade prompt instead of its form.
             needed = (self.required_permissions or {}).get(method)
+            if needed in (ANYONE, SIGNED_IN, MEMBER) or method in self.allowed_when_read_only:
+                needed = None
             try:
-                read_only_check(workspace=workspace, access=request.access,
-                                permission=None if needed in (ANYONE, SIGNED_IN, MEMBER) else needed)
+                read_only_check(workspace=workspace, access=request.access, permission=needed)
             except LimitExceeded as refusal:
                 return render(request, "web/read_only.html", {"organization": request.organization,
                                                               "workspace": workspace, "upgrade": refusal},
                               status=refusal.status_code)
             if workspace.read_only or request.access.read_only:
-                # Pages offer only what can still be done: their write buttons and forms disappear.
+                # Pages offer only what can still be done: their write buttons and forms disappear
+                # (`request.unmasked_access` keeps what the caller holds, for what stays allowed).
+                request.unmasked_access = request.access
                 request.access = replace(request.access,
                                          permissions=request.access.permissions & READ_ONLY_STILL_ALLOWED)
         return super().dispatch(request, *args, **kwargs)

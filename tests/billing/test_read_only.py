@@ -513,3 +513,30 @@ def test_access_to_a_read_only_workspace_can_still_be_revoked(organization, user
     assert owner.delete(base(kept) + f"user_access/{row.pk}").status_code == 204
     assert not WorkspaceGrant.all_workspaces.filter(workspace=kept).exists()
     assert client_for(leaver).post(base(kept) + "flows/filter", {}, format="json").status_code == 404
+
+
+def test_access_to_a_read_only_workspace_can_still_be_revoked_in_the_browser(client, organization, user):
+    """The Access page of a read-only workspace offers Remove (and it works) but no role change or grant."""
+    from apps.access.models import WorkspaceGrant
+    from apps.billing.services import enterprise_set
+    from tests.factories.access import grant
+
+    enterprise_set(organization=organization)
+    ws_services.workspace_create(organization=organization, name="A", handle="a", actor=user)
+    kept = ws_services.workspace_create(organization=organization, name="B", handle="b", actor=user)
+    enterprise_set(organization=organization, overrides={"max_workspaces": 1})
+    leaver = UserFactory()
+    membership(organization, leaver, "member")
+    row = grant(kept, user=leaver)
+    client.force_login(user)
+    page = client.get(f"/{organization.handle}/b/access/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f"Remove access of {leaver.email}" in html
+    assert "Change role" not in html and 'name="principal"' not in html
+
+    changed = client.post(f"/{organization.handle}/b/access/{row.pk}/role", {"role": "viewer"})
+    assert changed.status_code == 402
+    removed = client.post(f"/{organization.handle}/b/access/{row.pk}/remove")
+    assert removed.status_code == 302
+    assert not WorkspaceGrant.all_workspaces.filter(workspace=kept).exists()

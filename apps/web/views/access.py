@@ -31,11 +31,14 @@ def _rows(workspace) -> list[dict]:
 def _render(request, *, error: DomainError | None = None, status: int = 200):
     organization, workspace = request.organization, request.workspace
     can_manage = request.access.has(MANAGE_ACCESS)
+    # A read-only workspace (over a tier limit) masks writes, but revoking a grant stays allowed.
+    can_revoke = getattr(request, "unmasked_access", request.access).has(MANAGE_ACCESS)
     context = {
         "organization": organization,
         "workspace": workspace,
         "rows": _rows(workspace),
         "can_manage": can_manage,
+        "can_revoke": can_revoke,
         "roles_exposed": selectors.roles_exposed(organization),
         "tier_name": organization.get_tier_display(),
         "roles": selectors.workspace_role_list_grantable(organization=organization) if can_manage else [],
@@ -86,6 +89,7 @@ class WorkspaceAccessChangeView(WorkspacePageView):
 
 class WorkspaceAccessRemoveView(WorkspacePageView):
     required_permissions = {"POST": MANAGE_ACCESS}
+    allowed_when_read_only = frozenset({"POST"})  # revoking only takes access away
 
     def post(self, request, org, ws, grant_id):
         try:

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
 from apps.engine.api.common import parse_body, path_uuid
@@ -198,14 +199,8 @@ def query_uuid(request, name: str) -> uuid.UUID:
 
 
 def query_page(request) -> slice:
-    """limit/offset from the query string (default and maximum 200)."""
-    try:
-        limit = int(request.query_params.get("limit", filters.MAX_LIMIT))
-        offset = int(request.query_params.get("offset", 0))
-    except ValueError:
-        raise Invalid("limit and offset must be integers", loc=["query"], code="integer") from None
-    if not 0 <= limit <= filters.MAX_LIMIT or offset < 0:
-        raise Invalid(f"limit must be between 0 and {filters.MAX_LIMIT}, offset at least 0", loc=["query"])
+    """The slice `?limit=&offset=` select (default and maximum 200; bad values are 422)."""
+    limit, offset = parse_limit_offset(request.query_params)
     return slice(offset, offset + limit)
 
 

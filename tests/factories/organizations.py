@@ -2,6 +2,7 @@ import factory
 
 from apps.organizations.models import Membership, Organization, ServiceAccount, Team
 from tests.factories.base import TenantModelFactory
+from tests.factories.identity import UserFactory
 
 
 class OrganizationFactory(TenantModelFactory):
@@ -30,3 +31,10 @@ class ServiceAccountFactory(TenantModelFactory):
 
 def membership(organization, user, role: str = "member") -> Membership:
     return Membership.all_organizations.create(organization=organization, user=user, role=role)
+
+
+def new_member(organization, email: str, role: str = "member"):
+    """A new user with this email, made a member of the organization with this role."""
+    user = UserFactory(email=email)
+    membership(organization, user, role)
+    return user

@@ -13,7 +13,7 @@ from apps.identity.services import api_key_create
 from apps.organizations.models import Invitation, Membership, Organization, OrganizationRole, Tier
 from apps.organizations.roles import ROLE_BY_KEY
 from tests.factories.identity import UserFactory
-from tests.factories.organizations import OrganizationFactory, ServiceAccountFactory, membership
+from tests.factories.organizations import OrganizationFactory, ServiceAccountFactory, membership, new_member
 
 pytestmark = pytest.mark.django_db
 
@@ -34,25 +34,19 @@ def org():
     return OrganizationFactory(name="Acme", handle="acme", tier=Tier.ENTERPRISE)
 
 
-def _user(org, email, role):
-    user = UserFactory(email=email)
-    membership(org, user, role)
-    return user
-
-
 @pytest.fixture
 def owner(org):
-    return _user(org, "owner@example.com", "owner")
+    return new_member(org, "owner@example.com", "owner")
 
 
 @pytest.fixture
 def admin(org):
-    return _user(org, "admin@example.com", "admin")
+    return new_member(org, "admin@example.com", "admin")
 
 
 @pytest.fixture
 def member(org):
-    return _user(org, "member@example.com", "member")
+    return new_member(org, "member@example.com", "member")
 
 
 def url(org, rest=""):
@@ -177,7 +171,7 @@ def test_memberships_list_and_filter(org, owner, admin, member):
 
 def test_memberships_list_counts_queries(org, owner, django_assert_num_queries):
     for n in range(5):
-        _user(org, f"m{n}@example.com", "member")
+        new_member(org, f"m{n}@example.com", "member")
     c = client_for(owner)
     c.get(url(org, "/account_memberships/"))  # warm the entitlement cache and the key's first use
     # (key from the auth cache) membership check, organization, rate-limit tier read is cached, the list
@@ -229,7 +223,7 @@ def test_membership_update_bad_role_id_is_422(org, owner, member):
 
 
 def test_admin_removes_a_member_and_member_leaves(org, owner, admin, member):
-    other = _user(org, "other@example.com", "member")
+    other = new_member(org, "other@example.com", "member")
     r = client_for(member).delete(url(org, f"/account_memberships/{_membership_id(org, other)}"))
     assert r.status_code == 403 and r.json()["permission"] == "organization:manage"
     r = client_for(admin).delete(url(org, f"/account_memberships/{_membership_id(org, other)}"))
@@ -389,7 +383,7 @@ def test_expired_invitation_cannot_be_accepted(org, admin):
 
 def test_invitations_of_another_organization_are_404(org, admin):
     other = OrganizationFactory()
-    other_admin = _user(other, "oa@example.com", "admin")
+    other_admin = new_member(other, "oa@example.com", "admin")
     iid = _invite(client_for(other_admin), other, "x@example.com").json()["id"]
     c = client_for(admin)
     assert c.get(url(org, f"/invitations/{iid}")).status_code == 404

@@ -13,8 +13,12 @@ from apps.identity.services import api_key_create
 from apps.organizations.models import OrganizationRole, ServiceAccount, Team, TeamMembership, Tier
 from apps.organizations.roles import ROLE_BY_KEY
 from tests.factories.access import add_to_team
-from tests.factories.identity import UserFactory
-from tests.factories.organizations import OrganizationFactory, ServiceAccountFactory, TeamFactory, membership
+from tests.factories.organizations import (
+    OrganizationFactory,
+    ServiceAccountFactory,
+    TeamFactory,
+    new_member,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,25 +42,19 @@ def org():
     return OrganizationFactory(tier=Tier.GROWTH)
 
 
-def _user(org, email, role):
-    user = UserFactory(email=email)
-    membership(org, user, role)
-    return user
-
-
 @pytest.fixture
 def owner(org):
-    return _user(org, "owner@example.com", "owner")
+    return new_member(org, "owner@example.com", "owner")
 
 
 @pytest.fixture
 def admin(org):
-    return _user(org, "admin@example.com", "admin")
+    return new_member(org, "admin@example.com", "admin")
 
 
 @pytest.fixture
 def member(org):
-    return _user(org, "member@example.com", "member")
+    return new_member(org, "member@example.com", "member")
 
 
 def url(org, rest):
@@ -106,7 +104,7 @@ def test_team_bad_input_and_duplicates(org, admin):
 
 
 def test_team_members_set_add_remove(org, admin, member):
-    other = _user(org, "other@example.com", "member")
+    other = new_member(org, "other@example.com", "member")
     team = TeamFactory(organization=org, name="Data")
     c = client_for(admin)
     r = c.put(url(org, f"/teams/{team.pk}/members"),
@@ -124,7 +122,7 @@ def test_team_members_set_add_remove(org, admin, member):
 
 
 def test_team_members_must_belong_to_the_organization(org, admin, member):
-    stranger = _user(OrganizationFactory(), "stranger@example.com", "member")
+    stranger = new_member(OrganizationFactory(), "stranger@example.com", "member")
     team = TeamFactory(organization=org)
     add_to_team(team, member)
     r = client_for(admin).put(url(org, f"/teams/{team.pk}/members"),
@@ -150,7 +148,7 @@ def test_team_writes_need_manage(org, member):
 def test_teams_list_counts_queries(org, admin, django_assert_num_queries):
     for n in range(4):
         team = TeamFactory(organization=org)
-        add_to_team(team, _user(org, f"u{n}@example.com", "member"))
+        add_to_team(team, new_member(org, f"u{n}@example.com", "member"))
     c = client_for(admin)
     c.get(url(org, "/teams/"))
     # (key from the auth cache) membership, organization, teams, their members (one query for all)

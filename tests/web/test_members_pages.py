@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.organizations import services
 from apps.organizations.models import Invitation, Membership, Tier
 from tests.factories.identity import UserFactory
-from tests.factories.organizations import OrganizationFactory, membership
+from tests.factories.organizations import OrganizationFactory, new_member
 
 pytestmark = pytest.mark.django_db
 
@@ -21,25 +21,19 @@ def org():
     return OrganizationFactory(name="Acme", handle="acme", tier=Tier.GROWTH)
 
 
-def _user(org, email, role):
-    user = UserFactory(email=email)
-    membership(org, user, role)
-    return user
-
-
 @pytest.fixture
 def owner(org):
-    return _user(org, "owner@example.com", "owner")
+    return new_member(org, "owner@example.com", "owner")
 
 
 @pytest.fixture
 def admin(org):
-    return _user(org, "admin@example.com", "admin")
+    return new_member(org, "admin@example.com", "admin")
 
 
 @pytest.fixture
 def member(org):
-    return _user(org, "member@example.com", "member")
+    return new_member(org, "member@example.com", "member")
 
 
 def _mid(org, user):
@@ -141,7 +135,7 @@ def test_revoke_an_invitation(client, org, admin):
 
 
 def test_member_pages_of_another_organization_are_404(client, org, admin, member):
-    outsider = _user(OrganizationFactory(), "outsider@example.com", "owner")
+    outsider = new_member(OrganizationFactory(), "outsider@example.com", "owner")
     client.force_login(outsider)
     for path in ("/acme/-/members/", "/acme/-/teams/", "/acme/-/service-accounts/"):
         assert client.get(path).status_code == 404

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models import BlockDocument, Deployment, DeploymentSchedule, Flow, FlowRun, FlowRunState, StateType
 from apps.engine.schemas.states import details_json
+from apps.engine.services.hydration import HydrationError, HydrationFailed, hydrate
 from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.json_schema import UNUSABLE_SCHEMA_ERRORS, unusable_schema_reason, without_required
 from apps.engine.services.names import run_name
@@ -178,7 +179,8 @@ class ParametersInvalid(Invalid):
 
 def deployment_update(*, workspace, deployment_id: uuid.UUID, data: dict, actor=None) -> Deployment:
     """Apply a DeploymentUpdate: only the fields sent change. Setting the legacy `schedule` replaces the single
-    schedule (422 if the deployment has several); with schema enforcement, new parameters must fit the schema."""
+    schedule (422 if the deployment has several); new parameters are hydrated (`__prefect_kind` values, 400
+    when one fails) and, with schema enforcement, must then fit the schema."""
     data = dict(data)
     if "infra_overrides" in data:
         data.setdefault("job_variables", data.pop("infra_overrides"))
@@ -200,6 +202,11 @@ def deployment_update(*, workspace, deployment_id: uuid.UUID, data: dict, actor=
             active = data.get("is_schedule_active", existing[0].active if existing else True)
             schedules = [{"schedule": schedule, "active": active}] if schedule is not None else []
         _normalise_paused(data)
+        if data.get("parameters") is not None:
+            try:
+                data["parameters"] = hydrate(data["parameters"], workspace=workspace)
+            except HydrationError as exc:
+                raise HydrationFailed(f"Error hydrating deployment parameters: {exc}") from None
         enforce = data.get("enforce_parameter_schema")
         if enforce is None:
             enforce = deployment.enforce_parameter_schema
@@ -360,9 +367,10 @@ def flow_runs_insert_scheduled(*, workspace, deployment: Deployment, runs: list[
 
 def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dict, actor=None,
                                created_by: dict | None = None) -> tuple[FlowRun, bool]:
-    """Create a run of the deployment: its parameters merged with those given (validated against its schema
-    when enforced, 422 listing each failure), its tags plus those given, in a Scheduled state (now, or the
-    `scheduled_time` of the state sent), in its work queue or the named queue of its pool.
+    """Create a run of the deployment: its parameters merged with those given, then hydrated (`__prefect_kind`
+    values; 400 when one fails) and validated against its schema when enforced (422 listing each failure);
+    its tags plus those given, in a Scheduled state (now, or the `scheduled_time` of the state sent), in its
+    work queue or the named queue of its pool.
 
     An idempotency key the flow already used returns that run instead: (run, created) tells which.
     """
@@ -383,7 +391,10 @@ def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dic
                       .filter(pk=deployment_id).first())
         if deployment is None:
             raise deployment_not_found()
-        parameters = {**deployment.parameters, **(data.get("parameters") or {})}
+        try:
+            parameters = hydrate({**deployment.parameters, **(data.get("parameters") or {})}, workspace=workspace)
+        except HydrationError as exc:
+            raise HydrationFailed(f"Error hydrating flow run parameters: {exc}") from None
         enforce = data.get("enforce_parameter_schema")
         if enforce is None:
             enforce = deployment.enforce_parameter_schema

@@ -17,6 +17,7 @@ from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
 from apps.engine.selectors.flows import flow_exists
 from apps.engine.services import flow_run_inputs
+from apps.engine.services.hydration import HydrationError, hydrate
 from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
@@ -141,7 +142,8 @@ def flow_run_resume(*, workspace, flow_run_id: uuid.UUID, run_input: dict | None
     """Resume a Paused flow run: Running again, or Scheduled ("Resuming") if it was suspended.
 
     Returns None when the run is not paused (the API answers ABORT, as Prefect does). A run paused for
-    typed input (`run_input_keyset`) resumes only with input that satisfies the schema the flow stored;
+    typed input (`run_input_keyset`) resumes only with input that, once hydrated (`__prefect_kind` values),
+    satisfies the schema the flow stored;
     otherwise the answer is REJECT with the reason and nothing changes. Accepted input is stored under
     the keyset's response key, in the same transaction, for the flow to read.
     """
@@ -155,9 +157,13 @@ def flow_run_resume(*, workspace, flow_run_id: uuid.UUID, run_input: dict | None
         details = run.state.state_details or {}
         keyset = details.get("run_input_keyset")
         if keyset:
-            run_input = run_input or {}
-            reason = flow_run_inputs.run_input_rejection(workspace=workspace, flow_run_id=run.pk, keyset=keyset,
-                                                         run_input=run_input)
+            try:
+                run_input = hydrate(run_input or {}, workspace=workspace) or {}
+            except HydrationError as exc:
+                reason = f"Error hydrating run input: {exc}"
+            else:
+                reason = flow_run_inputs.run_input_rejection(workspace=workspace, flow_run_id=run.pk, keyset=keyset,
+                                                             run_input=run_input)
             if reason is not None:
                 ctx = OrchestrationContext(kind="flow_run", run=run, initial=StateValue.from_row(run.state),
                                            proposed=None, now=now, status=Decision.REJECT, reason=reason)

@@ -23,6 +23,8 @@ from apps.engine.services.templates import TemplateRejected, template_render
     ("{{ 'x' ~ 1 ~ none }}", "x1None"),
     ("{{ [3, 1, 2] | sort | list }}", "[1, 2, 3]"),
     ("{{ ''.__class__ }}", ""),  # the sandbox hides internals
+    ("{{ ['a', 'b'] | map('upper') | join('-') }} {{ '-'.join(['c', 'd'] | map('upper')) }}", "A-B C-D"),
+    ("{{ 'ab'.encode().replace('a'.encode(), 'cc'.encode()) }}", "b'ccb'"),
 ])
 def test_ordinary_templates_render(source, expected):
     assert template_render(source) == expected
@@ -44,6 +46,11 @@ def test_ordinary_templates_render(source, expected):
     ("{{ ('a\n' * 40000) | indent(100) }}", "The output of 'indent' would exceed"),
     ("{{ ('x' * 90000) | wordwrap(1, wrapstring='y' * 1000) }}", "The output of 'wordwrap' would exceed"),
     ("{{ lipsum(10000) }}", "lipsum would exceed"),
+    ("{{ ('x' * 100000).encode() * 1000 }}", "A repetition would exceed"),
+    ("{{ ('ab' * 40000).encode().replace('a'.encode(), 'cccc'.encode()) }}", "The result of 'replace' would exceed"),
+    ("{{ '%1000000000s'.encode() % 'x'.encode() }}", "A %-format width would exceed"),
+    ("{{ ('-' * 50000).join('abc' * 30000) }}", "The result of 'join' would exceed"),
+    ("{{ ('abc' * 300) | map('upper') | join('x' * 50000) }}", "The output of 'join' would exceed"),
     ("{% for i in range(1000) %}x{% endfor %}", "Range too big"),
     ("{% for i in range(100) %}{% for j in range(100) %}{{ j }}{% endfor %}{% endfor %}",
      "loops ran more than 10000 iterations"),

@@ -51,7 +51,7 @@ def weight(value: Any, limit: int = MAX_SIZE) -> int:
     total, stack = 0, [value]
     while stack and total <= limit:
         item = stack.pop()
-        if isinstance(item, str):
+        if isinstance(item, str | bytes | bytearray):
             total += len(item)
         elif isinstance(item, list | tuple | set | frozenset):
             total += len(item) + 1
@@ -67,8 +67,10 @@ def weight(value: Any, limit: int = MAX_SIZE) -> int:
     return total
 
 
-def _check_percent_format(fmt: str) -> None:
+def _check_percent_format(fmt: str | bytes) -> None:
     """`'%1000000000s' % x` allocates its width: refuse widths past the limit and `*` widths."""
+    if isinstance(fmt, bytes | bytearray):
+        fmt = fmt.decode("latin-1")
     if _PERCENT_STAR.search(fmt) or any(int(n) > MAX_SIZE for n in _NUMBER.findall(fmt)):
         raise _too_big("A %-format width")
 
@@ -91,8 +93,16 @@ def _predict_replace(s, old="", new="", *_):
     return len(s) + (s.count(old) if old else len(s) + 1) * len(new)
 
 
-def _predict_join(sep_first, items, *_):
-    return len(str(sep_first)) * len(items) + weight(items) if isinstance(items, list | tuple) else 0
+def _predict_join(sep, items, *_):
+    return len(str(sep)) * len(items) + weight(items)  # items: materialised by the caller (_sized_items)
+
+
+def _sized_items(args: tuple, at: int) -> tuple:
+    """`args` with the iterable at `at` made a list when it has no length (a `map` generator): a join's size
+    can only be predicted from a sized sequence."""
+    if len(args) > at and not hasattr(args[at], "__len__"):
+        return (*args[:at], list(args[at]), *args[at + 1:])
+    return args
 
 
 def _predict_indent(s, width=4, *_, **__):
@@ -110,7 +120,7 @@ def _predict_expandtabs(s, tabsize=8):
 
 _METHOD_PREDICTIONS = {
     "replace": _predict_replace,
-    "join": lambda sep, items, *a: _predict_join(sep, list(items) if isinstance(items, tuple | list) else items),
+    "join": _predict_join,
     "expandtabs": _predict_expandtabs,
 }
 _FILTER_PREDICTIONS = {"replace": _predict_replace, "indent": _predict_indent, "wordwrap": _predict_wordwrap,
@@ -162,6 +172,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         @functools.wraps(func)
         def guarded(*args, **kwargs):
             self.budget.tick()
+            if name == "join":
+                args = _sized_items(args, 1 if pass_arg is not None else 0)
             values = args[1:] if pass_arg is not None else args
             _check_args(values, kwargs)
             if name == "lipsum" and values and isinstance(values[0], int) and values[0] > MAX_LIPSUM:
@@ -195,7 +207,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context, operator: str, left, right):
         self.budget.tick()
-        sized = (str, list, tuple)
+        sized = (str, bytes, bytearray, list, tuple)
         if operator == "*":
             seq, times = (left, right) if isinstance(left, sized) else (right, left)
             if isinstance(seq, sized) and isinstance(times, int) and weight(seq) * max(times, 0) > MAX_SIZE:
@@ -210,7 +222,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         elif operator == "+":
             if isinstance(left, sized) and isinstance(right, sized) and weight(left) + weight(right) > MAX_SIZE:
                 raise _too_big("A sum")
-        elif operator == "%" and isinstance(left, str):
+        elif operator == "%" and isinstance(left, str | bytes | bytearray):
             _check_percent_format(left)
         return self._checked(super().call_binop(context, operator, left, right))
 
@@ -219,12 +231,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         _check_args(args, kwargs)
         target = getattr(__obj, "__wrapped__", __obj)  # str.format comes wrapped by the sandbox
         owner = getattr(target, "__self__", None)
-        if isinstance(owner, str):
+        if isinstance(owner, str | bytes | bytearray):
             name = getattr(target, "__name__", "")
+            if name == "join":
+                args = _sized_items(args, 0)
+            text, seen = owner, args
+            if not isinstance(owner, str):  # predict bytes methods on their latin-1 text: the same lengths
+                text = owner.decode("latin-1")
+                seen = tuple(a.decode("latin-1") if isinstance(a, bytes | bytearray) else a for a in args)
             if name in ("format", "format_map"):
-                if any(int(n) > MAX_SIZE for n in _NUMBER.findall(owner)):
+                if any(int(n) > MAX_SIZE for n in _NUMBER.findall(text)):
                     raise _too_big("A format width")
-            elif (predict := _METHOD_PREDICTIONS.get(name)) and predict(owner, *args) > MAX_SIZE:
+            elif (predict := _METHOD_PREDICTIONS.get(name)) and predict(text, *seen) > MAX_SIZE:
                 raise _too_big(f"The result of {name!r}")
         return __self._checked(super().call(__context, __obj, *args, **kwargs))
 

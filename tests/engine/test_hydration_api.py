@@ -171,3 +171,16 @@ def test_resume_whose_input_fails_to_hydrate_is_rejected_and_changes_nothing(aut
     assert answer.json()["state"]["type"] == "PAUSED"
     assert FlowRun.objects.for_workspace(workspace).get().state_type == "PAUSED"
     assert not FlowRunInput.objects.for_workspace(workspace).filter(key=KEYSET["response"]).exists()
+
+
+def test_parameters_that_hydrate_to_something_else_than_an_object_are_400(authed_client, workspace, deployment):
+    whole = {"__prefect_kind": "json", "value": "[1, 2]"}
+    response = authed_client.post(run_url(workspace, deployment), {"parameters": whole}, format="json")
+    assert response.status_code == 400
+    assert response.json()["detail"] == ("Error hydrating flow run parameters: the parameters must be an object, "
+                                         "not list")
+    patched = authed_client.patch(base(workspace) + f"deployments/{deployment['id']}", {"parameters": whole},
+                                  format="json")
+    assert patched.status_code == 400
+    assert FlowRun.objects.for_workspace(workspace).count() == 0
+    assert Deployment.objects.for_workspace(workspace).get().parameters == {"who": VAR, "n": 1}

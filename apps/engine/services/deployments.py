@@ -143,6 +143,20 @@ def _for_update(workspace, deployment_id) -> Deployment:
     return deployment
 
 
+def _hydrated_parameters(workspace, parameters: dict, *, what: str) -> dict:
+    """`parameters` with their `__prefect_kind` values hydrated; a failure is 2.20's 400 ("Error hydrating
+    {what} parameters: <reason>"). Parameters that are themselves one `__prefect_kind` object must still come
+    out an object (2.20 would store whatever they became, which no client can read back)."""
+    try:
+        hydrated = hydrate(parameters, workspace=workspace)
+    except HydrationError as exc:
+        raise HydrationFailed(f"Error hydrating {what} parameters: {exc}") from None
+    if not isinstance(hydrated, dict):
+        raise HydrationFailed(f"Error hydrating {what} parameters: the parameters must be an object, not "
+                              f"{type(hydrated).__name__}")
+    return hydrated
+
+
 def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required: bool = False) -> None:
     """Check run parameters against the deployment's JSON Schema (Draft 2020-12, as Prefect): each failure
     is one entry of a 422, located at the parameter that failed."""
@@ -203,10 +217,7 @@ def deployment_update(*, workspace, deployment_id: uuid.UUID, data: dict, actor=
             schedules = [{"schedule": schedule, "active": active}] if schedule is not None else []
         _normalise_paused(data)
         if data.get("parameters") is not None:
-            try:
-                data["parameters"] = hydrate(data["parameters"], workspace=workspace)
-            except HydrationError as exc:
-                raise HydrationFailed(f"Error hydrating deployment parameters: {exc}") from None
+            data["parameters"] = _hydrated_parameters(workspace, data["parameters"], what="deployment")
         enforce = data.get("enforce_parameter_schema")
         if enforce is None:
             enforce = deployment.enforce_parameter_schema
@@ -391,10 +402,8 @@ def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dic
                       .filter(pk=deployment_id).first())
         if deployment is None:
             raise deployment_not_found()
-        try:
-            parameters = hydrate({**deployment.parameters, **(data.get("parameters") or {})}, workspace=workspace)
-        except HydrationError as exc:
-            raise HydrationFailed(f"Error hydrating flow run parameters: {exc}") from None
+        parameters = _hydrated_parameters(workspace, {**deployment.parameters, **(data.get("parameters") or {})},
+                                          what="flow run")
         enforce = data.get("enforce_parameter_schema")
         if enforce is None:
             enforce = deployment.enforce_parameter_schema

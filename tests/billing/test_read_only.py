@@ -420,7 +420,8 @@ def test_pages_of_a_read_only_workspace_say_so_and_their_forms_are_402(client, o
     assert Variable.objects.for_workspace(workspace).count() == 0
     listing = client.get(f"/{organization.handle}/c/variables/")
     assert listing.status_code == 200  # reading stays; the form that would be refused is not offered
-    assert "Add variable" not in _text(listing)
+    assert 'name="value"' not in listing.content.decode()
+    assert "Add variable Not available: this workspace is read-only (over the workspace limit)." in _text(listing)
     assert "Add variable" in _text(client.get(f"/{organization.handle}/a/variables/"))
 
 

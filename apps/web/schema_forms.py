@@ -126,12 +126,15 @@ def _titled(name: str, raw: dict, resolved: dict) -> dict:
 
 @dataclass
 class FieldGroup:
-    """A nested object's fields, rendered as a fieldset: `items` are form field names and further groups."""
+    """A nested object's fields, rendered as a fieldset: `items` are form field names and further groups.
+    `required`: the object must be given (it and every enclosing object are required); `optional`: its
+    schema lets it be left out, so it is sent only when one of its fields is filled in (`SchemaForm`)."""
 
     key: str
     label: str
     help_text: str
     required: bool
+    optional: bool = False
     items: list = field(default_factory=list)
 
     @property
@@ -140,9 +143,58 @@ class FieldGroup:
 
 
 class SchemaForm(forms.Form):
-    """A form built from a JSON Schema; `layout` keeps the nesting of its fields."""
+    """A form built from a JSON Schema; `layout` keeps the nesting of its fields.
+
+    An optional nested object (a group its schema lets be left out) may be left entirely empty: it is then
+    omitted. Once any of its fields is filled in, it is given, and its required fields are required (checked
+    in `clean`, with the same rule as static/js/schema_forms.js in the browser). `required_when_given` holds
+    the fields required by their object's schema whose object is optional (at any level); `check_defaults`
+    the checkboxes' schema defaults (a checkbox counts as filled in when it differs from its default).
+    """
 
     layout: list = []
+    required_when_given: frozenset = frozenset()
+    check_defaults: dict = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        self._require_given(self.layout, given=True)
+        return cleaned
+
+    def _filled(self, key: str) -> bool:
+        """Whether the browser sent something for this field (what the user typed, before conversion)."""
+        if key in self.check_defaults:
+            return (self.add_prefix(key) in self.data) != self.check_defaults[key]
+        value = self.data.get(self.add_prefix(key), "")
+        return value not in ("", None)
+
+    def group_given(self, group: FieldGroup) -> bool:
+        """Whether any field of the group (at any depth) is filled in."""
+        return any(self.group_given(item) if isinstance(item, FieldGroup) else self._filled(item)
+                   for item in group.items)
+
+    def _require_given(self, items: list, *, given: bool) -> None:
+        for item in items:
+            if isinstance(item, FieldGroup):
+                self._require_given(item.items, given=given and (not item.optional or self.group_given(item)))
+            elif (given and item in self.required_when_given and item not in self.errors
+                  and self.cleaned_data.get(item) is None):
+                self.add_error(item, "This field is required.")
+
+    def omit_empty_groups(self, values: dict) -> dict:
+        """Leave out of `values` (nested by property name) every optional group left entirely empty (its
+        unchecked checkboxes would otherwise send an object missing its required fields)."""
+        def prune(items, node):
+            for item in items:
+                if not isinstance(item, FieldGroup) or not isinstance(node, dict):
+                    continue
+                name = item.key.removeprefix(PREFIX).split(SEP)[-1]
+                if item.optional and not self.group_given(item):
+                    node.pop(name, None)
+                elif name in node:
+                    prune(item.items, node[name])
+        prune(self.layout, values)
+        return values
 
     def grouped(self) -> list[dict]:
         """The layout with bound fields, for the template: [{"field": bound} | {"group": g, "items": [...]}]."""
@@ -170,15 +222,28 @@ def _initial_value(field_: forms.Field, value):
     return value
 
 
+@dataclass
+class _Built:
+    """What building a form collects besides its layout: fields, initial values and the rules of optional
+    groups (see SchemaForm)."""
+
+    fields: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    required_when_given: set = field(default_factory=set)
+    check_defaults: dict = field(default_factory=dict)
+
+
 def _build(schema: dict, definitions: dict, *, path: list[str], required_above: bool, initial: dict,
-           keep_secrets: bool, skip: set[str], fields: dict, values: dict, depth: int,
+           keep_secrets: bool, skip: set[str], built: _Built, depth: int, prefill: bool = True,
            references: dict | None = None) -> list:
+    fields, values = built.fields, built.values
     items: list = []
     for name, prop, required in schema_properties(schema, skip=skip if not path else frozenset(),
                                                   definitions=definitions):
         key = PREFIX + SEP.join([*path, name])
         has_default = "default" in prop
-        needed = required_above and required and not has_default
+        own_required = required and not has_default
+        needed = required_above and own_required
         if not path and references is not None and name in references:
             documents, current_id = references[name]
             help_text = escape(prop.get("description") or "")
@@ -193,18 +258,41 @@ def _build(schema: dict, definitions: dict, *, path: list[str], required_above: 
         given = initial.get(name, prop.get("default")) if isinstance(initial, dict) else prop.get("default")
         if _is_group(prop) and depth < MAX_DEPTH:
             group = FieldGroup(key=key, label=prop.get("title") or name,
-                               help_text=escape(prop.get("description") or ""), required=needed)
+                               help_text=escape(prop.get("description") or ""), required=needed,
+                               optional=not own_required)
+            # An optional object with no value yet starts empty: its fields' defaults are shown as
+            # placeholders, not filled in, so leaving it alone leaves it out.
             group.items = _build(prop, definitions, path=[*path, name], required_above=needed,
                                  initial=given if isinstance(given, dict) else {}, keep_secrets=keep_secrets,
-                                 skip=skip, fields=fields, values=values, depth=depth + 1)
+                                 skip=skip, built=built, depth=depth + 1,
+                                 prefill=prefill and (own_required or isinstance(given, dict)))
             items.append(group)
             continue
         field_ = _field_for(name, prop, required=needed, keep_secret=keep_secrets)
         fields[key] = field_
+        is_check = isinstance(field_, forms.BooleanField)
+        if is_check:
+            built.check_defaults[key] = given is True if prefill else prop.get("default") is True
+        elif own_required and not needed and not (keep_secrets and is_secret(prop)):
+            # Required once its (optional) object is given: the form and the browser's script check it.
+            built.required_when_given.add(key)
+            field_.required_when_given = True
+            field_.widget.attrs["data-required-when-given"] = "true"
+        if is_check and built.check_defaults[key]:
+            field_.widget.attrs["data-default-checked"] = "true"
+        if not prefill and not is_check:
+            if has_default and not is_secret(prop) and not isinstance(field_, forms.TypedChoiceField):
+                field_.widget.attrs["placeholder"] = _placeholder(prop["default"])
+            items.append(key)
+            continue
         if not is_secret(prop) and given is not None:
             values[key] = _initial_value(field_, given)
         items.append(key)
     return items
+
+
+def _placeholder(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def build_schema_form(schema: dict, *, data=None, initial: dict | None = None, skip: set[str] = frozenset(),
@@ -214,12 +302,13 @@ def build_schema_form(schema: dict, *, data=None, initial: dict | None = None, s
     empty to keep the saved value. `references`: for fields holding another block, name → (the documents
     it may hold, the id it holds now or None): each becomes a choice of those documents."""
     definitions = schema.get("definitions") or schema.get("$defs") or {}
-    fields, values = {}, {}
+    built = _Built()
     layout = _build(schema, definitions, path=[], required_above=True, initial=initial or {},
-                    keep_secrets=keep_secrets, skip=skip, fields=fields, values=values, depth=0,
-                    references=references)
-    form_class = type("SchemaForm", (SchemaForm,), {**fields, "layout": layout})
-    return form_class(data=data, initial=values)
+                    keep_secrets=keep_secrets, skip=skip, built=built, depth=0, references=references)
+    form_class = type("SchemaForm", (SchemaForm,), {
+        **built.fields, "layout": layout, "required_when_given": frozenset(built.required_when_given),
+        "check_defaults": built.check_defaults})
+    return form_class(data=data, initial=built.values)
 
 
 def _deep_merge(base: dict, overlay: dict) -> dict:
@@ -234,7 +323,8 @@ def _deep_merge(base: dict, overlay: dict) -> dict:
 
 def schema_form_values(form: forms.Form, *, current: dict | None = None) -> dict:
     """The cleaned values keyed by property name, nested objects rebuilt from their fields; fields left empty
-    are left out (the schema's default applies; a group left wholly empty is left out). With `current` (an
+    are left out (the schema's default applies; an optional group left wholly empty is left out, its
+    unchecked checkboxes too). With `current` (an
     edit), each nested object given is merged into the saved one, so what its form left empty (a secret)
     stays; top-level merging is the service's."""
     values: dict = {}
@@ -246,6 +336,8 @@ def schema_form_values(form: forms.Form, *, current: dict | None = None) -> dict
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
+    if isinstance(form, SchemaForm):
+        form.omit_empty_groups(values)
     if current:
         for name, value in values.items():
             if isinstance(value, dict) and isinstance(current.get(name), dict) and _is_group_key(form, name):
@@ -257,7 +349,9 @@ def _is_group_key(form: forms.Form, name: str) -> bool:
     return any(isinstance(item, FieldGroup) and item.key == PREFIX + name for item in getattr(form, "layout", []))
 
 
-_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
+# jsonschema's message, alone (block services) or after "Validation failed for field 'x'. Failure reason: "
+# (deployment parameters, Prefect's wording).
+_REQUIRED = re.compile(r"(?:^|Failure reason: )'(?P<name>[^']+)' is a required property$")
 
 
 def form_error_at(form: forms.Form, path: list, message: str) -> None:
@@ -265,7 +359,7 @@ def form_error_at(form: forms.Form, path: list, message: str) -> None:
     is about: that field, the missing property's field for "'x' is a required property", else the nearest
     enclosing field; the form's own error list when none matches (a group or the document as a whole)."""
     parts = [str(p) for p in path]
-    required = _REQUIRED.match(message)
+    required = _REQUIRED.search(message)
     if required:
         key = PREFIX + SEP.join([*parts, required["name"]])
         if key in form.fields:

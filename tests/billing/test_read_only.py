@@ -171,7 +171,6 @@ def read_only_ws(on_growth, user):
 
 
 @pytest.mark.parametrize(("method", "path", "body"), [
-    ("post", "flows/", {"name": "another"}),
     ("post", "flow_runs/", {"flow_id": "{flow_id}"}),
     ("post", "variables/", {"name": "region", "value": "eu"}),
     ("post", "work_pools/", {"name": "pool2", "type": "process"}),
@@ -241,6 +240,8 @@ def test_runs_under_way_finish_and_nothing_new_starts(read_only_ws):
     late_subflow = client.post(url + "flow_runs/", {"flow_id": read_only_ws["flow_id"],
                                                     "parent_task_run_id": task.json()["id"]}, format="json")
     assert late_subflow.status_code == 402
+    # With nothing Running any more, a new flow name is new work too (an ad-hoc `python flow.py`).
+    assert client.post(url + "flows/", {"name": "another"}, format="json").status_code == 402
     # Workers keep polling and heartbeating (a 4xx would stop them), but are handed nothing new.
     assert client.post(url + "work_pools/pool/workers/heartbeat", {"name": "w1"}, format="json").status_code == 204
     assert client.post(url + "work_pools/pool/get_scheduled_flow_runs", {}, format="json").json() == []
@@ -254,6 +255,35 @@ def test_runs_under_way_finish_and_nothing_new_starts(read_only_ws):
     polled = client.post(url + "work_pools/pool/get_scheduled_flow_runs", {}, format="json").json()
     assert [r["flow_run"]["id"] for r in polled] == read_only_ws["due"]
     assert client.post(url + "flows/", {"name": "another"}, format="json").status_code == 201
+
+
+def test_a_run_under_way_may_start_a_subflow_of_a_flow_never_seen_but_nothing_running_may_not(read_only_ws):
+    """The client "creates" a subflow's flow by name (POST flows/) before the subflow run: while some flow
+    run of the workspace is Running, a new name is allowed (201) so a run under way can finish; the subflow
+    run is allowed under a task run of the Running run. With no run Running, a new flow is 402."""
+    ws, client = read_only_ws["workspace"], read_only_ws["client"]
+    url, running = base(ws), read_only_ws["running"]
+    task = client.post(url + "task_runs/", {"flow_run_id": running, "task_key": "inner", "dynamic_key": "0",
+                                            "state": {"type": "PENDING"}}, format="json")
+    assert task.status_code == 201, task.content
+    created = client.post(url + "flows/", {"name": "never-seen"}, format="json")
+    assert created.status_code == 201, created.content
+    assert client.post(url + "flows/", {"name": "never-seen"}, format="json").status_code == 200
+    subflow = client.post(url + "flow_runs/", {"flow_id": created.json()["id"], "state": {"type": "PENDING"},
+                                               "parent_task_run_id": task.json()["id"]}, format="json")
+    assert subflow.status_code == 201, subflow.content
+    # A top-level run of that new flow (no parent) is new work: 402, even while something else runs.
+    top_level = client.post(url + "flow_runs/", {"flow_id": created.json()["id"]}, format="json")
+    assert (top_level.status_code, top_level.json()["code"]) == (402, "workspace_read_only")
+    for run_id in (subflow.json()["id"], running):
+        for state in (("RUNNING", "COMPLETED") if run_id != running else ("COMPLETED",)):
+            assert client.post(url + f"flow_runs/{run_id}/set_state", {"state": {"type": state}},
+                               format="json").json()["status"] == "ACCEPT"
+    assert not FlowRun.objects.for_workspace(ws).filter(state_type=StateType.RUNNING).exists()
+    refused = client.post(url + "flows/", {"name": "brand-new"}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (402, "workspace_read_only")
+    assert not Flow.objects.for_workspace(ws).filter(name="brand-new").exists()
+    assert client.post(url + "flows/", {"name": "never-seen"}, format="json").status_code == 200  # existing: fine
 
 
 def test_runs_under_way_may_save_anonymous_result_storage_but_nobody_may_add_a_block(read_only_ws):
@@ -390,7 +420,8 @@ def test_pages_of_a_read_only_workspace_say_so_and_their_forms_are_402(client, o
     assert Variable.objects.for_workspace(workspace).count() == 0
     listing = client.get(f"/{organization.handle}/c/variables/")
     assert listing.status_code == 200  # reading stays; the form that would be refused is not offered
-    assert "Add variable" not in _text(listing)
+    assert 'name="value"' not in listing.content.decode()
+    assert "Add variable Not available: this workspace is read-only (over the workspace limit)." in _text(listing)
     assert "Add variable" in _text(client.get(f"/{organization.handle}/a/variables/"))
 
 

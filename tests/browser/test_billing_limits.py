@@ -58,9 +58,11 @@ def test_seat_limit_prompt_and_read_only_workspace(ui):
                                    "organization has 2.")
     expect(banner.get_by_role("link", name="Compare tiers and upgrade")).to_have_attribute(
         "href", "/acme/-/billing/?tier=starter")
-    expect(page.get_by_role("button", name="Add variable")).to_have_count(0)
+    # The form is not offered: its button is shown disabled with the reason.
+    expect(page.get_by_label("Value")).to_have_count(0)
+    expect(page.get_by_role("button", name="Add variable")).to_be_disabled()
     ui.goto("/acme/prod/variables/")  # the older workspace is writable
-    expect(page.get_by_role("button", name="Add variable")).to_have_count(1)
+    expect(page.get_by_role("button", name="Add variable")).to_be_enabled()
     expect(page.get_by_role("region", name="This workspace is read-only")).to_have_count(0)
 
     # A form posted to Staging anyway (say, from a tab opened before the downgrade): 402 with the prompt.
@@ -91,4 +93,4 @@ def test_seat_limit_prompt_and_read_only_workspace(ui):
     expect(page.get_by_text("Read-only", exact=True)).to_have_count(0)
     ui.goto("/acme/staging/variables/")
     expect(page.get_by_role("region", name="This workspace is read-only")).to_have_count(0)
-    expect(page.get_by_role("button", name="Add variable")).to_have_count(1)
+    expect(page.get_by_role("button", name="Add variable")).to_be_enabled()

@@ -12,6 +12,7 @@ from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.schemas import filters
 from apps.engine.schemas import runs as schemas
+from apps.engine.selectors import flow_runs as flow_run_selectors
 from apps.engine.selectors import flows as selectors
 from apps.engine.services import flows as services
 
@@ -26,10 +27,16 @@ class FlowCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
 
     def is_work_under_way(self, request) -> bool:
-        # A run under way starting a subflow "creates" its flow, which exists after its first run: that
-        # returns the existing row and changes nothing, so a read-only workspace allows it.
+        # A run under way starting a subflow "creates" its flow (the client does it for every subflow, before
+        # creating the subflow run). A flow that exists is returned unchanged; a new flow name is allowed while
+        # some flow run of the workspace is Running, so a run under way can start a subflow it never ran
+        # before. With nothing Running, a new flow is new work (an ad-hoc `python flow.py`): 402. The subflow
+        # run itself is then checked on its own (FlowRunCreateView: its parent must be in a Running run).
         name = request.data.get("name") if isinstance(request.data, dict) else None
-        return isinstance(name, str) and selectors.flow_get_by_name(workspace=self.workspace, name=name) is not None
+        if not isinstance(name, str):
+            return False
+        return (selectors.flow_get_by_name(workspace=self.workspace, name=name) is not None
+                or flow_run_selectors.flow_run_any_running(workspace=self.workspace))
 
     @extend_schema(request=schemas.FlowCreate, responses={201: schemas.Flow, 200: schemas.Flow},
                    operation_id="flow_create")

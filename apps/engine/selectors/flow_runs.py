@@ -8,7 +8,7 @@ from django.db.models import F, QuerySet
 from django.db.models.functions import Coalesce
 
 from apps.core.prepared import PreparedQuery
-from apps.engine.models.runs import FlowRun, FlowRunState, OrchestrationDecision
+from apps.engine.models.runs import FlowRun, FlowRunState, OrchestrationDecision, StateType
 from apps.engine.selectors.filters import flow_runs_body_q
 
 FLOW_RUN_SORTS = {
@@ -50,6 +50,13 @@ def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
 _FLOW_RUN_FOR_UPDATE = PreparedQuery(
     lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
     .select_related("state").filter(pk=flow_run_id))
+
+
+def flow_run_any_running(*, workspace) -> bool:
+    """Whether some flow run of the workspace is Running: a run under way, which may start subflows (of
+    flows the workspace has not seen yet, too) while the workspace is read-only. One index probe
+    (`flow_run_state_expected`); asked only for requests a read-only workspace would otherwise refuse."""
+    return FlowRun.objects.for_workspace(workspace).filter(state_type=StateType.RUNNING).exists()
 
 
 def flow_run_get_for_update(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:

@@ -157,9 +157,29 @@ def _hydrated_parameters(workspace, parameters: dict, *, what: str) -> dict:
     return hydrated
 
 
-def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required: bool = False) -> None:
+def _into_optional(errors) -> list:
+    """Replace each failure of an Optional value (an `anyOf` of one schema and null, as pydantic writes
+    `X | None`) that is not null by the failures inside that one schema, so each is located at the field
+    that failed ("sink.table is too short") rather than at the whole object ("not valid under any")."""
+    out = []
+    for error in errors:
+        options = error.schema.get("anyOf") if error.validator == "anyOf" else None
+        branches = [n for n, o in enumerate(options or []) if not (isinstance(o, dict) and o.get("type") == "null")]
+        if error.instance is not None and len(branches) == 1 and len(options) == 2 and error.context:
+            inner = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == branches[0]]
+            if inner:
+                out.extend(_into_optional(inner))
+                continue
+        out.append(error)
+    return out
+
+
+def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required: bool = False,
+                        into_optional: bool = False) -> None:
     """Check run parameters against the deployment's JSON Schema (Draft 2020-12, as Prefect): each failure
-    is one entry of a 422, located at the parameter that failed."""
+    is one entry of a 422, located at the parameter that failed. `into_optional` (the browser's form, which
+    puts each failure on its field) locates failures inside Optional objects at their field; the API keeps
+    the failures as jsonschema reports them."""
     if not isinstance(schema, dict):
         raise Invalid("Parameter schema enforcement is enabled but the deployment has no valid parameter schema.",
                       loc=loc, code="no_parameter_schema")
@@ -167,7 +187,8 @@ def parameters_validate(parameters: dict, schema, *, loc: list, ignore_required:
         schema = without_required(schema)
     try:
         validator = jsonschema.Draft202012Validator(schema)
-        errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+        errors = list(validator.iter_errors(parameters))
+        errors = sorted(_into_optional(errors) if into_optional else errors, key=lambda e: list(e.absolute_path))
     except jsonschema.SchemaError as exc:
         raise Invalid(f"Invalid parameter schema: {exc}", loc=loc, code="invalid_parameter_schema") from None
     except UNUSABLE_SCHEMA_ERRORS as exc:
@@ -377,11 +398,15 @@ def flow_runs_insert_scheduled(*, workspace, deployment: Deployment, runs: list[
 
 
 def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dict, actor=None,
-                               created_by: dict | None = None) -> tuple[FlowRun, bool]:
+                               created_by: dict | None = None, check_parameters: bool = False) -> tuple[FlowRun, bool]:
     """Create a run of the deployment: its parameters merged with those given, then hydrated (`__prefect_kind`
     values; 400 when one fails) and validated against its schema when enforced (422 listing each failure);
     its tags plus those given, in a Scheduled state (now, or the `scheduled_time` of the state sent), in its
     work queue or the named queue of its pool.
+
+    `check_parameters`: validate the parameters against the deployment's schema (when it has one) even if the
+    deployment does not enforce it. The browser's run form asks for it: a person typing parameters gets each
+    mistake on its field rather than a run that fails in the worker; the API keeps Prefect's rule.
 
     An idempotency key the flow already used returns that run instead: (run, created) tells which.
     """
@@ -407,8 +432,9 @@ def deployment_create_flow_run(*, workspace, deployment_id: uuid.UUID, data: dic
         enforce = data.get("enforce_parameter_schema")
         if enforce is None:
             enforce = deployment.enforce_parameter_schema
-        if enforce:
-            parameters_validate(parameters, deployment.parameter_openapi_schema, loc=["body", "parameters"])
+        if enforce or (check_parameters and isinstance(deployment.parameter_openapi_schema, dict)):
+            parameters_validate(parameters, deployment.parameter_openapi_schema, loc=["body", "parameters"],
+                                into_optional=check_parameters)
         if deployment.work_queue is not None:
             job_variables_validate(workspace=workspace, pool=deployment.work_queue.work_pool,
                                    layers=[deployment.job_variables, data.get("job_variables")], require=True,

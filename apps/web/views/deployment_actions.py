@@ -71,7 +71,9 @@ class DeploymentRunView(WorkspacePageView):
             run, _ = deployment_create_flow_run(workspace=request.workspace, deployment_id=deployment.pk, data=data,
                                                 actor=request.user,
                                                 created_by={"id": str(request.user.pk), "type": "USER",
-                                                            "display_value": request.user.email})
+                                                            "display_value": request.user.email},
+                                                # Always against the schema here, enforced or not (docs/ui.md).
+                                                check_parameters=True)
         except DomainError as error:
             located = [e for e in getattr(error, "errors", []) if e["loc"][:2] == ["body", "parameters"]]
             for failure in located:  # each parameter that failed the schema, on its field

@@ -153,7 +153,7 @@ class ThreadPoolHttp:
 
         result = self.wsgi_application(environ, start_response)
         try:
-            body = result[0] if type(result) is list and len(result) == 1 else b"".join(result)
+            body = b"".join(result)  # one chunk (Django's HttpResponse): join returns that very bytes object
         finally:
             close = getattr(result, "close", None)
             if close is not None:

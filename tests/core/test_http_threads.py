@@ -214,3 +214,12 @@ def test_a_poll_is_answered_while_every_other_thread_is_busy():
 
     asyncio.run(scenario())
     assert done == [_POLL, "/api/slow"]
+
+
+def test_no_thread_starts_before_the_first_request():
+    # gunicorn builds the app in its master (preload) and forks: threads made there would not be in the workers.
+    before = set(threading.enumerate())
+    app = ThreadPoolHttp(None, threads=3, poll_threads=2)
+    assert set(threading.enumerate()) == before
+    _threads_seen(app, ["/api/x"])
+    assert len([t for t in set(threading.enumerate()) - before if t.name.startswith("http")]) == 5

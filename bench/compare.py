@@ -4,6 +4,8 @@ own, with the same workloads; prints the figures docs/performance.md reports and
 
     .venv/bin/python bench/compare.py                      # defaults: client 4x25x10, api 4x25x10, polls 8 x 30 s
     .venv/bin/python bench/compare.py --client 2 5 10 --api 2 5 10 --polls-seconds 15   # smaller, under load
+    .venv/bin/python bench/compare.py --skip prefect --skip client --skip api --database praetor_bench_mine \
+        --server-python /tmp/other-venv/bin/python          # polls only, own database, another interpreter
 
 1. client mode: P processes of the real prefect 2.20 client each run F flows of T tasks (bench/flows.py
    client); against this server twice: logged in as to Cloud (API key, events websocket: how users run
@@ -193,21 +195,20 @@ def _children_cpu() -> float:
 
 
 # --- the two servers -----------------------------------------------------------------------------------------
-def start_praetor(workdir: Path, database: str, workers: int) -> tuple[Service, str, str, str]:
+def start_praetor(workdir: Path, database: str, workers: int, python: str) -> tuple[Service, str, str, str]:
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
            "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
            "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
            "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
-    python = str(ROOT / ".venv" / "bin" / "python")
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
     lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
     path, key = lines["URL"].split()[0], lines["KEY"].strip()
-    server = Service("praetor (gunicorn)", [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.asgi:application",
+    server = Service("praetor (gunicorn)", [python, "-m", "gunicorn", "config.asgi:application",
                                             "-c", "deploy/gunicorn.conf.py"], env, workdir / "praetor.log")
     server.wait_http(f"http://127.0.0.1:{port}/health")
     return server, f"http://127.0.0.1:{port}{path}", key, f"http://127.0.0.1:{port}/api"
@@ -299,6 +300,10 @@ def main() -> None:
     parser.add_argument("--polls-interval", type=float, default=1.0)
     parser.add_argument("--polls-prefect", action="store_true", help="also run the poll benchmark against Prefect")
     parser.add_argument("--skip", action="append", default=[], choices=["prefect", "client", "api", "polls"])
+    parser.add_argument("--database", default="praetor_bench", help="this server's database (dropped, made anew)")
+    parser.add_argument("--prefect-database", default="prefect_bench", help="prefect's (dropped, made anew)")
+    parser.add_argument("--server-python", default=str(ROOT / ".venv" / "bin" / "python"),
+                        help="the interpreter that runs this server (migrate, gunicorn): another venv to compare")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_all)
@@ -307,32 +312,33 @@ def main() -> None:
     print(f"logs in {workdir}; machine load average {os.getloadavg()} on {os.cpu_count()} cores")
     results: list[dict] = []
     try:
-        fresh_database("praetor_bench")
-        praetor, url, key, cloud = start_praetor(workdir, "praetor_bench", args.workers)
+        fresh_database(args.database)
+        praetor, url, key, cloud = start_praetor(workdir, args.database, args.workers, args.server_python)
         cloud_env = {"PREFECT_CLOUD_API_URL": cloud}
         flows.api_worker(url, key, 1, 2, defaultdict(list), [])  # warm both workers' imports up
         flows.api_worker(url, key, 1, 2, defaultdict(list), [])
         if "client" not in args.skip:
-            results.append(measure("praetor", praetor, "praetor_bench", "client", url, key, tuple(args.client),
+            results.append(measure("praetor", praetor, args.database, "client", url, key, tuple(args.client),
                                    cloud_env))
             # The same client work as against prefect server: not logged in as to Cloud, so the client
             # streams no events (in Cloud mode it spends far more CPU of its own, on the same box).
-            results.append(measure("praetor", praetor, "praetor_bench", "client-oss", url, key,
+            results.append(measure("praetor", praetor, args.database, "client-oss", url, key,
                                    tuple(args.client)))
         if "api" not in args.skip:
-            results.append(measure("praetor", praetor, "praetor_bench", "api", url, key, tuple(args.api)))
+            results.append(measure("praetor", praetor, args.database, "api", url, key, tuple(args.api)))
         if "polls" not in args.skip:
             results.append(run_polls("praetor", url, key, args, cloud_env))
         praetor.stop()
         if "prefect" not in args.skip:
-            fresh_database("prefect_bench")
-            prefect, purl = start_prefect(workdir, "prefect_bench")
+            fresh_database(args.prefect_database)
+            prefect, purl = start_prefect(workdir, args.prefect_database)
             flows.api_worker(purl, None, 1, 2, defaultdict(list), [])
             if "client" not in args.skip:
-                results.append(measure("prefect 2.20", prefect, "prefect_bench", "client", purl, None,
+                results.append(measure("prefect 2.20", prefect, args.prefect_database, "client", purl, None,
                                        tuple(args.client)))
             if "api" not in args.skip:
-                results.append(measure("prefect 2.20", prefect, "prefect_bench", "api", purl, None, tuple(args.api)))
+                results.append(measure("prefect 2.20", prefect, args.prefect_database, "api", purl, None,
+                                       tuple(args.api)))
             if "polls" not in args.skip and args.polls_prefect:
                 results.append(run_polls("prefect 2.20", purl, None, args, {}))
             prefect.stop()

@@ -15,6 +15,7 @@ from config.http_threads import ThreadPoolHttp  # noqa: E402
 from config.websockets import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": ThreadPoolHttp(django_wsgi_app, threads=settings.PRAETOR_WEB_THREADS),
+    "http": ThreadPoolHttp(django_wsgi_app, threads=settings.PRAETOR_WEB_THREADS,
+                           poll_threads=settings.PRAETOR_WEB_POLL_THREADS),
     "websocket": URLRouter(websocket_urlpatterns),
 })

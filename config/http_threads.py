@@ -12,18 +12,38 @@ Channels, in the same process, on the event loop.
 Responses are collected in the worker thread and sent whole: the API answers JSON documents and the
 static files WhiteNoise serves are small; nothing in the product streams a response. Request bodies are
 spooled as Django's ASGI handler spools them: in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, then in a
-temporary file, so concurrent large bodies cannot grow the process without bound.
+temporary file, so concurrent large bodies cannot grow the process without bound; a body that arrives
+in one message (nearly all of them) is already in memory and is handed over as it is.
+
+The event loop hands a request to the threads through a queue.SimpleQueue and the thread hands the answer
+back with loop.call_soon_threadsafe onto one bare loop future: no executor work item, no
+concurrent.futures.Future and no future chaining per request (run_in_executor has all three).
+
+Polls (the workers' and runners' get_scheduled_flow_runs, the agents' get_runs, worker heartbeats) have a
+lane of their own, `poll_threads` threads with their own queue, so a poll never waits behind a burst of
+task-run writes queued for the other threads (issue 5: poll p99 under load). poll_threads=0 sends them down
+the one lane with everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
+import queue
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 from django.conf import settings
+
+# POST paths that are polls: what a worker, runner or agent sends every few seconds while it waits for work.
+_POLL_PATH_ENDS = ("/get_scheduled_flow_runs", "/workers/heartbeat", "/get_runs")
+
+
+def is_poll(scope: dict) -> bool:
+    return scope["method"] == "POST" and scope["path"].endswith(_POLL_PATH_ENDS)
 
 
 def _environ(scope: dict, body, length: int) -> dict:
@@ -71,13 +91,57 @@ async def _too_large(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-class ThreadPoolHttp:
-    """An ASGI application for `http` scopes that calls a WSGI application on `threads` threads."""
+def _deliver(future, result) -> None:
+    if not future.done():  # the request's task may have been cancelled (server shutting down)
+        future.set_result(result)
 
-    def __init__(self, wsgi_application, *, threads: int):
+
+def _fail(future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class ThreadPoolHttp:
+    """An ASGI application for `http` scopes that calls a WSGI application on `threads` threads, and polls on
+    `poll_threads` threads of their own (0: on the same `threads`)."""
+
+    def __init__(self, wsgi_application, *, threads: int, poll_threads: int = 0):
         self.wsgi_application = wsgi_application
-        self.threads = threads
-        self._pool: ThreadPoolExecutor | None = None
+        self.threads = max(1, threads)
+        self.poll_threads = max(0, poll_threads)
+        self._jobs: queue.SimpleQueue | None = None
+        self._poll_jobs: queue.SimpleQueue | None = None
+        self._start_lock = threading.Lock()
+
+    def _start(self) -> None:
+        # Threads start at the first request, in the worker process: gunicorn builds the app in its master
+        # (preload) and forks, and threads do not survive a fork.
+        with self._start_lock:
+            if self._jobs is not None:
+                return
+            jobs = queue.SimpleQueue()
+            lanes = [("http", self.threads, jobs)]
+            poll_jobs = jobs
+            if self.poll_threads:
+                poll_jobs = queue.SimpleQueue()
+                lanes.append(("http-poll", self.poll_threads, poll_jobs))
+            for prefix, count, lane in lanes:
+                for i in range(count):
+                    threading.Thread(target=self._serve, args=(lane,), name=f"{prefix}_{i}", daemon=True).start()
+            self._poll_jobs, self._jobs = poll_jobs, jobs
+
+    def _serve(self, jobs: queue.SimpleQueue) -> None:
+        while True:
+            loop, future, environ = jobs.get()
+            try:
+                result = self._run(environ)
+            except BaseException as exc:  # handed to the request's task, which re-raises it (uvicorn: 500)
+                callback, value = _fail, exc
+            else:
+                callback, value = _deliver, result
+            # RuntimeError: the loop is closed, the server stopped while this request ran and nobody waits
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, future, value)
 
     def _run(self, environ: dict) -> tuple[int, list, bytes]:
         started: list = []
@@ -89,7 +153,7 @@ class ThreadPoolHttp:
 
         result = self.wsgi_application(environ, start_response)
         try:
-            body = b"".join(result)
+            body = b"".join(result)  # one chunk (Django's HttpResponse): join returns that very bytes object
         finally:
             close = getattr(result, "close", None)
             if close is not None:
@@ -105,12 +169,17 @@ class ThreadPoolHttp:
         declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"0")
         if declared.isdigit() and int(declared) > limit:
             return await _too_large(send, limit)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        if not message.get("more_body"):  # the whole body in one message, already in memory: no copy
+            chunk = message.get("body", b"")
+            if len(chunk) > limit:
+                return await _too_large(send, limit)
+            return await self._respond(scope, send, io.BytesIO(chunk), len(chunk))
         with tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b") as body:
             length = 0
             while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
                 chunk = message.get("body", b"")
                 length += len(chunk)
                 if length > limit:  # a chunked body, which declares no length, read up to the limit
@@ -118,11 +187,18 @@ class ThreadPoolHttp:
                 body.write(chunk)
                 if not message.get("more_body"):
                     break
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
             body.seek(0)
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="http")
-            loop = asyncio.get_running_loop()
-            status, headers, content = await loop.run_in_executor(self._pool, self._run,
-                                                                  _environ(scope, body, length))
+            return await self._respond(scope, send, body, length)
+
+    async def _respond(self, scope, send, body, length: int) -> None:
+        if self._jobs is None:
+            self._start()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        (self._poll_jobs if is_poll(scope) else self._jobs).put((loop, future, _environ(scope, body, length)))
+        status, headers, content = await future
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content if scope["method"] != "HEAD" else b""})

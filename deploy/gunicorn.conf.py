@@ -1,7 +1,9 @@
 """gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server. HTTP requests run
 Django's WSGI handler on PRAETOR_WEB_THREADS threads per worker (config/http_threads.py), each keeping
 its database connection; measured with bench/flows.py, that halves the CPU per request of Django's own
-ASGI handler, which connects anew (or leaks a connection) on every request.
+ASGI handler, which connects anew (or leaks a connection) on every request. Polls have threads of their own
+(PRAETOR_WEB_POLL_THREADS). uvicorn's worker picks uvloop and httptools (pinned in pyproject.toml) for its
+event loop and HTTP parser: less event-loop CPU per request than asyncio and h11 (bench/http_layer.py).
 
 Used by the Procfile (`make run`) and the production image alike; tuned by environment variables
 listed in docs/configuration.md."""

@@ -9,11 +9,14 @@ queryset itself stays the documentation of what is read, tenancy filter included
                                          .select_for_update(of=("self",)).select_related("state").filter(pk=pk))
     run = _TASK_RUN_FOR_UPDATE.one(workspace.pk, task_run_id)
 
-Values are found in the compiled parameters by sentinel UUIDs, so every parameter must be a UUID.
+Values are found in the compiled parameters by sentinels: UUIDs unless `types=` names another type per
+argument (str, int or datetime: a unique value of that type stands in). `all()` reads several rows.
 """
 
 from __future__ import annotations
 
+import datetime
+import secrets
 import threading
 import uuid
 from collections.abc import Callable
@@ -37,25 +40,45 @@ class _Compiled:
     populators: list
 
 
+def _as_uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+# A value of each parameter type that no real query carries, and the forms it may take in compiled params.
+_SENTINELS = {
+    str: lambda: f"prepared-sentinel-{uuid.uuid4().hex}",
+    int: lambda: (1 << 30) | secrets.randbits(30),  # within int4: Django settles out-of-range comparisons itself
+    datetime.datetime: lambda: (datetime.datetime(2401, 1, 1, tzinfo=datetime.UTC)
+                                + datetime.timedelta(microseconds=secrets.randbits(40))),
+}
+
+
 class PreparedQuery:
-    def __init__(self, build: Callable[..., QuerySet]):
+    def __init__(self, build: Callable[..., QuerySet], *, types: tuple[type, ...] | None = None):
         self._build = build
+        self._types = types  # one per argument; None: every argument is a UUID
         self._compiled: dict = {}  # by database alias and vendor
         self._lock = threading.Lock()
 
     def _compile(self, alias: str, arity: int) -> _Compiled:
-        sentinels = [uuid.uuid4() for _ in range(arity)]
+        types = self._types or (uuid.UUID,) * arity
+        sentinels = [uuid.uuid4() if t is uuid.UUID else _SENTINELS[t]() for t in types]
         compiler = self._build(*sentinels).query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         slots = []
         for position, param in enumerate(params):
             for index, sentinel in enumerate(sentinels):
-                if param == sentinel:
-                    slots.append((position, index, lambda v: v))
+                if types[index] is not uuid.UUID:
+                    if isinstance(param, type(sentinel)) and param == sentinel:
+                        # as compiled: the value itself, or in the backend's wrapper (psycopg's Int4 for an int)
+                        wrap = type(param)
+                        slots.append((position, index, (lambda v: v) if wrap is type(sentinel) else wrap))
+                elif param == sentinel:
+                    slots.append((position, index, _as_uuid))
                 elif param == str(sentinel):
-                    slots.append((position, index, str))
+                    slots.append((position, index, lambda v: str(_as_uuid(v))))
                 elif param == sentinel.hex:
-                    slots.append((position, index, lambda v: v.hex))
+                    slots.append((position, index, lambda v: _as_uuid(v).hex))
         if {index for _, index, _ in slots} != set(range(arity)):
             raise ValueError("PreparedQuery: a value did not reach the SQL as a parameter.")
         klass_info, select = compiler.klass_info, compiler.select
@@ -79,8 +102,7 @@ class PreparedQuery:
                 self._compiled[key] = compiled
         params = list(compiled.params)
         for position, index, convert in compiled.slots:
-            value = values[index]
-            params[position] = convert(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+            params[position] = convert(values[index])
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
@@ -92,6 +114,32 @@ class PreparedQuery:
         for populator in compiled.populators:
             populator.populate(row, obj)
         return obj
+
+    def all(self, *values) -> list:
+        """Every row, in the queryset's order, as model instances with their select_related objects (the
+        queryset's annotations are not set on them)."""
+        connection = connections["default"]
+        key = (connection.alias, connection.vendor)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.get(key) or self._compile(connection.alias, len(values))
+                self._compiled[key] = compiled
+        params = list(compiled.params)
+        for position, index, convert in compiled.slots:
+            params[position] = convert(values[index])
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if rows and compiled.converters:
+            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
+        out = []
+        for row in rows:
+            obj = compiled.model.from_db(connection.alias, compiled.init_list, row[compiled.model_columns])
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            out.append(obj)
+        return out
 
 
 # --- writes of one row, SQL built once per model (and set of columns) ------------------------------------

@@ -108,8 +108,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per web process that run HTTP requests (config/http_threads.py); each keeps one database
-# connection, so PostgreSQL sees at most WEB_CONCURRENCY x PRAETOR_WEB_THREADS of them from the web.
+# connection, so PostgreSQL sees at most WEB_CONCURRENCY x (PRAETOR_WEB_THREADS + PRAETOR_WEB_POLL_THREADS)
+# of them from the web.
 PRAETOR_WEB_THREADS = env("PRAETOR_WEB_THREADS", 4, cast=int)
+# Threads per web process that serve only polls (workers' get_scheduled_flow_runs and heartbeats, agents'
+# get_runs), so a poll never queues behind a burst of writes; each keeps a connection too. 0: no own lane.
+PRAETOR_WEB_POLL_THREADS = env("PRAETOR_WEB_POLL_THREADS", 1, cast=int)
 # The largest request body the web process reads (413 above it). The prefect client's log batches reach
 # 4,000,000 bytes (PREFECT_LOGGING_TO_API_BATCH_SIZE); deployments and block documents stay far below.
 PRAETOR_MAX_REQUEST_BYTES = env("PRAETOR_MAX_REQUEST_BYTES", 16 * 1024 * 1024, cast=int)

@@ -4,9 +4,12 @@ back exactly its status, headers and body."""
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 
-from config.http_threads import ThreadPoolHttp
+import pytest
+
+from config.http_threads import ThreadPoolHttp, is_poll
 
 
 def _call(app, scope, body=b""):
@@ -107,3 +110,116 @@ def test_a_chunked_body_over_the_limit_is_413_and_an_exact_fit_passes(settings):
 
     sent = _call(ThreadPoolHttp(echo, threads=1), _scope(), body=b"12345")
     assert (sent[0]["status"], sent[1]["body"]) == (200, b"12345")
+
+
+def test_a_body_in_one_message_is_handed_over_in_memory_as_it_came():
+    seen = {}
+
+    def wsgi(environ, start_response):
+        seen.update(input=environ["wsgi.input"], body=environ["wsgi.input"].read(), length=environ["CONTENT_LENGTH"])
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    messages = [{"type": "http.request", "body": b'{"x": 1}', "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(ThreadPoolHttp(wsgi, threads=1)(_scope(), receive, send))
+    assert isinstance(seen["input"], io.BytesIO)
+    assert (seen["body"], seen["length"]) == (b'{"x": 1}', "8")
+    assert [m.get("status") for m in sent] == [200, None] and sent[1]["body"] == b"ok"
+
+
+def test_an_error_in_the_thread_reaches_the_request_task():
+    def broken(environ, start_response):
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        _call(ThreadPoolHttp(broken, threads=1), _scope())
+
+
+_POLL = "/api/accounts/a/workspaces/w/work_pools/p/get_scheduled_flow_runs"
+
+
+@pytest.mark.parametrize(("method", "path", "poll"), [
+    ("POST", _POLL, True),
+    ("POST", "/api/accounts/a/workspaces/w/work_pools/p/workers/heartbeat", True),
+    ("POST", "/api/accounts/a/workspaces/w/deployments/get_scheduled_flow_runs", True),
+    ("POST", "/api/accounts/a/workspaces/w/work_queues/q/get_runs", True),
+    ("GET", _POLL, False),
+    ("POST", "/api/accounts/a/workspaces/w/task_runs/", False),
+    ("POST", "/api/accounts/a/workspaces/w/flow_runs/r/set_state", False),
+])
+def test_polls_are_told_apart_by_method_and_path(method, path, poll):
+    assert is_poll({"method": method, "path": path}) is poll
+
+
+def _threads_seen(app, paths):
+    seen = []
+
+    def wsgi(environ, start_response):
+        seen.append((environ["PATH_INFO"], threading.current_thread().name))
+        start_response("200 OK", [])
+        return [b""]
+
+    app.wsgi_application = wsgi
+    for path in paths:
+        _call(app, _scope(path=path))
+    return seen
+
+
+def test_polls_run_on_their_own_threads_and_with_no_poll_threads_on_the_others():
+    own = _threads_seen(ThreadPoolHttp(None, threads=2, poll_threads=1), [_POLL, "/api/x"])
+    assert own[0][1].startswith("http-poll_") and own[1][1].startswith("http_")
+    shared = _threads_seen(ThreadPoolHttp(None, threads=2, poll_threads=0), [_POLL, "/api/x"])
+    assert shared[0][1].startswith("http_") and shared[1][1].startswith("http_")
+
+
+def test_a_poll_is_answered_while_every_other_thread_is_busy():
+    release = threading.Event()
+
+    def wsgi(environ, start_response):
+        if not environ["PATH_INFO"].endswith("get_scheduled_flow_runs"):
+            assert release.wait(10)  # a long write holds the only request thread
+        start_response("200 OK", [])
+        return [environ["PATH_INFO"].encode()]
+
+    app = ThreadPoolHttp(wsgi, threads=1, poll_threads=1)
+    done = []
+
+    async def one(path):
+        messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            if message["type"] == "http.response.body":
+                done.append(message["body"].decode())
+
+        await app(_scope(path=path), receive, send)
+
+    async def scenario():
+        slow = asyncio.ensure_future(one("/api/slow"))
+        await asyncio.sleep(0.05)
+        await asyncio.wait_for(one(_POLL), timeout=5)  # not queued behind /api/slow
+        assert done == [_POLL]
+        release.set()
+        await slow
+
+    asyncio.run(scenario())
+    assert done == [_POLL, "/api/slow"]
+
+
+def test_no_thread_starts_before_the_first_request():
+    # gunicorn builds the app in its master (preload) and forks: threads made there would not be in the workers.
+    before = set(threading.enumerate())
+    app = ThreadPoolHttp(None, threads=3, poll_threads=2)
+    assert set(threading.enumerate()) == before
+    _threads_seen(app, ["/api/x"])
+    assert len([t for t in set(threading.enumerate()) - before if t.name.startswith("http")]) == 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 
 import pytest
@@ -99,3 +100,24 @@ def test_insert_many_stores_what_bulk_create_stores_in_batches(workspace, django
             row.name, row.level, row.message, row.timestamp, row.flow_run_id, row.task_run_id)
         assert log.created is not None and log.updated is not None and log.workspace_id == workspace.pk
         assert not row._state.adding
+
+
+def test_typed_values_and_several_rows_read_as_their_queryset_reads_them(authed_client, workspace):
+    flow_id = create_flow(authed_client, workspace)["id"]
+    for _ in range(3):
+        create_flow_run(authed_client, workspace, flow_id)
+    since = timezone.now() - datetime.timedelta(hours=1)
+    query = prepared.PreparedQuery(
+        lambda ws, flow, name, at, n: FlowRun.objects.for_workspace(ws).select_related("state")
+        .filter(flow_id=flow, created__gte=at, run_count__lt=n).exclude(name=name).order_by("created", "id"),
+        types=(uuid.UUID, uuid.UUID, str, datetime.datetime, int))
+    expected = list(FlowRun.objects.for_workspace(workspace).select_related("state").filter(flow_id=flow_id)
+                    .order_by("created", "id"))
+    for _ in range(2):  # compiled on the first call, reused on the second
+        got = query.all(workspace.pk, flow_id, "no such name", since, 1)
+        assert [_fields(r) for r in got] == [_fields(r) for r in expected] and len(got) == 3
+        assert [_fields(r.state) for r in got] == [_fields(r.state) for r in expected]
+    assert query.all(workspace.pk, flow_id, expected[0].name, since, 1) == expected[1:]
+    assert query.all(workspace.pk, flow_id, "x", timezone.now() + datetime.timedelta(hours=1), 1) == []
+    assert query.all(workspace.pk, flow_id, "x", since, 0) == []
+    assert query.all(WorkspaceFactory(organization=workspace.organization).pk, flow_id, "x", since, 1) == []

@@ -287,3 +287,52 @@ def test_filters_accept_the_clients_null_offset_and_limit(authed_client, workspa
     for path in ("work_pools/filter", "work_queues/filter", "deployments/filter", "work_pools/mypool/workers/filter"):
         assert authed_client.post(base(workspace) + path, {"offset": None, "limit": None},
                                   format="json").status_code == 200, path
+
+
+def _orm_poll_runs(ws, queue_ids, limit, before=None, after=None) -> list:
+    from apps.engine.selectors.work_pools import _poll_runs
+
+    return sorted(_poll_runs(ws.pk, limit, queue_ids, before, after), key=lambda r: (r.next_scheduled_start_time, r.pk))
+
+
+@pytest.mark.parametrize("bounds", ["none", "before", "both"])
+def test_the_compiled_poll_read_gives_what_its_queryset_gives_and_stays_in_its_workspace(
+        authed_client, workspace, organization, bounds):
+    from apps.engine.selectors.work_pools import _poll_runs_prepared
+
+    create_pool(authed_client, workspace)
+    authed_client.post(base(workspace) + "work_pools/mypool/queues", {"name": "q1"}, format="json")
+    queues = [queue_of(workspace, "mypool", n) for n in ("default", "q1")]
+    for queue in queues:
+        add_runs(workspace, queue, [ago(i) for i in range(1, 5)] + [timezone.now() + datetime.timedelta(hours=1)])
+    ids = [q.pk for q in queues]
+    before = timezone.now() if bounds != "none" else None
+    after = ago(3) - datetime.timedelta(seconds=1) if bounds == "both" else None
+    query = _poll_runs_prepared(2, before is not None, after is not None)
+    values = [t for t in (before, after) if t is not None]
+    for _ in range(2):  # compiled on the first call, reused on the second
+        got = sorted(query.all(workspace.pk, 3, *ids, *values), key=lambda r: (r.next_scheduled_start_time, r.pk))
+        expected = _orm_poll_runs(workspace, ids, 3, before, after)
+        assert [(r.pk, r.work_queue_id, r.state.pk, r.state.type) for r in got] == [
+            (r.pk, r.work_queue_id, r.state.pk, r.state.type) for r in expected]
+        assert len(got) == 6  # 3 of each queue
+    other = WorkspaceFactory(organization=organization)
+    assert query.all(other.pk, 3, *ids, *values) == []
+
+
+def test_the_compiled_queue_and_pool_reads_of_a_poll_match_their_querysets(authed_client, workspace, organization):
+    from apps.engine.selectors.work_pools import work_pool_id_get, work_queue_list, work_queues_for_poll
+
+    create_pool(authed_client, workspace)
+    authed_client.post(base(workspace) + "work_pools/mypool/queues", {"name": "q1", "priority": 5}, format="json")
+    expected = list(work_queue_list(workspace=workspace, pool_name="mypool"))
+    for _ in range(2):
+        got = work_queues_for_poll(workspace=workspace, pool_name="mypool")
+        assert [(q.pk, q.name, q.priority, q.work_pool.pk, q.work_pool.name) for q in got] == [
+            (q.pk, q.name, q.priority, q.work_pool.pk, q.work_pool.name) for q in expected]
+        assert work_pool_id_get(workspace=workspace, name="mypool") == WorkPool.objects.for_workspace(
+            workspace).get(name="mypool").pk
+    other = WorkspaceFactory(organization=organization)
+    assert work_queues_for_poll(workspace=other, pool_name="mypool") == []
+    assert work_pool_id_get(workspace=other, name="mypool") is None
+    assert work_pool_id_get(workspace=workspace, name="nope") is None

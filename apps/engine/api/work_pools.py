@@ -124,7 +124,7 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
     def post(self, request, name, **kwargs):
         body = parse_body(schemas.PoolScheduledRunsBody, request.data)
         # the pool comes with its queues (one query); a pool without queues is looked up on its own
-        queues = list(selectors.work_queue_list(workspace=self.workspace, pool_name=name))
+        queues = selectors.work_queues_for_poll(workspace=self.workspace, pool_name=name)
         pool = queues[0].work_pool if queues else _pool(self.workspace, name)
         if body.get("work_queue_names"):
             by_name = {q.name: q for q in queues}

@@ -10,6 +10,7 @@ not heartbeat: while one of its queues was polled), PAUSED when paused.
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from apps.core.prepared import PreparedQuery
 from apps.engine.models import FlowRun, StateType, Worker, WorkPool, WorkQueue
 from apps.engine.selectors.filters import work_pool_q, work_queue_q
 
@@ -81,6 +83,26 @@ def work_queue_list(*, workspace, pool: WorkPool | None = None, pool_name: str |
     return qs.filter(work_queue_q(work_queues)).order_by("priority", "name", "id")
 
 
+# Compiled once per process (apps/core/prepared.py): every worker sends a poll and a heartbeat every few seconds.
+_POLL_QUEUES = PreparedQuery(
+    lambda workspace_id, pool_name: WorkQueue.objects.for_workspace(workspace_id).select_related("work_pool")
+    .filter(work_pool__name=pool_name).order_by("priority", "name", "id"), types=(uuid.UUID, str))
+_POOL_ID = PreparedQuery(
+    lambda workspace_id, name: WorkPool.objects.for_workspace(workspace_id).only("id").filter(name=name),
+    types=(uuid.UUID, str))
+
+
+def work_queues_for_poll(*, workspace, pool_name: str) -> list[WorkQueue]:
+    """The pool's queues by priority, then name, each with its pool (one read, compiled once per process)."""
+    return _POLL_QUEUES.all(workspace.pk, pool_name)
+
+
+def work_pool_id_get(*, workspace, name: str) -> uuid.UUID | None:
+    """The id of the workspace's pool of that name, or None (a heartbeat's read, compiled once per process)."""
+    pool = _POOL_ID.one(workspace.pk, name)
+    return None if pool is None else pool.pk
+
+
 def work_queue_get(*, workspace, queue_id) -> WorkQueue | None:
     return WorkQueue.objects.for_workspace(workspace).select_related("work_pool").filter(pk=queue_id).first()
 
@@ -120,6 +142,43 @@ class PolledRun:
     work_queue_id: object
 
 
+def _poll_runs(workspace_id, limit: int, queue_ids: list, scheduled_before, scheduled_after) -> QuerySet[FlowRun]:
+    """Scheduled runs of the queues (at most `limit` per queue, first due first), with their state."""
+    runs = (
+        FlowRun.objects.for_workspace(workspace_id)
+        .filter(work_queue_id__in=queue_ids, state_type=StateType.SCHEDULED)
+        # runs retrying inside their own process are not handed out again (a missing key is NULL in SQL)
+        .filter(Q(empirical_policy__retry_type__isnull=True) | ~Q(empirical_policy__retry_type="in_process"))
+    )
+    if scheduled_before is not None:
+        runs = runs.filter(next_scheduled_start_time__lte=scheduled_before)
+    if scheduled_after is not None:
+        runs = runs.filter(next_scheduled_start_time__gte=scheduled_after)
+    return (runs.select_related("state")
+            .annotate(queue_rank=Window(RowNumber(), partition_by=[F("work_queue_id")],
+                                        order_by=[F("next_scheduled_start_time").asc(), F("id").asc()]))
+            .filter(queue_rank__lte=limit))
+
+
+# The poll's read compiled once per process and shape (number of queues, which time bounds are given); a
+# pool's polls have one or two shapes. Pools polled with more queues at once than this use the ORM.
+_PREPARED_POLL_QUEUES = 8
+_POLL_RUNS: dict[tuple[int, bool, bool], PreparedQuery] = {}
+
+
+def _poll_runs_prepared(queues: int, before: bool, after: bool) -> PreparedQuery:
+    key = (queues, before, after)
+    if key not in _POLL_RUNS:
+        def build(workspace_id, limit, *values):
+            bounds = iter(values[queues:])
+            return _poll_runs(workspace_id, limit, list(values[:queues]), next(bounds) if before else None,
+                              next(bounds) if after else None)
+
+        types = (uuid.UUID, int, *(uuid.UUID,) * queues, *(datetime.datetime,) * (before + after))
+        _POLL_RUNS.setdefault(key, PreparedQuery(build, types=types))
+    return _POLL_RUNS[key]
+
+
 def scheduled_runs_for_queues(*, workspace, queues: list[WorkQueue], limit: int,
                               scheduled_before: datetime.datetime | None = None,
                               scheduled_after: datetime.datetime | None = None) -> list[PolledRun]:
@@ -153,20 +212,13 @@ def scheduled_runs_for_queues(*, workspace, queues: list[WorkQueue], limit: int,
     queues = [q for q in queues if slots[q.pk] != 0]
     if not queues or pool_slots == 0:
         return []
-    runs = (
-        FlowRun.objects.for_workspace(workspace)
-        .filter(work_queue_id__in=[q.pk for q in queues], state_type=StateType.SCHEDULED)
-        # runs retrying inside their own process are not handed out again (a missing key is NULL in SQL)
-        .filter(Q(empirical_policy__retry_type__isnull=True) | ~Q(empirical_policy__retry_type="in_process"))
-    )
-    if scheduled_before is not None:
-        runs = runs.filter(next_scheduled_start_time__lte=scheduled_before)
-    if scheduled_after is not None:
-        runs = runs.filter(next_scheduled_start_time__gte=scheduled_after)
-    runs = (runs.select_related("state")
-            .annotate(queue_rank=Window(RowNumber(), partition_by=[F("work_queue_id")],
-                                        order_by=[F("next_scheduled_start_time").asc(), F("id").asc()]))
-            .filter(queue_rank__lte=limit))
+    ids = [q.pk for q in queues]
+    bounds = [t for t in (scheduled_before, scheduled_after) if t is not None]
+    if len(ids) <= _PREPARED_POLL_QUEUES:
+        runs = _poll_runs_prepared(len(ids), scheduled_before is not None, scheduled_after is not None).all(
+            workspace.pk, limit, *ids, *bounds)
+    else:
+        runs = _poll_runs(workspace.pk, limit, ids, scheduled_before, scheduled_after)
     by_queue: dict = defaultdict(list)
     for run in runs:
         by_queue[run.work_queue_id].append(run)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.core.errors import Conflict, Invalid, NotFound, PermissionDenied
 from apps.engine.models import Deployment, Worker, WorkPool, WorkQueue
 from apps.engine.models.deployments import DEFAULT_AGENT_POOL_NAME, DEFAULT_QUEUE_NAME
+from apps.engine.selectors.work_pools import work_pool_id_get
 from apps.engine.services.job_variables import work_pool_defaults_validate
 
 DEFAULT_QUEUE_DESCRIPTION = "The work pool's default queue."
@@ -254,12 +255,12 @@ def work_queue_resolve(*, workspace, work_pool_name: str | None, work_queue_name
 
 def worker_heartbeat(*, workspace, pool_name: str, name: str, heartbeat_interval_seconds: int | None) -> None:
     """Record that a worker is alive: one upsert keyed by (pool, name); concurrent heartbeats are harmless."""
-    pool = WorkPool.objects.for_workspace(workspace).filter(name=pool_name).only("id").first()
-    if pool is None:
+    pool_id = work_pool_id_get(workspace=workspace, name=pool_name)
+    if pool_id is None:
         raise pool_not_found(pool_name)
     now = timezone.now()
     Worker.all_workspaces.bulk_create(
-        [Worker(workspace_id=workspace.pk, work_pool_id=pool.pk, name=name, last_heartbeat_time=now,
+        [Worker(workspace_id=workspace.pk, work_pool_id=pool_id, name=name, last_heartbeat_time=now,
                 heartbeat_interval_seconds=heartbeat_interval_seconds)],
         update_conflicts=True, unique_fields=["work_pool", "name"],
         update_fields=["last_heartbeat_time", "heartbeat_interval_seconds", "updated"],

@@ -13,7 +13,8 @@ own, with the same workloads; prints the figures docs/performance.md reports and
 2. raw API mode: P threads each create F flow runs → Running → T x (create task run, Running, Completed) →
    a log batch → Completed → a filter (bench/flows.py api);
 3. polls (this server only, unless --polls-prefect): bench/polls.py's K worker processes poll while the client
-   workload runs again (P x F/2 x T).
+   workload runs again (P x F/2 x T); `--polls-client-nice N` runs that workload's client processes at nice N
+   (in production they run on customers' machines, not on the server's two cores).
 CPU is read from /proc: each server's whole process tree (sampled every 0.2 s, so recycled workers count)
 and the PostgreSQL backends serving its database; the client processes' CPU is shown too.
 Only processes this script started are stopped, by process group, also on Ctrl-C.
@@ -298,6 +299,9 @@ def main() -> None:
     parser.add_argument("--polls-workers", type=int, default=8)
     parser.add_argument("--polls-seconds", type=float, default=30)
     parser.add_argument("--polls-interval", type=float, default=1.0)
+    parser.add_argument("--polls-client-nice", type=int, default=0, metavar="N",
+                        help="run the flows workload behind the polls at nice N: on a 2-core box its client processes "
+                             "stand in for customers' machines and otherwise take the CPUs the server and pollers need")
     parser.add_argument("--polls-prefect", action="store_true", help="also run the poll benchmark against Prefect")
     parser.add_argument("--skip", action="append", default=[], choices=["prefect", "client", "api", "polls"])
     parser.add_argument("--database", default="praetor_bench", help="this server's database (dropped, made anew)")
@@ -358,7 +362,8 @@ def main() -> None:
         if r["mode"] == "polls":
             print(f"\n>> polls against {r['label']}: p50 {r['poll_p50_ms']:.1f} ms  p99 {r['poll_p99_ms']:.1f} ms  "
                   f"pick-up delay p50 {r['delay_p50_s']:.3f} s  p99 {r['delay_p99_s']:.3f} s  (interval "
-                  f"{r['interval']:.1f} s; {r['claimed']} of {r['created']} runs claimed)")
+                  f"{r['interval']:.1f} s; {r['claimed']} of {r['created']} runs claimed; flows workload at nice "
+                  f"{r['client_nice']})")
     print(f"\nmachine load average at the end {os.getloadavg()}; logs in {workdir}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
@@ -368,12 +373,13 @@ def run_polls(label: str, url: str, key: str | None, args, extra_env: dict) -> d
     """The poll benchmark while the client workload runs (P x F/2 x T) against the same server."""
     P, F, T = args.client
     background = threading.Thread(target=flows.run_client,
-                                  args=(url, key, P, max(1, F // 2), T, None, extra_env), daemon=True)
+                                  args=(url, key, P, max(1, F // 2), T, None, extra_env, args.polls_client_nice),
+                                  daemon=True)
     background.start()
     figures = polls.run(url, key, workers=args.polls_workers, seconds=args.polls_seconds,
                         interval=args.polls_interval, per_second=5, queues=3)
     background.join()
-    return {"label": label, "mode": "polls", **figures}
+    return {"label": label, "mode": "polls", "client_nice": args.polls_client_nice, **figures}
 
 
 if __name__ == "__main__":

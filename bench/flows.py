@@ -179,8 +179,10 @@ CLIENTS: list[subprocess.Popen] = []  # client processes running now (bench/comp
 
 
 def run_client(url, key, processes: int, flows: int, tasks: int, timings: dict | None = None,
-               extra_env: dict | None = None) -> None:
-    """P client processes, each running F flows of T tasks; their requests' latencies go into `timings`."""
+               extra_env: dict | None = None, nice: int = 0) -> None:
+    """P client processes, each running F flows of T tasks; their requests' latencies go into `timings`.
+    `nice` > 0 runs them at that lower CPU priority (bench/compare.py's polls, where the flows stand in for
+    customers' machines)."""
     home = Path(f"/tmp/praetor-bench-{uuid.uuid4().hex[:6]}")
     env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_HOME": str(home),
            **(extra_env or {})}
@@ -189,8 +191,9 @@ def run_client(url, key, processes: int, flows: int, tasks: int, timings: dict |
     python = ROOT / ".venv-prefect" / "bin" / "python"
     home.mkdir(parents=True, exist_ok=True)
     outputs = [home / f"timings-{i}.json" for i in range(processes)]
+    lower = (lambda: os.nice(nice)) if nice > 0 else None
     procs = [subprocess.Popen([str(python), "-c", CLIENT_SCRIPT, str(flows), str(tasks)],
-                              env={**env, "BENCH_TIMINGS": str(out)}) for out in outputs]
+                              env={**env, "BENCH_TIMINGS": str(out)}, preexec_fn=lower) for out in outputs]
     CLIENTS.extend(procs)
     try:
         codes = [p.wait() for p in procs]

@@ -146,3 +146,22 @@ def test_write_together_writes_states_decisions_and_the_run_or_raises_for_a_miss
     gone = FlowRun(id=uuid.uuid4(), workspace_id=workspace.pk)
     with transaction.atomic(), pytest.raises(DatabaseError):
         prepared.write_together([], gone, ["name"])
+
+
+def test_statements_use_the_raw_cursor_unless_queries_are_logged_and_raise_djangos_errors(authed_client, workspace):
+    from django.db import IntegrityError, connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.engine.models.runs import FlowRunState
+
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])
+    assert isinstance(prepared.cursor_for(connection), prepared._RawCursor)
+    assert prepared.cursor_for(connection) is prepared.cursor_for(connection)
+    with CaptureQueriesContext(connection) as captured:
+        assert not isinstance(prepared.cursor_for(connection), prepared._RawCursor)
+        assert flow_run_get(workspace=workspace, flow_run_id=run_id) is not None
+    assert len(captured) == 1
+    state = FlowRunState.all_workspaces.get(flow_run_id=run_id)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        prepared.insert(state)  # its id is taken
+    assert flow_run_get(workspace=workspace, flow_run_id=run_id).state_id == state.pk  # the connection works on

@@ -85,7 +85,7 @@ class TaskRunSetStateView(WorkspaceAPIView):
                                                                   200: state_schemas.OrchestrationResult},
                    operation_id="task_run_set_state")
     def post(self, request, id: str, **kwargs):
-        body = parse_body(state_schemas.SetStateBody, request.data)
+        body = state_schemas.set_state_body(request.data)
         result = services.task_run_set_state(workspace=self.workspace, task_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user)
         return Response(result.as_json(), status=201 if result.wrote_state else 200)

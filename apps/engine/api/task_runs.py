@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid
@@ -129,11 +130,11 @@ class TaskRunStateDetailView(WorkspaceAPIView):
 
 
 urlpatterns = [
-    path("task_runs/", TaskRunCreateView.as_view(), name="task-runs"),
+    path("task_runs/", lean_view(TaskRunCreateView), name="task-runs"),
     path("task_runs/filter", TaskRunFilterView.as_view(), name="task-runs-filter"),
     path("task_runs/count", TaskRunCountView.as_view(), name="task-runs-count"),
     path("task_runs/<str:id>", TaskRunDetailView.as_view(), name="task-run"),
-    path("task_runs/<str:id>/set_state", TaskRunSetStateView.as_view(), name="task-run-set-state"),
+    path("task_runs/<str:id>/set_state", lean_view(TaskRunSetStateView), name="task-run-set-state"),
     path("task_runs/<str:id>/decisions", TaskRunDecisionsView.as_view(), name="task-run-decisions"),
     path("task_run_states/", TaskRunStateListView.as_view(), name="task-run-states"),
     path("task_run_states/<str:id>", TaskRunStateDetailView.as_view(), name="task-run-state"),

@@ -112,7 +112,7 @@ class LocalLimiter:
         return max(0.0, level - max(0.0, now - at) * limit / period)
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False) -> Decision:
+                debt: bool = False, count_denied: bool = True) -> Decision:
         with self._lock:
             now = self._clock()
             level = self._level(key, limit, period, now)
@@ -126,7 +126,7 @@ class LocalLimiter:
                 self._buckets[key] = (level + cost, now, now + (level + cost) * period / limit)
             minute = _minute(self._wall_clock())
             counts = self._usage.setdefault((key, minute), [0, 0])
-            counts[0 if allowed else 1] += cost
+            counts[0 if allowed else 1] += cost if allowed or count_denied else 0
             return _decision(allowed, after, limit, period, retry_after)
 
     def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
@@ -163,12 +163,12 @@ class RedisLimiter:
         self._script = self.client.register_script(_LUA)
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False) -> Decision:
+                debt: bool = False, count_denied: bool = True) -> Decision:
         usage_key = f"{key}:u:{_minute(time.time())}"
         allowed, tokens, retry_after = self._script(
             keys=[key, usage_key],
             args=[limit, int(period * 1_000_000), cost, 1 if peek else 0, self.USAGE_TTL_SECONDS,
-                  _needed(cost, limit, debt)],
+                  _needed(cost, limit, debt), cost if count_denied else 0],
         )
         return _decision(bool(allowed), float(tokens), limit, period, float(retry_after) / 1_000_000)
 
@@ -227,8 +227,77 @@ class FailOpenLimiter:
         return result
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False) -> Decision:
-        return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek, debt=debt)
+                debt: bool = False, count_denied: bool = True) -> Decision:
+        return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek, debt=debt,
+                          count_denied=count_denied)
 
     def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
         return self._call("usage", key, minutes=minutes)
+
+
+@dataclass(slots=True)
+class _Lease:
+    limit: int
+    left: int  # tokens drawn ahead and not yet handed out
+    remaining: int  # the bucket's tokens right after the lease was drawn (for RateLimit-Remaining)
+    reset_at: float  # when the bucket was due to be full again, as seen at the draw
+    until: float  # unused tokens are dropped after this (a lease never outlives one period)
+
+
+class LeasedLimiter:
+    """Single-token draws from a shared limiter, served from small leases: one round trip draws up to
+    `max_tokens` tokens at once (never more than `share` of the bucket's limit) and this process hands them
+    out one per draw, so most requests cost no round trip.
+
+    What stays exact: a process can only hand out tokens it has drawn, so across N processes at most N
+    leases (each ≤ 1% of the limit) are drawn ahead and unspent; the long-run rate holds. When a lease
+    cannot be drawn (fewer tokens left than a lease), the draw falls back to a single token from the shared
+    bucket, so a 429 and its Retry-After are decided there exactly as before. Limits under 2 / `share`
+    are not leased at all. Unspent tokens count as allowed in the usage and are dropped after one period.
+    """
+
+    def __init__(self, limiter, *, max_tokens: int, share: float = 0.01, clock=time.monotonic):
+        self.limiter = limiter
+        self.max_tokens = max_tokens
+        self.share = share
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._leases: dict[str, _Lease] = {}
+
+    def lease_size(self, limit: int) -> int:
+        return min(self.max_tokens, math.floor(limit * self.share + _EPSILON))
+
+    def _from_lease(self, key: str, limit: int, now: float) -> Decision | None:
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease.limit != limit or lease.left <= 0 or now >= lease.until:
+                return None
+            lease.left -= 1
+            return Decision(allowed=True, limit=limit, remaining=min(limit, lease.remaining + lease.left),
+                            reset_after=max(0.0, lease.reset_at - now), retry_after=0.0)
+
+    def consume_one(self, key: str, *, limit: int, period: float) -> Decision:
+        """Draw one token, from this process's lease when it has one."""
+        size = self.lease_size(limit)
+        if size < 2:
+            return self.limiter.consume(key, limit=limit, period=period)
+        now = self._clock()
+        decision = self._from_lease(key, limit, now)
+        if decision is not None:
+            return decision
+        drawn = self.limiter.consume(key, limit=limit, period=period, cost=size, count_denied=False)
+        if not drawn.allowed:
+            with self._lock:
+                self._leases.pop(key, None)
+            return self.limiter.consume(key, limit=limit, period=period)
+        with self._lock:
+            if len(self._leases) >= 10_000:
+                self._leases = {k: v for k, v in self._leases.items() if v.until > now and v.left > 0}
+            self._leases[key] = _Lease(limit=limit, left=size - 1, remaining=drawn.remaining,
+                                       reset_at=now + drawn.reset_after, until=now + period)
+        return Decision(allowed=True, limit=limit, remaining=min(limit, drawn.remaining + size - 1),
+                        reset_after=drawn.reset_after, retry_after=0.0)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._leases.clear()

@@ -17,7 +17,7 @@ from apps.organizations.models import Organization
 from apps.ratelimit.errors import RateLimited
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, BUCKETS, LOGS_EVENTS, PERIOD_SECONDS, organization_limits
-from apps.ratelimit.store import bucket_key, get_limiter
+from apps.ratelimit.store import bucket_key, get_leased_limiter, get_limiter
 
 AUTH_FAILURES = "auth_failures"
 
@@ -31,9 +31,13 @@ def _unlimited(limit: int) -> Decision:
     return Decision(allowed=True, limit=limit, remaining=limit, reset_after=0.0, retry_after=0.0)
 
 
-def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False) -> Decision:
+def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False,
+          lease: bool = False) -> Decision:
     if not settings.PRAETOR_RATELIMIT_ENABLED:
         return _unlimited(limit)
+    if lease and n == 1 and not peek and not debt:
+        # One request: from this process's lease of the bucket (no round trip for most requests).
+        return get_leased_limiter().consume_one(key, limit=limit, period=PERIOD_SECONDS)
     return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt)
 
 
@@ -63,7 +67,7 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError("Cannot draw a negative number of units.")
     org = _organization(organization)
     limit = organization_limits(org)[bucket]
-    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch)
+    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch, lease=bucket == API)
 
 
 def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,
@@ -83,7 +87,7 @@ def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
 def user_consume(user_id, n: int = 1) -> Decision:
     """A user's requests outside any account URL (/api/me…): a bucket of that user, since a user may
     belong to several organizations and none of them is named by the request."""
-    return _draw(bucket_key(API, "user", user_id), limit=settings.PRAETOR_RATELIMIT_USER_PER_MINUTE, n=n)
+    return _draw(bucket_key(API, "user", user_id), limit=settings.PRAETOR_RATELIMIT_USER_PER_MINUTE, n=n, lease=True)
 
 
 def anonymous_consume(ip: str, n: int = 1) -> Decision:

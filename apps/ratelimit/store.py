@@ -7,9 +7,9 @@ import threading
 
 from django.conf import settings
 
-from apps.ratelimit.limiter import FailOpenLimiter, LocalLimiter, RedisLimiter
+from apps.ratelimit.limiter import FailOpenLimiter, LeasedLimiter, LocalLimiter, RedisLimiter
 
-_limiters: dict[tuple, FailOpenLimiter | LocalLimiter] = {}
+_limiters: dict[tuple, FailOpenLimiter | LocalLimiter | LeasedLimiter] = {}
 _lock = threading.Lock()
 
 
@@ -33,6 +33,18 @@ def get_limiter() -> FailOpenLimiter | LocalLimiter:
                     limiter = LocalLimiter()
                 _limiters[config] = limiter
     return limiter
+
+
+def get_leased_limiter() -> LeasedLimiter:
+    """Single-token draws through per-process leases of `get_limiter()`'s tokens (PRAETOR_RATELIMIT_LEASE_MAX
+    tokens at most, never more than 1% of a bucket's limit; 0 turns leases off)."""
+    limiter = get_limiter()
+    config = ("leased", settings.PRAETOR_RATELIMIT_LEASE_MAX)
+    leased = _limiters.get(config)
+    if leased is None or leased.limiter is not limiter:
+        with _lock:
+            leased = _limiters[config] = LeasedLimiter(limiter, max_tokens=settings.PRAETOR_RATELIMIT_LEASE_MAX)
+    return leased
 
 
 def bucket_key(bucket: str, kind: str, ident) -> str:

@@ -3,7 +3,8 @@
 --          is what was drawn and has not yet refilled, so a new limit applies at once (tokens = limit - level)
 -- KEYS[2]: this minute's usage, a hash {a = units allowed, d = units denied}
 -- ARGV: limit, period (microseconds), cost, peek (1 = decide without drawing), usage TTL (seconds),
---       tokens needed for the draw (limiter.py `_needed`: the cost capped at the limit, or 1 for a debt draw)
+--       tokens needed for the draw (limiter.py `_needed`: the cost capped at the limit, or 1 for a debt draw),
+--       units to count as denied if denied (the cost; 0 for a lease, which falls back to a single draw)
 -- Returns {allowed 1|0, tokens left (full-precision string), microseconds until allowed}
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
@@ -33,8 +34,9 @@ if tokens + 1e-9 >= needed then
   redis.call("EXPIRE", KEYS[2], ARGV[5])
   return {1, string.format("%.17g", after), 0}
 end
-if not peek then
-  redis.call("HINCRBY", KEYS[2], "d", cost)
+local denied = tonumber(ARGV[7]) or cost
+if not peek and denied > 0 then
+  redis.call("HINCRBY", KEYS[2], "d", denied)
   redis.call("EXPIRE", KEYS[2], ARGV[5])
 end
 return {0, string.format("%.17g", tokens), math.ceil((needed - tokens) * period / limit)}

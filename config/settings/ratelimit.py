@@ -17,5 +17,8 @@ PRAETOR_RATELIMIT_REDIS_URL = env("PRAETOR_RATELIMIT_REDIS_URL", env("REDIS_URL"
 # Seconds to wait for Redis before falling back to the in-process limiter, and between retries of it.
 PRAETOR_RATELIMIT_REDIS_TIMEOUT = env("PRAETOR_RATELIMIT_REDIS_TIMEOUT", 0.25, cast=float)
 PRAETOR_RATELIMIT_REDIS_RETRY_SECONDS = env("PRAETOR_RATELIMIT_REDIS_RETRY_SECONDS", 5.0, cast=float)
+# Tokens a process draws ahead from an API bucket in one Redis round trip and hands out itself (never
+# more than 1% of the bucket's per-minute limit; 0 = one round trip per request). docs/ratelimit.md.
+PRAETOR_RATELIMIT_LEASE_MAX = env("PRAETOR_RATELIMIT_LEASE_MAX", 32, cast=int)
 # Extra key segment; the test suite sets one per test so buckets never leak between tests.
 PRAETOR_RATELIMIT_NAMESPACE = ""

@@ -121,3 +121,69 @@ def test_typed_values_and_several_rows_read_as_their_queryset_reads_them(authed_
     assert query.all(workspace.pk, flow_id, "x", timezone.now() + datetime.timedelta(hours=1), 1) == []
     assert query.all(workspace.pk, flow_id, "x", since, 0) == []
     assert query.all(WorkspaceFactory(organization=workspace.organization).pk, flow_id, "x", since, 1) == []
+
+
+@pytest.fixture(params=["postgresql", "other"])
+def vendor(request, monkeypatch):
+    """Both paths of the multi-row writes: one statement (PostgreSQL) and one by one (the SQLite path,
+    here run on PostgreSQL by hiding the vendor)."""
+    from django.db import connection
+
+    if request.param == "other":
+        monkeypatch.setattr(connection, "vendor", "sqlite-like")
+    return request.param
+
+
+def test_insert_if_inserts_the_run_and_its_state_only_into_a_flow_run_of_the_workspace(
+        authed_client, workspace, organization, vendor):
+    from apps.core.errors import NotFound
+    from apps.engine.models.runs import TaskRunState
+    from apps.engine.services.task_runs import task_run_create
+
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])
+    other = WorkspaceFactory(organization=organization)
+    with pytest.raises(NotFound):
+        task_run_create(workspace=other, flow_run_id=run_id, task_key="k", dynamic_key="0")
+    assert not TaskRun.all_workspaces.filter(flow_run_id=run_id).exists()
+    created, new = task_run_create(workspace=workspace, flow_run_id=run_id, task_key="k", dynamic_key="0")
+    again, new_again = task_run_create(workspace=workspace, flow_run_id=run_id, task_key="k", dynamic_key="0")
+    assert (new, new_again) == (True, False) and again.pk == created.pk and again.state_id == created.state_id
+    row = TaskRun.all_workspaces.select_related("state").get(pk=created.pk)
+    assert row.workspace_id == workspace.pk and row.state.type == "PENDING" and row.state.task_run_id == row.pk
+    assert TaskRunState.all_workspaces.filter(task_run_id=row.pk).count() == 1
+
+
+def test_write_together_writes_states_decisions_and_the_run_or_raises_for_a_missing_run(
+        authed_client, workspace, vendor):
+    from django.db import DatabaseError
+
+    from apps.engine.models.runs import FlowRunState, OrchestrationDecision
+
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])
+    assert set_flow_state(authed_client, workspace, str(run_id), "RUNNING").status_code == 201
+    run = FlowRun.all_workspaces.select_related("state").get(pk=run_id)
+    assert run.state.type == "RUNNING" and run.run_count == 1
+    assert FlowRunState.all_workspaces.filter(flow_run_id=run_id).count() == 2
+    assert OrchestrationDecision.all_workspaces.filter(flow_run_id=run_id).get().state_id == run.state_id
+    gone = FlowRun(id=uuid.uuid4(), workspace_id=workspace.pk)
+    with transaction.atomic(), pytest.raises(DatabaseError):
+        prepared.write_together([], gone, ["name"])
+
+
+def test_statements_use_the_raw_cursor_unless_queries_are_logged_and_raise_djangos_errors(authed_client, workspace):
+    from django.db import IntegrityError, connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.engine.models.runs import FlowRunState
+
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])
+    assert isinstance(prepared.cursor_for(connection), prepared._RawCursor)
+    assert prepared.cursor_for(connection) is prepared.cursor_for(connection)
+    with CaptureQueriesContext(connection) as captured:
+        assert not isinstance(prepared.cursor_for(connection), prepared._RawCursor)
+        assert flow_run_get(workspace=workspace, flow_run_id=run_id) is not None
+    assert len(captured) == 1
+    state = FlowRunState.all_workspaces.get(flow_run_id=run_id)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        prepared.insert(state)  # its id is taken
+    assert flow_run_get(workspace=workspace, flow_run_id=run_id).state_id == state.pk  # the connection works on

@@ -51,26 +51,26 @@ def test_flow_run_create_queries(authed_client, workspace, django_assert_num_que
 
 def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries):
     run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
-    # lock+read run with state, insert state, update run, insert decision
-    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+    # lock+read run with state; then insert state, update run and insert decision in one statement
+    with django_assert_num_queries(REQUEST + ATOMIC + 2):
         assert set_flow_state(authed_client, workspace, run["id"], "RUNNING").status_code == 201
 
 
 def test_task_run_create_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
-    # flow run exists, insert-or-nothing (inserted: nothing to read back), insert state
-    with django_assert_num_queries(REQUEST + ATOMIC + 3):
+    # one statement: insert run and state if the flow run is in the workspace, nothing on a conflict
+    with django_assert_num_queries(REQUEST + 1):
         create_task_run(authed_client, workspace, running_flow_run["id"])
-    # the same task run again: flow run exists, insert-or-nothing, read the existing one back; no state written
-    with django_assert_num_queries(REQUEST + ATOMIC + 3):
+    # the same task run again: that statement (inserting nothing), then read the existing one back
+    with django_assert_num_queries(REQUEST + 2):
         create_task_run(authed_client, workspace, running_flow_run["id"])
 
 
 def test_task_run_set_state_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
     task = create_task_run(authed_client, workspace, running_flow_run["id"])
-    # one query locks the task run and reads its state, its flow run and that run's state
-    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+    # one query locks the task run and reads its state, its flow run and that run's state; one writes
+    with django_assert_num_queries(REQUEST + ATOMIC + 2):
         assert set_task_state(authed_client, workspace, task["id"], "RUNNING").json()["status"] == "ACCEPT"
-    with django_assert_num_queries(REQUEST + ATOMIC + 4):
+    with django_assert_num_queries(REQUEST + ATOMIC + 2):
         assert set_task_state(authed_client, workspace, task["id"], "COMPLETED").json()["status"] == "ACCEPT"
 
 

@@ -125,7 +125,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
                                                                   200: state_schemas.OrchestrationResult},
                    operation_id="flow_run_set_state")
     def post(self, request, id: str, **kwargs):
-        body = parse_body(state_schemas.SetStateBody, request.data)
+        body = state_schemas.set_state_body(request.data)
         result = services.flow_run_set_state(workspace=self.workspace, flow_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user,
                                              parameters={"api-version": request.headers.get("X-Prefect-Api-Version")})

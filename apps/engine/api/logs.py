@@ -14,6 +14,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid
 from apps.engine.api.common import page, parse_params
@@ -53,6 +54,6 @@ class LogFilterView(WorkspaceAPIView):
 
 
 urlpatterns = [
-    path("logs/", LogCreateView.as_view(), name="logs"),
+    path("logs/", lean_view(LogCreateView), name="logs"),
     path("logs/filter", LogFilterView.as_view(), name="logs-filter"),
 ]

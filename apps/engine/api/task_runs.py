@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid
@@ -85,7 +86,7 @@ class TaskRunSetStateView(WorkspaceAPIView):
                                                                   200: state_schemas.OrchestrationResult},
                    operation_id="task_run_set_state")
     def post(self, request, id: str, **kwargs):
-        body = parse_body(state_schemas.SetStateBody, request.data)
+        body = state_schemas.set_state_body(request.data)
         result = services.task_run_set_state(workspace=self.workspace, task_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user)
         return Response(result.as_json(), status=201 if result.wrote_state else 200)
@@ -129,11 +130,11 @@ class TaskRunStateDetailView(WorkspaceAPIView):
 
 
 urlpatterns = [
-    path("task_runs/", TaskRunCreateView.as_view(), name="task-runs"),
+    path("task_runs/", lean_view(TaskRunCreateView), name="task-runs"),
     path("task_runs/filter", TaskRunFilterView.as_view(), name="task-runs-filter"),
     path("task_runs/count", TaskRunCountView.as_view(), name="task-runs-count"),
     path("task_runs/<str:id>", TaskRunDetailView.as_view(), name="task-run"),
-    path("task_runs/<str:id>/set_state", TaskRunSetStateView.as_view(), name="task-run-set-state"),
+    path("task_runs/<str:id>/set_state", lean_view(TaskRunSetStateView), name="task-run-set-state"),
     path("task_runs/<str:id>/decisions", TaskRunDecisionsView.as_view(), name="task-run-decisions"),
     path("task_run_states/", TaskRunStateListView.as_view(), name="task-run-states"),
     path("task_run_states/<str:id>", TaskRunStateDetailView.as_view(), name="task-run-state"),

@@ -1,9 +1,10 @@
 """Setting a run's state: lock the run, orchestrate the proposal, write the state, update the run, record
 the decision: one transaction, the caller's. Shared by flow runs and task runs.
 
-Hot path (no rule needing data of its own): lock+read the run with its state (1), insert the state (1),
-update the run (1), insert the decision (1); the three writes reuse statements built once per process
-(apps/core/prepared.py).
+Hot path (no rule needing data of its own): lock+read the run with its state (1), then the state insert, the
+run update and the decision insert together (on PostgreSQL one statement of data-modifying CTEs, built once
+per process: apps/core/prepared.py `write_together`). Races are settled by the lock: a second proposal
+waits for the first transaction and orchestrates from the state it wrote.
 """
 
 from __future__ import annotations
@@ -39,24 +40,9 @@ class SetStateResult:
                 "details": self.context.details_json()}
 
 
-def state_writer(kind: str):
-    """A `write_state` callback for `orchestrate` that inserts the proposed state now and points the run
-    at it (the run row itself is written once, afterwards)."""
-    model = FlowRunState if kind == "flow_run" else TaskRunState
-
-    def write(ctx: OrchestrationContext) -> None:
-        p = ctx.proposed
-        row = model(id=p.id, workspace_id=ctx.run.workspace_id, type=p.type, name=p.name, timestamp=p.timestamp,
-                    message=p.message, state_details=p.state_details, data=p.data, **{f"{kind}_id": ctx.run.id})
-        prepared.insert(row)
-        ctx.run.state = row
-        ctx.changed_fields.add("state")
-
-    return write
-
-
 def deferred_writer(pending: list):
-    """A `write_state` callback that only builds the state row, for runs not inserted yet."""
+    """A `write_state` callback that only builds the state row and points the run at it; the caller writes
+    both (for runs not inserted yet, or to write state, run and decision in one statement)."""
 
     def write(ctx: OrchestrationContext) -> None:
         p = ctx.proposed
@@ -65,12 +51,14 @@ def deferred_writer(pending: list):
                     message=p.message, state_details=p.state_details, data=p.data, **{f"{ctx.kind}_id": ctx.run.id})
         pending.append(row)
         ctx.run.state = row
+        ctx.changed_fields.add("state")
 
     return write
 
 
 def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = "") -> OrchestrationDecision:
-    """One row per set_state: the deciding rule (or the policy, when no rule objected) and its reason."""
+    """The row (not saved) recorded per set_state: the deciding rule (or the policy, when no rule objected)
+    and its reason."""
     details = {}
     if ctx.delay_seconds is not None:
         details["delay_seconds"] = ctx.delay_seconds
@@ -90,7 +78,6 @@ def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = ""
         proposed_state_name=ctx.proposal_name, decision=ctx.status, rule=ctx.decided_by or policy.name,
         reason=reason, state_id=ctx.validated.id if ctx.wrote_state else None, details=details,
     )
-    prepared.insert(decision)
     return decision
 
 
@@ -101,8 +88,9 @@ def run_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, 
                                proposed=proposed, now=now, flow_run=flow_run, force=force,
                                parameters=parameters or {})
     ctx.proposal_type, ctx.proposal_name = proposed.type, proposed.name
-    orchestrate(ctx, policy, state_writer(kind))
-    if ctx.changed_fields:
-        prepared.update(run, [*sorted(ctx.changed_fields), "updated"])
-    decision_record(ctx, policy, note=note)
+    pending: list = []
+    orchestrate(ctx, policy, deferred_writer(pending))
+    decision = decision_record(ctx, policy, note=note)
+    changed = [*sorted(ctx.changed_fields), "updated"] if ctx.changed_fields else []
+    prepared.write_together([*pending, decision], run if changed else None, changed)
     return SetStateResult(ctx)

@@ -10,12 +10,11 @@ from django.utils import timezone
 
 from apps.core import prepared
 from apps.core.errors import Conflict, NotFound
-from apps.engine.models.runs import StateType, TaskRun
+from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
-from apps.engine.selectors.flow_runs import flow_run_exists
 from apps.engine.selectors.task_runs import task_run_get_for_update
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
 
@@ -30,10 +29,9 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     the workspace (else 404).
     """
     scoped = TaskRun.objects.for_workspace(workspace)
-    if flow_run_id is not None and not flow_run_exists(workspace=workspace, flow_run_id=flow_run_id):
-        raise NotFound("Flow run not found.")
     now = timezone.now()
-    run = TaskRun(id=id or uuid.uuid4(), workspace_id=getattr(workspace, "pk", workspace), flow_run_id=flow_run_id,
+    workspace_id = getattr(workspace, "pk", workspace)
+    run = TaskRun(id=id or uuid.uuid4(), workspace_id=workspace_id, flow_run_id=flow_run_id,
                   task_key=task_key, dynamic_key=dynamic_key, name=name or f"{task_key}-{dynamic_key}",
                   empirical_policy={**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields)
     proposed = StateValue.from_input(state, now=now) if state else StateValue.new(StateType.PENDING, now=now)
@@ -42,24 +40,28 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     pending: list = []
     ctx = OrchestrationContext(kind="task_run", run=run, initial=None, proposed=proposed, now=now, force=True)
     orchestrate(ctx, MINIMAL_TASK_POLICY, deferred_writer(pending))
-    with transaction.atomic():
-        same_keys = scoped.select_related("state").filter(task_key=task_key, dynamic_key=dynamic_key)
-        if flow_run_id is not None:
-            # Insert-or-nothing on the unique (flow run, task key, dynamic key); read back only on a conflict.
-            inserted = prepared.insert(run, ignore_conflicts=True)
-            existing = None if inserted else same_keys.filter(flow_run_id=flow_run_id).first()
-        else:
+    same_keys = scoped.select_related("state").filter(task_key=task_key, dynamic_key=dynamic_key)
+    if flow_run_id is not None:
+        # One statement (on PostgreSQL): insert the run and its state only if the flow run is in this
+        # workspace, nothing on a conflict of the unique (flow run, task key, dynamic key); read back only then.
+        found, inserted = prepared.insert_if(
+            run, exists=(FlowRun, {"id": flow_run_id, "workspace_id": workspace_id}), dependents=pending)
+        if not found:
+            raise NotFound("Flow run not found.")
+        existing = None if inserted else same_keys.filter(flow_run_id=flow_run_id).first()
+    else:
+        with transaction.atomic():
             # Runs without a flow run have no unique constraint to lean on (NULL never conflicts).
             existing = same_keys.filter(flow_run__isnull=True).first()
             inserted = existing is None and prepared.insert(run, ignore_conflicts=True)
-        if not inserted:
-            if existing is None:
-                # Nothing has these keys: the conflict was the id the client chose, which another task run has.
-                raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
-            return existing, False
-        for row in pending:
-            prepared.insert(row)
-        run.state = pending[0] if pending else None
+            for row in pending if inserted else ():
+                prepared.insert(row)
+    if not inserted:
+        if existing is None:
+            # Nothing has these keys: the conflict was the id the client chose, which another task run has.
+            raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
+        return existing, False
+    run.state = pending[0] if pending else None
     return run, True
 
 

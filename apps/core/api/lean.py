@@ -1,0 +1,88 @@
+"""A lean dispatch for the few hottest API endpoints (a task run's create and set_state, a log batch): the
+same view class and handler, the same authentication, tenant, rate limit, permission and read-only checks
+(the base view's own methods) and the same error handler and renderer, without DRF's per-request
+Request/negotiation/versioning machinery (about a tenth of such a request's CPU, docs/performance.md).
+
+Only the plain case takes it: POST with `Authorization: Bearer <key>` that authenticates, a JSON body that
+parses, and an Accept of JSON (or none). Anything else (no or a failing key, a session, a body DRF would
+answer 400 or 415, another method or media type) goes through DRF's own dispatch unchanged, so every error
+of those is DRF's. tests/core/test_lean.py compares both dispatches response by response.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from rest_framework import exceptions
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils import json
+
+from apps.core.api.errors import exception_handler
+from apps.identity.authentication import ApiKeyAuthentication
+from apps.ratelimit.middleware import api_request_draw
+
+_JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
+_JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
+_AUTHENTICATION = ApiKeyAuthentication()
+_RENDERER = JSONRenderer()
+
+
+class LeanRequest:
+    """What a handler reads of DRF's Request (data, user, auth, the HttpRequest's attributes)."""
+
+    def __init__(self, http_request, data, user, auth):
+        self._request, self.data, self.user, self.auth = http_request, data, user, auth
+        http_request.user, http_request.auth = user, auth  # as DRF's Request sets them (middleware reads them)
+
+    def __getattr__(self, name):
+        return getattr(self._request, name)
+
+
+def _plain(request) -> bool:
+    meta = request.META
+    header = meta.get("HTTP_AUTHORIZATION", "")
+    return (request.method == "POST" and header[:7].lower() == "bearer " and len(header.split()) == 2
+            and meta.get("CONTENT_TYPE", "").lower() in _JSON_CONTENT
+            and meta.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPT)
+
+
+def lean_view(view_class):
+    """`view_class.as_view()`, dispatching the plain case of POST itself (see the module's docstring)."""
+    drf_view = view_class.as_view()
+
+    def view(request, *args, **kwargs):
+        if not settings.PRAETOR_LEAN_VIEWS or not _plain(request):
+            return drf_view(request, *args, **kwargs)
+        try:
+            authenticated = _AUTHENTICATION.authenticate(request)
+            body = request.body
+            # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
+            authenticated = None
+        if authenticated is None or not body:
+            return drf_view(request, *args, **kwargs)  # DRF answers: 401, 400 for a body it cannot parse
+        lean = LeanRequest(request, data, *authenticated)
+        self = view_class(**drf_view.initkwargs)
+        self.request, self.args, self.kwargs, self.format_kwarg = lean, args, kwargs, None
+        self.headers = self.default_response_headers
+        try:
+            # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
+            self.resolve_tenant(lean, kwargs)
+            api_request_draw(lean)
+            self.check_declared_permission(lean)
+            response = self.post(lean, *args, **kwargs)
+        except Exception as exc:
+            response = exception_handler(exc, {"view": self, "args": args, "kwargs": kwargs, "request": lean})
+            if response is None:
+                raise
+            response.exception = True
+        response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
+        response.renderer_context = {"view": self, "args": args, "kwargs": kwargs, "request": lean}
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+    view.__dict__.update(drf_view.__dict__)  # cls, initkwargs, csrf_exempt: what URL walkers read
+    view.__name__, view.__doc__ = drf_view.__name__, drf_view.__doc__
+    return view

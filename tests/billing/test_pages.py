@@ -221,6 +221,8 @@ def test_usage_page_for_owners_and_admins(client, organization, user, role, stat
     # 0.25 s socket timeout switched the limiter to its in-process fallback for 5 s, so the draw and the
     # page's peek read different stores; this test's own limiter (a new configuration) waits for Redis.
     settings.PRAETOR_RATELIMIT_REDIS_TIMEOUT = 30.0
+    # Exact counts: with leases (docs/ratelimit.md) a process's drawn-but-unspent tokens show as used too.
+    settings.PRAETOR_RATELIMIT_LEASE_MAX = 1
     person = user if role == "owner" else _person(organization, role)
     client.force_login(person)
     started = time.monotonic()

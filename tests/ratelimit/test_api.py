@@ -240,9 +240,12 @@ def test_consume_by_organization_id(workspace, tiny_limits):
         services.consume(org, "api", -1)
 
 
-def test_limits_follow_the_tier_and_operator_overrides(authed_client, workspace):
+def test_limits_follow_the_tier_and_operator_overrides(authed_client, workspace, settings):
     from apps.billing.services import enterprise_set, organization_tier_set
 
+    # Exact Remaining: with leases, the unspent tokens of the leases drawn at the earlier limits would still
+    # count as used when the limit changes (tests/ratelimit/test_leases.py covers leases).
+    settings.PRAETOR_RATELIMIT_LEASE_MAX = 1
     org = workspace.organization
     assert authed_client.get(probe(workspace))["RateLimit-Limit"] == "250"
     organization_tier_set(organization=org, tier="growth")

@@ -12,6 +12,7 @@ import logging
 import uuid
 
 import orjson
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -56,6 +57,17 @@ def stream_workspace_for(scope) -> Workspace | None:
 
 
 class EventsInConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        """Channels' dispatch without its per-message `aclose_old_connections()`, a thread hop of its own
+        before every handler: each handler here reaches the database only through
+        `database_sync_to_async`, which closes old connections before and after the call on the thread
+        that owns them (and disconnect closes them once more), so the extra hop did nothing but cost
+        CPU on every event (bench/events_in.py --in-process, docs/performance.md)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.workspace = await database_sync_to_async(stream_workspace_for)(self.scope)
         if self.workspace is None:

@@ -35,7 +35,7 @@ import compare
 import flows
 
 ROOT = flows.ROOT
-DATABASE = "praetor_clientev"
+DATABASE = os.environ.get("BENCH_EVENTS_DATABASE", "praetor_clientev")  # another name keeps parallel runs apart
 
 SENDER = r"""
 import asyncio, json, sys, time, uuid

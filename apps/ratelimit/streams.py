@@ -42,6 +42,13 @@ async def stream_admit(
         waited += decision.retry_after
 
 
+def stream_units_wait(organization, bucket: str = "logs_events", n: int = 1) -> float:
+    """Seconds until `n` units of the bucket are there (0 if now); draws nothing. Sync: the caller runs it
+    in a thread hop it makes anyway (the events socket: with its authentication, before accepting)."""
+    decision = services.consume(organization, bucket, n, peek=True)
+    return 0.0 if decision.allowed else decision.retry_after
+
+
 async def stream_units_admit(
     organization, bucket: str = "logs_events", n: int = 1, *, max_wait: float = STREAM_MAX_WAIT_SECONDS
 ) -> bool:

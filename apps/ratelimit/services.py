@@ -47,7 +47,7 @@ def _organization(organization: Organization | uuid.UUID | str) -> Organization:
 
 
 def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,
-            batch: bool = False, force: bool = False, peek: bool = False) -> Decision:
+            batch: bool = False, force: bool = False) -> Decision:
     """Draw `n` units from the organization's `bucket` ("api" or "logs_events") if they are there.
 
     All or nothing: a denied draw takes nothing. `n` above the whole per-minute limit is allowed
@@ -56,7 +56,6 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
     leave it in debt, so events drawn one by one cannot starve it (see apps/ratelimit/limiter.py).
     A `force` draw is always allowed and may leave the bucket in debt: for units that can no longer be
     refused (events read off a websocket the server is closing; apps/ratelimit/streams.py).
-    With `peek` (or `n` = 0) nothing is drawn: the Decision says whether it would be allowed.
     `organization` is the Organization or its id (an id costs one query for its tier).
     Never raises for an empty bucket: look at `Decision.allowed` (the events websocket does).
     """
@@ -66,7 +65,7 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError("Cannot draw a negative number of units.")
     org = _organization(organization)
     limit = organization_limits(org)[bucket]
-    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=peek or n == 0, debt=batch, force=force)
+    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch, force=force)
 
 
 def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,

@@ -22,11 +22,13 @@ from config.asgi import application
 pytestmark = pytest.mark.django_db(transaction=False)
 
 
-def test_stream_message_waits_for_the_bucket_then_is_admitted(organization, tiny_limits, settings):
+def test_stream_message_is_refused_after_waiting_the_maximum(organization, tiny_limits, settings):
     services.consume(organization, "logs_events", 10)  # empty: one unit back every 6 s
     began = time.monotonic()
-    admitted = asyncio.run(stream_units_admit(organization, "logs_events", 1, max_wait=0.1))
-    assert admitted is False and time.monotonic() - began < 0.1  # would wait ~6 s: refused at once
+    admitted = asyncio.run(stream_units_admit(organization, "logs_events", 1, max_wait=0.2))
+    # Waited the whole maximum (not refused at once: the client would burn its reconnections), then refused.
+    assert admitted is False and 0.2 <= time.monotonic() - began < 1.0
+    assert services.consume(organization, "logs_events", 0).remaining == 0
 
 
 def test_stream_message_is_admitted_once_tokens_refill(organization):
@@ -152,12 +154,17 @@ def test_http_logs_and_the_socket_share_one_bucket(authed_client, workspace, use
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_wait_past_the_maximum_closes_1013_and_keeps_what_was_read(authed_client, workspace, user_key, tiny_limits):
+def test_a_wait_past_the_maximum_closes_1013_and_keeps_what_was_read(
+    authed_client, workspace, user_key, tiny_limits, monkeypatch
+):
+    from apps.engine.api.events_stream import EventsInConsumer
+
+    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.3)  # 15 s in production
     events = [event() for _ in range(3)]
     first = orjson.dumps(events[0]).decode()
 
     # The first event takes one unit; a log batch of 40 lines (drawn as POST logs/ draws it) takes the 9 left
-    # and leaves the bucket 31 in debt: the next unit is 32 x 6 s = 192 s away, past the 120 s one event may wait.
+    # and leaves the bucket 31 in debt: the next unit is 32 x 6 s = 192 s away, past what one event may wait.
     async def run():
         communicator, accepted = await open_stream(workspace, user_key)
         assert accepted["type"] == "websocket.accept"
@@ -167,24 +174,26 @@ def test_a_wait_past_the_maximum_closes_1013_and_keeps_what_was_read(authed_clie
                 break
             await asyncio.sleep(0.02)
         await database_sync_to_async(services.consume)(workspace.organization, "logs_events", 40, batch=True)
+        began = time.monotonic()
         for e in events[1:]:  # read by the server before it decides to close: kept, each counted
             await communicator.send_input({"type": "websocket.receive", "text": orjson.dumps(e).decode()})
         closed = await communicator.receive_output(timeout=5)
+        waited = time.monotonic() - began
         await communicator.send_input({"type": "websocket.disconnect", "code": 1013})
         await communicator.wait(timeout=5)
-        return closed
+        return closed, waited
 
-    began = time.monotonic()
-    closed = async_to_sync(run)()
-    assert time.monotonic() - began < 5  # refused at once, without waiting
+    closed, waited = async_to_sync(run)()
+    assert 0.3 <= waited < 3  # waited the maximum for the second event's unit, then closed
     assert closed == {"type": "websocket.close", "code": 1013, "reason": "Rate limit exceeded: try again later."}
     assert stored(workspace) == sorted(e["id"] for e in events)
     assert logs_events(workspace.organization).remaining == 0
+    # 10 - 1 - 40 - 2 forced = 33 in debt: the next unit is 34 x 6 s away.
     assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(34 * 6, abs=1)
 
-    # The client reconnects and resends what it holds unconfirmed: while the debt lasts the socket is closed
-    # with 1013 right after the accept, before anything is read or stored, and nothing is stored twice.
+    # The client reconnects and resends what it holds unconfirmed: the new socket waits, closes with 1013 again,
+    # keeps what it read (resends are skipped, yet counted), and nothing is stored twice.
     replies = stream(workspace, user_key, [orjson.dumps(e).decode() for e in events])
-    assert [r["type"] for r in replies[:2]] == ["websocket.accept", "websocket.close"]
-    assert replies[1]["code"] == 1013
+    assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
     assert stored(workspace) == sorted(e["id"] for e in events)
+    assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(37 * 6, abs=1)

@@ -74,8 +74,10 @@ def event_record_from_stream(*, workspace, raw, force: bool = False) -> Decision
     trip, failing open onto the in-process limiter as every draw does).
 
     Returns the draw's Decision: allowed → stored (a resent event id is skipped, yet counts again);
-    refused → nothing stored, retry after `retry_after`. With `force` the unit is taken even from an
-    empty bucket, leaving it in debt (events read off a socket the consumer is closing). A malformed event
+    refused → nothing stored, retry after `retry_after`. With `force` (an event read off a socket the
+    consumer is closing, which the client may count as delivered) the event is stored first and its unit
+    then taken even from an empty bucket, leaving it in debt; a resend already stored is not counted
+    again there, so a client resending into a closing socket cannot dig the debt deeper. A malformed event
     is logged and dropped without a draw, as a refused log batch draws nothing, and None is returned:
     closing the stream would make the client reconnect and resend it forever."""
     try:
@@ -83,8 +85,12 @@ def event_record_from_stream(*, workspace, raw, force: bool = False) -> Decision
     except Invalid as exc:
         logger.warning("dropped a malformed event for workspace %s: %s", workspace.pk, exc.detail)
         return None
-    decision = ratelimit.consume(workspace.organization, LOGS_EVENTS, 1, force=force)
+    # One statement built once per process (apps/core/prepared.py); a resent event id is skipped.
+    if force:
+        if not prepared.insert(event, ignore_conflicts=True):
+            return None
+        return ratelimit.consume(workspace.organization, LOGS_EVENTS, 1, force=True)
+    decision = ratelimit.consume(workspace.organization, LOGS_EVENTS, 1)
     if decision.allowed:
-        # One statement built once per process (apps/core/prepared.py); a resent event id is skipped.
         prepared.insert(event, ignore_conflicts=True)
     return decision

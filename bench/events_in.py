@@ -3,7 +3,8 @@
     .venv/bin/python bench/events_in.py [-N 2000] [--rounds 3]
     .venv/bin/python bench/events_in.py --in-process [-N 1000] [--top 25]
 
-Starts this server as deployed (gunicorn, production settings, one worker, database `praetor_clientev`).
+Starts this server as deployed (gunicorn, production settings, one worker, database `praetor_clientev`,
+or $BENCH_EVENTS_DATABASE).
 In alternating rounds, a sender in the client's venv (websockets 13.1, connecting as the prefect 2.20
 client does, `Authorization: bearer`) streams N task-run events shaped like the client's (about 0.8 KB of
 JSON each) over one websocket, pinging every 20 events as the client does and waiting for the last pong,

@@ -4,6 +4,8 @@ the longest wait the socket closes with 1013, keeping what it had read; HTTP log
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 import time
 import uuid
 from datetime import UTC, datetime
@@ -197,3 +199,20 @@ def test_a_wait_past_the_maximum_closes_1013_and_keeps_what_was_read(
     assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
     assert stored(workspace) == sorted(e["id"] for e in events)
     assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(34 * 6, abs=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_socket_fails_open_onto_the_in_process_limiter(
+    workspace, user_key, tiny_limits, settings, caplog
+):
+    with socket.socket() as sock:  # a port nothing listens on: Redis is down
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.PRAETOR_RATELIMIT_REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    events = [event() for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="apps.ratelimit.limiter"):
+        replies = stream(workspace, user_key, [orjson.dumps(e).decode() for e in events])
+    assert [r["type"] for r in replies] == ["websocket.accept"]
+    assert stored(workspace) == sorted(e["id"] for e in events)
+    assert logs_events(workspace.organization).remaining == 10 - 3  # still counted, in this process
+    assert "Rate limiter: Redis unavailable" in caplog.text

@@ -8,8 +8,8 @@ waited `max_wait` in vain (apps/ratelimit/streams.py).
 
 The client's pings are websocket control frames, answered by uvicorn as it reads them off the socket,
 after every earlier message was read and queued for this consumer but not necessarily stored yet: a pong
-confirms receipt by this process, not storage. uvicorn stops reading once it has queued a message and
-reads on when this consumer has taken them all, so while the consumer waits the client's pings wait too.
+confirms receipt by this process, not storage. uvicorn pauses reading after each read that brought a
+message and reads on when this consumer has taken them all, so while the consumer waits, later pings wait.
 """
 
 from __future__ import annotations

@@ -67,15 +67,22 @@ def _minute(now: float) -> int:
     return int(now // 60)
 
 
-def _needed(cost: int, limit: int, debt: bool) -> int:
+# Tokens "needed" by a forced draw: below any level a bucket can reach, so the draw is always allowed.
+_FORCED = -1e18
+
+
+def _needed(cost: int, limit: int, debt: bool, force: bool = False) -> float:
     """Tokens that must be there for a draw of `cost`: all of it (a cost above the whole bucket needs a
-    full bucket, then runs in debt), or with `debt` just one."""
+    full bucket, then runs in debt), with `debt` just one, with `force` none at all."""
+    if force:
+        return _FORCED
     return min(cost, 1 if debt else limit)
 
 
-def _decide(tokens: float, limit: int, period: float, cost: int, debt: bool = False) -> tuple[bool, float, float]:
+def _decide(tokens: float, limit: int, period: float, cost: int, debt: bool = False,
+            force: bool = False) -> tuple[bool, float, float]:
     """The rule both limiters share. Returns (allowed, tokens after, seconds until allowed)."""
-    needed = _needed(cost, limit, debt)
+    needed = _needed(cost, limit, debt, force)
     if tokens + _EPSILON >= needed:
         return True, tokens - cost, 0.0
     return False, tokens, (needed - tokens) * period / limit
@@ -112,12 +119,12 @@ class LocalLimiter:
         return max(0.0, level - max(0.0, now - at) * limit / period)
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False, count_denied: bool = True) -> Decision:
+                debt: bool = False, count_denied: bool = True, force: bool = False) -> Decision:
         with self._lock:
             now = self._clock()
             level = self._level(key, limit, period, now)
             tokens = limit - level
-            allowed, after, retry_after = _decide(tokens, limit, period, cost, debt)
+            allowed, after, retry_after = _decide(tokens, limit, period, cost, debt, force)
             if peek:
                 return _decision(allowed, tokens, limit, period, retry_after)
             if allowed:
@@ -163,12 +170,12 @@ class RedisLimiter:
         self._script = self.client.register_script(_LUA)
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False, count_denied: bool = True) -> Decision:
+                debt: bool = False, count_denied: bool = True, force: bool = False) -> Decision:
         usage_key = f"{key}:u:{_minute(time.time())}"
         allowed, tokens, retry_after = self._script(
             keys=[key, usage_key],
             args=[limit, int(period * 1_000_000), cost, 1 if peek else 0, self.USAGE_TTL_SECONDS,
-                  _needed(cost, limit, debt), cost if count_denied else 0],
+                  _needed(cost, limit, debt, force), cost if count_denied else 0],
         )
         return _decision(bool(allowed), float(tokens), limit, period, float(retry_after) / 1_000_000)
 
@@ -227,9 +234,9 @@ class FailOpenLimiter:
         return result
 
     def consume(self, key: str, *, limit: int, period: float, cost: int = 1, peek: bool = False,
-                debt: bool = False, count_denied: bool = True) -> Decision:
+                debt: bool = False, count_denied: bool = True, force: bool = False) -> Decision:
         return self._call("consume", key, limit=limit, period=period, cost=cost, peek=peek, debt=debt,
-                          count_denied=count_denied)
+                          count_denied=count_denied, force=force)
 
     def usage(self, key: str, *, minutes: int) -> list[MinuteUsage]:
         return self._call("usage", key, minutes=minutes)

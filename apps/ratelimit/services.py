@@ -2,7 +2,7 @@
 buckets of traffic that belongs to no organization (a user's /api/me calls, anonymous clients per IP,
 failed API key authentications per IP).
 
-The engine calls `consume`/`enforce` for log messages and events; the request hook in
+The engine calls `enforce` for log messages and `consume` for events (apps/ratelimit/streams.py); the request hook in
 `apps.ratelimit.middleware` draws every API request once.
 """
 
@@ -31,14 +31,14 @@ def _unlimited(limit: int) -> Decision:
     return Decision(allowed=True, limit=limit, remaining=limit, reset_after=0.0, retry_after=0.0)
 
 
-def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False,
-          lease: bool = False) -> Decision:
+def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False, lease: bool = False,
+          force: bool = False) -> Decision:
     if not settings.PRAETOR_RATELIMIT_ENABLED:
         return _unlimited(limit)
-    if lease and n == 1 and not peek and not debt:
+    if lease and n == 1 and not peek and not debt and not force:
         # One request: from this process's lease of the bucket (no round trip for most requests).
         return get_leased_limiter().consume_one(key, limit=limit, period=PERIOD_SECONDS)
-    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt)
+    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt, force=force)
 
 
 def _organization(organization: Organization | uuid.UUID | str) -> Organization:
@@ -51,13 +51,15 @@ def _organization(organization: Organization | uuid.UUID | str) -> Organization:
 
 
 def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,
-            batch: bool = False) -> Decision:
+            batch: bool = False, force: bool = False) -> Decision:
     """Draw `n` units from the organization's `bucket` ("api" or "logs_events") if they are there.
 
     All or nothing: a denied draw takes nothing. `n` above the whole per-minute limit is allowed
     only from a full bucket and leaves it in debt (a big log batch is delayed, never refused for
     good). A `batch` (a batch of log messages) is allowed whenever the bucket is not empty and may
     leave it in debt, so events drawn one by one cannot starve it (see apps/ratelimit/limiter.py).
+    A `force` draw is always allowed and may leave the bucket in debt: for units that can no longer be
+    refused (events read off a websocket the server is closing; apps/ratelimit/streams.py).
     `organization` is the Organization or its id (an id costs one query for its tier).
     Never raises for an empty bucket: look at `Decision.allowed` (the events websocket does).
     """
@@ -67,7 +69,8 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError("Cannot draw a negative number of units.")
     org = _organization(organization)
     limit = organization_limits(org)[bucket]
-    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch, lease=bucket == API)
+    return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch,
+                 lease=bucket == API, force=force)
 
 
 def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,

@@ -1,28 +1,60 @@
 """Rate limiting for streams (the events websocket), where a message cannot be answered 429.
 
-Instead of refusing, the consumer waits for the bucket before it reads on: the client's pings are only
-answered once earlier messages are handled, so the client slows down and nothing is dropped.
+Instead of refusing, the consumer waits for the bucket (the Retry-After it was given) before it reads on,
+so the client slows down. If one message has waited `max_wait` and its units are still not there, the
+consumer closes the socket with 1013 ("try again later"): the server stops reading at once, and the
+client reconnects and resends the events it holds as unconfirmed. Messages the server had already read
+when it closed are kept and counted (a forced draw, which may leave the bucket in debt): the ASGI server
+answers the client's pings as it reads them, before the consumer handles the messages read before them,
+so the client may already count those messages as delivered and would never send them again
+(docs/ratelimit.md).
+
+Why wait the whole `max_wait` before closing, even when the Retry-After already says it is too long: the
+prefect 2.20 client reconnects at once (then once a second) and gives an event up after 10 failed
+reconnections, so an immediate 1013 would burn those in seconds; and each close lets through what was
+read (the forced draws), so closing at most once per `max_wait` keeps that bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 
 from apps.ratelimit import services
+from apps.ratelimit.limiter import Decision
+
+# How long one stream message may wait for its units before the socket is closed with 1013: below the
+# 20 s keepalive ping timeout of the client's websocket library (websockets 13), so our 1013 normally comes
+# before the client gives up on a stalled connection itself.
+STREAM_MAX_WAIT_SECONDS = 15.0
 
 
-async def stream_units_admit(organization, bucket: str = "logs_events", n: int = 1, *, max_wait: float = 120.0) -> bool:
-    """Draw `n` units for a stream message, waiting as long as the bucket asks (Retry-After), up to
-    `max_wait` seconds in all. True once drawn; False if the wait would exceed `max_wait` (the caller
-    closes the stream with 1013 "try again later", so the client reconnects and resends)."""
+async def stream_admit(
+    attempt: Callable[[], Awaitable[Decision | None]], *, max_wait: float = STREAM_MAX_WAIT_SECONDS
+) -> bool:
+    """Call `attempt` (which draws the message's units and, when they are there, handles the message in the
+    same call: one thread hop per message) until it is allowed, sleeping the Retry-After of each refusal,
+    up to `max_wait` seconds in all. `attempt` returns the Decision, or None when there was nothing to draw
+    for (a malformed message, dropped). True once handled; False when it is still refused after waiting
+    `max_wait` (the caller closes the stream with 1013)."""
     waited = 0.0
     while True:
-        decision = await database_sync_to_async(services.consume)(organization, bucket, n)
-        if decision.allowed:
+        decision = await attempt()
+        if decision is None or decision.allowed:
             return True
-        if waited + decision.retry_after > max_wait:
+        if waited >= max_wait:
             return False
-        await asyncio.sleep(decision.retry_after)
-        waited += decision.retry_after
+        pause = min(decision.retry_after, max_wait - waited)
+        await asyncio.sleep(pause)
+        waited += pause
+
+
+async def stream_units_admit(
+    organization, bucket: str = "logs_events", n: int = 1, *, max_wait: float = STREAM_MAX_WAIT_SECONDS
+) -> bool:
+    """Draw `n` units for a stream message (a thread hop of its own), waiting as `stream_admit` does.
+    True once drawn; False if still refused after `max_wait`."""
+    draw = database_sync_to_async(services.consume)
+    return await stream_admit(lambda: draw(organization, bucket, n), max_wait=max_wait)

@@ -3,7 +3,8 @@
 --          is what was drawn and has not yet refilled, so a new limit applies at once (tokens = limit - level)
 -- KEYS[2]: this minute's usage, a hash {a = units allowed, d = units denied}
 -- ARGV: limit, period (microseconds), cost, peek (1 = decide without drawing), usage TTL (seconds),
---       tokens needed for the draw (limiter.py `_needed`: the cost capped at the limit, or 1 for a debt draw),
+--       tokens needed for the draw (limiter.py `_needed`: the cost capped at the limit, 1 for a debt draw,
+--       -1e18 for a forced draw, which is always allowed),
 --       units to count as denied if denied (the cost; 0 for a lease, which falls back to a single draw)
 -- Returns {allowed 1|0, tokens left (full-precision string), microseconds until allowed}
 local limit = tonumber(ARGV[1])

@@ -166,3 +166,13 @@ def test_a_debt_draw_needs_one_token_and_may_leave_the_bucket_in_debt(limiter, k
     assert refused.allowed is False
     assert 23.9 < refused.retry_after <= 24  # until the debt is repaid and one token is back
     assert limiter.consume(key, limit=10, period=60).allowed is False  # single draws wait for the debt too
+
+
+def test_a_forced_draw_is_allowed_even_in_debt_and_counts(limiter, key):
+    limiter.consume(key, limit=10, period=60, cost=10)  # empty
+    forced = [limiter.consume(key, limit=10, period=60, cost=1, force=True) for _ in range(3)]
+    assert all(d.allowed for d in forced) and forced[-1].remaining == 0
+    # 3 in debt: the next unit is 4 x 6 s away; the forced units were counted as allowed.
+    refused = limiter.consume(key, limit=10, period=60, cost=1)
+    assert not refused.allowed and 23.9 < refused.retry_after <= 24
+    assert sum(m.allowed for m in limiter.usage(key, minutes=2)) == 13  # two minutes: a boundary may fall between

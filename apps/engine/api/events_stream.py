@@ -1,17 +1,25 @@
 """The `events/in` websocket: the client in Cloud mode streams one JSON event per text message.
 
 The upgrade is authenticated like the HTTP API (`Authorization: bearer <key>`) and scoped by the same
-rules (no access to the workspace, or no `events:write` → the handshake is refused). The client's
-pings are websocket control frames, answered by the ASGI server after every earlier message has been
-handed to this consumer, which stores each event before reading the next: a pong confirms receipt.
+rules (no access to the workspace, or no `events:write` → the handshake is refused). Each event draws one
+unit of the organization's `logs_events` bucket before it is stored (docs/ratelimit.md): while the bucket
+is empty the consumer waits before it handles the next message, and closes with 1013 when one event has
+waited `max_wait` in vain (apps/ratelimit/streams.py).
+
+The client's pings are websocket control frames, answered by uvicorn as it reads them off the socket,
+after every earlier message was read and queued for this consumer but not necessarily stored yet: a pong
+confirms receipt by this process, not storage. uvicorn pauses reading after each read that brought a
+message and reads on when this consumer has taken them all, so while the consumer waits, later pings wait.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 
 import orjson
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -19,10 +27,15 @@ from apps.core.api.views import workspace_context
 from apps.core.errors import NotFound
 from apps.engine.services.events import event_record_from_stream
 from apps.identity.services import api_key_authenticate
+from apps.ratelimit.streams import STREAM_MAX_WAIT_SECONDS, stream_admit
 from apps.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 WRITE = "events:write"
+# 1013 "Try Again Later": the prefect 2.20 client reconnects and resends the events it holds unconfirmed.
+TRY_AGAIN_LATER = 1013
+# Built once: the draw and the insert run together on asgiref's thread, one hop per event.
+_record = database_sync_to_async(event_record_from_stream)
 
 
 def _bearer(scope) -> str | None:
@@ -56,7 +69,23 @@ def stream_workspace_for(scope) -> Workspace | None:
 
 
 class EventsInConsumer(AsyncWebsocketConsumer):
+    max_wait = STREAM_MAX_WAIT_SECONDS  # seconds one event may wait for the bucket before the 1013 close
+    closing = False
+
+    async def dispatch(self, message):
+        """Channels' dispatch without its per-message `aclose_old_connections()`, a thread hop of its own
+        before every handler: each handler here reaches the database only through
+        `database_sync_to_async`, which closes old connections before and after the call on the thread
+        that owns them (and disconnect closes them once more), so the extra hop did nothing but cost
+        CPU on every event (bench/events_in.py --in-process, docs/performance.md)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
+        # No rate-limit check here, even with the bucket deep in debt: the 2.20 client does not retry its
+        # first connection (a 1013 right after the accept fails its events worker with every pending event).
         self.workspace = await database_sync_to_async(stream_workspace_for)(self.scope)
         if self.workspace is None:
             await self.close()  # before accept: the server answers the upgrade with 403
@@ -69,4 +98,19 @@ class EventsInConsumer(AsyncWebsocketConsumer):
         except orjson.JSONDecodeError:
             logger.warning("dropped a non-JSON message on the events stream of workspace %s", self.workspace.pk)
             return
-        await database_sync_to_async(event_record_from_stream)(workspace=self.workspace, raw=raw)
+        if self.closing:
+            # Read off the socket before our close: the client may hold a pong for it and never resend it.
+            await _record(workspace=self.workspace, raw=raw, force=True)
+            return
+        if await stream_admit(partial(_record, workspace=self.workspace, raw=raw), max_wait=self.max_wait):
+            return
+        # Close first, so uvicorn stops reading: only what it has read already still reaches us, and
+        # that is stored (counted in debt), this event included; the client resends what it sent after.
+        self.closing = True
+        logger.info(
+            "events stream of workspace %s closed with 1013: no logs_events unit for %s s",
+            self.workspace.pk,
+            self.max_wait,
+        )
+        await self.close(code=TRY_AGAIN_LATER, reason="Rate limit exceeded: try again later.")
+        await _record(workspace=self.workspace, raw=raw, force=True)

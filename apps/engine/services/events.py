@@ -12,6 +12,9 @@ from django.utils.dateparse import parse_datetime
 from apps.core import prepared
 from apps.core.errors import Invalid
 from apps.engine.models.events import Event
+from apps.ratelimit import services as ratelimit
+from apps.ratelimit.limiter import Decision
+from apps.ratelimit.selectors import LOGS_EVENTS
 
 logger = logging.getLogger(__name__)
 MAX_BATCH = 1000
@@ -65,13 +68,29 @@ def events_record(*, workspace, events: list[dict]) -> int:
     return len(rows)
 
 
-def event_record_from_stream(*, workspace, raw) -> bool:
-    """Store one event read from the websocket. A malformed event is logged and dropped rather than
-    closing the stream: the client would otherwise reconnect and resend it forever."""
+def event_record_from_stream(*, workspace, raw, force: bool = False) -> Decision | None:
+    """Store one event read from the websocket, drawing its unit from the organization's `logs_events`
+    bucket first, in this same call (the consumer's one thread hop per event; the draw is one Redis round
+    trip, failing open onto the in-process limiter as every draw does).
+
+    Returns the draw's Decision: allowed → stored (a resent event id is skipped, yet counts again);
+    refused → nothing stored, retry after `retry_after`. With `force` (an event read off a socket the
+    consumer is closing, which the client may count as delivered) the event is stored first and its unit
+    then taken even from an empty bucket, leaving it in debt; a resend already stored is not counted
+    again there, so a client resending into a closing socket cannot dig the debt deeper. A malformed event
+    is logged and dropped without a draw, as a refused log batch draws nothing, and None is returned:
+    closing the stream would make the client reconnect and resend it forever."""
     try:
-        # One statement built once per process (apps/core/prepared.py); a resent event id is skipped.
-        prepared.insert(_parse_one(raw, received=timezone.now(), workspace=workspace), ignore_conflicts=True)
+        event = _parse_one(raw, received=timezone.now(), workspace=workspace)
     except Invalid as exc:
         logger.warning("dropped a malformed event for workspace %s: %s", workspace.pk, exc.detail)
-        return False
-    return True
+        return None
+    # One statement built once per process (apps/core/prepared.py); a resent event id is skipped.
+    if force:
+        if not prepared.insert(event, ignore_conflicts=True):
+            return None
+        return ratelimit.consume(workspace.organization, LOGS_EVENTS, 1, force=True)
+    decision = ratelimit.consume(workspace.organization, LOGS_EVENTS, 1)
+    if decision.allowed:
+        prepared.insert(event, ignore_conflicts=True)
+    return decision

@@ -101,6 +101,48 @@ def _too_many(error: RateLimited) -> JsonResponse:
     return JsonResponse({"detail": error.detail, "code": error.code}, status=429, headers=error.headers)
 
 
+def keyed_request_needs_no_check(request) -> bool:
+    """Whether the check before the view has nothing to do for this request carrying an API key: its address
+    has not failed authentication lately in this process (else the failure bucket decides first). The
+    lean dispatch (apps/core/lean_middleware.py) passes the middleware by only then."""
+    return not settings.PRAETOR_RATELIMIT_ENABLED or not _failed_recently(client_ip(request))
+
+
+def keyed_response_finish(request, response):
+    """What the middleware does after the view for a request carrying an API key that passed its check."""
+    if not settings.PRAETOR_RATELIMIT_ENABLED:
+        return response
+    return _finish(request, _state(request), True, response)
+
+
+def _finish(request, state: _RequestDraw, keyed: bool, response):
+    if state.decision is None:
+        response = _draw_after(request, state) or response
+    if keyed and response.status_code == 401:
+        _remember_failure(state.ip)
+        services.auth_failure_record(state.ip)
+    return _with_headers(state, response)
+
+
+def _with_headers(state: _RequestDraw, response):
+    for name, value in ratelimit_headers(state.decision).items():
+        if not response.has_header(name):
+            response[name] = value
+    if response.status_code == 429 and not response.has_header("Retry-After"):
+        response["Retry-After"] = str(state.decision.retry_after_seconds)
+    return response
+
+
+def _draw_after(request, state: _RequestDraw) -> JsonResponse | None:
+    """Count a request the view did not: by its authenticated actor, else by its IP."""
+    actor = getattr(request, "user", None)
+    if getattr(actor, "is_authenticated", False):
+        state.decision, what = _draw_for_actor(actor, None)
+    else:
+        state.decision, what = services.anonymous_consume(state.ip), "{limit} requests per minute from one address"
+    return None if state.decision.allowed else _too_many(_error(state.decision, what))
+
+
 class RateLimitMiddleware:
     """Counts what the view did not (requests stopped before `api_request_draw`) and adds the headers."""
 
@@ -112,35 +154,17 @@ class RateLimitMiddleware:
             return self.get_response(request)
         state = _state(request)
         keyed = "HTTP_AUTHORIZATION" in request.META
-        response = None
         if keyed and _failed_recently(state.ip):
             exhausted = services.auth_failures_exhausted(state.ip)
             if exhausted is not None:
                 state.decision = services.anonymous_consume(state.ip)
-                response = _too_many(_error(exhausted, "too many failed API key authentications from this address"))
+                return _with_headers(
+                    state, _too_many(_error(exhausted, "too many failed API key authentications from this address"))
+                )
         elif not keyed and settings.SESSION_COOKIE_NAME not in request.COOKIES:
             state.decision = services.anonymous_consume(state.ip)
             if not state.decision.allowed:
-                response = _too_many(_error(state.decision, "{limit} requests per minute from one address"))
-        if response is None:
-            response = self.get_response(request)
-            if state.decision is None:
-                response = self._draw_after(request, state) or response
-            if keyed and response.status_code == 401:
-                _remember_failure(state.ip)
-                services.auth_failure_record(state.ip)
-        for name, value in ratelimit_headers(state.decision).items():
-            if not response.has_header(name):
-                response[name] = value
-        if response.status_code == 429 and not response.has_header("Retry-After"):
-            response["Retry-After"] = str(state.decision.retry_after_seconds)
-        return response
-
-    def _draw_after(self, request, state: _RequestDraw) -> JsonResponse | None:
-        """Count a request the view did not: by its authenticated actor, else by its IP."""
-        actor = getattr(request, "user", None)
-        if getattr(actor, "is_authenticated", False):
-            state.decision, what = _draw_for_actor(actor, None)
-        else:
-            state.decision, what = services.anonymous_consume(state.ip), "{limit} requests per minute from one address"
-        return None if state.decision.allowed else _too_many(_error(state.decision, what))
+                return _with_headers(
+                    state, _too_many(_error(state.decision, "{limit} requests per minute from one address"))
+                )
+        return _finish(request, state, keyed, self.get_response(request))

@@ -63,6 +63,9 @@ INSTALLED_APPS = [
 # The Browser* entries are Django's own middleware, passed by for API requests that carry a
 # bearer API key (apps/core/middleware.py): those never use a session, a CSRF token or messages.
 MIDDLEWARE = [
+    # The plain case of the hottest API requests is answered here, with the effects of the chain below it
+    # (apps/core/lean_middleware.py: it removes itself if this list changes).
+    "apps.core.lean_middleware.LeanRouteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "apps.audit.context.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.access import catalog
 from apps.identity.services import api_key_create
 from apps.organizations.models import Tier
+from apps.ratelimit import middleware as ratelimit_middleware
 from apps.ratelimit.store import bucket_key, get_leased_limiter, get_limiter
 from tests.engine.runs_helpers import base, create_flow, create_flow_run, create_task_run, set_flow_state, state
 from tests.factories.access import grant
@@ -56,16 +57,27 @@ def dispatches(monkeypatch):
 
 
 @pytest.fixture
-def compare(settings, dispatches):
-    def both(send, *, lean: bool):
+def compare(settings, dispatches, monkeypatch):
+    # Addresses that failed authentication lately (earlier tests' 401s) take the full chain: start clean.
+    monkeypatch.setattr(ratelimit_middleware, "_recent_failures", {})
+
+    def both(send, *, lean: bool, route: bool | None = None, answered_before_the_view: bool = False):
+        route = lean if route is None else route
         settings.PRAETOR_LEAN_VIEWS = False
         expected = _masked(send(0))
         settings.PRAETOR_LEAN_VIEWS = True
         dispatches.clear()
-        got = _masked(send(1))
-        assert got[:2] == expected[:2]
+        response = send(1)
+        got = _masked(response)
+        # Retry-After counts down in whole seconds: the two requests may straddle a second.
+        waits = [int(h.pop("Retry-After", -1)) for h in (expected[1], dict(got[1]))]
+        assert abs(waits[0] - waits[1]) <= 1, waits
+        assert got[0] == expected[0] and {k: v for k, v in got[1].items() if k != "Retry-After"} == expected[1]
         assert got[2] == expected[2], [d for d in difflib.ndiff([expected[2]], [got[2]]) if d[0] in "?+-"]
         assert (dispatches == []) is lean, dispatches
+        # The lean route (apps/core/lean_middleware.py) answers before URL resolution: no resolver match.
+        if not answered_before_the_view:
+            assert (response.wsgi_request.resolver_match is None) is route, response.wsgi_request.resolver_match
         return got
 
     return both
@@ -154,3 +166,99 @@ def test_missing_permission_and_rate_limit_answer_the_same(workspace, organizati
     get_leased_limiter().reset()  # this process's lease of that bucket (docs/ratelimit.md, "Leases")
     status, headers, _ = compare(lambda i: _post(reader, b + "logs/", []), lean=True)
     assert status == 429 and int(headers["Retry-After"]) > 60
+
+
+def _lean_requests(c, workspace, run_id) -> list:
+    """Senders (by attempt 0, 1) of a task run's create, a set_state and a log batch."""
+    b = base(workspace)
+    tag = uuid.uuid4().hex[:6]
+    tasks = [create_task_run(c, workspace, run_id, dynamic_key=f"{tag}-{i}")["id"] for i in range(2)]
+    logs = [{"name": "x", "level": 20, "message": "m", "timestamp": "2024-01-01T00:00:00+00:00",
+             "flow_run_id": run_id, "task_run_id": None}]
+    return [lambda i: _post(c, b + "task_runs/", _task_body(run_id, f"{tag}-new-{i}")),
+            lambda i: _post(c, b + f"task_runs/{tasks[i]}/set_state", {"state": state("RUNNING"), "force": False}),
+            lambda i: _post(c, b + "logs/", logs)]
+
+
+def test_a_read_only_workspace_answers_the_same(authed_client, workspace, running, compare):
+    from apps.core import authcache
+
+    workspace.read_only = True
+    workspace.save(update_fields=["read_only"])
+    authcache.clear()
+    c, b = authed_client, base(workspace)
+    # Work under way stays open (docs/billing.md), on both paths alike.
+    assert compare(lambda i: _post(c, b + "task_runs/", _task_body(running["id"], f"ro-{i}")), lean=True)[0] == 201
+    tasks = [create_task_run(c, workspace, running["id"], dynamic_key=f"ro{i}")["id"] for i in range(2)]
+    assert compare(lambda i: _post(c, b + f"task_runs/{tasks[i]}/set_state", {"state": state("RUNNING")}),
+                   lean=True)[0] == 201
+    assert compare(lambda i: c.post(b + "variables/", {"name": f"v{i}", "value": 1}, format="json"),
+                   lean=False)[0] == 402
+
+
+def test_an_address_that_failed_authentication_lately_takes_the_full_chain(authed_client, workspace, running,
+                                                                           compare):
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer pnu_" + "x" * 36)
+    compare(lambda i: _post(bad, base(workspace) + "logs/", []), lean=False)  # 401: remembered
+    for send in _lean_requests(authed_client, workspace, running["id"]):
+        # The view's lean dispatch still answers, but after the rate-limit middleware's check of the address.
+        compare(send, lean=True, route=False)
+
+
+def test_security_and_host_checks_answer_the_same(workspace, running, user_key, compare, settings):
+    def client() -> APIClient:  # a new handler: the middleware read the settings when it was built
+        fresh = APIClient()
+        fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {user_key}")
+        return fresh
+
+    b = base(workspace)
+    settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS = True, 3600
+    c = client()
+    # To https: the chain answers before any view (no DRF dispatch, and no lean route).
+    status = compare(lambda i: _post(c, b + "task_runs/", _task_body(running["id"], f"h{i}")), lean=True,
+                     answered_before_the_view=True)[0]
+    assert status == 301
+    status, headers, _ = compare(lambda i: _post(c, b + "task_runs/", _task_body(running["id"], f"s{i}"),
+                                                 secure=True), lean=True)
+    assert status == 201 and headers["Strict-Transport-Security"] == "max-age=3600"
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+    settings.SECURE_SSL_REDIRECT = False
+    settings.ALLOWED_HOSTS = ["example.com"]
+    c = client()
+    # DisallowedHost
+    assert compare(lambda i: _post(c, b + "logs/", []), lean=True, answered_before_the_view=True)[0] == 400
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DISALLOWED_USER_AGENTS = [re.compile("bad-bot")]
+    c = client()
+    assert compare(lambda i: _post(c, b + "logs/", [], HTTP_USER_AGENT="a bad-bot"), lean=True,
+                   answered_before_the_view=True)[0] == 403
+
+
+@pytest.mark.parametrize("ids", [("a", "w", "r"), ("filter", "count", "filter"), ("x y", "%41", "set_state")])
+def test_the_route_matcher_finds_what_the_resolver_finds(ids):
+    from django.urls import resolve
+
+    from apps.core.lean_middleware import _PATH
+
+    account, ws, run = ids
+    prefix = f"/api/accounts/{account}/workspaces/{ws}/"
+    for path in (prefix + "task_runs/", prefix + f"task_runs/{run}/set_state", prefix + "logs/"):
+        found, match = resolve(path), _PATH.match(path)
+        assert match is not None and hasattr(found.func, "lean_dispatch"), path
+        assert found.kwargs == {k: v for k, v in match.groupdict().items()
+                                if k in ("account_id", "workspace_id", "id") and v is not None}
+    for path in (prefix + "task_runs", prefix + "task_runs/r/set_state/", prefix + "task_runs/a/b/set_state",
+                 prefix + "logs", prefix + "task_runs/filter", f"/api/accounts/{account}/task_runs/"):
+        assert _PATH.match(path) is None, path
+
+
+def test_the_lean_route_steps_aside_when_the_middleware_list_changes(settings):
+    from django.core.exceptions import MiddlewareNotUsed
+
+    from apps.core.lean_middleware import LeanRouteMiddleware
+
+    LeanRouteMiddleware(lambda request: None)  # the configured list
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+    with pytest.raises(MiddlewareNotUsed):
+        LeanRouteMiddleware(lambda request: None)

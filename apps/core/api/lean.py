@@ -11,6 +11,8 @@ of those is DRF's. tests/core/test_lean.py compares both dispatches response by 
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions
@@ -46,43 +48,58 @@ def _plain(request) -> bool:
             and meta.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPT)
 
 
+def lean_prepare(request):
+    """(user, auth, data) for the plain case, or None: let DRF answer (see the module's docstring)."""
+    if not settings.PRAETOR_LEAN_VIEWS or not _plain(request):
+        return None
+    try:
+        authenticated = _AUTHENTICATION.authenticate(request)
+        body = request.body
+        # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
+        data = json.loads(body.decode("utf-8")) if body else None
+    except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
+        return None
+    if authenticated is None or not body:
+        return None  # DRF answers: 401, 400 for a body it cannot parse
+    return (*authenticated, data)
+
+
+def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
+    lean = LeanRequest(request, data, user, auth)
+    self = view_class(**initkwargs)
+    self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
+    self.headers = self.default_response_headers
+    try:
+        # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
+        self.resolve_tenant(lean, kwargs)
+        api_request_draw(lean)
+        self.check_declared_permission(lean)
+        response = self.post(lean, **kwargs)
+    except Exception as exc:
+        response = exception_handler(exc, {"view": self, "args": (), "kwargs": kwargs, "request": lean})
+        if response is None:
+            raise
+        response.exception = True
+    response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
+    response.renderer_context = {"view": self, "args": (), "kwargs": kwargs, "request": lean}
+    for name, value in self.headers.items():
+        response[name] = value
+    return response
+
+
 def lean_view(view_class):
-    """`view_class.as_view()`, dispatching the plain case of POST itself (see the module's docstring)."""
+    """`view_class.as_view()`, dispatching the plain case of POST itself (see the module's docstring).
+    `view.lean_dispatch(request, kwargs, user, auth, data)` runs that dispatch for a request `lean_prepare`
+    accepted (apps/core/lean_middleware.py calls it without URL resolution)."""
     drf_view = view_class.as_view()
 
     def view(request, *args, **kwargs):
-        if not settings.PRAETOR_LEAN_VIEWS or not _plain(request):
+        prepared = None if args else lean_prepare(request)
+        if prepared is None:
             return drf_view(request, *args, **kwargs)
-        try:
-            authenticated = _AUTHENTICATION.authenticate(request)
-            body = request.body
-            # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
-            data = json.loads(body.decode("utf-8")) if body else None
-        except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
-            authenticated = None
-        if authenticated is None or not body:
-            return drf_view(request, *args, **kwargs)  # DRF answers: 401, 400 for a body it cannot parse
-        lean = LeanRequest(request, data, *authenticated)
-        self = view_class(**drf_view.initkwargs)
-        self.request, self.args, self.kwargs, self.format_kwarg = lean, args, kwargs, None
-        self.headers = self.default_response_headers
-        try:
-            # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
-            self.resolve_tenant(lean, kwargs)
-            api_request_draw(lean)
-            self.check_declared_permission(lean)
-            response = self.post(lean, *args, **kwargs)
-        except Exception as exc:
-            response = exception_handler(exc, {"view": self, "args": args, "kwargs": kwargs, "request": lean})
-            if response is None:
-                raise
-            response.exception = True
-        response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
-        response.renderer_context = {"view": self, "args": args, "kwargs": kwargs, "request": lean}
-        for name, value in self.headers.items():
-            response[name] = value
-        return response
+        return _lean_dispatch(view_class, drf_view.initkwargs, request, kwargs, *prepared)
 
     view.__dict__.update(drf_view.__dict__)  # cls, initkwargs, csrf_exempt: what URL walkers read
     view.__name__, view.__doc__ = drf_view.__name__, drf_view.__doc__
+    view.lean_dispatch = functools.partial(_lean_dispatch, view_class, drf_view.initkwargs)
     return view

@@ -28,7 +28,6 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     `fields`: cache_key, cache_expiration, task_version, tags, task_inputs. The flow run must belong to
     the workspace (else 404).
     """
-    scoped = TaskRun.objects.for_workspace(workspace)
     now = timezone.now()
     workspace_id = getattr(workspace, "pk", workspace)
     run = TaskRun(id=id or uuid.uuid4(), workspace_id=workspace_id, flow_run_id=flow_run_id,
@@ -40,7 +39,11 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     pending: list = []
     ctx = OrchestrationContext(kind="task_run", run=run, initial=None, proposed=proposed, now=now, force=True)
     orchestrate(ctx, MINIMAL_TASK_POLICY, deferred_writer(pending))
-    same_keys = scoped.select_related("state").filter(task_key=task_key, dynamic_key=dynamic_key)
+
+    def same_keys():  # built only when read: a retried create or a run without a flow run (about 20% of a create)
+        return (TaskRun.objects.for_workspace(workspace).select_related("state")
+                .filter(task_key=task_key, dynamic_key=dynamic_key))
+
     if flow_run_id is not None:
         # One statement (on PostgreSQL): insert the run and its state only if the flow run is in this
         # workspace, nothing on a conflict of the unique (flow run, task key, dynamic key); read back only then.
@@ -48,11 +51,11 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
             run, exists=(FlowRun, {"id": flow_run_id, "workspace_id": workspace_id}), dependents=pending)
         if not found:
             raise NotFound("Flow run not found.")
-        existing = None if inserted else same_keys.filter(flow_run_id=flow_run_id).first()
+        existing = None if inserted else same_keys().filter(flow_run_id=flow_run_id).first()
     else:
         with transaction.atomic():
             # Runs without a flow run have no unique constraint to lean on (NULL never conflicts).
-            existing = same_keys.filter(flow_run__isnull=True).first()
+            existing = same_keys().filter(flow_run__isnull=True).first()
             inserted = existing is None and prepared.insert(run, ignore_conflicts=True)
             for row in pending if inserted else ():
                 prepared.insert(row)

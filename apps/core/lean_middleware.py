@@ -1,0 +1,151 @@
+"""The lean route: the plain case of the three hottest endpoints (POST `task_runs/`, `task_runs/{id}/set_state`,
+`logs/` under a workspace, apps/core/api/lean.py) is answered by the first middleware, without the rest of
+Django's middleware chain and URL resolution (about a tenth of such a request's CPU, docs/performance.md).
+
+It does what the chain below it does for such a request, calling the same code: Django's SecurityMiddleware
+and CommonMiddleware checks before (SSL redirect, disallowed user agents, ALLOWED_HOSTS, PREPEND_WWW: any
+answer or error there and the request takes the full chain), the audit context around, the rate-limit
+middleware's work after (apps/ratelimit/middleware.py: the draw for a request the view did not count, a 401
+remembered, the RateLimit-* headers), then CommonMiddleware's, XFrameOptionsMiddleware's and
+SecurityMiddleware's response processing, in the chain's order. The middleware it passes by are no-ops for
+such a request: WhiteNoise (no static file under /api/, checked at start), the browser-only ones
+(apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
+/accounts/ prefix only).
+
+Anything else takes the full chain unchanged: another path, method or media type, no bearer key, a key that
+does not authenticate (the view then lets DRF answer 401), a body that does not parse, an address that failed
+authentication lately (the rate-limit middleware decides first), PRAETOR_LEAN_VIEWS off. The path matcher
+yields the same view and keyword arguments as Django's resolver (checked against it at the first request:
+a mismatch turns the lean route off); `request.resolver_match` stays None (nothing on this path reads it).
+If MIDDLEWARE is not exactly the list below, this middleware removes itself (MiddlewareNotUsed).
+tests/core/test_lean.py sends each request both ways and compares status, headers and body.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+from django.core.handlers.exception import response_for_exception
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.urls import resolve
+
+from apps.audit.context import request_context_enter, request_context_leave
+from apps.core.api.lean import lean_prepare
+from apps.ratelimit.middleware import keyed_request_needs_no_check, keyed_response_finish
+
+# The chain this middleware stands in front of, and whose effects on a lean request it reproduces.
+REPRODUCED_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "apps.audit.context.AuditContextMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.middleware.BrowserSessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "apps.core.middleware.BrowserCsrfViewMiddleware",
+    "apps.core.middleware.BrowserAuthenticationMiddleware",
+    "apps.core.middleware.BrowserMessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "apps.ratelimit.middleware.RateLimitMiddleware",
+]
+_PREFIX = "/api/accounts/"
+# config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
+# among the API routes); the engine's routes of the three views. `str` matches [^/]+, as here.
+_PATH = re.compile(
+    r"/api/accounts/(?P<account_id>[^/]+)/workspaces/(?P<workspace_id>[^/]+)/"
+    r"(?:(?P<create>task_runs/)|task_runs/(?P<id>[^/]+)/set_state|(?P<logs>logs/))\Z"
+)
+_SAMPLES = {"create": "task_runs/", "id": "task_runs/{}/set_state", "logs": "logs/"}
+
+
+def _unused(request):
+    raise AssertionError("only the middleware's request and response hooks are called")
+
+
+class LeanRouteMiddleware:
+    def __init__(self, get_response):
+        if list(settings.MIDDLEWARE) != [f"{__name__}.LeanRouteMiddleware", *REPRODUCED_MIDDLEWARE]:
+            raise MiddlewareNotUsed("MIDDLEWARE is not the chain whose effects the lean route reproduces.")
+        static = "/" + (settings.STATIC_URL or "").lstrip("/")
+        if (settings.STATIC_URL and static.startswith("/api/")) or getattr(settings, "WHITENOISE_ROOT", None):
+            raise MiddlewareNotUsed("WhiteNoise may serve files under /api/.")
+        self.get_response = get_response
+        self.security = SecurityMiddleware(_unused)
+        self.common = CommonMiddleware(_unused)
+        self.xframe = XFrameOptionsMiddleware(_unused)
+        self._views: dict | None = None
+        self._views_lock = threading.Lock()
+
+    def _lean_views(self) -> dict:
+        """The view of each route as Django's resolver finds it, checked to be a lean view with the same
+        keyword arguments as the matcher; an empty dict (the lean route off) if not."""
+        with self._views_lock:
+            if self._views is None:
+                views = {}
+                for name, sample in _SAMPLES.items():
+                    path = f"{_PREFIX}a-c/workspaces/w-s/" + sample.format("r-n")
+                    match, found = _PATH.match(path), resolve(path)
+                    kwargs = {
+                        k: v
+                        for k, v in match.groupdict().items()
+                        if k in ("account_id", "workspace_id", "id") and v is not None
+                    }
+                    if getattr(found.func, "lean_dispatch", None) is None or found.kwargs != kwargs or found.args:
+                        views = {}
+                        break
+                    views[name] = found.func.lean_dispatch
+                self._views = views
+            return self._views
+
+    def __call__(self, request):
+        path = request.path_info
+        # request.path: the rate-limit middleware decides by it (the same unless mounted under a SCRIPT_NAME)
+        if (
+            request.method != "POST"
+            or not path.startswith(_PREFIX)
+            or request.path != path
+            or not settings.PRAETOR_LEAN_VIEWS
+        ):
+            return self.get_response(request)
+        match = _PATH.match(path)
+        if match is None:
+            return self.get_response(request)
+        groups = match.groupdict()
+        dispatch = (self._views if self._views is not None else self._lean_views()).get(
+            "create" if groups["create"] else "logs" if groups["logs"] else "id"
+        )
+        if dispatch is None:
+            return self.get_response(request)
+        try:
+            if self.security.process_request(request) or self.common.process_request(request):
+                return self.get_response(request)  # a redirect: the chain answers it
+        except Exception:
+            return self.get_response(request)  # a disallowed host or user agent: the chain answers it
+        if not keyed_request_needs_no_check(request):
+            return self.get_response(request)
+        kwargs = {"account_id": groups["account_id"], "workspace_id": groups["workspace_id"]}
+        if groups["id"] is not None:
+            kwargs["id"] = groups["id"]
+        token = request_context_enter(request)
+        try:
+            try:
+                prepared = lean_prepare(request)
+                response = None if prepared is None else dispatch(request, kwargs, *prepared).render()
+            except Exception as exc:
+                response = response_for_exception(request, exc)
+            if response is not None:
+                try:
+                    response = keyed_response_finish(request, response)
+                except Exception as exc:  # as the chain's wrapper around the rate-limit middleware answers
+                    response = response_for_exception(request, exc)
+        finally:
+            request_context_leave(token)
+        if response is None:
+            return self.get_response(request)  # no key that authenticates, or a body DRF answers: DRF's path
+        response = self.xframe.process_response(request, response)
+        response = self.common.process_response(request, response)
+        return self.security.process_response(request, response)

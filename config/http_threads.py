@@ -149,8 +149,6 @@ class ThreadPoolHttp:
         with self._start_lock:
             if self._jobs is not None:
                 return
-            if switch := os.environ.get("PRAETOR_GIL_SWITCH_MS"):
-                sys.setswitchinterval(float(switch) / 1000)
             jobs = queue.SimpleQueue()
             lanes = [("http", self.threads, jobs)]
             poll_jobs = jobs

@@ -154,3 +154,27 @@ def test_missing_permission_and_rate_limit_answer_the_same(workspace, organizati
     get_leased_limiter().reset()  # this process's lease of that bucket (docs/ratelimit.md, "Leases")
     status, headers, _ = compare(lambda i: _post(reader, b + "logs/", []), lean=True)
     assert status == 429 and int(headers["Retry-After"]) > 60
+
+
+def test_worker_poll_and_heartbeat_answer_the_same(authed_client, workspace, compare):
+    c, b = authed_client, base(workspace)
+    assert _post(c, b + "work_pools/", {"name": "lean-pool", "type": "process"}).status_code == 201
+    flow = create_flow(c, workspace)
+    deployment = _post(c, b + "deployments/", {"name": "d", "flow_id": flow["id"], "work_pool_name": "lean-pool",
+                                               "work_queue_name": "default", "parameters": {}, "tags": []}).json()
+    for _ in range(2):
+        assert _post(c, b + f"deployments/{deployment['id']}/create_flow_run", {}).status_code == 201
+    poll = b + "work_pools/lean-pool/get_scheduled_flow_runs"
+    got = compare(lambda i: _post(c, poll, {"scheduled_before": "2999-01-01T00:00:00+00:00", "limit": 10}),
+                  lean=True)
+    assert got[0] == 200 and got[2].count('"flow_run"') == 2
+    compare(lambda i: _post(c, poll, {"work_queue_names": ["default"], "limit": 1}), lean=True)
+    compare(lambda i: _post(c, poll, {}), lean=True)
+    assert compare(lambda i: _post(c, poll, {"work_queue_names": ["nope"]}), lean=True)[0] == 404
+    assert compare(lambda i: _post(c, poll, {"limit": -1}), lean=True)[0] == 422
+    assert compare(lambda i: _post(c, b + "work_pools/nope/get_scheduled_flow_runs", {}), lean=True)[0] == 404
+    beat = b + "work_pools/lean-pool/workers/heartbeat"
+    assert compare(lambda i: _post(c, beat, {"name": "w", "heartbeat_interval_seconds": 30}), lean=True)[0] == 204
+    assert compare(lambda i: _post(c, beat, {}), lean=True)[0] == 422
+    assert compare(lambda i: _post(c, b + "work_pools/nope/workers/heartbeat", {"name": "w"}), lean=True)[0] == 404
+    compare(lambda i: _post(c, poll, b"{not json"), lean=False)  # 400, DRF's

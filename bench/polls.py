@@ -131,7 +131,32 @@ def run(url: str, key: str | None, *, workers: int, seconds: float, interval: fl
     print(f"  runs claimed {figures['claimed']} of {figures['created']}; proposals that lost to another "
           f"worker: {figures['lost']}")
     print(f"  (machine load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores)")
+    if log := os.environ.get("PRAETOR_HTTP_TIMING_LOG"):
+        figures["server"] = server_split(log)
     return figures
+
+
+def server_split(log: str) -> dict:
+    """The server's side of the polls, from the lines config/http_threads.py wrote to LOG.PID (the server was
+    started with PRAETOR_HTTP_TIMING_LOG=LOG): time waiting for a thread, in Django (wall and CPU), and from
+    arrival to sent; what the client saw beyond `total` is the network, the event loop before the request's
+    task ran, and the client's own process waiting for a CPU."""
+    columns = {"queued": [], "django": [], "django_cpu": [], "total": []}
+    for path in Path(log).parent.glob(Path(log).name + ".*"):
+        for line in path.read_text().splitlines():
+            kind, method, url, *values = line.split("\t")
+            if kind == "poll" and url.endswith("/get_scheduled_flow_runs"):
+                for name, value in zip(columns, values, strict=True):
+                    columns[name].append(float(value) / 1000)
+    out = {}
+    for name, values in columns.items():
+        if values:
+            out[f"{name}_p50_ms"] = percentile(values, 50) * 1000
+            out[f"{name}_p99_ms"] = percentile(values, 99) * 1000
+    if out:
+        print(f"  server side of {len(columns['total'])} polls (ms, p50 / p99): "
+              + "   ".join(f"{name} {out[f'{name}_p50_ms']:.2f} / {out[f'{name}_p99_ms']:.2f}" for name in columns))
+    return out
 
 
 def main() -> None:

@@ -31,15 +31,44 @@ import asyncio
 import contextlib
 import io
 import json
+import os
 import queue
 import sys
 import tempfile
 import threading
+import time
 
 from django.conf import settings
 
 # POST paths that are polls: what a worker, runner or agent sends every few seconds while it waits for work.
 _POLL_PATH_ENDS = ("/get_scheduled_flow_runs", "/workers/heartbeat", "/get_runs")
+
+
+# PRAETOR_HTTP_TIMING_LOG=/path: each process appends one line per request to /path.PID (bench/polls.py reads
+# them): where a request's time went on the server, to tell its own work from waiting for a thread or a CPU.
+# Unset (always in production): nothing is measured.
+_TIMING_LOG = os.environ.get("PRAETOR_HTTP_TIMING_LOG")
+
+
+class _TimingLog:
+    """Per request: arrival (ASGI call) → taken by a thread → answered by Django → sent, in ms, and the
+    request thread's CPU ms, as a tab-separated line `kind method path queued django django_cpu total`."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.file = None
+        self.lock = threading.Lock()
+
+    def write(self, scope: dict, marks: list) -> None:
+        arrived, taken, answered, cpu = marks[:4]
+        sent = time.perf_counter()
+        line = (f"{'poll' if is_poll(scope) else 'other'}\t{scope['method']}\t{scope['path']}\t"
+                f"{1000 * (taken - arrived):.3f}\t{1000 * (answered - taken):.3f}\t{1000 * cpu:.3f}\t"
+                f"{1000 * (sent - arrived):.3f}\n")
+        with self.lock:
+            if self.file is None:  # opened in the worker process, after gunicorn's fork
+                self.file = open(f"{self.path}.{os.getpid()}", "a", buffering=1)  # noqa: SIM115 - kept open
+            self.file.write(line)
 
 
 def is_poll(scope: dict) -> bool:
@@ -112,6 +141,7 @@ class ThreadPoolHttp:
         self._jobs: queue.SimpleQueue | None = None
         self._poll_jobs: queue.SimpleQueue | None = None
         self._start_lock = threading.Lock()
+        self._timing = _TimingLog(_TIMING_LOG) if _TIMING_LOG else None
 
     def _start(self) -> None:
         # Threads start at the first request, in the worker process: gunicorn builds the app in its master
@@ -133,12 +163,18 @@ class ThreadPoolHttp:
     def _serve(self, jobs: queue.SimpleQueue) -> None:
         while True:
             loop, future, environ = jobs.get()
+            marks = environ.get("praetor.timing")
+            if marks is not None:
+                marks.append(time.perf_counter())
+                cpu = time.thread_time()
             try:
                 result = self._run(environ)
             except BaseException as exc:  # handed to the request's task, which re-raises it (uvicorn: 500)
                 callback, value = _fail, exc
             else:
                 callback, value = _deliver, result
+            if marks is not None:
+                marks += [time.perf_counter(), time.thread_time() - cpu]
             # RuntimeError: the loop is closed, the server stopped while this request ran and nobody waits
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(callback, future, value)
@@ -165,6 +201,8 @@ class ThreadPoolHttp:
         return int(status.split(" ", 1)[0]), encoded, body
 
     async def __call__(self, scope, receive, send) -> None:
+        if self._timing is not None:
+            scope["praetor.timing"] = [time.perf_counter()]
         limit = settings.PRAETOR_MAX_REQUEST_BYTES
         declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"0")
         if declared.isdigit() and int(declared) > limit:
@@ -198,7 +236,13 @@ class ThreadPoolHttp:
             self._start()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        (self._poll_jobs if is_poll(scope) else self._jobs).put((loop, future, _environ(scope, body, length)))
+        environ = _environ(scope, body, length)
+        marks = scope.get("praetor.timing")
+        if marks is not None:
+            environ["praetor.timing"] = marks
+        (self._poll_jobs if is_poll(scope) else self._jobs).put((loop, future, environ))
         status, headers, content = await future
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content if scope["method"] != "HEAD" else b""})
+        if marks is not None and len(marks) == 4:
+            self._timing.write(scope, marks)

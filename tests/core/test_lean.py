@@ -262,3 +262,30 @@ def test_the_lean_route_steps_aside_when_the_middleware_list_changes(settings):
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
     with pytest.raises(MiddlewareNotUsed):
         LeanRouteMiddleware(lambda request: None)
+
+
+def test_worker_poll_and_heartbeat_answer_the_same(authed_client, workspace, compare):
+    c, b = authed_client, base(workspace)
+
+    def lean(send):  # the views' lean dispatch answers; the lean route (three other endpoints) does not
+        return compare(send, lean=True, route=False)
+
+    assert _post(c, b + "work_pools/", {"name": "lean-pool", "type": "process"}).status_code == 201
+    flow = create_flow(c, workspace)
+    deployment = _post(c, b + "deployments/", {"name": "d", "flow_id": flow["id"], "work_pool_name": "lean-pool",
+                                               "work_queue_name": "default", "parameters": {}, "tags": []}).json()
+    for _ in range(2):
+        assert _post(c, b + f"deployments/{deployment['id']}/create_flow_run", {}).status_code == 201
+    poll = b + "work_pools/lean-pool/get_scheduled_flow_runs"
+    got = lean(lambda i: _post(c, poll, {"scheduled_before": "2999-01-01T00:00:00+00:00", "limit": 10}))
+    assert got[0] == 200 and got[2].count('"flow_run"') == 2
+    lean(lambda i: _post(c, poll, {"work_queue_names": ["default"], "limit": 1}))
+    lean(lambda i: _post(c, poll, {}))
+    assert lean(lambda i: _post(c, poll, {"work_queue_names": ["nope"]}))[0] == 404
+    assert lean(lambda i: _post(c, poll, {"limit": -1}))[0] == 422
+    assert lean(lambda i: _post(c, b + "work_pools/nope/get_scheduled_flow_runs", {}))[0] == 404
+    beat = b + "work_pools/lean-pool/workers/heartbeat"
+    assert lean(lambda i: _post(c, beat, {"name": "w", "heartbeat_interval_seconds": 30}))[0] == 204
+    assert lean(lambda i: _post(c, beat, {}))[0] == 422
+    assert lean(lambda i: _post(c, b + "work_pools/nope/workers/heartbeat", {"name": "w"}))[0] == 404
+    compare(lambda i: _post(c, poll, b"{not json"), lean=False)  # 400, DRF's

@@ -1,7 +1,8 @@
-"""A lean dispatch for the few hottest API endpoints (a task run's create and set_state, a log batch): the
-same view class and handler, the same authentication, tenant, rate limit, permission and read-only checks
-(the base view's own methods) and the same error handler and renderer, without DRF's per-request
-Request/negotiation/versioning machinery (about a tenth of such a request's CPU, docs/performance.md).
+"""A lean dispatch for the few hottest API endpoints (a task run's create and set_state, a log batch, a
+worker's poll and heartbeat): the same view class and handler, the same authentication, tenant, rate limit,
+permission and read-only checks (the base view's own methods) and the same error handler and renderer,
+without DRF's per-request Request/negotiation/versioning machinery (about a tenth of such a request's CPU,
+docs/performance.md).
 
 Only the plain case takes it: POST with `Authorization: Bearer <key>` that authenticates, a JSON body that
 parses, and an Accept of JSON (or none). Anything else (no or a failing key, a session, a body DRF would

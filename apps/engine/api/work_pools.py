@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import page, parse_body, path_uuid, plain
@@ -366,14 +367,15 @@ urlpatterns = [
     path("work_pools/filter", WorkPoolFilterView.as_view(), name="work-pools-filter"),
     path("work_pools/count", WorkPoolCountView.as_view(), name="work-pools-count"),
     path("work_pools/<str:name>", WorkPoolDetailView.as_view(), name="work-pool"),
-    path("work_pools/<str:name>/get_scheduled_flow_runs", WorkPoolScheduledRunsView.as_view(),
+    # the workers' poll and heartbeat come every few seconds from every worker: the lean dispatch (issue 5)
+    path("work_pools/<str:name>/get_scheduled_flow_runs", lean_view(WorkPoolScheduledRunsView),
          name="work-pool-scheduled-runs"),
     path("work_pools/<str:work_pool_name>/queues", PoolQueueCreateView.as_view(), name="work-pool-queues"),
     path("work_pools/<str:work_pool_name>/queues/filter", PoolQueueFilterView.as_view(),
          name="work-pool-queues-filter"),
     path("work_pools/<str:work_pool_name>/queues/<str:name>", PoolQueueDetailView.as_view(),
          name="work-pool-queue"),
-    path("work_pools/<str:work_pool_name>/workers/heartbeat", WorkerHeartbeatView.as_view(),
+    path("work_pools/<str:work_pool_name>/workers/heartbeat", lean_view(WorkerHeartbeatView),
          name="work-pool-worker-heartbeat"),
     path("work_pools/<str:work_pool_name>/workers/filter", WorkerFilterView.as_view(), name="work-pool-workers"),
     path("work_pools/<str:work_pool_name>/workers/<str:name>", WorkerDetailView.as_view(), name="work-pool-worker"),

@@ -84,16 +84,24 @@ def work_queue_list(*, workspace, pool: WorkPool | None = None, pool_name: str |
 
 
 # Compiled once per process (apps/core/prepared.py): every worker sends a poll and a heartbeat every few seconds.
+# A poll reads only what it decides and renders with (pause, limits, names, priority, last_polled): not the
+# pool's base job template, descriptions, queue filters and creation times, which cost a poll a third of its
+# column decoding (bench/poll_request.py).
+_POLL_QUEUE_FIELDS = ("id", "workspace_id", "work_pool_id", "name", "priority", "is_paused", "concurrency_limit",
+                      "last_polled", "work_pool__id", "work_pool__workspace_id", "work_pool__name",
+                      "work_pool__is_paused", "work_pool__concurrency_limit", "work_pool__last_polled")
 _POLL_QUEUES = PreparedQuery(
     lambda workspace_id, pool_name: WorkQueue.objects.for_workspace(workspace_id).select_related("work_pool")
-    .filter(work_pool__name=pool_name).order_by("priority", "name", "id"), types=(uuid.UUID, str))
+    .only(*_POLL_QUEUE_FIELDS).filter(work_pool__name=pool_name).order_by("priority", "name", "id"),
+    types=(uuid.UUID, str))
 _POOL_ID = PreparedQuery(
     lambda workspace_id, name: WorkPool.objects.for_workspace(workspace_id).only("id").filter(name=name),
     types=(uuid.UUID, str))
 
 
 def work_queues_for_poll(*, workspace, pool_name: str) -> list[WorkQueue]:
-    """The pool's queues by priority, then name, each with its pool (one read, compiled once per process)."""
+    """The pool's queues by priority, then name, each with its pool (one read, compiled once per process),
+    with the fields a poll uses (_POLL_QUEUE_FIELDS); reading another one costs a query per row."""
     return _POLL_QUEUES.all(workspace.pk, pool_name)
 
 

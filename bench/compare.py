@@ -299,6 +299,8 @@ def main() -> None:
     parser.add_argument("--polls-workers", type=int, default=8)
     parser.add_argument("--polls-seconds", type=float, default=30)
     parser.add_argument("--polls-interval", type=float, default=1.0)
+    parser.add_argument("--polls-jitter", type=float, default=0.3,
+                        help="jitter_range of the pollers' wait, as prefect's worker (0: in step)")
     parser.add_argument("--polls-client-nice", type=int, default=0, metavar="N",
                         help="run the flows workload behind the polls at nice N: on a 2-core box its client processes "
                              "stand in for customers' machines and otherwise take the CPUs the server and pollers need")
@@ -362,8 +364,8 @@ def main() -> None:
         if r["mode"] == "polls":
             print(f"\n>> polls against {r['label']}: p50 {r['poll_p50_ms']:.1f} ms  p99 {r['poll_p99_ms']:.1f} ms  "
                   f"pick-up delay p50 {r['delay_p50_s']:.3f} s  p99 {r['delay_p99_s']:.3f} s  (interval "
-                  f"{r['interval']:.1f} s; {r['claimed']} of {r['created']} runs claimed; flows workload at nice "
-                  f"{r['client_nice']})")
+                  f"{r['interval']:.1f} s, jitter {r['jitter']}; {r['claimed']} of {r['created']} runs claimed; flows "
+                  f"workload at nice {r['client_nice']})")
     print(f"\nmachine load average at the end {os.getloadavg()}; logs in {workdir}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
@@ -377,7 +379,7 @@ def run_polls(label: str, url: str, key: str | None, args, extra_env: dict) -> d
                                   daemon=True)
     background.start()
     figures = polls.run(url, key, workers=args.polls_workers, seconds=args.polls_seconds,
-                        interval=args.polls_interval, per_second=5, queues=3)
+                        interval=args.polls_interval, per_second=5, queues=3, jitter=args.polls_jitter)
     background.join()
     return {"label": label, "mode": "polls", "client_nice": args.polls_client_nice, **figures}
 

@@ -4,12 +4,14 @@ that hands it to a worker).
 
     # a workspace on this server's database (as bench/flows.py setup), then:
     .venv/bin/python bench/polls.py --url URL [--key KEY] [--workers 8] [--seconds 30] [--interval 1.0]
-                                    [--runs-per-second 5] [--queues 3]
+                                    [--jitter 0.3] [--runs-per-second 5] [--queues 3]
 
 URL is a workspace's API URL (…/api/accounts/{a}/workspaces/{w}) or `http://127.0.0.1:4200/api` for
 `prefect server start`: the script creates what it needs through the API (a `process` work pool with
 `--queues` queues, a flow, one deployment per queue), so it runs the same against both servers.
-Each worker heartbeats, then polls `work_pools/{pool}/get_scheduled_flow_runs` every `--interval` seconds
+Each worker heartbeats, then polls `work_pools/{pool}/get_scheduled_flow_runs` every `--interval` seconds on
+average, waiting between polls as prefect 2.20's worker and agent do (`--jitter` 0.3: their service loop's
+`jitter_range`, so workers started together drift out of step; `--jitter 0` polls in step on a fixed period),
 over its own keep-alive connection and claims each run it receives by proposing Pending
 (`flow_runs/{id}/set_state`), as the prefect worker does; a producer process creates runs, due now,
 with `deployments/{id}/create_flow_run`. bench/compare.py runs it while the flows workload runs.
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
+import random
 import sys
 import time
 import uuid
@@ -58,7 +62,37 @@ def setup(url: str, key: str | None, queues: int) -> tuple[str, list[str]]:
     return pool, deployments
 
 
-def worker(url, key, pool, name, interval, deadline, results) -> None:
+def _lower_bound(mean: float, upper: float) -> float:
+    """The lower bound a of an exponential variate (mean `mean`) truncated to [a, upper] whose mean stays
+    `mean` (bisection on the truncated mean, which grows with a)."""
+
+    def truncated_mean(a: float) -> float:
+        ea, eb = math.exp(-a / mean), math.exp(-upper / mean)
+        return mean + (a * ea - upper * eb) / (ea - eb)
+
+    low, high = 0.0, mean
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if truncated_mean(mid) < mean else (low, mid)
+    return low
+
+
+def jittered_sleep(interval: float, jitter: float, rng: random.Random) -> float:
+    """How long a worker waits before its next poll. With `jitter` > 0, as prefect 2.20's worker and agent
+    do (their service loop is run with `jitter_range=0.3`): an exponential variate of mean `interval`, kept
+    within [a, interval x (1 + jitter)] with a chosen so the mean stays `interval`; so workers started
+    together drift out of step. 0: exactly `interval`."""
+    if jitter <= 0:
+        return interval
+    upper = interval * (1 + jitter)
+    lower = _lower_bound(interval, upper)
+    # Inverse CDF of the exponential, restricted to [lower, upper].
+    lo, hi = 1 - math.exp(-lower / interval), 1 - math.exp(-upper / interval)
+    return -interval * math.log(1 - rng.uniform(lo, hi))
+
+
+def worker(url, key, pool, name, interval, deadline, results, jitter: float = 0.3) -> None:
+    rng = random.Random()
     timings: dict = defaultdict(list)
     api = Api(url, key, timings)
     delays, claimed, lost = [], 0, 0
@@ -79,7 +113,10 @@ def worker(url, key, pool, name, interval, deadline, results) -> None:
                 delays.append(max(0.0, received - _parse(scheduled)))
             else:
                 lost += 1  # another worker's Pending won
-        time.sleep(max(0.0, interval - (time.time() - began)))
+        if jitter > 0:  # prefect's loop sleeps after the work, a jittered interval
+            time.sleep(jittered_sleep(interval, jitter, rng))
+        else:
+            time.sleep(max(0.0, interval - (time.time() - began)))
     results.put({"polls": timings["poll"], "delays": delays, "claimed": claimed, "lost": lost})
 
 
@@ -96,12 +133,13 @@ def producer(url, key, deployments, per_second, deadline, results) -> None:
 
 
 def run(url: str, key: str | None, *, workers: int, seconds: float, interval: float, per_second: float,
-        queues: int) -> dict:
+        queues: int, jitter: float = 0.3) -> dict:
     """Run the poll benchmark and return its figures (also printed)."""
     pool, deployments = setup(url, key, queues)
     results = multiprocessing.Queue()
     deadline = time.time() + seconds
-    procs = [multiprocessing.Process(target=worker, args=(url, key, pool, f"w{i}", interval, deadline, results))
+    procs = [multiprocessing.Process(target=worker, args=(url, key, pool, f"w{i}", interval, deadline, results,
+                                                                jitter))
              for i in range(workers)]
     procs.append(multiprocessing.Process(target=producer, args=(url, key, deployments, per_second, deadline,
                                                                  results)))
@@ -113,7 +151,7 @@ def run(url: str, key: str | None, *, workers: int, seconds: float, interval: fl
     polls = [x for g in gathered for x in g.get("polls", ())]
     delays = [x for g in gathered for x in g.get("delays", ())]
     figures = {
-        "workers": workers, "interval": interval, "seconds": seconds, "polls": len(polls),
+        "workers": workers, "interval": interval, "jitter": jitter, "seconds": seconds, "polls": len(polls),
         "created": sum(g.get("created", 0) for g in gathered),
         "claimed": sum(g.get("claimed", 0) for g in gathered), "lost": sum(g.get("lost", 0) for g in gathered),
         "poll_p50_ms": percentile(polls, 50) * 1000 if polls else float("nan"),
@@ -122,7 +160,8 @@ def run(url: str, key: str | None, *, workers: int, seconds: float, interval: fl
         "delay_p99_s": percentile(delays, 99) if delays else float("nan"),
         "delay_max_s": max(delays, default=float("nan")),
     }
-    print(f"polls: {workers} worker processes polling every {interval:.1f} s for {seconds:.0f} s against {url}; "
+    print(f"polls: {workers} worker processes polling every {interval:.1f} s (jitter {jitter}) for {seconds:.0f} s "
+          f"against {url}; "
           f"{figures['created']} runs created ({per_second}/s) over {queues} queues")
     print(f"  poll latency   p50 {figures['poll_p50_ms']:7.2f} ms   p99 {figures['poll_p99_ms']:7.2f} ms   "
           f"({len(polls)} polls; target p99 < 50 ms)")
@@ -167,11 +206,13 @@ def main() -> None:
     parser.add_argument("--queues", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between a worker's polls")
+    parser.add_argument("--jitter", type=float, default=0.3,
+                        help="prefect's jitter_range for the wait between polls (0: a fixed period, all in step)")
     parser.add_argument("--runs-per-second", type=float, default=5)
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     figures = run(args.url, args.key, workers=args.workers, seconds=args.seconds, interval=args.interval,
-                  per_second=args.runs_per_second, queues=args.queues)
+                  per_second=args.runs_per_second, queues=args.queues, jitter=args.jitter)
     if args.json:
         Path(args.json).write_text(json.dumps(figures))
 

@@ -91,9 +91,9 @@ class PreparedQuery:
             model_columns=slice(start, end), populators=get_related_populators(klass_info, select, alias),
         )
 
-    def one(self, *values: uuid.UUID):
-        """The row as a model instance with its select_related objects, or None. The queryset must match at
-        most one row (filter by primary key): no ORDER BY or LIMIT is added."""
+    def _execute(self, values: tuple, fetch: str):
+        """Compile (once per connection alias and vendor), bind `values` and run; (alias, compiled, result of
+        the cursor's `fetch` method)."""
         connection = connections["default"]
         key = (connection.alias, connection.vendor)
         compiled = self._compiled.get(key)
@@ -106,41 +106,32 @@ class PreparedQuery:
             params[position] = convert(values[index])
         with cursor_for(connection) as cursor:
             cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        if compiled.converters:
-            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
-        obj = compiled.model.from_db(connection.alias, compiled.init_list, row[compiled.model_columns])
+            return connection.alias, compiled, getattr(cursor, fetch)()
+
+    @staticmethod
+    def _instance(alias: str, compiled: _Compiled, row):
+        obj = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_columns])
         for populator in compiled.populators:
             populator.populate(row, obj)
         return obj
 
+    def one(self, *values: uuid.UUID):
+        """The row as a model instance with its select_related objects, or None. The queryset must match at
+        most one row (filter by primary key): no ORDER BY or LIMIT is added."""
+        alias, compiled, row = self._execute(values, "fetchone")
+        if row is None:
+            return None
+        if compiled.converters:
+            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        return self._instance(alias, compiled, row)
+
     def all(self, *values) -> list:
         """Every row, in the queryset's order, as model instances with their select_related objects (the
         queryset's annotations are not set on them)."""
-        connection = connections["default"]
-        key = (connection.alias, connection.vendor)
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            with self._lock:
-                compiled = self._compiled.get(key) or self._compile(connection.alias, len(values))
-                self._compiled[key] = compiled
-        params = list(compiled.params)
-        for position, index, convert in compiled.slots:
-            params[position] = convert(values[index])
-        with cursor_for(connection) as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        alias, compiled, rows = self._execute(values, "fetchall")
         if rows and compiled.converters:
             rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
-        out = []
-        for row in rows:
-            obj = compiled.model.from_db(connection.alias, compiled.init_list, row[compiled.model_columns])
-            for populator in compiled.populators:
-                populator.populate(row, obj)
-            out.append(obj)
-        return out
+        return [self._instance(alias, compiled, row) for row in rows]
 
 
 class _RawCursor:

@@ -210,3 +210,44 @@ def pk_value(connection, obj):
     """obj._meta.pk.get_db_prep_value(obj.pk, connection)."""
     meta = obj._meta
     return lookup_values(connection, meta, {meta.pk.name: obj.pk})[0]
+
+
+# --- literals --------------------------------------------------------------------------------------------
+# The raw cursor binds parameters client-side (psycopg's ClientCursor): each becomes a quoted literal. For a
+# UUID and a Jsonb, psycopg's text dumpers are Python and quote through libpq's PQescapeLiteral (an Escaping
+# object and a libpq call per value). A UUID's hex digits, and JSON text of ASCII without a quote, backslash
+# or NUL, come out of PQescapeLiteral as themselves between single quotes: these dumpers write that
+# directly, byte for byte the same literal, and leave any other value to psycopg's quoting.
+
+
+@functools.cache
+def _literal_dumpers() -> tuple:
+    from psycopg.pq import Escaping
+    from psycopg.types.json import Jsonb, JsonbDumper
+    from psycopg.types.uuid import UUIDDumper
+
+    class UUIDLiteral(UUIDDumper):
+        def quote(self, obj):
+            if self.connection is None:
+                return super().quote(obj)
+            return b"'" + obj.hex.encode() + b"'"
+
+    class JsonbLiteral(JsonbDumper):
+        def quote(self, obj):
+            if self.connection is None:
+                return super().quote(obj)
+            value = self.dump(obj)
+            if value is None:
+                return b"NULL"
+            if (type(value) is bytes and value.isascii() and b"'" not in value and b"\\" not in value
+                    and b"\0" not in value):
+                return b"'" + value + b"'"
+            return Escaping(self.connection.pgconn).escape_literal(value)  # as psycopg's Dumper.quote
+
+    return (uuid.UUID, UUIDLiteral), (Jsonb, JsonbLiteral)
+
+
+def use_quick_literals(adapters) -> None:
+    """Register the dumpers above on a cursor's (or connection's) psycopg adapters map."""
+    for cls, dumper in _literal_dumpers():
+        adapters.register_dumper(cls, dumper)

@@ -266,3 +266,47 @@ def test_where_and_primary_key_values_are_djangos_get_db_prep_value():
             assert fast == slow, (name, value)
     run = TaskRun(id=uuid.uuid4())
     assert rows.pk_value(connection, run) is run.pk
+
+
+# --- literals --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_raw_cursor_binds_uuids_and_jsonb_into_the_same_sql_as_psycopg():
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.db.backends.postgresql.operations import get_json_dumps
+    from django.db.backends.postgresql.psycopg_any import Jsonb
+
+    raw = prepared.cursor_for(connection)
+    assert isinstance(raw, prepared._RawCursor)
+    with connection.cursor() as wrapper:
+        plain = wrapper.cursor  # Django's own psycopg cursor: psycopg's dumpers
+        assert type(plain) is type(raw.cursor)
+        values = [
+            uuid.uuid4(), uuid.UUID(int=0), uuid.UUID("12345678-1234-5678-1234-567812345678"), None,
+            Jsonb({}), Jsonb([]), Jsonb({"a": [1, 2.5, None, True], "b": {"c": "d"}}), Jsonb("text"), Jsonb(3),
+            Jsonb(None), Jsonb({"quote": "it's"}), Jsonb({"bs": "a\\b"}), Jsonb({"nl": "a\nb"}), Jsonb({"u": "é"}),
+            Jsonb({"nul": "a\x00b"}), Jsonb({"u": "é"}, dumps=functools.partial(json.dumps, ensure_ascii=False)),
+            Jsonb({"q": "it's é"}, dumps=functools.partial(json.dumps, ensure_ascii=False)),
+            Jsonb({"at": NOW, "id": uuid.UUID(int=5)}, dumps=get_json_dumps(DjangoJSONEncoder)),
+            Jsonb({"b": b"x"}, dumps=lambda v: json.dumps(v, default=repr).encode()),
+            "plain", "it's", NOW, 5, True,
+        ]
+        sql = "SELECT " + ", ".join(["%s"] * len(values))
+        assert raw.cursor.mogrify(sql, values) == plain.mogrify(sql, values)
+        for value in values:
+            assert raw.cursor.mogrify("SELECT %s", [value]) == plain.mogrify("SELECT %s", [value]), value
+        storable = [v for v in values if getattr(v, "obj", None) != {"nul": "a\x00b"}]  # jsonb refuses \u0000
+        assert len(storable) == len(values) - 1
+        sql = "SELECT " + ", ".join(["%s"] * len(storable))
+        with raw as cursor:
+            cursor.execute(sql, storable)
+            got = cursor.fetchone()
+        plain.execute(sql, storable)
+        assert got == plain.fetchone()
+    from psycopg.adapt import PyFormat
+
+    dumpers = {cls: raw.cursor.adapters.get_dumper(cls, PyFormat.TEXT).__name__ for cls in (uuid.UUID, Jsonb)}
+    assert dumpers == {uuid.UUID: "UUIDLiteral", Jsonb: "JsonbLiteral"}  # the quick ones were compared
+    assert "jsonb" in raw.cursor.mogrify("SELECT %s", [Jsonb({})]) and "::uuid" in raw.cursor.mogrify(
+        "SELECT %s", [uuid.UUID(int=1)])

@@ -183,13 +183,11 @@ def _populate(related: tuple, row, from_obj) -> None:
 class _RawCursor:
     """One psycopg cursor per database connection, used as Django's `connection.cursor()` is (`with … as
     cursor`), with database errors turned into Django's as its CursorWrapper does, but without building a
-    wrapper per statement (about a third of a statement's client CPU). Its UUID and Jsonb parameters are
-    quoted by rows.use_quick_literals (the same literals, without a libpq call each)."""
+    wrapper per statement (about a third of a statement's client CPU)."""
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
         self.cursor = self.raw.cursor()
-        rows.use_quick_literals(self.cursor.adapters)
 
     def __enter__(self):
         self.connection.validate_no_broken_transaction()

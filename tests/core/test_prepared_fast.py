@@ -266,3 +266,50 @@ def test_where_and_primary_key_values_are_djangos_get_db_prep_value():
             assert fast == slow, (name, value)
     run = TaskRun(id=uuid.uuid4())
     assert rows.pk_value(connection, run) is run.pk
+
+
+# --- timestamps read -------------------------------------------------------------------------------------
+_TIMESTAMPS = [
+    "2026-01-02 03:04:05.123456+00", "2026-06-02 03:04:05+02", "2000-02-29 12:00:00+05:30", "1900-01-01 00:00:00+00",
+    "1847-06-01 12:00:00+00", "0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00", "1970-01-01 00:00:00+00",
+    "2026-03-29 01:30:00+00", "2026-10-25 00:30:00+00", "infinity", "-infinity", "0044-03-15 12:00:00+00 BC",
+]
+
+
+def _described(value):
+    if isinstance(value, list):
+        return [_described(v) for v in value]
+    return None if value is None else (value.isoformat(), type(value.tzinfo), value.tzinfo, value.fold)
+
+
+def _read(cursor, sql):
+    try:
+        cursor.execute(sql)
+        return ("ok", [_described(value) for value in cursor.fetchone()])
+    except Exception as e:  # the error is the outcome compared
+        return ("error", type(e).__name__)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/St_Johns", "Asia/Kathmandu"])
+def test_the_raw_cursor_reads_timestamps_as_djangos_cursor_does_in_any_session_zone(zone):
+    from psycopg.pq import Format
+
+    raw = prepared.cursor_for(connection)
+    assert isinstance(raw, prepared._RawCursor)
+    oid = raw.cursor.adapters.types["timestamptz"].oid
+    assert raw.cursor.adapters.get_loader(oid, Format.TEXT).__name__ == "CTzLoader"
+    outcomes = []
+    with transaction.atomic(), connection.cursor() as plain:
+        plain.execute(f"SET LOCAL TIME ZONE '{zone}'")
+        for text in _TIMESTAMPS:
+            sql = f"SELECT '{text}'::timestamptz, NULL::timestamptz, ARRAY['{text}'::timestamptz]"
+            with transaction.atomic():
+                fast = _read(raw.cursor, sql)
+            with transaction.atomic():
+                slow = _read(plain.cursor, sql)
+            assert fast == slow, (zone, text)
+            outcomes.append(fast[0])
+    # infinity, -infinity and BC do not fit a datetime, nor year 9999's last second east of UTC: errors both ways
+    assert outcomes.count("ok") >= len(_TIMESTAMPS) - 4
+

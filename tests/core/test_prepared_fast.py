@@ -158,6 +158,28 @@ def test_models_with_an_init_of_their_own_or_columns_out_of_order_use_from_db(mo
     assert rows.instance_builder(FlowRun, attnames) is None
 
 
+def test_a_related_model_with_an_init_of_its_own_is_built_by_from_db_inside_a_fast_row(graph, monkeypatch):
+    from django.db.models import Model
+
+    from apps.engine.models.runs import TaskRunState
+
+    calls = []
+
+    def init(self, *args, **kwargs):
+        calls.append(type(self))
+        Model.__init__(self, *args, **kwargs)
+
+    monkeypatch.setattr(TaskRunState, "__init__", init)
+    query = prepared.PreparedQuery(lambda ws, pk: TaskRun.objects.for_workspace(ws).select_related("state")
+                                   .filter(pk=pk))
+    got = query.one(graph["ws"], graph["task"])
+    compiled = next(iter(query._compiled.values()))
+    assert compiled.build is not None and compiled.related[0][1] is None and calls == [TaskRunState]
+    with monkeypatch.context() as m:
+        m.setattr(rows, "init_signals_quiet", lambda models: False)
+        _same(got, query.one(graph["ws"], graph["task"]))
+
+
 # --- parameters ------------------------------------------------------------------------------------------
 NOW = datetime.datetime(2026, 12, 6, 11, 0, 0, 123456, tzinfo=datetime.UTC)
 

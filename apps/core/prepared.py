@@ -27,6 +27,8 @@ from django.db import DatabaseError, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.query import get_related_populators
 
+from apps.core import rows
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -39,6 +41,9 @@ class _Compiled:
     init_list: list
     model_columns: slice
     populators: list
+    build: Callable | None  # rows.instance_builder of the model, or None: from_db
+    related: list  # per populator: (populator, its builder or None, its own related)
+    models: tuple  # every model built, for the init signals check
 
 
 def _as_uuid(value) -> uuid.UUID:
@@ -84,11 +89,21 @@ class PreparedQuery:
             raise ValueError("PreparedQuery: a value did not reach the SQL as a parameter.")
         klass_info, select = compiler.klass_info, compiler.select
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        model, init_list = klass_info["model"], [column[0].target.attname for column in select[start:end]]
+        populators = get_related_populators(klass_info, select, alias)
+        models = [model]
+
+        def related(populator):
+            models.append(populator.model_cls)
+            return (populator, rows.instance_builder(populator.model_cls, populator.init_list),
+                    [related(child) for child in populator.related_populators])
+
         return _Compiled(
             sql=sql, params=list(params), slots=slots, compiler=compiler,
             converters=compiler.get_converters([column[0] for column in select[0:compiler.col_count]]),
-            model=klass_info["model"], init_list=[column[0].target.attname for column in select[start:end]],
-            model_columns=slice(start, end), populators=get_related_populators(klass_info, select, alias),
+            model=model, init_list=init_list, model_columns=slice(start, end), populators=populators,
+            build=rows.instance_builder(model, init_list), related=[related(p) for p in populators],
+            models=tuple(models),
         )
 
     def _execute(self, values: tuple, fetch: str):
@@ -109,10 +124,19 @@ class PreparedQuery:
             return connection.alias, compiled, getattr(cursor, fetch)()
 
     @staticmethod
-    def _instance(alias: str, compiled: _Compiled, row):
-        obj = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_columns])
-        for populator in compiled.populators:
-            populator.populate(row, obj)
+    def _instance(alias: str, compiled: _Compiled, row, quiet: bool):
+        """The row's instance with its select_related objects, as the queryset builds it: without
+        Model.__init__ where `rows.instance_builder` can (`quiet`: no init signal receivers), else by from_db."""
+        if not quiet:
+            obj = compiled.model.from_db(alias, compiled.init_list, row[compiled.model_columns])
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            return obj
+        build = compiled.build
+        values = row[compiled.model_columns]
+        obj = compiled.model.from_db(alias, compiled.init_list, values) if build is None else build(alias, values)
+        for related in compiled.related:
+            _populate(related, row, obj)
         return obj
 
     def one(self, *values: uuid.UUID):
@@ -123,25 +147,49 @@ class PreparedQuery:
             return None
         if compiled.converters:
             row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
-        return self._instance(alias, compiled, row)
+        return self._instance(alias, compiled, row, rows.init_signals_quiet(compiled.models))
 
     def all(self, *values) -> list:
         """Every row, in the queryset's order, as model instances with their select_related objects (the
         queryset's annotations are not set on them)."""
-        alias, compiled, rows = self._execute(values, "fetchall")
-        if rows and compiled.converters:
-            rows = list(compiled.compiler.apply_converters(rows, compiled.converters))
-        return [self._instance(alias, compiled, row) for row in rows]
+        alias, compiled, fetched = self._execute(values, "fetchall")
+        if fetched and compiled.converters:
+            fetched = list(compiled.compiler.apply_converters(fetched, compiled.converters))
+        quiet = rows.init_signals_quiet(compiled.models)
+        return [self._instance(alias, compiled, row, quiet) for row in fetched]
+
+
+def _populate(related: tuple, row, from_obj) -> None:
+    """Django's RelatedPopulator.populate, building the related instance as PreparedQuery._instance does."""
+    populator, build, children = related
+    if populator.reorder_for_init:
+        data = populator.reorder_for_init(row)
+    else:
+        data = row[populator.cols_start:populator.cols_end]
+    if data[populator.pk_idx] is None:
+        obj = None
+    else:
+        if build is None:
+            obj = populator.model_cls.from_db(populator.db, populator.init_list, data)
+        else:
+            obj = build(populator.db, data)
+        for child in children:
+            _populate(child, row, obj)
+    populator.local_setter(from_obj, obj)
+    if obj is not None:
+        populator.remote_setter(obj, from_obj)
 
 
 class _RawCursor:
     """One psycopg cursor per database connection, used as Django's `connection.cursor()` is (`with … as
     cursor`), with database errors turned into Django's as its CursorWrapper does, but without building a
-    wrapper per statement (about a third of a statement's client CPU)."""
+    wrapper per statement (about a third of a statement's client CPU). It reads timestamps through psycopg's
+    C loader (rows.use_c_timestamptz_loader: the same datetimes as Django's loader)."""
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
         self.cursor = self.raw.cursor()
+        rows.use_c_timestamptz_loader(self.cursor.adapters)
 
     def __enter__(self):
         self.connection.validate_no_broken_transaction()
@@ -181,7 +229,7 @@ def _saved(connection, objs) -> None:
 
 
 def _columns(obj) -> list:
-    return [f for f in obj._meta.local_concrete_fields if not getattr(f, "generated", False)]
+    return rows.insert_fields(obj._meta)
 
 
 def _head(connection, obj) -> str:
@@ -197,7 +245,15 @@ def _typed_marks(connection, obj) -> str:
 
 
 def _values(connection, obj) -> list:
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in _columns(obj)]
+    """[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in _columns(obj)], by rows.values."""
+    return rows.values(connection, obj, rows.plan(connection, obj._meta, None, True), True)
+
+
+def _update_values(connection, obj, fields) -> list:
+    """The SET parameters of `fields` (as `obj.save(update_fields=fields)` prepares them), then the primary key."""
+    params = rows.values(connection, obj, rows.plan(connection, obj._meta, tuple(fields), False), False)
+    params.append(rows.pk_value(connection, obj))
+    return params
 
 
 def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
@@ -226,9 +282,7 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
             ", ".join(parts), "(SELECT count(*) FROM u)" if updated is not None else "1")
     params = [value for obj in inserts for value in _values(connection, obj)]
     if updated is not None:
-        targets = [updated._meta.get_field(n) for n in fields]
-        params += [f.get_db_prep_save(f.pre_save(updated, False), connection) for f in targets]
-        params.append(updated._meta.pk.get_db_prep_value(updated.pk, connection))
+        params += _update_values(connection, updated, fields)
     with cursor_for(connection) as cursor:
         cursor.execute(sql, params)
         if updated is not None and cursor.fetchone()[0] != 1:
@@ -264,7 +318,7 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
                   for n, d in enumerate(dependents)]
         found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
         sql = _write_sql[key] = f"WITH {', '.join(parts)} {found_inserted}"
-    params = [meta.get_field(n).get_db_prep_value(v, connection) for n, v in where.items()]
+    params = rows.lookup_values(connection, meta, where)
     params += [value for row in (obj, *dependents) for value in _values(connection, row)]
     with cursor_for(connection) as cursor:
         cursor.execute(sql, params)
@@ -281,7 +335,7 @@ def insert(obj, *, ignore_conflicts: bool = False) -> bool:
     (ON CONFLICT DO NOTHING); returns whether the row was inserted."""
     connection = connections["default"]
     meta = obj._meta
-    fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
+    fields = _columns(obj)
     key = ("insert", meta.label, ignore_conflicts, connection.vendor)
     sql = _write_sql.get(key)
     if sql is None:
@@ -289,7 +343,7 @@ def insert(obj, *, ignore_conflicts: bool = False) -> bool:
         sql = _write_sql[key] = "INSERT INTO {} ({}) VALUES ({}){}".format(  # noqa: S608
             _quoted(connection, meta.db_table), ", ".join(_quoted(connection, f.column) for f in fields),
             ", ".join(["%s"] * len(fields)), " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    params = _values(connection, obj)
     with cursor_for(connection) as cursor:
         cursor.execute(sql, params)
         inserted = cursor.rowcount == 1
@@ -307,7 +361,7 @@ def insert_many(objs: list, *, batch_size: int = 1000) -> None:
         return
     connection = connections["default"]
     meta = objs[0]._meta
-    fields = [f for f in meta.local_concrete_fields if not getattr(f, "generated", False)]
+    fields = _columns(objs[0])
     key = ("insert_many", meta.label, connection.vendor)
     head = _write_sql.get(key)
     if head is None:
@@ -319,7 +373,7 @@ def insert_many(objs: list, *, batch_size: int = 1000) -> None:
     with cursor_for(connection) as cursor:
         for start in range(0, len(objs), batch_size):
             batch = objs[start:start + batch_size]
-            params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in fields]
+            params = [value for obj in batch for value in _values(connection, obj)]
             cursor.execute(into + ", ".join([row_marks] * len(batch)), params)
     for obj in objs:
         obj._state.adding = False
@@ -331,16 +385,15 @@ def update(obj, fields: list[str]) -> None:
     fields among them stamped); raises if no row was updated, as Django does."""
     connection = connections["default"]
     meta = obj._meta
-    targets = [meta.get_field(name) for name in fields]
     key = ("update", meta.label, tuple(fields), connection.vendor)
     sql = _write_sql.get(key)
     if sql is None:
+        targets = [meta.get_field(name) for name in fields]
         # Names come from the model's meta, quoted by the backend; every value is a parameter.
         sql = _write_sql[key] = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
             _quoted(connection, meta.db_table), ", ".join(f"{_quoted(connection, f.column)} = %s" for f in targets),
             _quoted(connection, meta.pk.column))
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in targets]
-    params.append(meta.pk.get_db_prep_value(obj.pk, connection))
+    params = _update_values(connection, obj, fields)
     with cursor_for(connection) as cursor:
         cursor.execute(sql, params)
         if cursor.rowcount != 1:

@@ -231,3 +231,15 @@ def test_every_prefect_client_log_batch_takes_the_compiled_path():
 @pytest.mark.parametrize("validator", [task_run_create_body, log_batch])
 def test_a_compiled_check_is_built_once_and_shared(validator):
     assert validator.compiled() is validator.compiled()
+
+
+def test_datetimes_follow_the_time_zone_active_for_each_body():
+    from django.utils import timezone
+
+    batch = [LOG_COMMON_LOG, {**LOG_COMMON_LOG, "timestamp": "2026-11-22T16:44:01Z"}]
+    body = {**{k: v for k, v in TASK_COMMON.items() if v is not ABSENT}, "cache_expiration": "2024-01-01T00:00:00Z"}
+    for zone in ("Europe/Paris", "America/Sao_Paulo", "UTC"):
+        with timezone.override(zone):
+            assert _agree(log_batch, LogCreateBatch, [batch]) == 1
+            assert _agree(task_run_create_body, TaskRunCreate, [body]) == 1
+            assert str(log_batch(batch)[0]["timestamp"].tzinfo) == zone

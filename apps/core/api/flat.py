@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 import uuid
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -88,18 +89,30 @@ def _char(field):
     return check
 
 
+# str → UUID of the ids seen lately: a batch of logs, the task runs of one flow run, repeat the same run ids.
+# UUIDs are immutable, so handing out one instance twice is safe; bounded by clearing when full.
+_UUIDS: dict[str, uuid.UUID] = {}
+_UUIDS_MAX = 4096
+
+
 def _uuid(field):
     if field.validators:
         raise Unsupported(f"{field!r}: validators")
-    generic, parse = field.run_validation, uuid.UUID
+    generic, parse, known = field.run_validation, uuid.UUID, _UUIDS
 
     def check(value):
         if type(value) is not str:
             return generic(value)
-        try:
-            return parse(value)  # what UUID(hex=value) gives, DRF's own call
-        except ValueError:
-            raise Unusual from None
+        parsed = known.get(value)
+        if parsed is None:
+            try:
+                parsed = parse(value)  # what UUID(hex=value) gives, DRF's own call
+            except ValueError:
+                raise Unusual from None
+            if len(known) >= _UUIDS_MAX:
+                known.clear()
+            known[value] = parsed
+        return parsed
 
     return check
 
@@ -162,10 +175,21 @@ def _choice(field):
     return check
 
 
+class _PerCall(threading.local):
+    """This thread's validation under way: the time zone DRF's DateTimeField resolves, looked up once per
+    body instead of once per datetime (the lookup, an asgiref Local, was most of a log's check)."""
+
+    zone = _ABSENT
+
+
+_per_call = _PerCall()
+
+
 def _datetime(field):
     formats = getattr(field, "input_formats", api_settings.DATETIME_INPUT_FORMATS)
-    if field.validators or not formats or formats[0].lower() != ISO_8601:
-        raise Unsupported(f"{field!r}: formats or validators")
+    if (field.validators or not formats or formats[0].lower() != ISO_8601
+            or type(field).default_timezone is not serializers.DateTimeField.default_timezone):
+        raise Unsupported(f"{field!r}: formats, validators or time zone")
     generic, parse, field_timezone = field.run_validation, datetime.datetime.fromisoformat, field.default_timezone
     fixed = getattr(field, "timezone", _ABSENT)
 
@@ -177,7 +201,11 @@ def _datetime(field):
             parsed = parse(value)
         except ValueError:
             return generic(value)
-        zone = field_timezone() if fixed is _ABSENT else fixed
+        zone = fixed
+        if zone is _ABSENT:
+            zone = _per_call.zone
+            if zone is _ABSENT:
+                zone = _per_call.zone = field_timezone()  # the same for every field of DRF's default rule
         if zone is None or parsed.utcoffset() is None:
             return generic(value)
         try:
@@ -346,10 +374,14 @@ class FlatValidator:
 
     def fast(self, data):
         """The compiled checks' answer, or None where they leave the body to the serializer."""
+        check = self.compiled()
+        _per_call.zone = _ABSENT  # resolved afresh for each body (a request may activate another zone)
         try:
-            return self.compiled()(data)
+            return check(data)
         except (Unusual, serializers.ValidationError, DjangoValidationError):
             return None
+        finally:
+            _per_call.zone = _ABSENT
 
     def __call__(self, data):
         validated = self.fast(data)

@@ -243,3 +243,17 @@ def test_datetimes_follow_the_time_zone_active_for_each_body():
             assert _agree(log_batch, LogCreateBatch, [batch]) == 1
             assert _agree(task_run_create_body, TaskRunCreate, [body]) == 1
             assert str(log_batch(batch)[0]["timestamp"].tzinfo) == zone
+
+
+def test_a_serializer_the_compiler_cannot_reproduce_is_left_to_the_serializer():
+    from apps.core.api.flat import FlatValidator
+    from apps.core.api.serializers import StrictInputSerializer
+
+    class Odd(StrictInputSerializer):
+        price = serializers.DecimalField(max_digits=5, decimal_places=2)  # its own rules for empty values
+
+    validator = FlatValidator(Odd)
+    assert validator.fast({"price": "1.50"}) is None
+    assert repr(validator({"price": "1.50"})) == repr(_by_serializer(Odd)({"price": "1.50"}))
+    with pytest.raises(serializers.ValidationError):
+        validator({"price": "x"})

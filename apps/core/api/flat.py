@@ -15,6 +15,7 @@ test_flat_bodies.py compares both on thousands of generated bodies.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import threading
 import uuid
@@ -33,6 +34,7 @@ from rest_framework.settings import ISO_8601, api_settings
 
 from apps.core.api.serializers import StrictInputSerializer
 
+logger = logging.getLogger(__name__)
 _ABSENT = object()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # An int this large may fail DRF's str() round trip (Python's 4,300-digit limit): the field decides.
@@ -287,6 +289,8 @@ def compile_field(field):
     """A function validating a present, non-null value as `field` would (raising Unusual where it gives up)."""
     if isinstance(field, serializers.ListSerializer):
         raise Unsupported(f"{field!r}: nested list serializer")
+    if type(field).validate_empty_values is not serializers.Field.validate_empty_values:
+        raise Unsupported(f"{field!r}: own rules for absent and null values")  # the checks apply Field's
     if isinstance(field, serializers.Serializer):
         return compile_serializer(field)
     builder = _FIELDS.get(type(field))
@@ -351,6 +355,10 @@ def compile_list(list_serializer):
     return check
 
 
+def _leave_to_serializer(data):
+    raise Unusual
+
+
 class FlatValidator:
     """`validator(data)`: `serializer_class(data=data)`'s validated data, by the compiled checks when they
     vouch for the body and by the serializer otherwise (its ValidationError, the API's 422, propagates).
@@ -365,11 +373,16 @@ class FlatValidator:
             # Its own bound copies of the declared fields (DRF's deep copy, not a thread's shared template):
             # validating stores nothing on them, so one compiled check serves every thread.
             holder = self.serializer_class()
-            if isinstance(holder, serializers.ListSerializer):
-                self._check = compile_list(holder)
-            else:
-                holder.fields = serializers.Serializer.fields.func(holder)
-                self._check = compile_serializer(holder)
+            try:
+                if isinstance(holder, serializers.ListSerializer):
+                    self._check = compile_list(holder)
+                else:
+                    holder.fields = serializers.Serializer.fields.func(holder)
+                    self._check = compile_serializer(holder)
+            except Unsupported:
+                logger.warning("%s: no flat validation, the serializer validates every body",
+                               self.serializer_class.__name__, exc_info=True)
+                self._check = _leave_to_serializer
         return self._check
 
     def fast(self, data):

@@ -44,8 +44,10 @@ class Runner:
         self.stats: pstats.Stats | None = None
         self.measure = False
         self.profiled_pass = False
+        self.variant = ""  # appended to the endpoint names (--ab)
 
     def call(self, name: str, method: str, path: str, body=None):
+        name += self.variant
         kwargs = dict(self.headers)
         if body is not None:
             kwargs.update(data=json.dumps(body), content_type="application/json")
@@ -138,6 +140,9 @@ def main() -> None:
     parser.add_argument("-T", type=int, default=10, help="task runs per flow run")
     parser.add_argument("-L", type=int, default=1, help="logs per log batch (the client sends a run's logs in "
                                                           "batches; 1 keeps the figures of earlier steps)")
+    parser.add_argument("--ab", action="store_true",
+                        help="alternate flow run by flow run between body validation by the serializers only "
+                             "(names marked [serializer]) and the flat validators, in this one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -161,17 +166,31 @@ def main() -> None:
     runner.measure = True
     for profiled in (False, True):
         runner.profiled_pass = profiled
-        workload(runner, flow["id"], args.F, args.T, args.L)
-    print(f"{'endpoint':34} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
-    total_calls = total_cpu = total_n = 0
-    for name in runner.calls:
-        calls, cpu = runner.calls[name], runner.cpu[name]
-        print(f"{name:34} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
-        total_calls += sum(calls)
-        total_cpu += sum(cpu)
-        total_n += len(calls)
-    print(f"{'all (weighted by the workload)':34} {total_n:5d} {total_calls / total_n:10.0f} "
-          f"{1000 * total_cpu / total_n:11.2f}")
+        if not args.ab:
+            workload(runner, flow["id"], args.F, args.T, args.L)
+            continue
+        from apps.core.api.flat import FlatValidator
+
+        flat = FlatValidator.fast
+        for _ in range(args.F):
+            for variant in (" [serializer]", ""):
+                runner.variant = variant
+                FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
+                workload(runner, flow["id"], 1, args.T, args.L)
+        FlatValidator.fast, runner.variant = flat, ""
+    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
+    for variant in ((" [serializer]", "") if args.ab else ("",)):
+        total_calls = total_cpu = total_n = 0
+        for name in runner.calls:
+            if args.ab and name.endswith(" [serializer]") != bool(variant):
+                continue
+            calls, cpu = runner.calls[name], runner.cpu[name]
+            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
+            total_calls += sum(calls)
+            total_cpu += sum(cpu)
+            total_n += len(calls)
+        print(f"{'all (weighted by the workload)' + variant:44} {total_n:5d} {total_calls / total_n:10.0f} "
+              f"{1000 * total_cpu / total_n:11.2f}")
     if runner.stats is not None:
         if args.dump:
             runner.stats.dump_stats(args.dump)

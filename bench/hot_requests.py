@@ -44,8 +44,10 @@ class Runner:
         self.stats: pstats.Stats | None = None
         self.measure = False
         self.profiled_pass = False
+        self.variant = ""  # appended to the endpoint names (--ab)
 
     def call(self, name: str, method: str, path: str, body=None):
+        name += self.variant
         kwargs = dict(self.headers)
         if body is not None:
             kwargs.update(data=json.dumps(body), content_type="application/json")
@@ -73,7 +75,24 @@ class Runner:
         return response.json() if response.content else None
 
 
-def workload(r: Runner, flow_id: str, flows: int, tasks: int) -> None:
+def _logs(run_id: str, task_ids: list[str], size: int) -> list[dict]:
+    """A log batch as the client's log worker sends it: the run's line first, then what its tasks logged
+    (three lines a task, as prefect 2.20 logs a task run), `size` logs in all."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    logs = [{"name": "bench", "level": 20, "message": f"run {run_id} done", "timestamp": stamp,
+             "flow_run_id": run_id, "task_run_id": None}]
+    lines = [("prefect.flow_runs", "Created task run '{t}' for task 'bench-task'", False),
+             ("prefect.flow_runs", "Executing '{t}' immediately...", False),
+             ("prefect.task_runs", "Finished in state Completed()", True)]
+    for i in range(size - 1):
+        task_id = task_ids[(i // 3) % len(task_ids)] if task_ids else None
+        name, message, in_task = lines[i % 3]
+        logs.append({"name": name, "level": 20, "message": message.format(t=f"t-{i // 3}"), "timestamp": stamp,
+                     "flow_run_id": run_id, "task_run_id": task_id if in_task else None})
+    return logs
+
+
+def workload(r: Runner, flow_id: str, flows: int, tasks: int, logs: int = 1) -> None:
     c = r.call
     for _ in range(flows):
         run = c("POST flow_runs/", "POST", "/flow_runs/",
@@ -81,6 +100,7 @@ def workload(r: Runner, flow_id: str, flows: int, tasks: int) -> None:
         c("POST flow_runs/{id}/set_state", "POST", f"/flow_runs/{run['id']}/set_state",
           {"state": _state("RUNNING"), "force": False})
         c("GET flow_runs/{id}", "GET", f"/flow_runs/{run['id']}")
+        task_ids = []
         for t in range(tasks):
             task = c("POST task_runs/", "POST", "/task_runs/", {
                 "flow_run_id": run["id"], "task_key": "bench-task", "dynamic_key": str(t), "name": f"t-{t}",
@@ -90,10 +110,8 @@ def workload(r: Runner, flow_id: str, flows: int, tasks: int) -> None:
                            {"state": _state(type_), "force": False})
                 assert answer["status"] == "ACCEPT", answer
             c("GET task_runs/{id}", "GET", f"/task_runs/{task['id']}")
-        c("POST logs/", "POST", "/logs/", [
-            {"name": "bench", "level": 20, "message": f"run {run['id']} done",
-             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()), "flow_run_id": run["id"],
-             "task_run_id": None}])
+            task_ids.append(task["id"])
+        c("POST logs/", "POST", "/logs/", _logs(run["id"], task_ids, logs))
         c("POST flow_runs/{id}/set_state", "POST", f"/flow_runs/{run['id']}/set_state",
           {"state": _state("COMPLETED"), "force": False})
 
@@ -120,6 +138,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
     parser.add_argument("-T", type=int, default=10, help="task runs per flow run")
+    parser.add_argument("-L", type=int, default=1, help="logs per log batch (the client sends a run's logs in "
+                                                          "batches; 1 keeps the figures of earlier steps)")
+    parser.add_argument("--ab", action="store_true",
+                        help="alternate flow run by flow run between body validation by the serializers only "
+                             "(names marked [serializer]) and the flat validators, in this one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -139,21 +162,35 @@ def main() -> None:
     prefix, key = setup_tenant()
     runner = Runner(Client(), prefix, key, args.profile)
     flow = runner.call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
-    workload(runner, flow["id"], 2, args.T)  # warm-up: caches, compiled queries
+    workload(runner, flow["id"], 2, args.T, args.L)  # warm-up: caches, compiled queries
     runner.measure = True
     for profiled in (False, True):
         runner.profiled_pass = profiled
-        workload(runner, flow["id"], args.F, args.T)
-    print(f"{'endpoint':34} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
-    total_calls = total_cpu = total_n = 0
-    for name in runner.calls:
-        calls, cpu = runner.calls[name], runner.cpu[name]
-        print(f"{name:34} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
-        total_calls += sum(calls)
-        total_cpu += sum(cpu)
-        total_n += len(calls)
-    print(f"{'all (weighted by the workload)':34} {total_n:5d} {total_calls / total_n:10.0f} "
-          f"{1000 * total_cpu / total_n:11.2f}")
+        if not args.ab:
+            workload(runner, flow["id"], args.F, args.T, args.L)
+            continue
+        from apps.core.api.flat import FlatValidator
+
+        flat = FlatValidator.fast
+        for _ in range(args.F):
+            for variant in (" [serializer]", ""):
+                runner.variant = variant
+                FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
+                workload(runner, flow["id"], 1, args.T, args.L)
+        FlatValidator.fast, runner.variant = flat, ""
+    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
+    for variant in ((" [serializer]", "") if args.ab else ("",)):
+        total_calls = total_cpu = total_n = 0
+        for name in runner.calls:
+            if args.ab and name.endswith(" [serializer]") != bool(variant):
+                continue
+            calls, cpu = runner.calls[name], runner.cpu[name]
+            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
+            total_calls += sum(calls)
+            total_cpu += sum(cpu)
+            total_n += len(calls)
+        print(f"{'all (weighted by the workload)' + variant:44} {total_n:5d} {total_calls / total_n:10.0f} "
+              f"{1000 * total_cpu / total_n:11.2f}")
     if runner.stats is not None:
         if args.dump:
             runner.stats.dump_stats(args.dump)

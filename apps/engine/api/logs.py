@@ -35,11 +35,10 @@ class LogCreateView(WorkspaceAPIView):
     def post(self, request, **kwargs):
         if not isinstance(request.data, list):
             raise Invalid("Expected a list of logs.", loc=["body"], code="type_error.list")
-        batch = schemas.LogCreateBatch(data=request.data)
-        batch.is_valid(raise_exception=True)
-        if batch.validated_data:
-            ratelimit.enforce(self.organization, LOGS_EVENTS, n=len(batch.validated_data), batch=True)
-        logs_create(workspace=self.workspace, logs=batch.validated_data, actor=request.user)
+        logs = schemas.log_batch(request.data)
+        if logs:
+            ratelimit.enforce(self.organization, LOGS_EVENTS, n=len(logs), batch=True)
+        logs_create(workspace=self.workspace, logs=logs, actor=request.user)
         return Response(status=201)
 
 

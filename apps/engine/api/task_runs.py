@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, path_uuid
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.api.flow_runs import query_page, query_uuid
 from apps.engine.api.flows import parse_plain
 from apps.engine.schemas import filters
@@ -30,7 +30,7 @@ class TaskRunCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.TaskRunCreate, responses={201: schemas.TaskRun, 200: schemas.TaskRun},
                    operation_id="task_run_create")
     def post(self, request, **kwargs):
-        data = parse_plain(schemas.TaskRunCreate, request.data)
+        data = plain(schemas.task_run_create_body(request.data))
         run, created = services.task_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.task_run_json(run), status=201 if created else 200)
 

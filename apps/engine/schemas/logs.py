@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 
 LOG_SORTS = ["TIMESTAMP_ASC", "TIMESTAMP_DESC"]
@@ -30,6 +31,11 @@ class LogCreateBatch(serializers.ListSerializer):
         kwargs.setdefault("child", LogCreate())
         kwargs.setdefault("max_length", MAX_BATCH)
         super().__init__(*args, **kwargs)
+
+
+# `log_batch(data)`: a `POST logs/` body validated as LogCreateBatch validates it, by compiled field checks for
+# the usual batches and by the serializer for anything else (apps/core/api/flat.py).
+log_batch = FlatValidator(LogCreateBatch)
 
 
 class LogFilterLevel(StrictInputSerializer):

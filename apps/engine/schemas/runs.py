@@ -14,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
 from apps.engine.schemas.states import State, StateCreate, iso, state_json
@@ -250,6 +251,11 @@ class TaskRunCreate(StrictInputSerializer):
     tags = _tags()
     task_inputs = serializers.DictField(child=serializers.ListField(child=serializers.DictField()), required=False,
                                         default=dict)
+
+
+# `task_run_create_body(data)`: a task run create body validated as TaskRunCreate validates it, by compiled
+# field checks for the usual bodies and by the serializer for anything else (apps/core/api/flat.py).
+task_run_create_body = FlatValidator(TaskRunCreate)
 
 
 class TaskRunUpdate(StrictInputSerializer):

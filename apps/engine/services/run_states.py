@@ -20,6 +20,11 @@ written nothing, and the caller takes the locked way from a fresh read, when
 - a rule is about to write rows of its own (tag concurrency slots, the task cache): it calls
   `ctx.require_lock()`, which raises `NeedsLock` on this path (apps/engine/orchestration/rules.py), before
   anything is written; such writes happen only in the locked transaction.
+A decision that writes nothing needs no row lock: its only write is the decision row, which is right as of
+the statement's snapshot (the state it was decided from is the run's state there); a transition committed
+later is simply ordered after it, as if it had taken the lock second. Flow runs keep the locked way: the
+PATCH (`flow_run_update`) writes `empirical_policy`, which flow rules and bookkeeping read and write, and a
+swap on the state id would not see that; a subflow's states are also mirrored onto its parent's task run.
 """
 
 from __future__ import annotations

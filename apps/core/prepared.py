@@ -290,6 +290,51 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
     _saved(connection, inserts)
 
 
+def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, value) -> bool:
+    """Compare-and-swap: `write_together(inserts, row, fields)` in one statement, but only if the column of
+    `row`'s field `unchanged` still holds `value` (IS NOT DISTINCT FROM: NULL matches NULL); returns whether
+    it did. With `fields`, the UPDATE carries the condition and the INSERTs run only if it updated the row;
+    without, only the INSERTs run, if a plain read of the row in the statement's snapshot meets it. PostgreSQL
+    only. In autocommit the statement is its own transaction: the deferred foreign keys between the rows are
+    checked when it ends.
+
+    Why this settles races (READ COMMITTED): an UPDATE that finds the row locked by a writer waits for it,
+    then re-evaluates its WHERE on the committed version (EvalPlanQual): if the writer changed the column,
+    nothing is updated and nothing inserted. A plain read sees the last version committed when the statement
+    began: the inserts (a decision that changes nothing) are then right as of that instant, and a writer
+    still in progress is ordered after it."""
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("write_together_if needs PostgreSQL.")
+    meta = row._meta
+    guard_field = meta.get_field(unchanged)
+    key = ("together_if", tuple(o._meta.label for o in inserts), meta.label, tuple(fields), unchanged)
+    sql = _write_sql.get(key)
+    if sql is None:
+        # Names come from the models' meta, quoted by the backend; every value is a parameter.
+        where = (f"{_quoted(connection, meta.pk.column)} = %s AND "
+                 f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s")
+        if fields:
+            guard = "g AS (UPDATE {} SET {} WHERE {} RETURNING 1)".format(  # noqa: S608
+                _quoted(connection, meta.db_table),
+                ", ".join(f"{_quoted(connection, meta.get_field(n).column)} = %s" for n in fields), where)
+        else:
+            guard = f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {where})"  # noqa: S608
+        parts = [guard] + [f"i{n} AS ({_head(connection, o)} SELECT {_typed_marks(connection, o)} "  # noqa: S608
+                           "WHERE EXISTS (SELECT 1 FROM g))" for n, o in enumerate(inserts)]
+        sql = _write_sql[key] = f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)"  # noqa: S608
+    # The SET values (if any), then the primary key (as `_update_values`), then the guard's value.
+    params = _update_values(connection, row, fields)
+    params.append(guard_field.get_db_prep_value(value, connection))
+    params += [v for obj in inserts for v in _values(connection, obj)]
+    with cursor_for(connection) as cursor:
+        cursor.execute(sql, params)
+        done = cursor.fetchone()[0] == 1
+    if done:
+        _saved(connection, inserts)
+    return done
+
+
 def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple[bool, bool]:
     """INSERT `obj` only if the row `exists` names (a model and column values, e.g. the parent run by id and
     workspace) is there, skipping a row that violates a unique constraint (ON CONFLICT DO NOTHING), and the

@@ -12,6 +12,10 @@ Semantics follow Prefect 2.20 (server/orchestration/rules.py), written our own w
 
 Rules never query on their own: what they need is loaded once with the run (the current state, the
 parent flow run for task runs) or read through a selector.
+
+A rule that writes anything beyond the run, its new state and the decision (concurrency slots, the task
+cache) calls `ctx.require_lock()` first: on the optimistic path (apps/engine/services/run_states.py, nothing
+locked, nothing written yet) that raises `NeedsLock` and the set_state starts again under the run's lock.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from apps.engine.schemas.states import StateValue
 ALL_STATES: frozenset = frozenset({*StateType, None})
 TERMINAL_STATES: frozenset = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED,
                                         StateType.CRASHED})
+
+
+class NeedsLock(Exception):
+    """Raised by `OrchestrationContext.require_lock` on the optimistic path: this transition has side effects
+    beyond the run's own rows, so it must be orchestrated again under the run's lock, in a transaction."""
 
 
 @dataclass
@@ -56,6 +65,7 @@ class OrchestrationContext:
     proposal_name: str | None = None
     changed_fields: set = field(default_factory=set)
     after_write: list = field(default_factory=list)
+    optimistic: bool = False  # orchestrated without the run's lock, written only if its state is unchanged
 
     @property
     def initial_type(self) -> str | None:
@@ -70,6 +80,12 @@ class OrchestrationContext:
         for name, value in values.items():
             setattr(self.run, name, value)
             self.changed_fields.add(name)
+
+    def require_lock(self) -> None:
+        """Called by a rule before a write of its own (other rows than the run, its state, the decision):
+        on the optimistic path, give up (`NeedsLock`) before anything is written."""
+        if self.optimistic:
+            raise NeedsLock
 
     def details_json(self) -> dict:
         if self.status == Decision.ACCEPT:

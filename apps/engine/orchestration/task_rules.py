@@ -97,6 +97,7 @@ class SecureTaskConcurrencySlots(Rule):
         tags = ctx.run.tags or []
         if not tags:
             return
+        ctx.require_lock()  # the limits are locked and written
         run_id = str(ctx.run.id)
         for limit in task_concurrency.limits_for_update(workspace=ctx.run.workspace_id, tags=tags):
             if limit.concurrency_limit == 0:
@@ -186,6 +187,7 @@ class CacheInsertion(Rule):
         state = ctx.validated
         key = state.state_details.get("cache_key") if state else None
         if key:
+            ctx.require_lock()
             task_run_cache.cache_insert(workspace=ctx.run.workspace_id, cache_key=key,
                                           cache_expiration=state.detail_time("cache_expiration"),
                                           task_run_state_id=state.id)
@@ -204,4 +206,5 @@ class ReleaseTaskConcurrencySlots(Rule):
             return
         if ctx.initial is None or ctx.initial.type not in (StateType.RUNNING, StateType.CANCELLING):
             return  # a run holds slots only from its entry into Running
+        ctx.require_lock()
         task_concurrency.slots_release(workspace=ctx.run.workspace_id, tags=ctx.run.tags, run_id=str(ctx.run.id))

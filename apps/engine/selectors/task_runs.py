@@ -49,6 +49,18 @@ def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | N
     return run
 
 
+# The same read without the lock, for the optimistic set_state (apps/engine/services/run_states.py).
+_TASK_RUN_FOR_SET_STATE = PreparedQuery(
+    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id)
+    .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id))
+
+
+def task_run_get_for_set_state(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
+    """The task run with its state, its flow run and that run's state, unlocked: one snapshot, so the joined
+    states are the ones the runs point at."""
+    return _TASK_RUN_FOR_SET_STATE.one(getattr(workspace, "pk", workspace), task_run_id)
+
+
 def task_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[TaskRun]:
     qs = TaskRun.objects.for_workspace(workspace).filter(task_runs_body_q(workspace, body))
     if sort:

@@ -1,19 +1,40 @@
-"""Setting a run's state: lock the run, orchestrate the proposal, write the state, update the run, record
-the decision: one transaction, the caller's. Shared by flow runs and task runs.
+"""Setting a run's state: orchestrate the proposal from the run's current state, write the new state,
+update the run, record the decision. Shared by flow runs and task runs. Two ways, same outcome:
 
-Hot path (no rule needing data of its own): lock+read the run with its state (1), then the state insert, the
-run update and the decision insert together (on PostgreSQL one statement of data-modifying CTEs, built once
-per process: apps/core/prepared.py `write_together`). Races are settled by the lock: a second proposal
-waits for the first transaction and orchestrates from the state it wrote.
+Locked (`run_set_state`, inside the caller's transaction): the run was read under its row lock (FOR
+UPDATE), so a second proposal waits for the first transaction and orchestrates from the state it wrote.
+The state insert, the run update and the decision insert go together (on PostgreSQL one statement of
+data-modifying CTEs, built once per process: apps/core/prepared.py `write_together`).
+
+Optimistic (`run_try_set_state`, PostgreSQL, task runs): the run was read without a lock and without a
+transaction; the same three writes go in one autocommit statement that is a compare-and-swap on the run's
+state id (apps/core/prepared.py `write_together_if`): the run UPDATE carries `state_id IS NOT DISTINCT
+FROM <the state id read>` and the inserts run only if it updated the row; a decision that writes no state
+and changes nothing on the run is inserted only if the row, read in the statement's snapshot, still has that
+state. Every written state has a fresh id, so an unchanged id means no transition happened in between (and
+nothing but set_state changes the fields the rules read; the parent flow run is not locked on either way).
+Two round trips instead of four (BEGIN, locked read, write, COMMIT), and no tuple lock. It gives up, having
+written nothing, and the caller takes the locked way from a fresh read, when
+- the compare-and-swap failed: another transition won in between (rare; the locked way then orchestrates
+  from the state that won, as if it had waited for the lock), or
+- a rule is about to write rows of its own (tag concurrency slots, the task cache): it calls
+  `ctx.require_lock()`, which raises `NeedsLock` on this path (apps/engine/orchestration/rules.py), before
+  anything is written; such writes happen only in the locked transaction.
+A decision that writes nothing needs no row lock: its only write is the decision row, which is right as of
+the statement's snapshot (the state it was decided from is the run's state there); a transition committed
+later is simply ordered after it, as if it had taken the lock second. Flow runs keep the locked way: the
+PATCH (`flow_run_update`) writes `empirical_policy`, which flow rules and bookkeeping read and write, and a
+swap on the state id would not see that; a subflow's states are also mirrored onto its parent's task run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from apps.core import prepared
 from apps.engine.models.runs import Decision, FlowRunState, OrchestrationDecision, TaskRunState
-from apps.engine.orchestration.rules import OrchestrationContext, Policy, orchestrate
+from apps.engine.orchestration.rules import NeedsLock, OrchestrationContext, Policy, orchestrate
 from apps.engine.schemas.states import StateValue
 
 
@@ -81,16 +102,45 @@ def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = ""
     return decision
 
 
-def run_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
-                  flow_run=None, parameters: dict | None = None, note: str = "") -> SetStateResult:
-    """Orchestrate `proposed` for a locked `run` and persist the outcome (inside the caller's transaction)."""
+def _orchestrated(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool, flow_run,
+                  parameters: dict | None, note: str, optimistic: bool):
+    """Orchestrate `proposed` for `run`: the context, the rows to insert (the decision last) and the run's
+    changed fields."""
     ctx = OrchestrationContext(kind=kind, run=run, initial=StateValue.from_row(run.state) if run.state_id else None,
                                proposed=proposed, now=now, flow_run=flow_run, force=force,
-                               parameters=parameters or {})
+                               parameters=parameters or {}, optimistic=optimistic)
     ctx.proposal_type, ctx.proposal_name = proposed.type, proposed.name
     pending: list = []
     orchestrate(ctx, policy, deferred_writer(pending))
     decision = decision_record(ctx, policy, note=note)
     changed = [*sorted(ctx.changed_fields), "updated"] if ctx.changed_fields else []
-    prepared.write_together([*pending, decision], run if changed else None, changed)
+    return ctx, [*pending, decision], changed
+
+
+def run_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
+                  flow_run=None, parameters: dict | None = None, note: str = "") -> SetStateResult:
+    """Orchestrate `proposed` for a locked `run` and persist the outcome (inside the caller's transaction)."""
+    ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=proposed, policy=policy, now=now, force=force,
+                                          flow_run=flow_run, parameters=parameters, note=note, optimistic=False)
+    prepared.write_together(inserts, run if changed else None, changed)
+    return SetStateResult(ctx)
+
+
+def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
+                      flow_run=None, parameters: dict | None = None) -> SetStateResult | None:
+    """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
+    persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
+    or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
+    (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal.
+    PostgreSQL only."""
+    read_state_id = run.state_id
+    attempt = dataclasses.replace(proposed, state_details=dict(proposed.state_details))
+    try:
+        ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
+                                              force=force, flow_run=flow_run, parameters=parameters, note="",
+                                              optimistic=True)
+    except NeedsLock:
+        return None
+    if not prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id):
+        return None
     return SetStateResult(ctx)

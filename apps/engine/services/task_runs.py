@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core import prepared
@@ -15,8 +15,8 @@ from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
-from apps.engine.selectors.task_runs import task_run_get_for_update
-from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
+from apps.engine.selectors.task_runs import task_run_get_for_set_state, task_run_get_for_update
+from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state, run_try_set_state
 
 
 def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: uuid.UUID | None = None,
@@ -86,15 +86,27 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
                        actor=None, parameters: dict | None = None) -> SetStateResult:
     """Propose a state for a task run; the core task policy decides (the minimal one with force=True).
 
-    One query locks the task run and reads its state, its flow run and the flow run's state.
+    On PostgreSQL optimistically first (apps/engine/services/run_states.py): one query reads the task run
+    with its state, its flow run and the flow run's state, unlocked; one statement writes if the run's state
+    is still the one read. Otherwise (another transition won in between, a rule writing rows of its own, or
+    another database) in a transaction: the same read under the task run's row lock, then the write.
     """
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
+    policy = task_policy(force=force)
+    if connection.vendor == "postgresql":
+        run = task_run_get_for_set_state(workspace=workspace, task_run_id=task_run_id)
+        if run is None:
+            raise NotFound("Task run not found.")
+        result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now, force=force,
+                                   flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
+        if result is not None:
+            return result
     with transaction.atomic():
         run = task_run_get_for_update(workspace=workspace, task_run_id=task_run_id)
         if run is None:
             raise NotFound("Task run not found.")
-        return run_set_state(kind="task_run", run=run, proposed=proposed, policy=task_policy(force=force), now=now,
+        return run_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
                              force=force, flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
 
 

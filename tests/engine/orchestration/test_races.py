@@ -1,5 +1,6 @@
-"""Races on real PostgreSQL: concurrent proposals for one run are decided one after the other under the
-run's row lock, so exactly one wins; concurrent creates and slot requests never duplicate anything."""
+"""Races on real PostgreSQL: concurrent proposals for one run are decided one after the other (under the
+run's row lock, or for task runs by the optimistic compare-and-swap on its state, whose loser is decided again
+under the lock), so exactly one wins; concurrent creates and slot requests never duplicate anything."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 import pytest
 from django.db import connection
 
-from apps.engine.models import ConcurrencyLimit, FlowRun, FlowRunState, TaskRunState
+from apps.engine.models import ConcurrencyLimit, FlowRun, FlowRunState, OrchestrationDecision, TaskRun, TaskRunState
 from apps.engine.services.cancellation import cancellation_cleanup
 from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
 from apps.engine.services.flows import flow_create
@@ -79,6 +80,44 @@ def test_two_running_proposals_at_once_are_decided_one_after_the_other(ws):
         row = FlowRun.objects.for_workspace(ws).get(pk=run.pk)
         assert (row.state_type, row.run_count) == ("RUNNING", 2)
         assert FlowRunState.objects.for_workspace(ws).filter(flow_run=run).count() == 3
+
+
+def test_two_running_proposals_for_one_task_run_at_once_are_decided_one_after_the_other(ws):
+    """Optimistic on both sides: one compare-and-swap wins, the other writes nothing and is decided again
+    from the winner's Running (a rerun, as under the lock): no count or state lost, one decision each."""
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    parent, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    for i in range(ROUNDS):
+        task, _ = task_run_create(workspace=ws, flow_run_id=parent.pk, task_key="t", dynamic_key=str(i))
+        results = race(*[lambda: task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": "RUNNING"})] * 2)
+        assert [r.status for r in results] == ["ACCEPT", "ACCEPT"]
+        assert sorted(r.context.initial_type for r in results) == ["PENDING", "RUNNING"]
+        row = TaskRun.objects.for_workspace(ws).get(pk=task.pk)
+        assert (row.state_type, row.run_count) == ("RUNNING", 2)
+        assert row.state_id in {r.state.id for r in results}
+        assert TaskRunState.objects.for_workspace(ws).filter(task_run=task).count() == 3
+        assert OrchestrationDecision.objects.for_workspace(ws).filter(task_run_id=task.pk).count() == 2
+
+
+def test_a_finish_and_a_crash_racing_on_a_task_run_exactly_one_ends_it(ws):
+    """Completed and Crashed proposed at once from Running: whichever lands first ends the run; the other,
+    seeing a finished run, is aborted (Crashed) or accepted (Completed over Crashed, no result persisted)."""
+    flow, _ = flow_create(workspace=ws, name="race", tags=[])
+    parent, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    for i in range(ROUNDS):
+        task, _ = task_run_create(workspace=ws, flow_run_id=parent.pk, task_key="t", dynamic_key=str(i),
+                                  state={"type": "RUNNING"})
+        done, crash = race(
+            lambda: task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": "COMPLETED"}),
+            lambda: task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": "CRASHED"}))
+        row = TaskRun.objects.for_workspace(ws).get(pk=task.pk)
+        if crash.context.initial_type == "COMPLETED":  # Completed first: the crash is refused
+            assert (done.status, crash.status, row.state_type) == ("ACCEPT", "ABORT", "COMPLETED")
+            assert TaskRunState.objects.for_workspace(ws).filter(task_run=task).count() == 2
+        else:  # Crashed first (or the crash decided from Running and won): Completed follows it
+            assert crash.status == "ACCEPT" and done.status == "ACCEPT"
+            assert done.context.initial_type == "CRASHED" and row.state_type == "COMPLETED"
+            assert TaskRunState.objects.for_workspace(ws).filter(task_run=task).count() == 3
 
 
 def test_two_agents_submitting_one_scheduled_run_exactly_one_submits(ws):

@@ -89,6 +89,7 @@ def _calls(g) -> dict:
         "flows._FLOW_ID": [("one", (ws, g["flow"])), ("one", (ws, miss))],
         "task_runs._TASK_RUN_GET": [("one", (ws, g["task"])), ("one", (miss, g["task"]))],
         "task_runs._TASK_RUN_FOR_UPDATE": [("one", (ws, g["task"]))],
+        "task_runs._TASK_RUN_FOR_SET_STATE": [("one", (ws, g["task"])), ("one", (miss, g["task"]))],
         "flow_runs._FLOW_RUN_GET": [("one", (ws, g["run"])), ("one", (ws, g["scheduled"]))],
         "flow_runs._FLOW_RUN_ID": [("one", (ws, g["run"]))],
         "flow_runs._FLOW_RUN_FOR_UPDATE": [("one", (ws, g["run"])), ("one", (ws, g["scheduled"]))],

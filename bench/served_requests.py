@@ -13,7 +13,9 @@ hand-off to the request threads and Django's WSGI handler cost per request.
 The database (praetor_<worktree>, config.settings.test) must exist and be migrated. `--root` serves another
 checkout (its own code, this checkout's database) so before and after alternate on the same machine:
 `--root` A, then this checkout, then A again... with `--rounds`. Prints, per round, requests, requests/s, CPU
-per request of the event loop, of the request threads and of the whole worker, and the load average.
+per request of the event loop, of the request threads and of the whole worker, and the load average; with
+`--timing`, also the request threads' CPU inside Django's handler (PRAETOR_HTTP_TIMING_LOG), the rest of the
+threads' being the hand-off and thread switching.
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ def database_name() -> str:
     return os.environ.get("PRAETOR_TEST_DB_NAME", "praetor_" + re.sub(r"[^a-z0-9_]", "_", ROOT.name.lower()))
 
 
-def start(root: Path, python: str, database: str, log: Path) -> tuple[subprocess.Popen, str, int]:
+def start(root: Path, python: str, database: str, log: Path, timing: str | None = None
+          ) -> tuple[subprocess.Popen, str, int]:
     port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    env = {**os.environ, **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {}),
+           "DJANGO_SETTINGS_MODULE": "config.settings.production",
            "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
            "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
@@ -128,19 +132,27 @@ def drive(url: str, key: str, parallel: int, flows: int, tasks: int) -> int:
 
 def measure(root: Path, python: str, database: str, prefix: str, key: str, args) -> dict:
     log = Path(tempfile.mkstemp(prefix="praetor-served-", suffix=".log")[1])
-    proc, base, pid = start(root, python, database, log)
+    timing = str(log.with_suffix(".timing")) if args.timing else None
+    proc, base, pid = start(root, python, database, log, timing)
     try:
         drive(base + prefix, key, args.P, 2, args.T)  # warm-up: threads, connections, compiled queries
+        print(f"  (worker {pid} measured)", file=sys.stderr, flush=True)  # for perf or /proc while it runs
+        timing_file = Path(f"{timing}.{pid}") if timing else None
+        skip = len(timing_file.read_text().splitlines()) if timing_file and timing_file.exists() else 0
         before, started = thread_cpu(pid), time.perf_counter()
         n = drive(base + prefix, key, args.P, args.F, args.T)
         elapsed, after = time.perf_counter() - started, thread_cpu(pid)
     finally:
         stop_server(proc)
+    handler_us = None
+    if timing_file is not None:  # the request threads' CPU inside the handler (config/http_threads.py _run)
+        lines = [line.split("\t") for line in timing_file.read_text().splitlines()[skip:]]
+        handler_us = sum(float(fields[5]) for fields in lines) * 1000 / n
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     loop = used.get(pid, 0.0)
     threads = sum(v for tid, v in used.items() if tid != pid)
     return {"requests": n, "requests_s": n / elapsed, "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
-            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0]}
+            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us}
 
 
 def main() -> None:
@@ -152,6 +164,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, action="append", default=[],
                         help="another checkout to serve, alternating with this one (repeatable)")
     parser.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    parser.add_argument("--timing", action="store_true",
+                        help="PRAETOR_HTTP_TIMING_LOG on: also the request threads' CPU inside Django's handler "
+                             "(the rest of theirs is the hand-off); the log's writes add to the event loop's CPU")
     args = parser.parse_args()
     database = database_name()
     prefix, key = tenant(args.python, database)
@@ -164,7 +179,8 @@ def main() -> None:
         for root in roots:
             f = measure(root, args.python, database, prefix, key, args)
             print(f"  {str(root)[-28:]:28} {f['requests']:8d} {f['requests_s']:7.1f} {f['loop_us']:8.0f} "
-                  f"{f['threads_us']:10.0f} {f['total_us']:9.0f} {f['load']:5.2f}", flush=True)
+                  f"{f['threads_us']:10.0f} {f['total_us']:9.0f} {f['load']:5.2f}"
+                  + (f"   in the handler {f['handler_us']:.0f} µs" if f["handler_us"] is not None else ""), flush=True)
 
 
 if __name__ == "__main__":

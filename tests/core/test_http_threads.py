@@ -223,3 +223,82 @@ def test_no_thread_starts_before_the_first_request():
     assert set(threading.enumerate()) == before
     _threads_seen(app, ["/api/x"])
     assert len([t for t in set(threading.enumerate()) - before if t.name.startswith("http")]) == 5
+
+
+# --- Django's handler run by the threads directly (_run_django) against the WSGI way (_run_wsgi) ----------------
+def _cookie_view(request):
+    from django.http import HttpResponse
+
+    response = HttpResponse(b"made", status=201, headers={"X-Mixed-Case": "  padded  "})
+    response.set_cookie("a", "1", path="/p")
+    response.set_cookie("b", "2 3", max_age=10)
+    return response
+
+
+def _stream_view(request):
+    from django.http import StreamingHttpResponse
+
+    return StreamingHttpResponse(iter([b"part-1,", b"part-2"]), content_type="text/plain")
+
+
+def _error_view(request):
+    raise RuntimeError("handled by Django: 500")
+
+
+urlpatterns = []  # set below: this module is the URLconf of the comparison
+
+
+def _urls():
+    from django.urls import path
+
+    from apps.core import health
+
+    urlpatterns[:] = [path("health", health.health), path("cookie", _cookie_view), path("stream", _stream_view),
+                      path("error", _error_view)]
+
+
+@pytest.mark.django_db
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/health", b""),
+    ("HEAD", "/health", b""),
+    ("POST", "/health", b'{"x": 1}'),  # 403 from the CSRF check (no bearer key, no token)
+    ("GET", "/cookie", b""),
+    ("GET", "/stream", b""),
+    ("GET", "/error", b""),
+    ("GET", "/nowhere", b""),
+])
+def test_djangos_handler_run_directly_answers_as_through_wsgi(method, path, body):
+    from django.core import signals
+    from django.core.handlers.wsgi import WSGIHandler
+
+    _urls()
+    handler = WSGIHandler()
+    direct = ThreadPoolHttp(handler, threads=1)
+    through_wsgi = ThreadPoolHttp(lambda environ, start_response: handler(environ, start_response), threads=1)
+    assert direct._run == direct._run_django and through_wsgi._run == through_wsgi._run_wsgi
+    fired = []
+
+    def started(sender, **kwargs):
+        fired.append(("started", sender))
+
+    def finished(sender, **kwargs):
+        fired.append(("finished", sender))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        answers = []
+        for app in (direct, through_wsgi):
+            answers.append(_call(app, _scope(method=method, path=path, query_string=b""), body=body))
+            assert fired == [("started", WSGIHandler), ("finished", WSGIHandler)]
+            fired.clear()
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert answers[0] == answers[1]
+    if path == "/cookie":
+        headers = answers[0][0]["headers"]
+        assert (b"x-mixed-case", b"padded") in headers
+        cookies = [v for k, v in headers if k == b"set-cookie"]
+        assert cookies[0] == b"a=1; Path=/p" and cookies[1].startswith(b"b=\"2 3\"; expires=")

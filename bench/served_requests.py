@@ -1,0 +1,187 @@
+"""Server CPU per hot request through the served stack (gunicorn as deployed, one worker), per thread of the
+worker: its event loop (main thread) and its request threads, read from /proc/PID/task/TID/schedstat.
+
+Sends the requests of bench/hot_requests.py (create a flow run, set it Running, create task runs and set each
+Running then Completed, read them, post a log batch, set the flow run Completed) over keep-alive http.client
+connections, `-P` of them in parallel, to one gunicorn worker started as deployed (deploy/gunicorn.conf.py,
+config.asgi, production settings on this checkout's test database, as bench/compare.py does). The difference with
+bench/hot_requests.py (the same requests through django.test.Client, in one process) is what the HTTP layer, the
+hand-off to the request threads and Django's WSGI handler cost per request.
+
+    .venv/bin/python bench/served_requests.py [-P 3 -F 8 -T 10] [--rounds 2] [--root OTHER_CHECKOUT]
+
+The database (praetor_<worktree>, config.settings.test) must exist and be migrated. `--root` serves another
+checkout (its own code, this checkout's database) so before and after alternate on the same machine:
+`--root` A, then this checkout, then A again... with `--rounds`. Prints, per round, requests, requests/s, CPU
+per request of the event loop, of the request threads and of the whole worker, and the load average; with
+`--timing`, also the request threads' CPU inside Django's handler (PRAETOR_HTTP_TIMING_LOG), the rest of the
+threads' being the hand-off and thread switching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from hot_requests import workload  # noqa: E402
+from http_layer import free_port, stop_server, thread_cpu, worker_pid  # noqa: E402
+
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+class HttpRunner:
+    """hot_requests.Runner's `call` over one keep-alive connection."""
+
+    def __init__(self, url: str, key: str):
+        parts = urlsplit(url)
+        self.prefix = parts.path.rstrip("/")
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        self.headers = {"Content-Type": "application/json", "X-Prefect-Api-Version": "0.8.4",
+                        "Authorization": f"Bearer {key}"}
+        self.requests = 0
+
+    def call(self, name: str, method: str, path: str, body=None):
+        self.conn.request(method, self.prefix + path, body=None if body is None else json.dumps(body),
+                          headers=self.headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        self.requests += 1
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data else None
+
+
+def database_name() -> str:
+    import re
+
+    return os.environ.get("PRAETOR_TEST_DB_NAME", "praetor_" + re.sub(r"[^a-z0-9_]", "_", ROOT.name.lower()))
+
+
+def start(root: Path, python: str, database: str, log: Path, timing: str | None = None
+          ) -> tuple[subprocess.Popen, str, int]:
+    port = free_port()
+    env = {**os.environ, **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {}),
+           "DJANGO_SETTINGS_MODULE": "config.settings.production",
+           "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
+           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
+           "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
+           "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
+    proc = subprocess.Popen([python, "-m", "gunicorn", "config.asgi:application", "-c", "deploy/gunicorn.conf.py",
+                             "--max-requests", "0"], cwd=root, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited ({proc.returncode}); see {log}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            conn.close()
+            return proc, url, worker_pid(proc.pid)
+        except OSError:
+            time.sleep(0.3)
+    stop_server(proc)
+    raise SystemExit(f"the server did not answer within 120 s; see {log}")
+
+
+def tenant(python: str, database: str) -> tuple[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out = subprocess.run([python, "bench/flows.py", "setup"], env={**env, "PRAETOR_TEST_DB_NAME": database},
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+    return lines["URL"].split()[0], lines["KEY"].strip()
+
+
+def drive(url: str, key: str, parallel: int, flows: int, tasks: int) -> int:
+    runners = [HttpRunner(url, key) for _ in range(parallel)]
+    flow = runners[0].call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
+    errors: list = []
+
+    def run(runner):
+        try:
+            workload(runner, flow["id"], flows, tasks)
+        except Exception as exc:  # reported after the run
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise SystemExit(f"{len(errors)} connection(s) failed: {errors[0]}")
+    for r in runners:
+        r.conn.close()
+    return sum(r.requests for r in runners) - 1
+
+
+def measure(root: Path, python: str, database: str, prefix: str, key: str, args) -> dict:
+    log = Path(tempfile.mkstemp(prefix="praetor-served-", suffix=".log")[1])
+    timing = str(log.with_suffix(".timing")) if args.timing else None
+    proc, base, pid = start(root, python, database, log, timing)
+    try:
+        drive(base + prefix, key, args.P, 2, args.T)  # warm-up: threads, connections, compiled queries
+        print(f"  (worker {pid} measured)", file=sys.stderr, flush=True)  # for perf or /proc while it runs
+        timing_file = Path(f"{timing}.{pid}") if timing else None
+        skip = len(timing_file.read_text().splitlines()) if timing_file and timing_file.exists() else 0
+        before, started = thread_cpu(pid), time.perf_counter()
+        n = drive(base + prefix, key, args.P, args.F, args.T)
+        elapsed, after = time.perf_counter() - started, thread_cpu(pid)
+    finally:
+        stop_server(proc)
+    handler_us = None
+    if timing_file is not None:  # the request threads' CPU inside the handler (config/http_threads.py _run)
+        lines = [line.split("\t") for line in timing_file.read_text().splitlines()[skip:]]
+        handler_us = sum(float(fields[5]) for fields in lines) * 1000 / n
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    loop = used.get(pid, 0.0)
+    threads = sum(v for tid, v in used.items() if tid != pid)
+    return {"requests": n, "requests_s": n / elapsed, "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
+            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-P", type=int, default=3, help="connections sending in parallel")
+    parser.add_argument("-F", type=int, default=8, help="flow runs per connection")
+    parser.add_argument("-T", type=int, default=10, help="task runs per flow run")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--root", type=Path, action="append", default=[],
+                        help="another checkout to serve, alternating with this one (repeatable)")
+    parser.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    parser.add_argument("--timing", action="store_true",
+                        help="PRAETOR_HTTP_TIMING_LOG on: also the request threads' CPU inside Django's handler "
+                             "(the rest of theirs is the hand-off); the log's writes add to the event loop's CPU")
+    args = parser.parse_args()
+    database = database_name()
+    prefix, key = tenant(args.python, database)
+    roots = [*(r.resolve() for r in args.root), ROOT]
+    print(f"served hot requests: {args.P} connections x {args.F} flow runs x {args.T} task runs; database "
+          f"{database}; {os.cpu_count()} cores")
+    print(f"  {'checkout':28} {'requests':>8} {'req/s':>7} {'loop µs':>8} {'threads µs':>10} {'worker µs':>9} "
+          f"{'load':>5}")
+    for _ in range(args.rounds):
+        for root in roots:
+            f = measure(root, args.python, database, prefix, key, args)
+            print(f"  {str(root)[-28:]:28} {f['requests']:8d} {f['requests_s']:7.1f} {f['loop_us']:8.0f} "
+                  f"{f['threads_us']:10.0f} {f['total_us']:9.0f} {f['load']:5.2f}"
+                  + (f"   in the handler {f['handler_us']:.0f} µs" if f["handler_us"] is not None else ""), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -44,8 +44,8 @@ import flows
 ROOT = flows.ROOT
 RUNS = ("cloud", "cloud-cert", "oss", "prefect")
 
-# The client workload (bench/flows.py's flow and task), with counters on the events client and, when
-# BENCH_PROFILE names a file, one cProfile profiler per thread. Writes its figures to BENCH_OUT at exit.
+# The client workload (bench/flows.py's CLIENT_FLOW and CLIENT_RUNS), with counters on the events client
+# and, when BENCH_PROFILE names a file, one cProfile profiler per thread. Writes its figures to BENCH_OUT at exit.
 CLIENT_SCRIPT = r"""
 import atexit, json, os, sys, threading, time
 
@@ -104,19 +104,8 @@ async def _recorded_aexit(self, *exc):
 PrefectEventsClient._reconnect = _counted_reconnect
 PrefectEventsClient._emit = _counted_emit
 PrefectEventsClient.__aexit__ = _recorded_aexit
-
-@task
-def work(i: int) -> int:
-    return i * 2
-
-@flow
-def bench_flow(n: int):
-    return sum(work(i) for i in range(n))
-
-START["cpu"] = time.process_time()
-for _ in range(int(sys.argv[1])):
-    bench_flow(int(sys.argv[2]))
-"""
+""" + flows.CLIENT_FLOW + """
+START["cpu"] = time.process_time()""" + flows.CLIENT_RUNS
 
 
 def small_ca_file(workdir: Path) -> Path:

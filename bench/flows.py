@@ -140,6 +140,22 @@ def api_worker(url, key, flows: int, tasks: int, timings, errors):
         errors.append(exc)
 
 
+# The client workload, also bench/client_events.py's: a flow of n tasks (CLIENT_FLOW, after `from prefect import
+# flow, task`), run argv[1] times with argv[2] tasks each (CLIENT_RUNS, after `import sys`).
+CLIENT_FLOW = """
+@task
+def work(i: int) -> int:
+    return i * 2
+
+@flow
+def bench_flow(n: int):
+    return sum(work(i) for i in range(n))
+"""
+CLIENT_RUNS = """
+for _ in range(int(sys.argv[1])):
+    bench_flow(int(sys.argv[2]))
+"""
+
 CLIENT_SCRIPT = """
 import atexit, json, os, re, sys, time
 import httpx
@@ -161,18 +177,7 @@ async def _timed_send(self, request, *args, **kwargs):
 httpx.AsyncClient.send = _timed_send
 if os.environ.get("BENCH_TIMINGS"):
     atexit.register(lambda: open(os.environ["BENCH_TIMINGS"], "w").write(json.dumps(_TIMINGS)))
-
-@task
-def work(i: int) -> int:
-    return i * 2
-
-@flow
-def bench_flow(n: int):
-    return sum(work(i) for i in range(n))
-
-for _ in range(int(sys.argv[1])):
-    bench_flow(int(sys.argv[2]))
-"""
+""" + CLIENT_FLOW + CLIENT_RUNS
 
 
 CLIENTS: list[subprocess.Popen] = []  # client processes running now (bench/compare.py stops them on failure)

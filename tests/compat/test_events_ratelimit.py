@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 
 from apps.engine.models import Event
 from apps.ratelimit import services
+from tests.compat.helpers import record_event_streams
 
 pytestmark = pytest.mark.slow
 
@@ -24,25 +25,16 @@ def test_client_rides_out_waits_and_1013_closes_and_each_event_is_stored_once(pr
     from apps.engine.api.events_stream import EventsInConsumer
 
     monkeypatch.setattr(EventsInConsumer, "max_wait", 1.0)  # 15 s in production
-    seen = {"accepted": 0, "closed": []}
-    connect, disconnect = EventsInConsumer.connect, EventsInConsumer.websocket_disconnect
 
-    async def counted_connect(self):
+    async def drain_the_bucket_as_the_first_socket_opens(seen):
         if not seen["accepted"]:
             # A log batch of 130 lines from the full bucket of 120: 10 in debt, the next unit 5.5 s away.
             # Drawn as the first socket opens, not before the client starts: a slow client start (a loaded
             # machine) would otherwise find the bucket refilled and never be made to wait.
             assert (await sync_to_async(services.consume)(praetor.organization, "logs_events", 130,
                                                           batch=True)).allowed
-        await connect(self)
-        seen["accepted"] += 1
 
-    async def recorded_disconnect(self, message):
-        seen["closed"].append(message.get("code"))
-        await disconnect(self, message)
-
-    monkeypatch.setattr(EventsInConsumer, "connect", counted_connect)
-    monkeypatch.setattr(EventsInConsumer, "websocket_disconnect", recorded_disconnect)
+    seen = record_event_streams(monkeypatch, before_connect=drain_the_bucket_as_the_first_socket_opens)
     began = time.monotonic()
     result = praetor.run(
         """

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from apps.engine.models import Event
+from tests.compat.helpers import record_event_streams
 
 pytestmark = pytest.mark.slow
 
@@ -36,23 +37,7 @@ def test_client_events_arrive_over_the_websocket_once(praetor):
 @pytest.fixture
 def streams(monkeypatch):
     """What the events consumer sees, recorded on the server side: upgrades accepted, close codes."""
-    from apps.engine.api.events_stream import EventsInConsumer
-
-    seen = {"accepted": 0, "closed": []}
-    connect, disconnect = EventsInConsumer.connect, EventsInConsumer.websocket_disconnect
-
-    async def counted_connect(self):
-        await connect(self)
-        if self.workspace is not None:
-            seen["accepted"] += 1
-
-    async def recorded_disconnect(self, message):
-        seen["closed"].append(message.get("code"))
-        await disconnect(self, message)
-
-    monkeypatch.setattr(EventsInConsumer, "connect", counted_connect)
-    monkeypatch.setattr(EventsInConsumer, "websocket_disconnect", recorded_disconnect)
-    return seen
+    return record_event_streams(monkeypatch)
 
 
 def test_each_flow_run_streams_its_task_run_events_over_one_websocket(praetor, streams):

@@ -6,13 +6,12 @@ input receives the hydrated input it is resumed with."""
 from __future__ import annotations
 
 import textwrap
-import threading
 
 import pytest
 
 from apps.engine.models import FlowRun, Log, StateType
 from apps.engine.services.variables import variable_create
-from tests.compat.test_flow_run_input import _paused_run
+from tests.compat.helpers import approval_gate, client_paused
 from tests.compat.test_hybrid import FAST_POLLS
 from tests.factories.workspaces import WorkspaceFactory
 
@@ -65,37 +64,14 @@ def test_a_deployment_run_receives_hydrated_parameters(praetor):
     assert printed == ["WHO='hello there' CFG={'a': [1, 2], 'b': None}"], agent.describe()
 
 
-GATE = """
-    from prefect import flow, pause_flow_run
-    from prefect.input import RunInput
-
-    class Approval(RunInput):
-        approved: bool
-        note: str = ""
-
-    @flow
-    def gate():
-        answer = pause_flow_run(wait_for_input=Approval, timeout=240, poll_interval=1)
-        print(f"APPROVED={answer.approved!r} NOTE={answer.note!r}", flush=True)
-
-    gate()
-"""
+GATE = approval_gate("""
+    print(f"APPROVED={answer.approved!r} NOTE={answer.note!r}", flush=True)
+""")
 
 
 def test_a_paused_flow_receives_hydrated_run_input(praetor):
     variable_create(workspace=praetor.workspace, name="reviewer", value="ops team", tags=[])
-    outcome: dict = {}
-
-    def run_client():
-        try:
-            outcome["run"] = praetor.run(GATE, timeout=300)
-        except BaseException as exc:  # pytest.fail inside the harness: reported by the test thread
-            outcome["error"] = exc
-
-    client = threading.Thread(target=run_client)
-    client.start()
-    try:
-        run = _paused_run(praetor, client, outcome)
+    with client_paused(praetor, GATE) as (run, outcome):
         status, refused = praetor.api("POST", f"flow_runs/{run['id']}/resume", {"run_input": {
             "approved": True, "note": {"__prefect_kind": "workspace_variable", "variable_name": "nope"}}})
         assert (status, refused["status"], refused["details"]["reason"]) == (
@@ -104,7 +80,4 @@ def test_a_paused_flow_receives_hydrated_run_input(praetor):
             "approved": {"__prefect_kind": "json", "value": "true"},
             "note": {"__prefect_kind": "workspace_variable", "variable_name": "reviewer"}}})
         assert (status, resumed["status"]) == (201, "ACCEPT"), resumed
-    finally:
-        client.join(330)
-    assert "error" not in outcome, outcome["error"]
     assert "APPROVED=True NOTE='ops team'" in outcome["run"].stdout, outcome["run"].describe()

@@ -11,7 +11,8 @@ from rest_framework.test import APIClient
 
 from apps.access import catalog
 from apps.engine.models import FlowRun, FlowRunInput
-from tests.engine.runs_helpers import base, create_flow, create_flow_run, set_flow_state
+from tests.engine.run_input_helpers import KEYSET, SCHEMA, assert_resume_refused, pause_for_input, resume, send, url
+from tests.engine.runs_helpers import base, create_flow, create_flow_run
 from tests.engine.test_runs_access import _member_client
 from tests.factories.workspaces import WorkspaceFactory
 
@@ -21,14 +22,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def run_id(authed_client, workspace) -> str:
     return create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"]
-
-
-def url(ws, run_id, suffix="") -> str:
-    return base(ws) + f"flow_runs/{run_id}/input{suffix}"
-
-
-def send(client, ws, run_id, key, value, sender=None):
-    return client.post(url(ws, run_id), {"key": key, "value": value, "sender": sender}, format="json")
 
 
 def test_create_then_read_back_as_plain_text(authed_client, workspace, run_id):
@@ -152,22 +145,9 @@ def test_anonymous_is_401(workspace, run_id):
 
 # --- resuming a run paused for input ----------------------------------------------------------------------
 
-KEYSET = {"description": "paused-abc-description", "response": "paused-abc-response", "schema": "paused-abc-schema"}
-SCHEMA = {"title": "Approval", "type": "object", "properties": {"approved": {"title": "Approved", "type": "boolean"},
-                                                                 "note": {"title": "Note", "type": "string"}},
-          "required": ["approved"]}
-
-
 @pytest.fixture
 def paused(authed_client, workspace, run_id):
-    set_flow_state(authed_client, workspace, run_id, "RUNNING")
-    answer = set_flow_state(authed_client, workspace, run_id, "PAUSED", pause_key="abc", run_input_keyset=KEYSET)
-    assert answer.json()["status"] == "ACCEPT", answer.json()
-    return run_id
-
-
-def resume(client, ws, run_id, run_input):
-    return client.post(base(ws) + f"flow_runs/{run_id}/resume", {"run_input": run_input}, format="json")
+    return pause_for_input(authed_client, workspace, run_id)
 
 
 def test_resume_with_valid_input_runs_and_stores_the_response(authed_client, workspace, paused):
@@ -187,13 +167,7 @@ def test_resume_with_valid_input_runs_and_stores_the_response(authed_client, wor
 def test_resume_with_input_failing_the_schema_is_rejected_and_changes_nothing(authed_client, workspace, paused,
                                                                                run_input, reason):
     send(authed_client, workspace, paused, KEYSET["schema"], json.dumps(SCHEMA))
-    answer = resume(authed_client, workspace, paused, run_input)
-    assert answer.status_code == 200
-    assert answer.json()["status"] == "REJECT"
-    assert answer.json()["details"] == {"type": "abort_details", "reason": reason}
-    assert answer.json()["state"]["type"] == "PAUSED"
-    assert FlowRun.objects.for_workspace(workspace).get().state_type == "PAUSED"
-    assert not FlowRunInput.objects.for_workspace(workspace).filter(key=KEYSET["response"]).exists()
+    assert_resume_refused(authed_client, workspace, paused, run_input, reason)
 
 
 @pytest.mark.parametrize("schema_value, reason", [

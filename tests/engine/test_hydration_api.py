@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.engine.models import Deployment, FlowRun, FlowRunInput
 from apps.engine.services.variables import variable_create
-from tests.engine.runs_helpers import create_flow, create_flow_run, set_flow_state
+from tests.engine.run_input_helpers import KEYSET, SCHEMA, assert_resume_refused, pause_for_input, resume, send
+from tests.engine.runs_helpers import create_flow, create_flow_run
 from tests.engine.test_deployments_api import base, deploy, make_flow
-from tests.engine.test_flow_run_inputs_api import KEYSET, SCHEMA, resume, send
 from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,9 +140,7 @@ def test_patch_that_fails_to_hydrate_is_400_and_changes_nothing(authed_client, w
 @pytest.fixture
 def paused(authed_client, workspace, greeting) -> str:
     run_id = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"]
-    set_flow_state(authed_client, workspace, run_id, "RUNNING")
-    answer = set_flow_state(authed_client, workspace, run_id, "PAUSED", pause_key="abc", run_input_keyset=KEYSET)
-    assert answer.json()["status"] == "ACCEPT", answer.json()
+    pause_for_input(authed_client, workspace, run_id)
     assert send(authed_client, workspace, run_id, KEYSET["schema"], json.dumps(SCHEMA)).status_code == 201
     return run_id
 
@@ -164,13 +162,7 @@ def test_resume_hydrates_the_input_then_checks_and_stores_it(authed_client, work
 ])
 def test_resume_whose_input_fails_to_hydrate_is_rejected_and_changes_nothing(authed_client, workspace, paused,
                                                                              run_input, reason):
-    answer = resume(authed_client, workspace, paused, run_input)
-    assert answer.status_code == 200
-    assert answer.json()["status"] == "REJECT"
-    assert answer.json()["details"] == {"type": "abort_details", "reason": reason}
-    assert answer.json()["state"]["type"] == "PAUSED"
-    assert FlowRun.objects.for_workspace(workspace).get().state_type == "PAUSED"
-    assert not FlowRunInput.objects.for_workspace(workspace).filter(key=KEYSET["response"]).exists()
+    assert_resume_refused(authed_client, workspace, paused, run_input, reason)
 
 
 def test_parameters_that_hydrate_to_something_else_than_an_object_are_400(authed_client, workspace, deployment):

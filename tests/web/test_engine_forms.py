@@ -11,10 +11,8 @@ from apps.access import catalog
 from apps.audit.models import AuditEvent
 from apps.engine.models import BlockDocument, BlockSchema, Variable
 from apps.engine.selectors.blocks import block_document_data
-from apps.organizations.models import Tier
-from tests.factories.access import grant
 from tests.factories.identity import UserFactory
-from tests.factories.organizations import OrganizationFactory, membership
+from tests.factories.organizations import membership
 from tests.factories.workspaces import WorkspaceFactory
 from tests.web.seed import seed_workspace
 
@@ -22,41 +20,24 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def org():
-    return OrganizationFactory(tier=Tier.GROWTH)
-
-
-@pytest.fixture
-def ws(org):
-    return WorkspaceFactory(organization=org)
-
-
-@pytest.fixture
 def s(ws):
     return seed_workspace(ws)
-
-
-def _person(org, ws, role):
-    user = UserFactory()
-    membership(org, user, "member")
-    grant(ws, user=user, role=role)
-    return user
 
 
 def _base(ws):
     return f"/{ws.organization.handle}/{ws.handle}/"
 
 
-def test_secret_is_masked_and_revealed_only_with_permission_and_audited(client, org, ws, s):
+def test_secret_is_masked_and_revealed_only_with_permission_and_audited(client, ws, s, person):
     url = f"{_base(ws)}blocks/{s.secret.pk}/"
-    reader = _person(org, ws, catalog.READ_ONLY_COLLABORATOR)  # no blocks:read_secrets
+    reader = person(catalog.READ_ONLY_COLLABORATOR)  # no blocks:read_secrets
     client.force_login(reader)
     html = client.get(url).content.decode()
     assert "********" in html and "hunter2-s3cret" not in html and "Reveal secret values" not in html
     assert client.post(url + "reveal").status_code == 403
     assert not AuditEvent.objects.filter(action="praetor.block_secret.read").exists()
 
-    admin = _person(org, ws, catalog.ADMINISTRATOR)
+    admin = person(catalog.ADMINISTRATOR)
     client.force_login(admin)
     assert "Reveal secret values" in client.get(url).content.decode()
     response = client.post(url + "reveal")
@@ -66,8 +47,8 @@ def test_secret_is_masked_and_revealed_only_with_permission_and_audited(client, 
     assert event.target_id == str(s.secret.pk) and event.workspace_id == ws.pk
 
 
-def test_create_block_from_its_schema_and_edit_keeps_an_empty_secret(client, org, ws, s):
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+def test_create_block_from_its_schema_and_edit_keeps_an_empty_secret(client, ws, s, person):
+    client.force_login(person(catalog.COLLABORATOR))
     page = client.get(f"{_base(ws)}blocks/new/secret").content.decode()
     assert 'type="password"' in page and 'name="f__value"' in page
     response = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "api-token", "f__value": "tok-1"})
@@ -84,8 +65,8 @@ def test_create_block_from_its_schema_and_edit_keeps_an_empty_secret(client, org
     assert block_document_data(doc, include_secrets=True) == {"value": "tok-2"}
 
 
-def test_block_form_errors_change_nothing(client, org, ws, s):
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+def test_block_form_errors_change_nothing(client, ws, s, person):
+    client.force_login(person(catalog.COLLABORATOR))
     before = BlockDocument.objects.for_workspace(ws).count()
     missing = client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "x-token", "f__value": ""})
     assert missing.status_code == 400 and "This field is required." in missing.content.decode()
@@ -98,17 +79,17 @@ def test_block_form_errors_change_nothing(client, org, ws, s):
     assert BlockDocument.objects.for_workspace(ws).count() == before
 
 
-def test_schema_descriptions_are_escaped_in_forms(client, org, ws, s):
+def test_schema_descriptions_are_escaped_in_forms(client, ws, s, person):
     schema = BlockSchema.objects.for_workspace(ws).get(block_type__slug="string")
     schema.fields["properties"]["value"]["description"] = "<img src=x onerror=alert(1)>"
     schema.save()
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     html = client.get(f"{_base(ws)}blocks/new/string").content.decode()
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_read_only_collaborator_cannot_write_blocks_or_variables(client, org, ws, s):
-    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+def test_read_only_collaborator_cannot_write_blocks_or_variables(client, ws, s, person):
+    client.force_login(person(catalog.READ_ONLY_COLLABORATOR))
     variable = Variable.objects.for_workspace(ws).get(name="region")
     assert client.post(f"{_base(ws)}blocks/new/secret", {"block_name": "n", "f__value": "v"}).status_code == 403
     assert client.post(f"{_base(ws)}blocks/{s.secret.pk}/delete").status_code == 403
@@ -119,8 +100,8 @@ def test_read_only_collaborator_cannot_write_blocks_or_variables(client, org, ws
     assert "New variable" not in client.get(f"{_base(ws)}variables/").content.decode()
 
 
-def test_variables_create_edit_delete(client, org, ws, s):
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+def test_variables_create_edit_delete(client, ws, s, person):
+    client.force_login(person(catalog.COLLABORATOR))
     assert client.post(f"{_base(ws)}variables/", {"name": "batch", "value": "5", "tags": "a, b"}).status_code == 302
     variable = Variable.objects.for_workspace(ws).get(name="batch")
     assert (variable.value, variable.tags) == ("5", ["a", "b"])
@@ -153,12 +134,12 @@ def test_another_workspaces_variable_and_block_cannot_be_changed(client, org, ws
     assert BlockDocument.objects.for_workspace(other).filter(pk=theirs.secret.pk).exists()
 
 
-def test_markdown_artifact_is_sanitised_and_tables_are_tables(client, org, ws, s):
+def test_markdown_artifact_is_sanitised_and_tables_are_tables(client, ws, s, person):
     from apps.engine.services.artifacts import artifact_create
 
     evil = artifact_create(workspace=ws, key="evil", type="markdown",
                            data='<img src=x onerror=alert(1)>\n\n[click](javascript:alert(1))\n\n**bold**')
-    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+    client.force_login(person(catalog.READ_ONLY_COLLABORATOR))
     html = client.get(f"{_base(ws)}artifacts/{evil.pk}/").content.decode()
     assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert 'href="javascript' not in html and "<p>[click](javascript:alert(1))</p>" in html  # text, not a link
@@ -167,10 +148,10 @@ def test_markdown_artifact_is_sanitised_and_tables_are_tables(client, org, ws, s
     assert "<th scope=\"col\">table</th>" in table and "<td>5400</td>" in table
 
 
-def test_run_a_deployment_from_its_parameter_form(client, org, ws, s):
+def test_run_a_deployment_from_its_parameter_form(client, ws, s, person):
     from apps.engine.models import FlowRun
 
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     url = f"{_base(ws)}deployments/{s.deployment.pk}/run"
     form = client.get(url).content.decode()
     # One input per schema property, in its `position` order, defaults from the deployment.
@@ -192,10 +173,10 @@ def test_run_a_deployment_from_its_parameter_form(client, org, ws, s):
     assert run.created_by["display_value"].endswith("@example.com")
 
 
-def test_deployment_run_is_denied_without_deployments_run(client, org, ws, s):
+def test_deployment_run_is_denied_without_deployments_run(client, ws, s, person):
     from apps.engine.models import FlowRun
 
-    client.force_login(_person(org, ws, catalog.READ_ONLY_COLLABORATOR))
+    client.force_login(person(catalog.READ_ONLY_COLLABORATOR))
     before = FlowRun.objects.for_workspace(ws).count()
     assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/run", {"f__source": "x"}).status_code == 403
     assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/pause", {"paused": "1"}).status_code == 403
@@ -206,10 +187,10 @@ def test_deployment_run_is_denied_without_deployments_run(client, org, ws, s):
     assert "Run…" not in page and "Pause schedules" not in page
 
 
-def test_pause_and_resume_a_deployments_schedule(client, org, ws, s):
+def test_pause_and_resume_a_deployments_schedule(client, ws, s, person):
     from apps.engine.models import DeploymentSchedule
 
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     url = f"{_base(ws)}deployments/{s.deployment.pk}/"
     assert "Pause schedules" in client.get(url).content.decode()
     assert client.post(url + "pause", {"paused": "1"}).status_code == 302
@@ -223,13 +204,13 @@ def test_pause_and_resume_a_deployments_schedule(client, org, ws, s):
     assert s.deployment.paused is False and schedule.active is True
 
 
-def test_schedules_of_another_deployment_or_workspace_are_not_found(client, org, ws, s):
+def test_schedules_of_another_deployment_or_workspace_are_not_found(client, org, ws, s, person):
     from apps.engine.models import DeploymentSchedule
 
     other = WorkspaceFactory(organization=org)
     theirs = seed_workspace(other)
     their_schedule = DeploymentSchedule.objects.for_workspace(other).get(deployment=theirs.deployment)
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     assert client.post(f"{_base(ws)}deployments/{s.deployment.pk}/schedules/{their_schedule.pk}/active",
                        {"active": "0"}).status_code == 404
     assert client.post(f"{_base(ws)}deployments/{theirs.deployment.pk}/pause", {"paused": "1"}).status_code == 404
@@ -238,10 +219,10 @@ def test_schedules_of_another_deployment_or_workspace_are_not_found(client, org,
     assert their_schedule.active is True
 
 
-def test_cancel_a_running_run_records_the_decision(client, org, ws, s):
+def test_cancel_a_running_run_records_the_decision(client, ws, s, person):
     from apps.engine.models import FlowRun, OrchestrationDecision
 
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     page = client.get(f"{_base(ws)}runs/{s.running.pk}/").content.decode()
     assert "Cancel run" in page and "Retry run" not in page
     response = client.post(f"{_base(ws)}runs/{s.running.pk}/cancel", follow=True)
@@ -251,10 +232,10 @@ def test_cancel_a_running_run_records_the_decision(client, org, ws, s):
     assert "Cancelling the run" in response.content.decode()
 
 
-def test_retry_a_failed_deployment_run(client, org, ws, s):
+def test_retry_a_failed_deployment_run(client, ws, s, person):
     from apps.engine.models import FlowRun
 
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     page = client.get(f"{_base(ws)}runs/{s.failed.pk}/").content.decode()
     assert "Retry run" in page and "Cancel run" not in page
     assert client.post(f"{_base(ws)}runs/{s.failed.pk}/retry").status_code == 302
@@ -262,10 +243,10 @@ def test_retry_a_failed_deployment_run(client, org, ws, s):
     assert (run.state_type, run.state_name) == ("SCHEDULED", "AwaitingRetry")
 
 
-def test_refused_proposal_shows_the_rules_reason_and_changes_nothing(client, org, ws, s):
+def test_refused_proposal_shows_the_rules_reason_and_changes_nothing(client, ws, s, person):
     from apps.engine.models import FlowRun
 
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     # A finished run cannot be cancelled: the terminal-state rule aborts the proposal.
     response = client.post(f"{_base(ws)}runs/{s.completed.pk}/cancel", follow=True)
     run = FlowRun.objects.for_workspace(ws).get(pk=s.completed.pk)
@@ -273,10 +254,10 @@ def test_refused_proposal_shows_the_rules_reason_and_changes_nothing(client, org
     assert "Not done: Run is already in terminal state COMPLETED." in response.content.decode()
 
 
-def test_cancel_and_retry_need_their_permissions_and_the_runs_workspace(client, org, ws, s):
+def test_cancel_and_retry_need_their_permissions_and_the_runs_workspace(client, org, ws, s, person):
     from apps.engine.models import FlowRun
 
-    reader = _person(org, ws, catalog.READ_ONLY_COLLABORATOR)
+    reader = person(catalog.READ_ONLY_COLLABORATOR)
     client.force_login(reader)
     assert client.post(f"{_base(ws)}runs/{s.running.pk}/cancel").status_code == 403
     assert client.post(f"{_base(ws)}runs/{s.failed.pk}/retry").status_code == 403
@@ -284,7 +265,7 @@ def test_cancel_and_retry_need_their_permissions_and_the_runs_workspace(client, 
     assert "Cancel run" not in page
     other = WorkspaceFactory(organization=org)
     theirs = seed_workspace(other)
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     assert client.post(f"{_base(ws)}runs/{theirs.running.pk}/cancel").status_code == 404
     assert FlowRun.objects.for_workspace(ws).get(pk=s.running.pk).state_type == "RUNNING"
     assert FlowRun.objects.for_workspace(other).get(pk=theirs.running.pk).state_type == "RUNNING"
@@ -318,8 +299,8 @@ def warehouse_type(ws):
     return block_type
 
 
-def test_nested_block_fields_are_created_and_edited_field_by_field(client, org, ws, s, warehouse_type):
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+def test_nested_block_fields_are_created_and_edited_field_by_field(client, ws, s, warehouse_type, person):
+    client.force_login(person(catalog.COLLABORATOR))
     url = f"{_base(ws)}blocks/new/warehouse"
     page = client.get(url).content.decode()
     # The nested model is a group of its own inputs (not a JSON text area), its defaults filled in.
@@ -366,7 +347,7 @@ def test_nested_block_fields_are_created_and_edited_field_by_field(client, org, 
         "schema_name": "public"}
 
 
-def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, org, ws, s):
+def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, ws, s, person):
     from apps.engine.models import FlowRun
 
     schema = s.deployment.parameter_openapi_schema
@@ -377,7 +358,7 @@ def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, org, ws
         "batch_size": {"title": "Batch Size", "type": "integer", "default": 500, "maximum": 1000}}}}
     s.deployment.enforce_parameter_schema = True  # the service checks parameters against the schema
     s.deployment.save()
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     url = f"{_base(ws)}deployments/{s.deployment.pk}/run"
     form = client.get(url).content.decode()
     assert "<legend>target <span" in form and 'name="f__target.table"' in form and 'value="daily"' in form
@@ -393,7 +374,7 @@ def test_nested_parameters_of_a_deployment_are_a_group_of_fields(client, org, ws
     assert run.parameters["target"] == {"table": "weekly", "batch_size": 800}
 
 
-def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, org, ws, s):
+def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, ws, s, person):
     from django.utils import timezone
 
     from apps.engine.models import FlowRun
@@ -402,7 +383,7 @@ def test_a_cancelled_run_is_not_offered_a_retry_the_engine_refuses(client, org, 
     cancelled = make_run(ws, s.flow, "quiet-quail", deployment=s.deployment, queue=s.queue,
                          history=[("SCHEDULED", "Scheduled", timezone.now(), None),
                                   ("CANCELLED", "Cancelled", timezone.now(), None)])
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     assert "Retry run" not in client.get(f"{_base(ws)}runs/{cancelled.pk}/").content.decode()
     # Posted anyway: the rule refuses, its reason is shown and the run stays Cancelled.
     response = client.post(f"{_base(ws)}runs/{cancelled.pk}/retry", follow=True)
@@ -432,7 +413,7 @@ def _bucket_types(ws):
     return creds, creds_schema_row
 
 
-def test_a_field_holding_another_block_is_a_choice_of_saved_blocks(client, org, ws, s):
+def test_a_field_holding_another_block_is_a_choice_of_saved_blocks(client, org, ws, s, person):
     from apps.engine.services.blocks import block_document_create
 
     creds, creds_schema = _bucket_types(ws)
@@ -442,7 +423,7 @@ def test_a_field_holding_another_block_is_a_choice_of_saved_blocks(client, org, 
     other_creds, other_schema = _bucket_types(other_ws)
     theirs = block_document_create(workspace=other_ws, block_schema_id=other_schema.pk,
                                    block_type_id=other_creds.pk, data={"key": "x"}, name="theirs", is_anonymous=False)
-    client.force_login(_person(org, ws, catalog.COLLABORATOR))
+    client.force_login(person(catalog.COLLABORATOR))
     url = f"{_base(ws)}blocks/new/bucket"
     page = client.get(url).content.decode()
     assert '<select name="f__credentials"' in page and ">Creds / a</option>" in page and ">Creds / b</option>" in page

@@ -45,12 +45,8 @@ PAGES = [
 
 @pytest.fixture
 def org():
+    """Enterprise (custom roles), in place of tests/web/conftest.py's Growth organization; `ws` is its workspace."""
     return OrganizationFactory(tier=Tier.ENTERPRISE)
-
-
-@pytest.fixture
-def ws(org):
-    return WorkspaceFactory(organization=org)
 
 
 @pytest.fixture

@@ -8,12 +8,8 @@ import pytest
 
 from apps.access import catalog
 from apps.engine.models import FlowRun
-from apps.organizations.models import Tier
 from apps.web.schema_forms import build_schema_form, form_error_at, schema_form_values
-from tests.factories.access import grant
-from tests.factories.identity import UserFactory
-from tests.factories.organizations import OrganizationFactory, membership
-from tests.factories.workspaces import WorkspaceFactory
+from tests.factories.organizations import membership
 from tests.web.seed import seed_workspace
 
 pytestmark = pytest.mark.django_db
@@ -45,16 +41,6 @@ SCHEMA = {
 
 
 @pytest.fixture
-def org():
-    return OrganizationFactory(tier=Tier.GROWTH)
-
-
-@pytest.fixture
-def ws(org):
-    return WorkspaceFactory(organization=org)
-
-
-@pytest.fixture
 def deployment(ws):
     deployment = seed_workspace(ws).deployment
     deployment.parameter_openapi_schema = SCHEMA
@@ -65,11 +51,8 @@ def deployment(ws):
 
 
 @pytest.fixture
-def run_url(client, org, ws, deployment):
-    user = UserFactory()
-    membership(org, user, "member")
-    grant(ws, user=user, role=catalog.COLLABORATOR)
-    client.force_login(user)
+def run_url(client, org, ws, deployment, person):
+    client.force_login(person(catalog.COLLABORATOR))
     return f"/{org.handle}/{ws.handle}/deployments/{deployment.pk}/run"
 
 

@@ -29,7 +29,6 @@ swap on the state id would not see that; a subflow's states are also mirrored on
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from apps.core import prepared, rows
@@ -140,7 +139,8 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal.
     PostgreSQL only."""
     read_state_id = run.state_id
-    attempt = dataclasses.replace(proposed, state_details=dict(proposed.state_details))
+    attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
+                         data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
     try:
         ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
                                               force=force, flow_run=flow_run, parameters=parameters, note="",

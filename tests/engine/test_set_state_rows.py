@@ -4,6 +4,7 @@ statement parameters, for any state and any outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import random
 import uuid
@@ -199,3 +200,10 @@ def test_set_state_rows_are_the_model_init_rows_with_the_same_parameters(frozen_
         assert params[1:] == old_params[1:] and type(params[0][1]) is uuid.UUID  # the id: a fresh uuid4
         rejected += ctx.status == Decision.REJECT and ctx.validated is not None
     assert written > 500 and rejected > 100
+
+
+def test_the_optimistic_copy_of_a_proposal_names_every_field_of_a_state():
+    """run_try_set_state copies the proposal field by field (no dataclasses.replace): a new StateValue field
+    must be added there too."""
+    assert [f.name for f in dataclasses.fields(StateValue)] == [
+        "type", "name", "timestamp", "message", "data", "state_details", "id"]

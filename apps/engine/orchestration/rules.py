@@ -183,6 +183,23 @@ class Bookkeeping:
         """Side effects once the state is written."""
 
 
+def _overrides(cls, base, name: str) -> bool:
+    return getattr(cls, name) is not getattr(base, name)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What `orchestrate` runs for one policy and one (from, to) pair, worked out once: the applicable rules,
+    each as (class, universal, overrides `before`, overrides `after`, overrides `cleanup`, own `still_valid`),
+    and the bookkeeping with a `before` or an `after` of its own. A hook left as the base's no-op is not
+    called (calling it would do nothing)."""
+
+    rules: tuple
+    bookkeeping: tuple
+    bookkeeping_before: tuple  # indexes into `bookkeeping`, in order
+    bookkeeping_after: tuple  # indexes into `bookkeeping`, in reverse order
+
+
 @dataclass(frozen=True)
 class Policy:
     """An ordered list of rules (the order is the documentation) and the bookkeeping run after them."""
@@ -190,9 +207,30 @@ class Policy:
     name: str
     rules: tuple
     bookkeeping: tuple
+    _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
 
     def rules_for(self, from_type, to_type) -> list[type[Rule]]:
         return [rule for rule in self.rules if rule.applies(from_type, to_type)]
+
+    def plan(self, from_type, to_type) -> _Plan:
+        """The rules and bookkeeping of (from, to), cached: which rules apply depends only on their classes'
+        FROM_STATES/TO_STATES and the two types."""
+        plan = self._plans.get((from_type, to_type))
+        if plan is None:
+            rules = tuple((rule, rule.universal, _overrides(rule, Rule, "before"), _overrides(rule, Rule, "after"),
+                           _overrides(rule, Rule, "cleanup"), _overrides(rule, Rule, "still_valid"))
+                          for rule in self.rules_for(from_type, to_type))
+            bookkeeping = tuple(self.bookkeeping)
+            plan = self._plans[(from_type, to_type)] = _Plan(
+                rules=rules, bookkeeping=bookkeeping,
+                bookkeeping_before=tuple(n for n, t in enumerate(bookkeeping) if _overrides(t, Bookkeeping, "before")),
+                bookkeeping_after=tuple(n for n, t in reversed(list(enumerate(bookkeeping)))
+                                        if _overrides(t, Bookkeeping, "after")))
+        return plan
+
+
+def _type(state: StateValue | None) -> str | None:
+    return state.type if state is not None else None
 
 
 def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> OrchestrationContext:
@@ -200,35 +238,46 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
 
     Returns the context with `status`, `reason`, `validated` and the run's changed fields filled in.
     """
-    from_type, to_type = ctx.initial_type, ctx.proposed_type
-    entered: list[Rule] = []
-    for rule_class in policy.rules_for(from_type, to_type):
+    from_type, to_type = _type(ctx.initial), _type(ctx.proposed)
+    plan = policy.plan(from_type, to_type)
+    entered: list = []
+    for rule_class, universal, has_before, has_after, has_cleanup, own_still_valid in plan.rules:
+        if not (universal or own_still_valid):
+            # Rule.still_valid, inline: an earlier rule may have changed the transition this rule was chosen for
+            proposed, current = ctx.proposed, ctx.initial
+            if ((proposed.type if proposed is not None else None) != to_type
+                    or (current.type if current is not None else None) != from_type):
+                continue
         rule = rule_class(ctx, from_type, to_type)
-        if not rule.universal and not rule.still_valid():
-            continue  # an earlier rule changed the transition this rule was chosen for
-        rule.before(ctx)
-        entered.append(rule)
-
-    transforms = [transform(ctx) for transform in policy.bookkeeping]
-    if ctx.proposed is not None:
-        for transform in transforms:
-            transform.before(ctx)
+        if own_still_valid and not universal and not rule.still_valid():
+            continue
+        if has_before:
+            rule.before(ctx)
+        entered.append((rule, universal, has_after, has_cleanup, own_still_valid))
 
     if ctx.proposed is not None:
-        write_state(ctx)
-        ctx.validated = ctx.proposed
-        ctx.wrote_state = True
-        for transform in reversed(transforms):
-            transform.after(ctx)
+        transforms = [transform(ctx) for transform in plan.bookkeeping]
+        for n in plan.bookkeeping_before:
+            transforms[n].before(ctx)
+        if ctx.proposed is not None:
+            write_state(ctx)
+            ctx.validated = ctx.proposed
+            ctx.wrote_state = True
+            for n in plan.bookkeeping_after:
+                transforms[n].after(ctx)
+        else:
+            ctx.validated = ctx.initial
     else:
         ctx.validated = ctx.initial
 
-    for rule in reversed(entered):
-        if rule.universal:
-            if ctx.wrote_state:
+    for rule, universal, has_after, has_cleanup, own_still_valid in reversed(entered):
+        if universal:
+            if ctx.wrote_state and has_after:
                 rule.after(ctx)
-        elif rule.still_valid():
-            rule.after(ctx)
-        else:
+        elif rule.still_valid() if own_still_valid else (
+                _type(ctx.initial) == rule.from_type and _type(ctx.proposed) == rule.to_type):
+            if has_after:
+                rule.after(ctx)
+        elif has_cleanup:
             rule.cleanup(ctx)
     return ctx

@@ -15,6 +15,7 @@ from apps.engine.selectors.task_runs import cached_state_get
 from apps.engine.services import task_concurrency, task_run_cache
 
 RUNNING = frozenset({StateType.RUNNING})
+HOLDS_SLOTS = (StateType.RUNNING, StateType.CANCELLING)  # a tagged run holds its slots in these states
 
 
 class CacheRetrieval(Rule):
@@ -202,9 +203,26 @@ class ReleaseTaskConcurrencySlots(Rule):
     def after(self, ctx: OrchestrationContext) -> None:
         if not ctx.wrote_state or not ctx.run.tags:
             return
-        if ctx.validated.type in (StateType.RUNNING, StateType.CANCELLING):
+        if ctx.validated.type in HOLDS_SLOTS:
             return
-        if ctx.initial is None or ctx.initial.type not in (StateType.RUNNING, StateType.CANCELLING):
+        if ctx.initial is None or ctx.initial.type not in HOLDS_SLOTS:
             return  # a run holds slots only from its entry into Running
         ctx.require_lock()
         task_concurrency.slots_release(workspace=ctx.run.workspace_id, tags=ctx.run.tags, run_id=str(ctx.run.id))
+
+
+def needs_lock_likely(run, proposed: StateValue, *, force: bool) -> bool:
+    """Whether orchestrating `proposed` for `run` (as read, with its state) will most likely reach a rule that
+    writes rows of its own and so calls `ctx.require_lock()`: SecureTaskConcurrencySlots (a tagged run
+    proposing Running), ReleaseTaskConcurrencySlots (a tagged run leaving Running or Cancelling for another
+    state), CacheInsertion (a Completed state with a cache key). The optimistic set_state then takes the
+    locked way at once instead of orchestrating twice (and looking the cache up twice). Only a guess: an
+    earlier rule may change the outcome, and either way decides the same."""
+    proposed_type = proposed.type
+    if run.tags:
+        if proposed_type == StateType.RUNNING and not force:
+            return True
+        initial_type = run.state.type if run.state_id and run.state is not None else None
+        if initial_type in HOLDS_SLOTS and proposed_type not in HOLDS_SLOTS:
+            return True
+    return not force and proposed_type == StateType.COMPLETED and bool(proposed.state_details.get("cache_key"))

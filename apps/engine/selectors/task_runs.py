@@ -34,15 +34,22 @@ def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     return _TASK_RUN_GET.one(getattr(workspace, "pk", workspace), task_run_id)
 
 
+# The JSON columns of the set_state reads that no task rule, bookkeeping step or answer reads: left out
+# (deferred), so they are neither sent nor decoded (7 of a read's 13 JSON columns; a flow run's parameters
+# can be large). Reading one of them on such a run would cost a query of its own (Django loads a deferred
+# field on access): tests/engine/test_runs_queries.py counts a set_state's statements.
+SET_STATE_UNREAD = ("task_inputs", "flow_run__parameters", "flow_run__context", "flow_run__job_variables",
+                    "flow_run__created_by", "flow_run__tags", "flow_run__empirical_policy", "flow_run__state__data")
+
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
 _TASK_RUN_FOR_UPDATE = PreparedQuery(
     lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
-    .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id))
+    .select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD).filter(pk=task_run_id))
 
 
 def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     """The task run row-locked (its row only) with its state, its flow run and that run's state: everything
-    the task rules read, in one query."""
+    the task rules read, in one query (the columns nobody reads, SET_STATE_UNREAD, deferred)."""
     run = _TASK_RUN_FOR_UPDATE.one(getattr(workspace, "pk", workspace), task_run_id)
     if run is not None:
         with_current_state(run, TaskRunState)
@@ -52,12 +59,12 @@ def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | N
 # The same read without the lock, for the optimistic set_state (apps/engine/services/run_states.py).
 _TASK_RUN_FOR_SET_STATE = PreparedQuery(
     lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id)
-    .select_related("state", "flow_run", "flow_run__state").filter(pk=task_run_id))
+    .select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD).filter(pk=task_run_id))
 
 
 def task_run_get_for_set_state(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
     """The task run with its state, its flow run and that run's state, unlocked: one snapshot, so the joined
-    states are the ones the runs point at."""
+    states are the ones the runs point at (the columns nobody reads, SET_STATE_UNREAD, deferred)."""
     return _TASK_RUN_FOR_SET_STATE.one(getattr(workspace, "pk", workspace), task_run_id)
 
 

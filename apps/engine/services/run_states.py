@@ -29,10 +29,9 @@ swap on the state id would not see that; a subflow's states are also mirrored on
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from apps.core import prepared
+from apps.core import prepared, rows
 from apps.engine.models.runs import Decision, FlowRunState, OrchestrationDecision, TaskRunState
 from apps.engine.orchestration.rules import NeedsLock, OrchestrationContext, Policy, orchestrate
 from apps.engine.schemas.states import StateValue
@@ -61,17 +60,25 @@ class SetStateResult:
                 "details": self.context.details_json()}
 
 
+# The columns set_state gives its new rows (the others take their defaults, `created`/`updated` their stamps
+# when written); built by rows.new_instance, which is `Model(**values)` without Model.__init__'s work.
+_STATE_NAMES = {kind: ("id", "workspace_id", "type", "name", "timestamp", "message", "state_details", "data",
+                       f"{kind}_id") for kind in ("flow_run", "task_run")}
+_STATE_MODELS = {"flow_run": FlowRunState, "task_run": TaskRunState}
+_DECISION_NAMES = ("workspace_id", "flow_run_id", "task_run_id", "initial_state_type", "proposed_state_type",
+                   "proposed_state_name", "decision", "rule", "reason", "state_id", "details")
+
+
 def deferred_writer(pending: list):
     """A `write_state` callback that only builds the state row and points the run at it; the caller writes
     both (for runs not inserted yet, or to write state, run and decision in one statement)."""
 
     def write(ctx: OrchestrationContext) -> None:
-        p = ctx.proposed
-        model = FlowRunState if ctx.kind == "flow_run" else TaskRunState
-        row = model(id=p.id, workspace_id=ctx.run.workspace_id, type=p.type, name=p.name, timestamp=p.timestamp,
-                    message=p.message, state_details=p.state_details, data=p.data, **{f"{ctx.kind}_id": ctx.run.id})
+        p, kind, run = ctx.proposed, ctx.kind, ctx.run
+        row = rows.new_instance(_STATE_MODELS[kind], _STATE_NAMES[kind], (
+            p.id, run.workspace_id, p.type, p.name, p.timestamp, p.message, p.state_details, p.data, run.id))
         pending.append(row)
-        ctx.run.state = row
+        run.state = row
         ctx.changed_fields.add("state")
 
     return write
@@ -87,19 +94,17 @@ def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = ""
         details["renamed_by"] = list(ctx.renamed_by)
     if ctx.force:
         details["force"] = True
-    if ctx.validated is not None and ctx.status == Decision.REJECT:
-        details["state_type"] = ctx.validated.type
-        details["state_name"] = ctx.validated.name
+    validated, status = ctx.validated, ctx.status
+    if validated is not None and status == Decision.REJECT:
+        details["state_type"] = validated.type
+        details["state_name"] = validated.name
     reason = ctx.reason or note or ("Forced." if ctx.force else "No rule objected.")
-    decision = OrchestrationDecision(
-        workspace_id=ctx.run.workspace_id,
-        flow_run_id=ctx.run.id if ctx.kind == "flow_run" else None,
-        task_run_id=ctx.run.id if ctx.kind == "task_run" else None,
-        initial_state_type=ctx.initial_type, proposed_state_type=ctx.proposal_type,
-        proposed_state_name=ctx.proposal_name, decision=ctx.status, rule=ctx.decided_by or policy.name,
-        reason=reason, state_id=ctx.validated.id if ctx.wrote_state else None, details=details,
-    )
-    return decision
+    run_id, flow = ctx.run.id, ctx.kind == "flow_run"
+    initial = ctx.initial
+    return rows.new_instance(OrchestrationDecision, _DECISION_NAMES, (
+        ctx.run.workspace_id, run_id if flow else None, None if flow else run_id,
+        initial.type if initial else None, ctx.proposal_type, ctx.proposal_name, status,
+        ctx.decided_by or policy.name, reason, validated.id if ctx.wrote_state else None, details))
 
 
 def _orchestrated(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool, flow_run,
@@ -134,7 +139,8 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal.
     PostgreSQL only."""
     read_state_id = run.state_id
-    attempt = dataclasses.replace(proposed, state_details=dict(proposed.state_details))
+    attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
+                         data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
     try:
         ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
                                               force=force, flow_run=flow_run, parameters=parameters, note="",

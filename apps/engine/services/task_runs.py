@@ -13,6 +13,7 @@ from apps.core.errors import Conflict, NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
+from apps.engine.orchestration.task_rules import needs_lock_likely
 from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.task_runs import task_run_get_for_set_state, task_run_get_for_update
@@ -89,7 +90,9 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
     On PostgreSQL optimistically first (apps/engine/services/run_states.py): one query reads the task run
     with its state, its flow run and the flow run's state, unlocked; one statement writes if the run's state
     is still the one read. Otherwise (another transition won in between, a rule writing rows of its own, or
-    another database) in a transaction: the same read under the task run's row lock, then the write.
+    another database) in a transaction: the same read under the task run's row lock, then the write; when
+    the run just read shows that a rule will most likely write rows of its own (`needs_lock_likely`: tag
+    slots, the task cache), it goes that way at once rather than orchestrating twice.
     """
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
@@ -98,10 +101,12 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
         run = task_run_get_for_set_state(workspace=workspace, task_run_id=task_run_id)
         if run is None:
             raise NotFound("Task run not found.")
-        result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now, force=force,
-                                   flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
-        if result is not None:
-            return result
+        if not needs_lock_likely(run, proposed, force=force):  # else the attempt would only give up (NeedsLock)
+            result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
+                                       force=force, flow_run=run.flow_run if run.flow_run_id else None,
+                                       parameters=parameters)
+            if result is not None:
+                return result
     with transaction.atomic():
         run = task_run_get_for_update(workspace=workspace, task_run_id=task_run_id)
         if run is None:

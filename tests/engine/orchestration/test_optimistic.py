@@ -14,6 +14,9 @@ from django.utils import timezone
 
 from apps.core import prepared
 from apps.engine.models import ConcurrencyLimit, OrchestrationDecision, TaskRun, TaskRunState, TaskRunStateCache
+from apps.engine.orchestration.task_rules import needs_lock_likely
+from apps.engine.schemas.states import StateValue
+from apps.engine.selectors.task_runs import task_run_get_for_set_state
 from apps.engine.services import task_runs as task_run_services
 from apps.engine.services.flow_runs import flow_run_create
 from apps.engine.services.flows import flow_create
@@ -119,6 +122,43 @@ def test_rules_writing_rows_of_their_own_take_the_locked_way(ws, make_task, djan
     assert TaskRunStateCache.objects.for_workspace(ws).get(cache_key="k").task_run_state_id == result.state.id
     assert TaskRunState.objects.for_workspace(ws).filter(task_run=task).count() == 3
     assert len(_decisions(ws, task)) == 2  # one per set_state (the create records none)
+
+
+def test_a_run_whose_rules_will_write_rows_of_their_own_goes_the_locked_way_at_once(ws, make_task,
+                                                                                    django_assert_num_queries):
+    ConcurrencyLimit.objects.for_workspace(ws).create(workspace=ws, tag="db", concurrency_limit=2)
+    task = make_task(tags=["db"])
+    cache_table = TaskRunStateCache._meta.db_table
+    with django_assert_num_queries(1 + 2 + 5) as captured:
+        # the optimistic read, then SAVEPOINT, the locked read, the cache looked up, the limits locked, slots
+        # written, the run's write, RELEASE: no optimistic attempt (which looked the cache up, then gave up)
+        result = task_run_set_state(workspace=ws, task_run_id=task.pk,
+                                    state={"type": "RUNNING", "state_details": {"cache_key": "k"}})
+    assert result.status == "ACCEPT" and not result.context.optimistic
+    assert sum(cache_table in q["sql"] for q in captured.captured_queries) == 1
+    assert ConcurrencyLimit.objects.for_workspace(ws).get().active_slots == [str(task.pk)]
+
+
+@pytest.mark.parametrize(("tags", "initial", "proposed", "details", "force", "expected"), [
+    ([], "PENDING", "RUNNING", {}, False, False),
+    (["db"], "PENDING", "RUNNING", {}, False, True),  # takes a slot
+    (["db"], "PENDING", "RUNNING", {}, True, False),  # forced: no slot taken
+    (["db"], "RUNNING", "COMPLETED", {}, False, True),  # gives its slot back
+    (["db"], "RUNNING", "COMPLETED", {}, True, True),
+    (["db"], "CANCELLING", "CANCELLED", {}, True, True),
+    (["db"], "RUNNING", "CANCELLING", {}, False, False),
+    (["db"], "PENDING", "FAILED", {}, False, False),
+    ([], "RUNNING", "COMPLETED", {"cache_key": "k"}, False, True),  # stored in the cache
+    ([], "RUNNING", "COMPLETED", {"cache_key": "k"}, True, False),
+    ([], "RUNNING", "COMPLETED", {"cache_key": None}, False, False),
+    ([], "RUNNING", "FAILED", {"cache_key": "k"}, False, False),
+])
+def test_the_guess_of_a_lock_follows_the_rules_that_write_rows(ws, make_task, tags, initial, proposed, details,
+                                                              force, expected):
+    task = make_task(tags=tags, state={"type": initial})
+    run = task_run_get_for_set_state(workspace=ws, task_run_id=task.pk)
+    state = StateValue.from_input({"type": proposed, "state_details": details}, now=timezone.now())
+    assert needs_lock_likely(run, state, force=force) is expected
 
 
 def test_untagged_runs_without_a_cache_key_write_once(ws, make_task):

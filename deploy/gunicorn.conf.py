@@ -13,7 +13,7 @@ import os
 
 bind = os.environ.get("PRAETOR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "config.server.Worker"  # uvicorn's, with less work per request on its event loop
 timeout = int(os.environ.get("PRAETOR_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5

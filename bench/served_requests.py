@@ -8,7 +8,7 @@ config.asgi, production settings on this checkout's test database, as bench/comp
 bench/hot_requests.py (the same requests through django.test.Client, in one process) is what the HTTP layer, the
 hand-off to the request threads and Django's WSGI handler cost per request.
 
-    .venv/bin/python bench/served_requests.py [-P 3 -F 8 -T 10] [--rounds 2] [--root OTHER_CHECKOUT]
+    .venv/bin/python bench/served_requests.py [-P 3 -F 8 -T 10] [--rounds 2] [--root OTHER_CHECKOUT] [--profile-loop]
 
 The database (praetor_<worktree>, config.settings.test) must exist and be migrated. `--root` serves another
 checkout (its own code, this checkout's database) so before and after alternate on the same machine:
@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,16 +71,45 @@ def database_name() -> str:
     return os.environ.get("PRAETOR_TEST_DB_NAME", "praetor_" + re.sub(r"[^a-z0-9_]", "_", ROOT.name.lower()))
 
 
-def start(root: Path, python: str, database: str, log: Path, timing: str | None = None
-          ) -> tuple[subprocess.Popen, str, int]:
+# --profile-loop: deploy/gunicorn.conf.py as it is, plus a hook giving the worker a SIGUSR2 handler that starts
+# cProfile on its main thread (the event loop: uvicorn, the ASGI application up to the hand-off) and, sent again,
+# stops it and writes the profile. The handler runs on the main thread, and cProfile profiles the thread that
+# enables it only, so the request threads are not in it. The bench sends the signals around the measured requests.
+_PROFILE_CONF = """
+exec(compile(open("deploy/gunicorn.conf.py").read(), "deploy/gunicorn.conf.py", "exec"))
+
+def post_worker_init(worker):
+    import cProfile
+    import signal
+    profile = cProfile.Profile()
+    running = []
+
+    def toggle(*_):
+        if running:
+            profile.disable()
+            profile.dump_stats({path!r})
+        else:
+            running.append(True)
+            profile.enable()
+
+    signal.signal(signal.SIGUSR2, toggle)
+"""
+
+
+def start(root: Path, python: str, database: str, log: Path, timing: str | None = None,
+          profile: Path | None = None) -> tuple[subprocess.Popen, str, int]:
     port = free_port()
+    conf = "deploy/gunicorn.conf.py"
+    if profile is not None:
+        conf = str(log.with_suffix(".conf.py"))
+        Path(conf).write_text(_PROFILE_CONF.format(path=str(profile)))
     env = {**os.environ, **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {}),
            "DJANGO_SETTINGS_MODULE": "config.settings.production",
            "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
            "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
            "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
-    proc = subprocess.Popen([python, "-m", "gunicorn", "config.asgi:application", "-c", "deploy/gunicorn.conf.py",
+    proc = subprocess.Popen([python, "-m", "gunicorn", "config.asgi:application", "-c", conf,
                              "--max-requests", "0"], cwd=root, env=env, stdout=log.open("w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -133,26 +163,54 @@ def drive(url: str, key: str, parallel: int, flows: int, tasks: int) -> int:
 def measure(root: Path, python: str, database: str, prefix: str, key: str, args) -> dict:
     log = Path(tempfile.mkstemp(prefix="praetor-served-", suffix=".log")[1])
     timing = str(log.with_suffix(".timing")) if args.timing else None
-    proc, base, pid = start(root, python, database, log, timing)
+    profile = None
+    if args.profile_loop:
+        profile = log.with_suffix(".prof")
+    proc, base, pid = start(root, python, database, log, timing, profile)
     try:
         drive(base + prefix, key, args.P, 2, args.T)  # warm-up: threads, connections, compiled queries
         print(f"  (worker {pid} measured)", file=sys.stderr, flush=True)  # for perf or /proc while it runs
         timing_file = Path(f"{timing}.{pid}") if timing else None
         skip = len(timing_file.read_text().splitlines()) if timing_file and timing_file.exists() else 0
+        if profile is not None:
+            os.kill(pid, signal.SIGUSR2)
         before, started = thread_cpu(pid), time.perf_counter()
         n = drive(base + prefix, key, args.P, args.F, args.T)
         elapsed, after = time.perf_counter() - started, thread_cpu(pid)
+        if profile is not None:
+            os.kill(pid, signal.SIGUSR2)
     finally:
         stop_server(proc)
     handler_us = None
     if timing_file is not None:  # the request threads' CPU inside the handler (config/http_threads.py _run)
         lines = [line.split("\t") for line in timing_file.read_text().splitlines()[skip:]]
         handler_us = sum(float(fields[5]) for fields in lines) * 1000 / n
+    if profile is not None:
+        loop_profile(profile, n)
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     loop = used.get(pid, 0.0)
     threads = sum(v for tid, v in used.items() if tid != pid)
     return {"requests": n, "requests_s": n / elapsed, "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
             "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us}
+
+
+def loop_profile(path: Path, measured: int) -> None:
+    """Function calls per request in the event loop thread during the measured requests, and the most called
+    functions (cProfile counts a coroutine's every resumption as a call)."""
+    import pstats
+
+    for _ in range(50):  # the worker writes it as it exits
+        if path.exists() and path.stat().st_size:
+            break
+        time.sleep(0.2)
+    stats = pstats.Stats(str(path))
+    rows = stats.stats  # {(file, line, name): (primitive calls, calls, tottime, cumtime, callers)}
+    served = measured  # (not a coroutine's calls: cProfile counts each resumption as a call)
+    calls = sum(v[1] for v in rows.values())
+    print(f"  event loop: {calls / served:.1f} function calls per request ({served} requests, {path})")
+    top = sorted(rows.items(), key=lambda kv: -kv[1][1])[:45]
+    for (file, line, name), v in top:
+        print(f"    {v[1] / served:7.2f}  {Path(file).name}:{line}({name})")
 
 
 def main() -> None:
@@ -167,6 +225,8 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true",
                         help="PRAETOR_HTTP_TIMING_LOG on: also the request threads' CPU inside Django's handler "
                              "(the rest of theirs is the hand-off); the log's writes add to the event loop's CPU")
+    parser.add_argument("--profile-loop", action="store_true",
+                        help="cProfile the worker's event loop thread: function calls per request, the most called")
     args = parser.parse_args()
     database = database_name()
     prefix, key = tenant(args.python, database)

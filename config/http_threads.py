@@ -111,13 +111,29 @@ def _environ(scope: dict, body, length: int) -> dict:
     if scope.get("client"):
         environ["REMOTE_ADDR"] = scope["client"][0]
     for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin1").upper().replace("-", "_")
-        value = raw_value.decode("latin1")
-        if name == "CONTENT_LENGTH":
+        key = _HEADER_KEYS.get(raw_name) or _header_key(raw_name)
+        if key is _SKIP:
             continue  # the body is read whole: its real length is set above
-        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        value = raw_value.decode("latin1")
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
+
+
+# A request header's environ key by its name as received (`content-type` → CONTENT_TYPE, `x-a` → HTTP_X_A,
+# Content-Length skipped): worked out once per name, for the first _HEADER_KEYS_SIZE names a process sees (the
+# names are the clients' to choose; past that they are worked out each time, as they all were before).
+_HEADER_KEYS: dict[bytes, str] = {}
+_HEADER_KEYS_SIZE = 512
+_SKIP = "CONTENT_LENGTH"
+
+
+def _header_key(raw_name: bytes) -> str:
+    name = raw_name.decode("latin1").upper().replace("-", "_")
+    key = name if name in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{name}"
+    key = _SKIP if key == _SKIP else key
+    if len(_HEADER_KEYS) < _HEADER_KEYS_SIZE:
+        _HEADER_KEYS[raw_name] = key
+    return key
 
 
 async def _too_large(send, limit: int) -> None:

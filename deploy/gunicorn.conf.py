@@ -3,7 +3,9 @@ Django's WSGI handler on PRAETOR_WEB_THREADS threads per worker (config/http_thr
 its database connection; measured with bench/flows.py, that halves the CPU per request of Django's own
 ASGI handler, which connects anew (or leaks a connection) on every request. Polls have threads of their own
 (PRAETOR_WEB_POLL_THREADS). uvicorn's worker picks uvloop and httptools (pinned in pyproject.toml) for its
-event loop and HTTP parser: less event-loop CPU per request than asyncio and h11 (bench/http_layer.py).
+event loop and HTTP parser: less event-loop CPU per request than asyncio and h11 (bench/http_layer.py). The
+worker class is uvicorn's with its trusted-proxy test (forwarded_allow_ips below) kept per address
+(config/server.py).
 
 Used by the Procfile (`make run`) and the production image alike; tuned by environment variables
 listed in docs/configuration.md."""
@@ -13,7 +15,7 @@ import os
 
 bind = os.environ.get("PRAETOR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "config.server.Worker"
 timeout = int(os.environ.get("PRAETOR_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5

@@ -302,3 +302,39 @@ def test_djangos_handler_run_directly_answers_as_through_wsgi(method, path, body
         assert (b"x-mixed-case", b"padded") in headers
         cookies = [v for k, v in headers if k == b"set-cookie"]
         assert cookies[0] == b"a=1; Path=/p" and cookies[1].startswith(b"b=\"2 3\"; expires=")
+
+
+def _environ_headers_before(scope: dict) -> dict:
+    """The headers part of `_environ` as it was before header names' keys were kept (config/http_threads.py)."""
+    environ = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin1").upper().replace("-", "_")
+        value = raw_value.decode("latin1")
+        if name == "CONTENT_LENGTH":
+            continue
+        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+@pytest.mark.parametrize("fill", [False, True], ids=["keys-kept", "past-the-limit"])
+def test_header_environ_keys_are_the_same_kept_or_not(monkeypatch, fill):
+    from config import http_threads
+
+    monkeypatch.setattr(http_threads, "_HEADER_KEYS", {})
+    if fill:  # a process that has seen _HEADER_KEYS_SIZE names already works the others out each time
+        for i in range(http_threads._HEADER_KEYS_SIZE + 3):
+            http_threads._header_key(b"x-filler-%d" % i)
+        assert len(http_threads._HEADER_KEYS) == http_threads._HEADER_KEYS_SIZE
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"12"), (b"content_length", b"3"),
+               (b"content_type", b"text/plain"), (b"x-many", b"1"), (b"x-many", b"2"), (b"x_many", b"3"),
+               (b"authorization", b"Bearer k"), (b"x-\xe9t\xe9", b"caf\xe9"), (b"", b"empty"), (b"host", b"h:1"),
+               (b"Mixed-Case", b"v"), (b"cookie", b"a=1"), (b"cookie", b"b=2")]
+    for _ in range(2):  # the names' keys worked out, then (unless past the limit) kept
+        environ = http_threads._environ(_scope(headers=headers), io.BytesIO(b""), 0)
+        expected = _environ_headers_before({"headers": headers})
+        assert {k: v for k, v in environ.items() if k.startswith("HTTP_") or k == "CONTENT_TYPE"} == expected
+        assert environ["CONTENT_LENGTH"] == "0"  # the body's real length, never a header's
+    if not fill:
+        assert http_threads._HEADER_KEYS[b"content-length"] is http_threads._SKIP
+        assert http_threads._HEADER_KEYS[b"x-many"] == "HTTP_X_MANY"

@@ -119,3 +119,11 @@ def test_compose_web_healthcheck_passes_against_the_running_server(production_se
         [sys.executable, "-c", script], env=production_server["env"], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_server_runs_our_uvicorn_worker(production_server):
+    """deploy/gunicorn.conf.py's worker class (config/server.py: uvicorn's, the trusted-proxy test kept per
+    address), which answered every request of the tests above."""
+    log = (production_server["data_dir"] / "gunicorn.log").read_text()
+    assert "Using worker: config.server.Worker" in log
+    assert "Exception in ASGI application" not in log and "Worker failed to boot" not in log

@@ -11,6 +11,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
 
@@ -79,54 +80,10 @@ class SetStateBody(StrictInputSerializer):
     force = serializers.BooleanField(required=False, default=False)
 
 
-_SET_STATE_FIELDS: dict | None = None
-
-
-def _flat(fields, data, *, strict: bool):
-    """`data` validated field by field with the serializer's own bound fields (so each value gets exactly
-    that field's rules), nested serializers likewise; None for anything a serializer does beyond that: a
-    missing required field, an unknown key of a strict serializer, a null where none is allowed. A field's
-    error raises ValidationError."""
-    if type(data) is not dict or (strict and not data.keys() <= fields.keys()):
-        return None
-    out = {}
-    for name, declared in fields.items():
-        if name in data:
-            value = data[name]
-            if value is None:
-                if not declared.allow_null:
-                    return None
-                out[name] = None
-            elif isinstance(declared, serializers.Serializer):
-                out[name] = _flat(declared.fields, value, strict=isinstance(declared, StrictInputSerializer))
-                if out[name] is None:
-                    return None
-            else:
-                out[name] = declared.run_validation(value)
-        elif declared.default is not serializers.empty:
-            out[name] = declared.get_default()
-        elif declared.required:
-            return None
-    return out
-
-
-def set_state_body(data) -> dict:
-    """A set_state body validated as `SetStateBody` would, field by field without DRF's serializer
-    machinery (about a tenth of a set_state's function calls); anything unusual or invalid goes through the
-    serializer itself, so errors keep their exact 422 shape (tests/engine/test_set_state_body.py checks
-    both agree on a generated set of bodies)."""
-    global _SET_STATE_FIELDS
-    if _SET_STATE_FIELDS is None:
-        _SET_STATE_FIELDS = dict(SetStateBody().fields.items())  # bound; validating stores nothing on them
-    try:
-        parsed = _flat(_SET_STATE_FIELDS, data, strict=True)
-    except serializers.ValidationError:
-        parsed = None
-    if parsed is not None:
-        return parsed
-    serializer = SetStateBody(data=data if data is not None else {})
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+# `set_state_body(data)`: a set_state body validated as SetStateBody validates it, by compiled field checks for
+# the usual bodies and by the serializer for anything else, so errors keep their exact 422 shape
+# (apps/core/api/flat.py; tests/engine/test_set_state_body.py compares both on a generated set of bodies).
+set_state_body = FlatValidator(SetStateBody)
 
 
 class ResumeBody(StrictInputSerializer):

@@ -23,6 +23,7 @@ import cProfile
 import json
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -203,7 +204,7 @@ def main() -> None:
                 FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
                 workload(runner, flow["id"], 1, args.T, args.L, args.filter)
         FlatValidator.fast, runner.variant = flat, ""
-    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
+    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
     marker = " [serializer]" if args.ab else " [full chain]" if args.ab_lean else None
     for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = 0
@@ -211,7 +212,8 @@ def main() -> None:
             if marker and name.endswith(marker) != bool(variant):
                 continue
             calls, cpu = runner.calls[name], runner.cpu[name]
-            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
+            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f} "
+                  f"{statistics.median(calls):13.0f}")
             total_calls += sum(calls)
             total_cpu += sum(cpu)
             total_n += len(calls)

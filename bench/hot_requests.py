@@ -2,12 +2,16 @@
 
 Runs the per-task-run requests the prefect client makes (the `bench/flows.py api` workload: create a flow run,
 set it Running, create task runs and set each Running then Completed, read a task run and the flow run, post a
-log batch, set the flow run Completed) through Django's own request handler (django.test.Client: the full
-middleware stack, URL resolution, DRF), against the database of config.settings.test, keeping one
-connection as the production server does. Prints per endpoint the function calls (cProfile, independent of
-the machine's load) and the process CPU time per request, so a change is measured before and after at once.
+log batch, set the flow run Completed) through Django's own request handler (django.test.Client: the
+middleware stack, or the lean route for the endpoints that take it, apps/core/lean_middleware.py), against
+the database of config.settings.test, keeping one connection as the production server does. Prints per
+endpoint the function calls (cProfile, independent of the machine's load) and the process CPU time per
+request, so a change is measured before and after at once.
 
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/hot_requests.py [-F 20 -T 10] [--profile ENDPOINT]
+
+`--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
+dispatch (PRAETOR_LEAN_VIEWS off / on), flow run by flow run in one process; `--filter` adds flow run filters.
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -19,6 +23,7 @@ import cProfile
 import json
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -92,11 +97,15 @@ def _logs(run_id: str, task_ids: list[str], size: int) -> list[dict]:
     return logs
 
 
-def workload(r: Runner, flow_id: str, flows: int, tasks: int, logs: int = 1) -> None:
+def workload(r: Runner, flow_id: str, flows: int, tasks: int, logs: int = 1, filters: bool = False) -> None:
     c = r.call
     for _ in range(flows):
         run = c("POST flow_runs/", "POST", "/flow_runs/",
                 {"flow_id": flow_id, "state": _state("PENDING"), "parameters": {"n": tasks}})
+        if filters:  # as a worker or the UI reads runs: this one by id, and the latest page of a flow's runs
+            c("POST flow_runs/filter", "POST", "/flow_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}})
+            c("POST flow_runs/filter", "POST", "/flow_runs/filter",
+              {"flows": {"id": {"any_": [flow_id]}}, "sort": "START_TIME_DESC", "limit": 10})
         c("POST flow_runs/{id}/set_state", "POST", f"/flow_runs/{run['id']}/set_state",
           {"state": _state("RUNNING"), "force": False})
         c("GET flow_runs/{id}", "GET", f"/flow_runs/{run['id']}")
@@ -143,6 +152,12 @@ def main() -> None:
     parser.add_argument("--ab", action="store_true",
                         help="alternate flow run by flow run between body validation by the serializers only "
                              "(names marked [serializer]) and the flat validators, in this one process")
+    parser.add_argument("--ab-lean", action="store_true",
+                        help="alternate flow run by flow run between PRAETOR_LEAN_VIEWS off (the full middleware "
+                             "chain and DRF for every request, names marked [full chain]) and on, in this one "
+                             "process")
+    parser.add_argument("--filter", action="store_true",
+                        help="add two POST flow_runs/filter a flow run (not part of the client's own workload)")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -162,12 +177,23 @@ def main() -> None:
     prefix, key = setup_tenant()
     runner = Runner(Client(), prefix, key, args.profile)
     flow = runner.call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
-    workload(runner, flow["id"], 2, args.T, args.L)  # warm-up: caches, compiled queries
+    workload(runner, flow["id"], 2, args.T, args.L, args.filter)  # warm-up: caches, compiled queries
     runner.measure = True
+    from django.conf import settings
+
     for profiled in (False, True):
         runner.profiled_pass = profiled
+        if args.ab_lean:
+            lean = settings.PRAETOR_LEAN_VIEWS
+            for _ in range(args.F):
+                for variant in (" [full chain]", ""):
+                    runner.variant = variant
+                    settings.PRAETOR_LEAN_VIEWS = not variant and lean
+                    workload(runner, flow["id"], 1, args.T, args.L, args.filter)
+            settings.PRAETOR_LEAN_VIEWS, runner.variant = lean, ""
+            continue
         if not args.ab:
-            workload(runner, flow["id"], args.F, args.T, args.L)
+            workload(runner, flow["id"], args.F, args.T, args.L, args.filter)
             continue
         from apps.core.api.flat import FlatValidator
 
@@ -176,16 +202,18 @@ def main() -> None:
             for variant in (" [serializer]", ""):
                 runner.variant = variant
                 FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
-                workload(runner, flow["id"], 1, args.T, args.L)
+                workload(runner, flow["id"], 1, args.T, args.L, args.filter)
         FlatValidator.fast, runner.variant = flat, ""
-    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
-    for variant in ((" [serializer]", "") if args.ab else ("",)):
+    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
+    marker = " [serializer]" if args.ab else " [full chain]" if args.ab_lean else None
+    for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = 0
         for name in runner.calls:
-            if args.ab and name.endswith(" [serializer]") != bool(variant):
+            if marker and name.endswith(marker) != bool(variant):
                 continue
             calls, cpu = runner.calls[name], runner.cpu[name]
-            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")
+            print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f} "
+                  f"{statistics.median(calls):13.0f}")
             total_calls += sum(calls)
             total_cpu += sum(cpu)
             total_n += len(calls)

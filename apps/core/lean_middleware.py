@@ -1,6 +1,8 @@
-"""The lean route: the plain case of the three hottest endpoints (POST `task_runs/`, `task_runs/{id}/set_state`,
-`logs/` under a workspace, apps/core/api/lean.py) is answered by the first middleware, without the rest of
-Django's middleware chain and URL resolution (about a tenth of such a request's CPU, docs/performance.md).
+"""The lean route: the plain case of the hottest endpoints under a workspace (POST `task_runs/`,
+`task_runs/{id}/set_state`, `logs/`, `flow_runs/`, `flow_runs/filter`, `flow_runs/{id}/set_state`; GET
+`task_runs/{id}`, `flow_runs/{id}`; apps/core/api/lean.py) is answered by the first middleware, without the
+rest of Django's middleware chain and URL resolution (about a tenth of such a request's CPU,
+docs/performance.md).
 
 It does what the chain below it does for such a request, calling the same code: Django's SecurityMiddleware
 and CommonMiddleware checks before (SSL redirect, disallowed user agents, ALLOWED_HOSTS, PREPEND_WWW: any
@@ -12,7 +14,8 @@ such a request: WhiteNoise (no static file under /api/, checked at start), the b
 (apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
 /accounts/ prefix only).
 
-Anything else takes the full chain unchanged: another path, method or media type, no bearer key, a key that
+Anything else takes the full chain unchanged: another path, method (HEAD, OPTIONS...) or media type, a read's
+id not in the canonical UUID form, no bearer key, a key that
 does not authenticate (the view then lets DRF answer 401), a body that does not parse, an address that failed
 authentication lately (the rate-limit middleware decides first), PRAETOR_LEAN_VIEWS off. The path matcher
 yields the same view and keyword arguments as Django's resolver (checked against it at the first request:
@@ -54,12 +57,37 @@ REPRODUCED_MIDDLEWARE = [
 ]
 _PREFIX = "/api/accounts/"
 # config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
-# among the API routes); the engine's routes of the three views. `str` matches [^/]+, as here.
+# among the API routes); the engine's routes of the lean views. `str` matches [^/]+, as here. A read's id
+# must be a UUID in its canonical form here: `flow_runs/filter`, `flow_runs/count`... are other views that
+# Django's resolver finds first, and any other spelling of an id takes the chain (the view answers it alike).
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _PATH = re.compile(
     r"/api/accounts/(?P<account_id>[^/]+)/workspaces/(?P<workspace_id>[^/]+)/"
-    r"(?:(?P<create>task_runs/)|task_runs/(?P<id>[^/]+)/set_state|(?P<logs>logs/))\Z"
+    r"(?:(?P<task_create>task_runs/)|task_runs/(?P<task_state>[^/]+)/set_state|(?P<logs>logs/)"
+    r"|(?P<flow_create>flow_runs/)|(?P<flow_filter>flow_runs/filter)|flow_runs/(?P<flow_state>[^/]+)/set_state"
+    rf"|task_runs/(?P<task_read>{_UUID})|flow_runs/(?P<flow_read>{_UUID}))\Z"
 )
-_SAMPLES = {"create": "task_runs/", "id": "task_runs/{}/set_state", "logs": "logs/"}
+# Each route (the name of its group in _PATH): its method, a sample path below the workspace, and whether the
+# group is the view's `id` keyword argument.
+_ROUTES = {
+    "task_create": ("POST", "task_runs/", False),
+    "task_state": ("POST", "task_runs/r-n/set_state", True),
+    "logs": ("POST", "logs/", False),
+    "flow_create": ("POST", "flow_runs/", False),
+    "flow_filter": ("POST", "flow_runs/filter", False),
+    "flow_state": ("POST", "flow_runs/r-n/set_state", True),
+    "task_read": ("GET", "task_runs/0a8b8f8e-64f7-4d6c-9bd1-5d7c1f0e2a3b", True),
+    "flow_read": ("GET", "flow_runs/0A8B8F8E-64F7-4D6C-9BD1-5D7C1F0E2A3B", True),
+}
+
+
+def route_kwargs(match) -> tuple[str, dict]:
+    """The route a `_PATH` match names and the keyword arguments Django's resolver gives its view."""
+    route = match.lastgroup
+    kwargs = {"account_id": match["account_id"], "workspace_id": match["workspace_id"]}
+    if _ROUTES[route][2]:
+        kwargs["id"] = match[route]
+    return route, kwargs
 
 
 def _unused(request):
@@ -81,23 +109,20 @@ class LeanRouteMiddleware:
         self._views_lock = threading.Lock()
 
     def _lean_views(self) -> dict:
-        """The view of each route as Django's resolver finds it, checked to be a lean view with the same
-        keyword arguments as the matcher; an empty dict (the lean route off) if not."""
+        """The lean dispatch of each route's view as Django's resolver finds it, checked to be a lean view of
+        the route's method with the same keyword arguments as the matcher; an empty dict (the lean route
+        off) if not."""
         with self._views_lock:
             if self._views is None:
                 views = {}
-                for name, sample in _SAMPLES.items():
-                    path = f"{_PREFIX}a-c/workspaces/w-s/" + sample.format("r-n")
+                for name, (method, sample, _) in _ROUTES.items():
+                    path = f"{_PREFIX}a-c/workspaces/w-s/{sample}"
                     match, found = _PATH.match(path), resolve(path)
-                    kwargs = {
-                        k: v
-                        for k, v in match.groupdict().items()
-                        if k in ("account_id", "workspace_id", "id") and v is not None
-                    }
-                    if getattr(found.func, "lean_dispatch", None) is None or found.kwargs != kwargs or found.args:
+                    if (match is None or match.lastgroup != name or getattr(found.func, "lean_method", None) != method
+                            or found.kwargs != route_kwargs(match)[1] or found.args):
                         views = {}
                         break
-                    views[name] = found.func.lean_dispatch
+                    views[name] = (method, found.func.lean_dispatch)
                 self._views = views
             return self._views
 
@@ -105,7 +130,7 @@ class LeanRouteMiddleware:
         path = request.path_info
         # request.path: the rate-limit middleware decides by it (the same unless mounted under a SCRIPT_NAME)
         if (
-            request.method != "POST"
+            request.method not in ("POST", "GET")
             or not path.startswith(_PREFIX)
             or request.path != path
             or not settings.PRAETOR_LEAN_VIEWS
@@ -114,12 +139,10 @@ class LeanRouteMiddleware:
         match = _PATH.match(path)
         if match is None:
             return self.get_response(request)
-        groups = match.groupdict()
-        dispatch = (self._views if self._views is not None else self._lean_views()).get(
-            "create" if groups["create"] else "logs" if groups["logs"] else "id"
-        )
-        if dispatch is None:
-            return self.get_response(request)
+        route, kwargs = route_kwargs(match)
+        method, dispatch = (self._views if self._views is not None else self._lean_views()).get(route, (None, None))
+        if method != request.method:
+            return self.get_response(request)  # another method (a 405), or the lean route off
         try:
             if self.security.process_request(request) or self.common.process_request(request):
                 return self.get_response(request)  # a redirect: the chain answers it
@@ -127,9 +150,6 @@ class LeanRouteMiddleware:
             return self.get_response(request)  # a disallowed host or user agent: the chain answers it
         if not keyed_request_needs_no_check(request):
             return self.get_response(request)
-        kwargs = {"account_id": groups["account_id"], "workspace_id": groups["workspace_id"]}
-        if groups["id"] is not None:
-            kwargs["id"] = groups["id"]
         token = request_context_enter(request)
         try:
             try:

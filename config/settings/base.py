@@ -123,8 +123,10 @@ PRAETOR_MAX_REQUEST_BYTES = env("PRAETOR_MAX_REQUEST_BYTES", 16 * 1024 * 1024, c
 # Seconds a process may reuse who an API key is and what it may do in a workspace without asking the
 # database (apps/core/authcache.py); changes made through the services are seen within about 1 s.
 PRAETOR_AUTH_CACHE_SECONDS = env("PRAETOR_AUTH_CACHE_SECONDS", 5.0, cast=float)
-# The hottest endpoints (POST task_runs/, task_runs/{id}/set_state, logs/) dispatch the plain case without
-# DRF's APIView machinery (apps/core/api/lean.py); off = DRF's dispatch for every request.
+# The hottest endpoints (POST task_runs/, task_runs/{id}/set_state, logs/, flow_runs/, flow_runs/filter,
+# flow_runs/{id}/set_state; GET task_runs/{id}, flow_runs/{id}; the workers' poll and heartbeat) dispatch the
+# plain case without DRF's APIView machinery (apps/core/api/lean.py), most also without the rest of the
+# middleware chain (apps/core/lean_middleware.py); off = the full chain and DRF's dispatch for every request.
 PRAETOR_LEAN_VIEWS = env("PRAETOR_LEAN_VIEWS", True, cast=bool)
 
 REDIS_URL = env("REDIS_URL", "")

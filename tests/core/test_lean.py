@@ -31,6 +31,7 @@ MASKS = [
     (re.compile(r'"(t|flow|numbers)-[0-9]+"'), '"<name>"'),
     (re.compile(r'"dynamic_key": ?"[^"]*"'), '"dynamic_key": "<key>"'),
     (re.compile(r'_delta": ?[0-9.e-]+'), '_delta": <seconds>'),
+    (re.compile(r'"estimated_run_time": ?[0-9.e-]+'), '"estimated_run_time": <seconds>'),  # a Running run's
 ]
 SKIPPED_HEADERS = {"RateLimit-Remaining", "RateLimit-Reset", "Content-Length"}  # these vary anyway
 
@@ -172,15 +173,23 @@ def test_missing_permission_and_rate_limit_answer_the_same(workspace, organizati
 
 
 def _lean_requests(c, workspace, run_id) -> list:
-    """Senders (by attempt 0, 1) of a task run's create, a set_state and a log batch."""
+    """Senders (by attempt 0, 1) of a request of each route: a task run's create, set_state and read, a log
+    batch, a flow run's create, set_state and read, the flow run filter."""
     b = base(workspace)
     tag = uuid.uuid4().hex[:6]
     tasks = [create_task_run(c, workspace, run_id, dynamic_key=f"{tag}-{i}")["id"] for i in range(2)]
+    flow_id = create_flow(c, workspace)["id"]
+    runs = [create_flow_run(c, workspace, flow_id, name=f"flow-{i}")["id"] for i in range(2)]
     logs = [{"name": "x", "level": 20, "message": "m", "timestamp": "2024-01-01T00:00:00+00:00",
              "flow_run_id": run_id, "task_run_id": None}]
     return [lambda i: _post(c, b + "task_runs/", _task_body(run_id, f"{tag}-new-{i}")),
             lambda i: _post(c, b + f"task_runs/{tasks[i]}/set_state", {"state": state("RUNNING"), "force": False}),
-            lambda i: _post(c, b + "logs/", logs)]
+            lambda i: c.get(b + f"task_runs/{tasks[0]}"),
+            lambda i: _post(c, b + "logs/", logs),
+            lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")),
+            lambda i: _post(c, b + f"flow_runs/{runs[i]}/set_state", {"state": state("RUNNING"), "force": False}),
+            lambda i: c.get(b + f"flow_runs/{run_id}"),
+            lambda i: _post(c, b + "flow_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})]
 
 
 def test_a_read_only_workspace_answers_the_same(authed_client, workspace, running, compare):
@@ -238,21 +247,31 @@ def test_security_and_host_checks_answer_the_same(workspace, running, user_key, 
                    answered_before_the_view=True)[0] == 403
 
 
+SOME_UUID = "0a8b8f8e-64f7-4d6c-9bd1-5d7c1f0e2a3b"
+
+
 @pytest.mark.parametrize("ids", [("a", "w", "r"), ("filter", "count", "filter"), ("x y", "%41", "set_state")])
 def test_the_route_matcher_finds_what_the_resolver_finds(ids):
     from django.urls import resolve
 
-    from apps.core.lean_middleware import _PATH
+    from apps.core.lean_middleware import _PATH, route_kwargs
 
     account, ws, run = ids
     prefix = f"/api/accounts/{account}/workspaces/{ws}/"
-    for path in (prefix + "task_runs/", prefix + f"task_runs/{run}/set_state", prefix + "logs/"):
+    for method, path in [("POST", prefix + "task_runs/"), ("POST", prefix + f"task_runs/{run}/set_state"),
+                         ("POST", prefix + "logs/"), ("POST", prefix + "flow_runs/"),
+                         ("POST", prefix + "flow_runs/filter"), ("POST", prefix + f"flow_runs/{run}/set_state"),
+                         ("GET", prefix + f"task_runs/{SOME_UUID}"), ("GET", prefix + f"flow_runs/{SOME_UUID}"),
+                         ("GET", prefix + f"flow_runs/{SOME_UUID.upper()}")]:
         found, match = resolve(path), _PATH.match(path)
-        assert match is not None and hasattr(found.func, "lean_dispatch"), path
-        assert found.kwargs == {k: v for k, v in match.groupdict().items()
-                                if k in ("account_id", "workspace_id", "id") and v is not None}
+        assert match is not None and found.func.lean_method == method, path
+        assert found.kwargs == route_kwargs(match)[1], path
     for path in (prefix + "task_runs", prefix + "task_runs/r/set_state/", prefix + "task_runs/a/b/set_state",
-                 prefix + "logs", prefix + "task_runs/filter", f"/api/accounts/{account}/task_runs/"):
+                 prefix + "logs", prefix + "task_runs/filter", prefix + "task_runs/count", prefix + "flow_runs",
+                 prefix + "flow_runs/count", prefix + "flow_runs/history", prefix + "flow_runs/filter/",
+                 prefix + f"flow_runs/{run}x", prefix + f"flow_runs/{SOME_UUID}/", prefix + f"task_runs/{SOME_UUID}x",
+                 prefix + f"flow_runs/{SOME_UUID.replace('-', '')}", prefix + f"flow_runs/{SOME_UUID}/decisions",
+                 f"/api/accounts/{account}/task_runs/", f"/api/accounts/{account}/flow_runs/{SOME_UUID}"):
         assert _PATH.match(path) is None, path
 
 
@@ -292,3 +311,179 @@ def test_worker_poll_and_heartbeat_answer_the_same(authed_client, workspace, com
     assert lean(lambda i: _post(c, beat, {}))[0] == 422
     assert lean(lambda i: _post(c, b + "work_pools/nope/workers/heartbeat", {"name": "w"}))[0] == 404
     compare(lambda i: _post(c, poll, b"{not json"), lean=False)  # 400, DRF's
+
+
+# --- flow runs and reads (the lean route's second set) ----------------------------------------------------
+def _flow_body(flow_id, name: str, **extra) -> dict:
+    return {"flow_id": flow_id, "name": name, "state": state("PENDING", "Pending"), "parameters": {"n": 1},
+            "context": {}, "tags": [], "idempotency_key": None, "parent_task_run_id": None, "deployment_id": None,
+            "empirical_policy": {"max_retries": 0, "retry_delay_seconds": 0, "retries": 0, "retry_delay": 0,
+                                 "pause_keys": [], "resuming": False, "retry_type": None}, **extra}
+
+
+def test_flow_run_create_set_state_filter_and_reads_answer_the_same(authed_client, workspace, running, compare):
+    c, b, run_id = authed_client, base(workspace), running["id"]
+    flow_id = running["flow_id"]
+    assert compare(lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")), lean=True)[0] == 201
+    _post(c, b + "flow_runs/", _flow_body(flow_id, "flow-7", idempotency_key="same"))
+    assert compare(lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, "flow-7", idempotency_key="same")),
+                   lean=True)[0] == 200  # the existing one
+    assert compare(lambda i: _post(c, b + "flow_runs/", {"flow_id": flow_id, "name": f"flow-{i}"}),
+                   lean=True)[0] == 201  # the least a body may say
+    runs = [create_flow_run(c, workspace, flow_id, name=f"flow-{i}")["id"] for i in range(2)]
+    for type_, expected in (("RUNNING", 201), ("COMPLETED", 201), ("PENDING", 201)):  # without a result: allowed
+        got = compare(lambda i, t=type_: _post(c, b + f"flow_runs/{runs[i]}/set_state",
+                                               {"state": state(t), "force": False},
+                                               HTTP_X_PREFECT_API_VERSION="0.8.4"), lean=True)
+        assert got[0] == expected, got
+    for body in ({}, {"flow_runs": {"id": {"any_": [run_id, *runs]}}}, {"limit": 1, "sort": "START_TIME_DESC"},
+                 {"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}, "offset": 1}, {"limit": None}):
+        assert compare(lambda i, body=body: _post(c, b + "flow_runs/filter", body), lean=True)[0] == 200
+    task = create_task_run(c, workspace, run_id)["id"]
+    for path in (f"task_runs/{task}", f"flow_runs/{run_id}", f"flow_runs/{runs[0]}", f"task_runs/{task.upper()}"):
+        assert compare(lambda i, p=path: c.get(b + p), lean=True)[0] == 200
+    # Other spellings of an id take the chain; the view's lean dispatch still answers them.
+    for path in (f"task_runs/{task.replace('-', '')}", f"flow_runs/urn:uuid:{run_id}"):
+        assert compare(lambda i, p=path: c.get(b + p), lean=True, route=False)[0] == 200
+    # Accept variants and conditional requests: JSON (or any) is the lean case; no middleware answers a
+    # condition (no ETag, no Last-Modified), so both answer 200 alike.
+    for extra in ({"HTTP_ACCEPT": "application/json"}, {"HTTP_ACCEPT": "*/*"}, {"HTTP_IF_NONE_MATCH": '"x"'},
+                  {"HTTP_IF_MODIFIED_SINCE": "Wed, 21 Oct 2099 07:28:00 GMT"}, {"HTTP_ACCEPT_ENCODING": "gzip"}):
+        assert compare(lambda i, extra=extra: c.get(b + f"flow_runs/{run_id}", **extra), lean=True)[0] == 200
+
+
+def test_flow_run_and_read_errors_answer_the_same(authed_client, workspace, organization, running, compare):
+    c, b, run_id = authed_client, base(workspace), running["id"]
+    flow_id = running["flow_id"]
+    other = WorkspaceFactory(organization=organization)
+    foreign_flow = create_flow(c, other)["id"]
+    foreign_run = create_flow_run(c, other, foreign_flow)["id"]
+    foreign_task = create_task_run(c, other, foreign_run)["id"]
+    stranger = base(WorkspaceFactory(organization=OrganizationFactory()))
+    for path, body, expected in [
+        ("flow_runs/", {"name": "flow-1"}, 422),  # flow_id missing
+        ("flow_runs/", _flow_body(foreign_flow, "flow-2"), 404),  # another workspace's flow
+        ("flow_runs/", _flow_body(str(uuid.uuid4()), "flow-3"), 404),
+        ("flow_runs/", {**_flow_body(flow_id, "flow-4"), "surplus": 1}, 422),
+        ("flow_runs/", _flow_body(flow_id, "a/b"), 422),
+        ("flow_runs/", _flow_body(flow_id, "flow-5", parent_task_run_id=foreign_task), 404),
+        ("flow_runs/", _flow_body(flow_id, "flow-6", empirical_policy={"retries": -1}), 422),
+        ("flow_runs/", [], 422),
+        (f"flow_runs/{foreign_run}/set_state", {"state": state("RUNNING")}, 404),
+        (f"flow_runs/{uuid.uuid4()}/set_state", {"state": state("RUNNING")}, 404),
+        (f"flow_runs/{run_id}/set_state", {"state": {"type": "BOGUS"}}, 422),
+        ("flow_runs/not-a-uuid/set_state", {"state": state("RUNNING")}, 422),
+        ("flow_runs/filter", {"limit": -1}, 422),
+        ("flow_runs/filter", {"flow_runs": {"id": {"any_": ["bad"]}}}, 422),
+        ("flow_runs/filter", {"sort": "BOGUS"}, 422),
+    ]:
+        got = compare(lambda i, p=path, body=body: _post(c, b + p, body), lean=True)[0]
+        assert got == expected, (path, body, got)
+    for path in (f"flow_runs/{foreign_run}", f"task_runs/{foreign_task}", f"flow_runs/{uuid.uuid4()}",
+                 f"task_runs/{uuid.uuid4()}"):
+        assert compare(lambda i, p=path: c.get(b + p), lean=True)[0] == 404  # across workspaces: not found
+    for path in (f"flow_runs/{run_id}", f"task_runs/{foreign_task}"):
+        assert compare(lambda i, p=path: c.get(stranger + p), lean=True)[0] == 404
+    for path in ("flow_runs/not-a-uuid", "task_runs/42", "flow_runs/%20"):
+        # A malformed id: the chain and the view's lean dispatch, Prefect's 422.
+        assert compare(lambda i, p=path: c.get(b + p), lean=True, route=False)[0] == 422
+    assert compare(lambda i: _post(c, stranger + "flow_runs/", _flow_body(flow_id, "flow-8")), lean=True)[0] == 404
+
+
+def test_flow_run_and_read_requests_dispatched_by_drf_answer_the_same(authed_client, workspace, running, compare):
+    c, b, run_id = authed_client, base(workspace), running["id"]
+    flow_id, read = running["flow_id"], b + f"flow_runs/{run_id}"
+    body = _flow_body(flow_id, "flow-1")
+    compare(lambda i: _post(c, b + "flow_runs/", b"{not json"), lean=False)  # 400
+    compare(lambda i: _post(c, b + "flow_runs/filter", b""), lean=False)  # DRF's empty body
+    compare(lambda i: _post(c, b + "flow_runs/", body, content_type="text/plain"), lean=False)  # 415
+    compare(lambda i: _post(c, b + f"flow_runs/{run_id}/set_state", b"[1,"), lean=False)  # 400
+    compare(lambda i: _post(c, b + "flow_runs/filter", {}, HTTP_ACCEPT="text/html"), lean=False)  # 406
+    assert compare(lambda i: c.get(read, HTTP_ACCEPT="text/html"), lean=False)[0] == 406
+    assert compare(lambda i: c.get(read, HTTP_ACCEPT="application/xml"), lean=False)[0] == 406
+    assert compare(lambda i: c.get(read + "?format=json"), lean=False)[0] == 200
+    assert compare(lambda i: c.get(read + "?format=xml"), lean=False)[0] == 404  # DRF: no such renderer
+    assert compare(lambda i: c.get(read + "?x=1"), lean=False)[0] == 200
+    assert compare(lambda i: c.head(read), lean=False)[0] == 200
+    assert compare(lambda i: c.options(read), lean=False)[0] == 200
+    assert compare(lambda i: c.options(b + "flow_runs/"), lean=False)[0] == 403  # no permission declared for it
+    # Methods a route does not serve (403 where the view declares no permission for it, else 405), and the
+    # detail view's PATCH: DRF's dispatch, on both paths.
+    compare(lambda i: c.get(b + "flow_runs/"), lean=False)
+    compare(lambda i: c.get(b + "flow_runs/filter"), lean=False)
+    compare(lambda i: c.get(b + f"flow_runs/{run_id}/set_state"), lean=False)
+    compare(lambda i: _post(c, read, {}), lean=False)
+    compare(lambda i: c.put(read, {}, format="json"), lean=False)
+    assert compare(lambda i: c.patch(read, {"name": f"flow-{i}"}, format="json"), lean=False)[0] == 204
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer pnu_" + "x" * 36)
+    assert compare(lambda i: bad.get(read), lean=False)[0] == 401
+    assert compare(lambda i: _post(bad, b + "flow_runs/", body), lean=False)[0] == 401
+    assert compare(lambda i: APIClient().get(b + f"task_runs/{SOME_UUID}"), lean=False)[0] == 401  # no key
+
+
+def test_flow_run_permissions_read_only_and_rate_limit_answer_the_same(workspace, organization, running,
+                                                                       authed_client, compare):
+    from apps.core import authcache
+
+    organization.tier = Tier.ENTERPRISE
+    organization.save(update_fields=["tier"])
+    user = UserFactory()
+    membership(organization, user, "member")
+    grant(workspace, role=catalog.READ_ONLY_COLLABORATOR, user=user)
+    _, secret = api_key_create(owner=user, name="k", expires_at=None)
+    reader = APIClient()
+    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    b, run_id, flow_id = base(workspace), running["id"], running["flow_id"]
+    assert compare(lambda i: _post(reader, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")), lean=True)[0] == 403
+    for type_ in ("RUNNING", "CANCELLING"):  # missing flow_runs:write, then flow_runs:cancel
+        assert compare(lambda i, t=type_: _post(reader, b + f"flow_runs/{run_id}/set_state", {"state": state(t)}),
+                       lean=True)[0] == 403
+    assert compare(lambda i: reader.get(b + f"flow_runs/{run_id}"), lean=True)[0] == 200
+    assert compare(lambda i: _post(reader, b + "flow_runs/filter", {}), lean=True)[0] == 200
+
+    # A read-only workspace: a new run is refused (402), a subflow of a run under way, states and reads are not.
+    workspace.read_only = True
+    workspace.save(update_fields=["read_only"])
+    authcache.clear()
+    c = authed_client
+    assert compare(lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")), lean=True)[0] == 402
+    parent = create_task_run(c, workspace, run_id)["id"]
+    assert compare(lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}", parent_task_run_id=parent)),
+                   lean=True)[0] == 201
+    runs = [create_flow_run(c, workspace, flow_id, name=f"flow-{i}", parent_task_run_id=parent)["id"]
+            for i in range(2)]
+    assert compare(lambda i: _post(c, b + f"flow_runs/{runs[i]}/set_state", {"state": state("RUNNING")}),
+                   lean=True)[0] == 201
+    assert compare(lambda i: c.get(b + f"task_runs/{parent}"), lean=True)[0] == 200
+
+    key = bucket_key("api", "org", organization.pk)
+    get_limiter().consume(key, limit=10**6, period=60, cost=3 * 10**6, debt=True)  # empty for minutes
+    get_leased_limiter().reset()
+    for send in (lambda i: reader.get(b + f"flow_runs/{run_id}"), lambda i: _post(reader, b + "flow_runs/filter", {}),
+                 lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}"))):
+        status, headers, _ = compare(send, lean=True)
+        assert status == 429 and int(headers["Retry-After"]) > 60
+
+
+def test_reads_pass_the_security_and_host_checks_alike(workspace, running, user_key, compare, settings):
+    def client() -> APIClient:
+        fresh = APIClient()
+        fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {user_key}")
+        return fresh
+
+    read = base(workspace) + f"flow_runs/{running['id']}"
+    settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS = True, 3600
+    c = client()
+    assert compare(lambda i: c.get(read), lean=True, answered_before_the_view=True)[0] == 301
+    status, headers, _ = compare(lambda i: c.get(read, secure=True), lean=True)
+    assert status == 200 and headers["Strict-Transport-Security"] == "max-age=3600"
+    settings.SECURE_SSL_REDIRECT = False
+    settings.ALLOWED_HOSTS = ["example.com"]
+    c = client()
+    assert compare(lambda i: c.get(read), lean=True, answered_before_the_view=True)[0] == 400
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.DISALLOWED_USER_AGENTS = [re.compile("bad-bot")]
+    c = client()
+    assert compare(lambda i: c.get(read, HTTP_USER_AGENT="a bad-bot"), lean=True,
+                   answered_before_the_view=True)[0] == 403

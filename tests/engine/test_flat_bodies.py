@@ -1,7 +1,7 @@
-"""The flat validators of the task run create body (`task_run_create_body`) and the log batch (`log_batch`)
-answer exactly what their serializers answer, for large generated sets of bodies, valid and invalid: the same
-validated data (same types, time zones, defaults and key order) or the same errors; and every valid body
-takes the compiled path (apps/core/api/flat.py)."""
+"""The flat validators of the task run create body (`task_run_create_body`), the flow run create body
+(`flow_run_create_body`) and the log batch (`log_batch`) answer exactly what their serializers answer, for
+large generated sets of bodies, valid and invalid: the same validated data (same types, time zones, defaults
+and key order) or the same errors; and every valid body takes the compiled path (apps/core/api/flat.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from rest_framework import serializers
 
 from apps.engine.schemas.logs import MAX_BATCH, MAX_MESSAGE_LENGTH, LogCreate, LogCreateBatch, log_batch
-from apps.engine.schemas.runs import TaskRunCreate, task_run_create_body
+from apps.engine.schemas.runs import FlowRunCreate, TaskRunCreate, flow_run_create_body, task_run_create_body
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS
 
 ABSENT = object()
@@ -172,6 +172,57 @@ def test_every_prefect_client_task_run_body_takes_the_compiled_path():
     assert _agree(task_run_create_body, TaskRunCreate, bodies) == len(bodies)
 
 
+# --- flow run create ---------------------------------------------------------------------------------------
+FLOW_POLICY = {"max_retries": 0, "retry_delay_seconds": 0, "retries": 0, "retry_delay": 0, "pause_keys": [],
+               "resuming": False, "retry_type": None}
+FLOW_CHOICES = {
+    "state": TASK_CHOICES["state"],
+    "name": TASK_CHOICES["name"],
+    "flow_id": [RUN_ID, ABSENT, None, "bad", "", 7, [], uuid.uuid4().hex, RUN_ID.upper(), f"urn:uuid:{RUN_ID}"],
+    "deployment_id": [None, ABSENT, str(uuid.uuid4()), "bad", 3, ""],
+    "flow_version": [None, ABSENT, "e70c3b10274d05ca25d34b733857356c", "", "  ", " v ", "v" * 255, "v" * 256, 7,
+                     True, "v\x00"],
+    "parameters": [{}, ABSENT, None, {"n": 3}, {"a": {"b": [1, None, "x"]}, "c": 1.5}, {1: "x"}, [], "x", 5,
+                   {"x": float("inf")}],
+    "context": [{}, ABSENT, None, {"k": "v"}, [], "x"],
+    "parent_task_run_id": [None, ABSENT, RUN_ID, "bad", 0, "", str(uuid.uuid4()).upper()],
+    "infrastructure_document_id": [None, ABSENT, RUN_ID, "bad", []],
+    "empirical_policy": [
+        FLOW_POLICY, ABSENT, None, {}, {"retries": 3, "retry_delay": 5}, {"max_retries": 2, "retry_delay_seconds": 5},
+        {"max_retries": 2, "retry_delay_seconds": 2.7}, {"retries": -1}, {"retries": "2"}, {"retries": True},
+        {"retries": 2.0}, {"retry_delay": 1.5}, {"retry_delay_seconds": -1}, {"pause_keys": None},
+        {"pause_keys": ["a", "b"]}, {"pause_keys": "a"}, {"pause_keys": [1]}, {"pause_keys": [""]},
+        {"resuming": None}, {"resuming": "yes"}, {"resuming": 1}, {"retry_type": "in_process"},
+        {"retry_type": "reschedule"}, {"retry_type": "bogus"}, {"retry_type": ""}, {"retry_type": None},
+        {"unknown": 1}, "x", [], {**FLOW_POLICY, "retries": 1},
+    ],
+    "tags": TASK_CHOICES["tags"],
+    "idempotency_key": [None, ABSENT, "scheduled 2024", "", "  ", "k" * 255, "k" * 256, 5, " k "],
+    "extra": [ABSENT, ABSENT, ABSENT, ABSENT, 1, None],
+}
+FLOW_COMMON = {"state": CLIENT_STATE, "name": "numbers-0", "flow_id": RUN_ID, "deployment_id": None,
+               "flow_version": "e70c3b10274d05ca25d34b733857356c", "parameters": {"n": 3}, "context": {},
+               "parent_task_run_id": None, "infrastructure_document_id": None, "empirical_policy": FLOW_POLICY,
+               "tags": [], "idempotency_key": None, "extra": ABSENT}
+
+
+def test_the_flow_run_create_validator_agrees_with_the_serializer_on_every_generated_body():
+    bodies = _generated(FLOW_CHOICES, FLOW_COMMON, seed=20261209, n=2500)
+    bodies += [None, [], "text", 1, {}, {"flow_id": RUN_ID}, {"flow_id": RUN_ID, "name": None, "state": None,
+                                                            "empirical_policy": None, "tags": None}]
+    assert len(bodies) > 2_500
+    valid = _agree(flow_run_create_body, FlowRunCreate, bodies)
+    assert 500 < valid < len(bodies) - 500
+
+
+def test_every_prefect_client_flow_run_body_takes_the_compiled_path():
+    bodies = [body for body in _trace_requests("/flow_runs/") if isinstance(body, dict)]
+    assert bodies
+    for body in bodies:
+        assert flow_run_create_body.fast(body) is not None, body
+    assert _agree(flow_run_create_body, FlowRunCreate, bodies) == len(bodies)
+
+
 # --- log batches --------------------------------------------------------------------------------------------
 LOG_CHOICES = {
     "name": ["prefect.flow_runs", ABSENT, None, "", "  ", " pad ", "n" * 255, "n" * 256, 3, 1.5, True, [],
@@ -218,6 +269,7 @@ def test_log_batches_of_every_size_agree_up_to_the_limit_and_beyond():
     assert _agree(log_batch, LogCreateBatch, batches) == 1 + 7 + 1
 
 
+FLOW_COMMON_BODY = {key: value for key, value in FLOW_COMMON.items() if value is not ABSENT}
 LOG_COMMON_LOG = {key: value for key, value in LOG_COMMON.items() if key != "extra"}
 
 
@@ -228,7 +280,7 @@ def test_every_prefect_client_log_batch_takes_the_compiled_path():
     assert _agree(log_batch, LogCreateBatch, batches) == len(batches)
 
 
-@pytest.mark.parametrize("validator", [task_run_create_body, log_batch])
+@pytest.mark.parametrize("validator", [task_run_create_body, flow_run_create_body, log_batch])
 def test_a_compiled_check_is_built_once_and_shared(validator):
     assert validator.compiled() is validator.compiled()
 
@@ -242,6 +294,9 @@ def test_datetimes_follow_the_time_zone_active_for_each_body():
         with timezone.override(zone):
             assert _agree(log_batch, LogCreateBatch, [batch]) == 1
             assert _agree(task_run_create_body, TaskRunCreate, [body]) == 1
+            assert _agree(flow_run_create_body, FlowRunCreate,
+                          [{**FLOW_COMMON_BODY, "state": {"type": "SCHEDULED", "state_details": {
+                              "scheduled_time": "2024-01-01T00:00:00Z"}}}]) == 1
             assert str(log_batch(batch)[0]["timestamp"].tzinfo) == zone
 
 

@@ -92,10 +92,9 @@ def test_the_fast_validator_agrees_with_the_serializer_on_every_generated_body()
     fast = 0
     for body in bodies:
         got, expected = _answer(set_state_body, body), _answer(_serializer, body)
-        assert got == expected, body
-        if got[0] == "ok":
-            assert list(got[1]) == list(expected[1]) and list(got[1]["state"]) == list(expected[1]["state"]), body
-        fast += states.SET_STATE_BODY.fast(body) is not None
+        # repr: a UUID is not its str, 0 not 0.0, one time zone or key order not another
+        assert repr(got) == repr(expected), body
+        fast += set_state_body.fast(body) is not None
     valid = sum(_answer(_serializer, b)[0] == "ok" for b in bodies)
     assert 300 < valid < len(bodies) - 300 and fast == valid  # every valid body took the fast path
 
@@ -104,4 +103,4 @@ def test_the_fast_validator_agrees_with_the_serializer_on_every_generated_body()
 def test_a_prefect_client_body_takes_the_fast_path(state_type):
     body = {"state": {"type": state_type, "name": None, "message": None, "data": None,
                       "state_details": CLIENT_DETAILS}, "force": False}
-    assert states.SET_STATE_BODY.fast(body) == set_state_body(body) == _serializer(body)
+    assert repr(set_state_body.fast(body)) == repr(_serializer(body))

@@ -1,13 +1,15 @@
-"""A lean dispatch for the few hottest API endpoints (a task run's create and set_state, a log batch, a
-worker's poll and heartbeat): the same view class and handler, the same authentication, tenant, rate limit,
-permission and read-only checks (the base view's own methods) and the same error handler and renderer,
-without DRF's per-request Request/negotiation/versioning machinery (about a tenth of such a request's CPU,
-docs/performance.md).
+"""A lean dispatch for the hottest API endpoints (a flow run's and a task run's create, set_state and read,
+the flow run filter, a log batch, a worker's poll and heartbeat): the same view class and handler, the same
+authentication, tenant, rate limit, permission and read-only checks (the base view's own methods) and the
+same error handler and renderer, without DRF's per-request Request/negotiation/versioning machinery (about
+a tenth of such a request's CPU, docs/performance.md).
 
-Only the plain case takes it: POST with `Authorization: Bearer <key>` that authenticates, a JSON body that
-parses, and an Accept of JSON (or none). Anything else (no or a failing key, a session, a body DRF would
-answer 400 or 415, another method or media type) goes through DRF's own dispatch unchanged, so every error
-of those is DRF's. tests/core/test_lean.py compares both dispatches response by response.
+Only the plain case takes it: the method the view names (POST, or GET for a read) with
+`Authorization: Bearer <key>` that authenticates, for POST a JSON body that parses, an Accept of JSON (or
+none) and no query string (DRF reads `?format=`). Anything else (no or a failing key, a session, a body DRF
+would answer 400 or 415, another method such as HEAD or OPTIONS, another media type) goes through DRF's own
+dispatch unchanged, so every error of those is DRF's. A GET's body is never read (DRF reads none for a handler
+that does not ask for it). tests/core/test_lean.py compares both dispatches response by response.
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ _RENDERER = JSONRenderer()
 
 
 class LeanRequest:
-    """What a handler reads of DRF's Request (data, user, auth, the HttpRequest's attributes)."""
+    """What a handler reads of DRF's Request (data, query_params, user, auth, the HttpRequest's attributes)."""
 
     def __init__(self, http_request, data, user, auth):
         self._request, self.data, self.user, self.auth = http_request, data, user, auth
         http_request.user, http_request.auth = user, auth  # as DRF's Request sets them (middleware reads them)
+
+    @property
+    def query_params(self):
+        return self._request.GET
 
     def __getattr__(self, name):
         return getattr(self._request, name)
@@ -44,17 +50,22 @@ class LeanRequest:
 def _plain(request) -> bool:
     meta = request.META
     header = meta.get("HTTP_AUTHORIZATION", "")
-    return (request.method == "POST" and header[:7].lower() == "bearer " and len(header.split()) == 2
-            and meta.get("CONTENT_TYPE", "").lower() in _JSON_CONTENT
-            and meta.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPT)
+    method = request.method
+    return ((method == "GET" or (method == "POST" and meta.get("CONTENT_TYPE", "").lower() in _JSON_CONTENT))
+            and header[:7].lower() == "bearer " and len(header.split()) == 2
+            and meta.get("HTTP_ACCEPT", "").strip() in _JSON_ACCEPT
+            and not meta.get("QUERY_STRING"))  # DRF reads `?format=` (its renderer, or 404): DRF answers
 
 
 def lean_prepare(request):
-    """(user, auth, data) for the plain case, or None: let DRF answer (see the module's docstring)."""
+    """(user, auth, data) for the plain case of POST or GET, or None: let DRF answer (see the module's
+    docstring). A GET's data is DRF's for a request without a body media type, `{}`."""
     if not settings.PRAETOR_LEAN_VIEWS or not _plain(request):
         return None
     try:
         authenticated = _AUTHENTICATION.authenticate(request)
+        if request.method == "GET":
+            return None if authenticated is None else (*authenticated, {})
         body = request.body
         # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
         data = json.loads(body.decode("utf-8")) if body else None
@@ -69,13 +80,15 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     lean = LeanRequest(request, data, user, auth)
     self = view_class(**initkwargs)
     self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
+    if hasattr(self, "get") and not hasattr(self, "head"):
+        self.head = self.get  # as Django's View.setup does (the Allow header lists HEAD)
     self.headers = self.default_response_headers
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
         self.resolve_tenant(lean, kwargs)
         api_request_draw(lean)
         self.check_declared_permission(lean)
-        response = self.post(lean, **kwargs)
+        response = (self.get if request.method == "GET" else self.post)(lean, **kwargs)
     except Exception as exc:
         response = exception_handler(exc, {"view": self, "args": (), "kwargs": kwargs, "request": lean})
         if response is None:
@@ -88,14 +101,17 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     return response
 
 
-def lean_view(view_class):
-    """`view_class.as_view()`, dispatching the plain case of POST itself (see the module's docstring).
-    `view.lean_dispatch(request, kwargs, user, auth, data)` runs that dispatch for a request `lean_prepare`
-    accepted (apps/core/lean_middleware.py calls it without URL resolution)."""
+def lean_view(view_class, method: str = "POST"):
+    """`view_class.as_view()`, dispatching the plain case of `method` (POST or GET) itself (see the module's
+    docstring); other methods go through DRF. `view.lean_dispatch(request, kwargs, user, auth, data)` runs
+    that dispatch for a request of `view.lean_method` that `lean_prepare` accepted
+    (apps/core/lean_middleware.py calls it without URL resolution)."""
+    if method not in ("POST", "GET") or not callable(getattr(view_class, method.lower(), None)):
+        raise TypeError(f"{view_class.__name__} has no {method} handler for a lean dispatch.")
     drf_view = view_class.as_view()
 
     def view(request, *args, **kwargs):
-        prepared = None if args else lean_prepare(request)
+        prepared = None if args or request.method != method else lean_prepare(request)
         if prepared is None:
             return drf_view(request, *args, **kwargs)
         return _lean_dispatch(view_class, drf_view.initkwargs, request, kwargs, *prepared)
@@ -103,4 +119,5 @@ def lean_view(view_class):
     view.__dict__.update(drf_view.__dict__)  # cls, initkwargs, csrf_exempt: what URL walkers read
     view.__name__, view.__doc__ = drf_view.__name__, drf_view.__doc__
     view.lean_dispatch = functools.partial(_lean_dispatch, view_class, drf_view.initkwargs)
+    view.lean_method = method
     return view

@@ -11,10 +11,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
-from apps.engine.api.common import parse_body, path_uuid
+from apps.engine.api.common import parse_body, path_uuid, plain
 from apps.engine.api.flows import parse_plain
 from apps.engine.models.runs import StateType
 from apps.engine.schemas import filters
@@ -46,7 +47,7 @@ class FlowRunCreateView(WorkspaceAPIView):
                                                              200: schemas.FlowRunResponse},
                    operation_id="flow_run_create")
     def post(self, request, **kwargs):
-        data = parse_plain(schemas.FlowRunCreate, request.data)
+        data = plain(schemas.flow_run_create_body(request.data))
         run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.flow_run_json(run), status=201 if created else 200)
 
@@ -205,12 +206,12 @@ def query_page(request) -> slice:
 
 
 urlpatterns = [
-    path("flow_runs/", FlowRunCreateView.as_view(), name="flow-runs"),
-    path("flow_runs/filter", FlowRunFilterView.as_view(), name="flow-runs-filter"),
+    path("flow_runs/", lean_view(FlowRunCreateView), name="flow-runs"),
+    path("flow_runs/filter", lean_view(FlowRunFilterView), name="flow-runs-filter"),
     path("flow_runs/count", FlowRunCountView.as_view(), name="flow-runs-count"),
     path("flow_runs/history", FlowRunHistoryView.as_view(), name="flow-runs-history"),
-    path("flow_runs/<str:id>", FlowRunDetailView.as_view(), name="flow-run"),
-    path("flow_runs/<str:id>/set_state", FlowRunSetStateView.as_view(), name="flow-run-set-state"),
+    path("flow_runs/<str:id>", lean_view(FlowRunDetailView, "GET"), name="flow-run"),
+    path("flow_runs/<str:id>/set_state", lean_view(FlowRunSetStateView), name="flow-run-set-state"),
     path("flow_runs/<str:id>/resume", FlowRunResumeView.as_view(), name="flow-run-resume"),
     path("flow_runs/<str:id>/decisions", FlowRunDecisionsView.as_view(), name="flow-run-decisions"),
     path("flow_run_states/", FlowRunStateListView.as_view(), name="flow-run-states"),

@@ -142,6 +142,11 @@ class FlowRunCreate(StrictInputSerializer):
     idempotency_key = serializers.CharField(required=False, allow_null=True, max_length=255)
 
 
+# `flow_run_create_body(data)`: a flow run create body validated as FlowRunCreate validates it, by compiled
+# field checks for the usual bodies and by the serializer for anything else (apps/core/api/flat.py).
+flow_run_create_body = FlatValidator(FlowRunCreate)
+
+
 class FlowRunUpdate(StrictInputSerializer):
     name = serializers.CharField(required=False, allow_null=True, max_length=255, validators=[_name_ok])
     flow_version = serializers.CharField(required=False, allow_null=True, max_length=255)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import operator
 import re
 import secrets
 import threading
@@ -432,10 +433,20 @@ def insert_many(objs: list, *, batch_size: int = 1000) -> None:
 # --- many rows from plain values: one COPY on PostgreSQL --------------------------------------------------
 
 
+# The column types insert_rows copies in binary, by OID: those whose binary dumper sends any value psycopg
+# accepts exactly (text and varchar: the server checks the length) and the integers, whose dumpers would send
+# an out-of-range value truncated (insert_rows checks their ranges). Not float4, numeric or the like.
+_COPY_TYPES = {"uuid": 2950, "text": 25, "varchar": 1043, "timestamptz": 1184, "date": 1082, "bool": 16,
+               "jsonb": 3802, "float8": 701, "int2": 21, "int4": 23, "int8": 20}
+_INTEGER_RANGES = {21: (-(2**15), 2**15 - 1), 23: (-(2**31), 2**31 - 1), 20: (-(2**63), 2**63 - 1)}
+_present = functools.partial(operator.is_not, None)
+
+
 @dataclass(frozen=True)
 class _CopyPlan:
     sql: str
     types: tuple  # the columns' type OIDs, as the binary format needs them
+    ranges: tuple  # (column, lowest, highest) of the integer columns
     stamped: tuple  # per row, in field order: the callables of the fields not given that take a new value each row
     constant: tuple  # the values of the fields not given that hold one value for every row
     entries: list  # rows.plan entries of the columns: stamped, constant, then `same`, then `names`
@@ -473,13 +484,15 @@ def _copy_plan(connection, model, names: tuple, same: tuple) -> _CopyPlan:
     types = []
     for field in order:
         info = registry.get(re.sub(r"\(.*?\)", "", field.db_type(connection)))  # varchar(255): its typmod applies
-        if info is None:
-            raise ValueError(f"insert_rows: no binary COPY type for {field}.")
+        if info is None or _COPY_TYPES.get(info.name) != info.oid:
+            raise ValueError(f"insert_rows: no exact binary COPY for {field}.")
         types.append(info.oid)
+    ranges = tuple((i, *_INTEGER_RANGES[oid]) for i, oid in enumerate(types) if oid in _INTEGER_RANGES)
     # Names come from the model's meta, quoted by the backend; every value is sent as COPY data.
     sql = "COPY {} ({}) FROM STDIN (FORMAT BINARY)".format(
         _quoted(connection, meta.db_table), ", ".join(_quoted(connection, f.column) for f in order))
-    plan = _write_sql[key] = _CopyPlan(sql=sql, types=tuple(types), stamped=tuple(call for _, call in stamped),
+    plan = _write_sql[key] = _CopyPlan(sql=sql, types=tuple(types), ranges=ranges,
+                                       stamped=tuple(call for _, call in stamped),
                                        constant=tuple(value for _, value in constant), entries=entries)
     return plan
 
@@ -502,6 +515,14 @@ def _copy_in_django(types: tuple, sql, data, many, context) -> int:
         return _copy(context["cursor"].cursor, sql, types, data)
 
 
+def _insert_instances(model, names: tuple, values: list[tuple], same: dict) -> int:
+    """insert_rows as instances and insert_many, in one transaction."""
+    objs = [model(**same, **dict(zip(names, row, strict=True))) for row in values]
+    with transaction.atomic():
+        insert_many(objs)
+    return len(objs)
+
+
 def insert_rows(model, names: tuple[str, ...], values: list[tuple], *, same: dict | None = None) -> int:
     """INSERT a row of `model` per tuple of `values` (the values of the fields `names`, in that order; `same`:
     fields that hold one value in every row, e.g. the workspace) and return how many: the rows `insert_many`
@@ -511,19 +532,18 @@ def insert_rows(model, names: tuple[str, ...], values: list[tuple], *, same: dic
 
     On PostgreSQL one `COPY … FROM STDIN (FORMAT BINARY)` (about a tenth of a multi-row INSERT's client CPU,
     whose statement psycopg converts afresh each call once past its cache's 4 KB / 50 parameters): one
-    statement, all or nothing, in the transaction under way or in its own (autocommit); value errors are the
-    INSERT's (a too-long varchar, a NUL in text: DataError). When queries are logged or execute wrappers are
-    installed (cursor_for), it runs through Django's cursor, which sees and logs it as one statement.
+    statement, all or nothing, in the transaction under way or in its own (autocommit). Value errors are the
+    INSERT's: a too-long varchar or a NUL in text raise DataError from the server; an out-of-range integer,
+    which the binary dumper would truncate, takes the path of instances, which raises as it did. Columns of
+    _COPY_TYPES only (ValueError otherwise). When queries are logged or execute wrappers are installed
+    (cursor_for), it runs through Django's cursor, which sees and logs it as one statement.
     Elsewhere (SQLite) instances and `insert_many`, in one transaction."""
     if not values:
         return 0
     same = same or {}
     connection = connections["default"]
     if connection.vendor != "postgresql":
-        objs = [model(**same, **dict(zip(names, row, strict=True))) for row in values]
-        with transaction.atomic(using=connection.alias):
-            insert_many(objs)
-        return len(objs)
+        return _insert_instances(model, names, values, same)
     if set(map(len, values)) != {len(names)}:
         raise ValueError(f"insert_rows: every row must hold a value for each of {names}.")
     connection.ensure_connection()
@@ -537,8 +557,14 @@ def insert_rows(model, names: tuple[str, ...], values: list[tuple], *, same: dic
         columns += [stamps[i::width] for i in range(width)]
     columns += [[value] * n for value in (*plan.constant, *same.values())]
     columns += zip(*values, strict=True)
-    data = list(zip(*(rows.column_values(connection, entry, column)
-                      for entry, column in zip(plan.entries, columns, strict=True)), strict=True))
+    columns = [rows.column_values(connection, entry, column)
+               for entry, column in zip(plan.entries, columns, strict=True)]
+    for i, low, high in plan.ranges:
+        present = list(filter(_present, columns[i]))
+        if present and (min(present) < low or max(present) > high):
+            # The binary dumper would truncate it: the INSERT of instances fails as it always did.
+            return _insert_instances(model, names, values, same)
+    data = list(zip(*columns, strict=True))
     with cursor_for(connection) as cursor:
         if isinstance(cursor, CursorWrapper):
             # Django's cursor (queries logged, execute wrappers): the COPY passes its wrappers and enters its log.

@@ -134,6 +134,35 @@ def setup_tenant():
     return f"/api/accounts/{org.pk}/workspaces/{workspace.pk}", secret
 
 
+def _former_logs_create(*, workspace, logs: list[dict], actor=None) -> int:
+    """services.logs_create before the COPY step (docs/performance.md, "Sixth step"): a Log per log, then one
+    multi-row INSERT per 1,000 in a transaction."""
+    from django.db import transaction
+
+    from apps.core import prepared
+    from apps.engine.models.runs import Log
+
+    if not logs:
+        return 0
+    rows = [Log(workspace=workspace, name=log["name"], level=log["level"], message=log["message"],
+                timestamp=log["timestamp"], flow_run_id=log.get("flow_run_id"), task_run_id=log.get("task_run_id"))
+            for log in logs]
+    with transaction.atomic():
+        prepared.insert_many(rows, batch_size=1000)
+    return len(rows)
+
+
+def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
+    from apps.engine.api import logs as views
+
+    copy = views.logs_create
+    for _ in range(args.F):
+        for variant, create in ((" [insert]", _former_logs_create), ("", copy)):
+            runner.variant, views.logs_create = variant, create
+            workload(runner, flow_id, 1, args.T, args.L)
+    views.logs_create, runner.variant = copy, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
@@ -143,6 +172,10 @@ def main() -> None:
     parser.add_argument("--ab", action="store_true",
                         help="alternate flow run by flow run between body validation by the serializers only "
                              "(names marked [serializer]) and the flat validators, in this one process")
+    parser.add_argument("--ab-logs", action="store_true",
+                        help="alternate flow run by flow run between storing a log batch as before the COPY step "
+                             "(a Log per log, one multi-row INSERT: names marked [insert]) and the COPY, in this "
+                             "one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -166,6 +199,9 @@ def main() -> None:
     runner.measure = True
     for profiled in (False, True):
         runner.profiled_pass = profiled
+        if args.ab_logs:
+            _alternate_log_inserts(runner, flow["id"], args)
+            continue
         if not args.ab:
             workload(runner, flow["id"], args.F, args.T, args.L)
             continue
@@ -179,10 +215,11 @@ def main() -> None:
                 workload(runner, flow["id"], 1, args.T, args.L)
         FlatValidator.fast, runner.variant = flat, ""
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11}")
-    for variant in ((" [serializer]", "") if args.ab else ("",)):
+    marker = " [insert]" if args.ab_logs else " [serializer]"
+    for variant in ((marker, "") if args.ab or args.ab_logs else ("",)):
         total_calls = total_cpu = total_n = 0
         for name in runner.calls:
-            if args.ab and name.endswith(" [serializer]") != bool(variant):
+            if (args.ab or args.ab_logs) and name.endswith(marker) != bool(variant):
                 continue
             calls, cpu = runner.calls[name], runner.cpu[name]
             print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f}")

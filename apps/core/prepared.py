@@ -519,7 +519,7 @@ def _insert_instances(model, names: tuple, values: list[tuple], same: dict) -> i
     """insert_rows as instances and insert_many, in one transaction."""
     objs = [model(**same, **dict(zip(names, row, strict=True))) for row in values]
     with transaction.atomic():
-        insert_many(objs)
+        insert_many(objs, batch_size=1000)
     return len(objs)
 
 

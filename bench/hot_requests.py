@@ -134,30 +134,33 @@ def setup_tenant():
     return f"/api/accounts/{org.pk}/workspaces/{workspace.pk}", secret
 
 
-def _former_logs_create(*, workspace, logs: list[dict], actor=None) -> int:
+def former_logs_create():
     """services.logs_create before the COPY step (docs/performance.md, "Sixth step"): a Log per log, then one
-    multi-row INSERT per 1,000 in a transaction."""
+    multi-row INSERT per 1,000 in a transaction. After django.setup()."""
     from django.db import transaction
 
     from apps.core import prepared
     from apps.engine.models.runs import Log
 
-    if not logs:
-        return 0
-    rows = [Log(workspace=workspace, name=log["name"], level=log["level"], message=log["message"],
-                timestamp=log["timestamp"], flow_run_id=log.get("flow_run_id"), task_run_id=log.get("task_run_id"))
-            for log in logs]
-    with transaction.atomic():
-        prepared.insert_many(rows, batch_size=1000)
-    return len(rows)
+    def logs_create(*, workspace, logs: list[dict], actor=None) -> int:
+        if not logs:
+            return 0
+        rows = [Log(workspace=workspace, name=log["name"], level=log["level"], message=log["message"],
+                    timestamp=log["timestamp"], flow_run_id=log.get("flow_run_id"),
+                    task_run_id=log.get("task_run_id")) for log in logs]
+        with transaction.atomic():
+            prepared.insert_many(rows, batch_size=1000)
+        return len(rows)
+
+    return logs_create
 
 
 def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
     from apps.engine.api import logs as views
 
-    copy = views.logs_create
+    copy, former = views.logs_create, former_logs_create()
     for _ in range(args.F):
-        for variant, create in ((" [insert]", _former_logs_create), ("", copy)):
+        for variant, create in ((" [insert]", former), ("", copy)):
             runner.variant, views.logs_create = variant, create
             workload(runner, flow_id, 1, args.T, args.L)
     views.logs_create, runner.variant = copy, ""

@@ -41,7 +41,7 @@ def main() -> None:
     import uuid
 
     from django.db import connection
-    from hot_requests import _former_logs_create, _logs, setup_tenant
+    from hot_requests import _logs, former_logs_create, setup_tenant
 
     from apps.engine.schemas.logs import log_batch
     from apps.engine.services.logs import logs_create
@@ -54,7 +54,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    paths = {"former (Log + INSERT)": _former_logs_create, "COPY": logs_create}
+    paths = {"former (Log + INSERT)": former_logs_create(), "COPY": logs_create}
     totals = {name: [0.0, 0.0, 0.0] for name in paths}
     for create in paths.values():  # warm-up: plans, compiled SQL
         create(workspace=workspace, logs=logs)

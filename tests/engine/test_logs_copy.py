@@ -207,3 +207,18 @@ def test_insert_rows_refuses_fields_it_would_not_write_as_given(workspace):
     with pytest.raises(ValueError, match="each of"):
         prepared.insert_rows(Log, names, [row, row[:-1]], same={"workspace_id": workspace.pk})
     assert Log.objects.for_workspace(workspace).count() == 0
+
+
+def test_the_serializers_validated_data_is_stored_as_the_flat_validators(organization):
+    """Bodies the flat checks leave to the serializer come as its validated data: run ids absent from the body
+    are there too (None), so the row getter finds every field."""
+    from apps.engine.schemas.logs import LogCreateBatch
+
+    body = _body(40, seed=11)
+    assert any("flow_run_id" not in log for log in body) and any("task_run_id" not in log for log in body)
+    serializer = LogCreateBatch(data=body)
+    assert serializer.is_valid(), serializer.errors
+    by_serializer, by_flat = (WorkspaceFactory(organization=organization) for _ in range(2))
+    assert logs_create(workspace=by_serializer, logs=serializer.validated_data) == 40
+    assert logs_create(workspace=by_flat, logs=log_batch(body)) == 40
+    assert [r[3][1:] for r in _stored(by_serializer)] == [r[3][1:] for r in _stored(by_flat)]

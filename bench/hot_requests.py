@@ -143,6 +143,38 @@ def setup_tenant():
     return f"/api/accounts/{org.pk}/workspaces/{workspace.pk}", secret
 
 
+def former_logs_create():
+    """services.logs_create before the COPY step (docs/performance.md, "Sixth step"): a Log per log, then one
+    multi-row INSERT per 1,000 in a transaction. After django.setup()."""
+    from django.db import transaction
+
+    from apps.core import prepared
+    from apps.engine.models.runs import Log
+
+    def logs_create(*, workspace, logs: list[dict], actor=None) -> int:
+        if not logs:
+            return 0
+        rows = [Log(workspace=workspace, name=log["name"], level=log["level"], message=log["message"],
+                    timestamp=log["timestamp"], flow_run_id=log.get("flow_run_id"),
+                    task_run_id=log.get("task_run_id")) for log in logs]
+        with transaction.atomic():
+            prepared.insert_many(rows, batch_size=1000)
+        return len(rows)
+
+    return logs_create
+
+
+def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
+    from apps.engine.api import logs as views
+
+    copy, former = views.logs_create, former_logs_create()
+    for _ in range(args.F):
+        for variant, create in ((" [insert]", former), ("", copy)):
+            runner.variant, views.logs_create = variant, create
+            workload(runner, flow_id, 1, args.T, args.L, args.filter)
+    views.logs_create, runner.variant = copy, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
@@ -158,6 +190,10 @@ def main() -> None:
                              "process")
     parser.add_argument("--filter", action="store_true",
                         help="add two POST flow_runs/filter a flow run (not part of the client's own workload)")
+    parser.add_argument("--ab-logs", action="store_true",
+                        help="alternate flow run by flow run between storing a log batch as before the COPY step "
+                             "(a Log per log, one multi-row INSERT: names marked [insert]) and the COPY, in this "
+                             "one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -183,6 +219,9 @@ def main() -> None:
 
     for profiled in (False, True):
         runner.profiled_pass = profiled
+        if args.ab_logs:
+            _alternate_log_inserts(runner, flow["id"], args)
+            continue
         if args.ab_lean:
             lean = settings.PRAETOR_LEAN_VIEWS
             for _ in range(args.F):
@@ -205,7 +244,8 @@ def main() -> None:
                 workload(runner, flow["id"], 1, args.T, args.L, args.filter)
         FlatValidator.fast, runner.variant = flat, ""
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
-    marker = " [serializer]" if args.ab else " [full chain]" if args.ab_lean else None
+    marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
+              else None)
     for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = 0
         for name in runner.calls:

@@ -245,6 +245,29 @@ def values(connection, obj, entries: list, add: bool) -> list:
     return params
 
 
+
+_NONE = type(None)
+
+
+def column_values(connection, entry, column) -> list:
+    """[field.get_db_prep_save(value, connection) for value in column], for the field of a `plan` entry, as
+    `values` makes each one; a column of values of the field's usual type (or None) is checked by type as a
+    whole, then handed back as it is (wrapped, for a wrapping field)."""
+    _, field, _, kind, types, wrap = entry
+    if kind:
+        kinds = set(map(type, column))
+        if kinds <= {*types, _NONE}:
+            if kind == _PASS:
+                return list(column)
+            present = [value for value in column if value is not None] if _NONE in kinds else column
+            if kind == _WRAP and len(present) == len(column):
+                return list(map(wrap, column))
+            if kind == _AWARE and None not in map(datetime.datetime.utcoffset, present):
+                return list(column)
+    # Anything else (a value of another type, a naive datetime, NULL among wrapped values): the field decides.
+    return [field.get_db_prep_save(value, connection) for value in column]
+
+
 def lookup_values(connection, meta, where: dict) -> list:
     """[meta.get_field(name).get_db_prep_value(value, connection) for name, value in where] (WHERE parameters)."""
     params = []

@@ -164,7 +164,8 @@ class EventsInConsumer(AsyncWebsocketConsumer):
 
     async def _close_when_quiet(self, delay: float):
         await asyncio.sleep(delay)
-        self._close_timer = None  # closing now: the next message must not cancel this task mid-close
+        # Still referenced by `_close_timer` (a task nobody references may vanish mid-close); `close_sent`, set
+        # before the close is awaited, keeps a message arriving meanwhile from cancelling it.
         await self._close_try_again_later()
 
     async def _close_try_again_later(self):
@@ -173,7 +174,7 @@ class EventsInConsumer(AsyncWebsocketConsumer):
         self.close_sent = True
         logger.info(
             "events stream of workspace %s closed with 1013: no logs_events unit for %s s "
-            "(%d messages stored in debt meanwhile)",
+            "(then %d messages drained, each new event stored in debt)",
             self.workspace.pk,
             self.max_wait,
             self._drained,

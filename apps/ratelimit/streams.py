@@ -2,12 +2,12 @@
 
 Instead of refusing, the consumer waits for the bucket (the Retry-After it was given) before it reads on,
 so the client slows down. If one message has waited `max_wait` and its units are still not there, the
-consumer closes the socket with 1013 ("try again later"): the server stops reading at once, and the
-client reconnects and resends the events it holds as unconfirmed. Messages the server had already read
-when it closed are kept and counted (a forced draw, which may leave the bucket in debt): the ASGI server
-answers the client's pings as it reads them, before the consumer handles the messages read before them,
-so the client may already count those messages as delivered and would never send them again
-(docs/ratelimit.md).
+consumer gives up: it drains what the client already sent (each message stored and counted with a forced
+draw, which may leave the bucket in debt) and closes the socket with 1013 ("try again later") once the
+client is quiet or the drain's bound is reached (apps/engine/api/events_stream.py); the client reconnects
+and resends the events it holds as unconfirmed. Closing at once would lose events: the ASGI server stops
+reading at the close, and the client counts events as delivered once a later ping is answered, resending
+the others only when a later send fails (docs/ratelimit.md).
 
 Why wait the whole `max_wait` before closing, even when the Retry-After already says it is too long: the
 prefect 2.20 client reconnects at once (then once a second) and gives an event up after 10 failed

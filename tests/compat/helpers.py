@@ -12,10 +12,12 @@ from contextlib import contextmanager
 import pytest
 
 
-def record_event_streams(monkeypatch, *, before_connect: Callable[[dict], Awaitable[None]] | None = None) -> dict:
+def record_event_streams(monkeypatch, *, before_connect: Callable[[dict], Awaitable[None]] | None = None,
+                         on_close: Callable[[dict], None] | None = None) -> dict:
     """What the events consumer sees, recorded on the server side: upgrades accepted and close codes, in the
     dict returned (`{"accepted": 0, "closed": []}` to start with). `before_connect(seen)`, when given, is
-    awaited as each socket opens, before the consumer's own connect."""
+    awaited as each socket opens, before the consumer's own connect; `on_close(seen)` is called as each
+    socket's close is recorded."""
     from apps.engine.api.events_stream import EventsInConsumer
 
     seen = {"accepted": 0, "closed": []}
@@ -30,6 +32,8 @@ def record_event_streams(monkeypatch, *, before_connect: Callable[[dict], Awaita
 
     async def recorded_disconnect(self, message):
         seen["closed"].append(message.get("code"))
+        if on_close is not None:
+            on_close(seen)
         await disconnect(self, message)
 
     monkeypatch.setattr(EventsInConsumer, "connect", counted_connect)

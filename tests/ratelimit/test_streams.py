@@ -93,6 +93,43 @@ def stream(workspace, key: str, messages: list[str]) -> list[dict]:
     return async_to_sync(run)()
 
 
+async def read_like_uvicorn(communicator, messages: list[str], *, gap: float = 0.0) -> int:
+    """Hand the messages to the consumer as uvicorn reads them off the socket, one read per message (the
+    worst case): the next one only once the consumer took every message read before, and none once the
+    server closed the socket (the only message it sends after the accept). Returns how many were read."""
+    read = 0
+    for message in messages:
+        while not communicator.input_queue.empty():
+            await asyncio.sleep(0.005)
+        if not communicator.output_queue.empty():
+            break
+        await communicator.send_input({"type": "websocket.receive", "text": message})
+        read += 1
+        if gap:
+            await asyncio.sleep(gap)
+    return read
+
+
+def stream_until_closed(workspace, key: str, messages: list[str], *, gap: float = 0.0) -> tuple[list[dict], int]:
+    """Open events/in, send the messages as uvicorn would read them, then nothing more (the client is done)
+    until the server closes the socket (uvicorn then queues the disconnect with the server's code). Every
+    message the consumer sent back, and how many messages it was handed before its close."""
+
+    async def run():
+        communicator, accepted = await open_stream(workspace, key)
+        read = await read_like_uvicorn(communicator, messages, gap=gap)  # all, or until the close
+        closed = await communicator.receive_output(timeout=15)
+        assert closed["type"] == "websocket.close"
+        await communicator.send_input({"type": "websocket.disconnect", "code": closed["code"]})
+        await communicator.wait(timeout=10)
+        replies = [accepted, closed]
+        while not communicator.output_queue.empty():
+            replies.append(communicator.output_queue.get_nowait())
+        return replies, read
+
+    return async_to_sync(run)()
+
+
 def stored(workspace) -> list[str]:
     return sorted(str(e) for e in Event.objects.for_workspace(workspace).values_list("event_id", flat=True))
 
@@ -195,10 +232,111 @@ def test_a_wait_past_the_maximum_closes_1013_and_keeps_what_was_read(
 
     # The client reconnects and resends what it holds unconfirmed: the new socket waits, closes with 1013 again
     # and keeps what it read; resends already stored are skipped and, read off a closing socket, not counted.
-    replies = stream(workspace, user_key, [orjson.dumps(e).decode() for e in events])
+    replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
     assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
+    assert read == 3
     assert stored(workspace) == sorted(e["id"] for e in events)
     assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(34 * 6, abs=2)
+
+
+# --- giving up on a unit: the consumer drains what the client already sent before it closes with 1013 ------
+#
+# The prefect 2.20 client resends unconfirmed events only when a later send fails: events it wrote before
+# our close and that the server never read are lost when it has nothing more to send (the end of its run).
+
+
+def in_debt(organization) -> None:
+    """A log batch of 50 lines from the full bucket of 10: 40 in debt, the next unit 41 x 6 s away."""
+    assert services.consume(organization, "logs_events", 50, batch=True).allowed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tail_sent_before_the_close_is_stored_once_and_counted_then_one_1013(
+    workspace, user_key, tiny_limits, monkeypatch
+):
+    from apps.engine.api.events_stream import EventsInConsumer
+
+    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
+    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 0.3)
+    in_debt(workspace.organization)
+    events = [event() for _ in range(6)]
+    # Back to back, then the client sends nothing more (it is done): the first event waits 0.2 s in vain; the
+    # five behind it, still unread (uvicorn paused reading), are read and stored before the close. Closing at
+    # once lost them: uvicorn stops reading at the close, and the client, done, never resends them.
+    replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
+    assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
+    assert read == 6
+    assert stored(workspace) == sorted(e["id"] for e in events)
+    # All six counted, in debt: 40 + 6 = 46, the next unit 47 x 6 s away.
+    assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(47 * 6, abs=2)
+
+    # The client resends them all on a new socket (it never had a pong for them): stored once, not counted again.
+    replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
+    assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
+    assert read == 6
+    assert stored(workspace) == sorted(e["id"] for e in events)
+    assert services.consume(workspace.organization, "logs_events", 1).retry_after == pytest.approx(47 * 6, abs=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_closing_during_the_drain_gets_no_1013_and_leaves_no_timer(
+    workspace, user_key, tiny_limits, monkeypatch
+):
+    from apps.engine.api.events_stream import EventsInConsumer
+
+    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
+    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 0.3)
+    in_debt(workspace.organization)
+    events = [event() for _ in range(3)]
+
+    async def run():
+        communicator, accepted = await open_stream(workspace, user_key)
+        for e in events:
+            await communicator.send_input({"type": "websocket.receive", "text": orjson.dumps(e).decode()})
+        await communicator.send_input({"type": "websocket.disconnect", "code": 1000})  # the client is done
+        await communicator.wait(timeout=10)
+        await asyncio.sleep(0.5)  # past the quiet period: a leaked timer would have tried to close by now
+        timers = [t for t in asyncio.all_tasks() if "_close_when_quiet" in repr(t.get_coro())]
+        return communicator.output_queue.empty(), timers
+
+    nothing_sent, timers = async_to_sync(run)()
+    assert nothing_sent  # the client closed first: no 1013 after it
+    assert timers == []  # the disconnect cancelled the quiet timer
+    assert stored(workspace) == sorted(e["id"] for e in events)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_never_pauses_is_closed_after_the_most_messages(workspace, user_key, tiny_limits, monkeypatch):
+    from apps.engine.api.events_stream import EventsInConsumer
+
+    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
+    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 30.0)  # never quiet long enough within this test
+    monkeypatch.setattr(EventsInConsumer, "drain_most", 5)
+    in_debt(workspace.organization)
+    events = [event() for _ in range(8)]
+    replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
+    assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
+    # Closed once the event in hand and four more were drained; the one uvicorn read while the fifth was being
+    # stored came before the close and is stored too; the last two were never read (the client resends them
+    # when its next send fails on the closed socket).
+    assert read == 6
+    assert stored(workspace) == sorted(e["id"] for e in events[:6])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_never_pauses_is_closed_after_the_longest_drain(workspace, user_key, tiny_limits, monkeypatch):
+    from apps.engine.api.events_stream import EventsInConsumer
+
+    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
+    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 30.0)  # never quiet long enough within this test
+    monkeypatch.setattr(EventsInConsumer, "drain_longest", 0.5)
+    in_debt(workspace.organization)
+    events = [event() for _ in range(400)]
+    # One every 50 ms (20 s in all), each re-arming the quiet timer: the socket closes while they still come.
+    replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events], gap=0.05)
+    assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
+    assert 2 <= read < 400
+    assert stored(workspace) == sorted(e["id"] for e in events[:read])
 
 
 @pytest.mark.django_db(transaction=True)

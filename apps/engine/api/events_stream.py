@@ -10,10 +10,21 @@ The client's pings are websocket control frames, answered by uvicorn as it reads
 after every earlier message was read and queued for this consumer but not necessarily stored yet: a pong
 confirms receipt by this process, not storage. uvicorn pauses reading after each read that brought a
 message and reads on when this consumer has taken them all, so while the consumer waits, later pings wait.
+
+Giving up on a unit does not close the socket at once: the client counts events as delivered only when
+the pong of the ping after every 20th returns, and resends the others only when a later send fails, so
+events it already wrote (unread by us: uvicorn stops reading at our close) would be lost when it has
+nothing more to send (the end of its run). The consumer drains instead: it stores the event in hand and
+every message that arrives next, each with a forced draw (counted, in debt), and closes with 1013 only
+once no message has come for `drain_quiet` seconds, or `drain_longest` seconds or `drain_most` messages
+after it gave up, whichever comes first (a client streaming without pause cannot dodge the limit). A task
+closes the socket (Channels hands this consumer one message at a time): each drained message re-arms it.
+What the client resends after its reconnection is skipped by event id: nothing is stored twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from functools import partial
@@ -70,7 +81,21 @@ def stream_workspace_for(scope) -> Workspace | None:
 
 class EventsInConsumer(AsyncWebsocketConsumer):
     max_wait = STREAM_MAX_WAIT_SECONDS  # seconds one event may wait for the bucket before the 1013 close
-    closing = False
+    # The drain after giving up on a unit (module docstring): the 1013 close comes once no message has
+    # arrived for `drain_quiet` seconds, or `drain_longest` seconds or `drain_most` messages after the
+    # decision, whichever first.
+    drain_quiet = 0.5
+    drain_longest = 2.0
+    drain_most = 1000
+    closing = False  # gave up on a unit: every message is stored with a forced draw from now on
+    close_sent = False
+    _close_timer: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # however the consumer ends (a disconnect, a cancelled application): no timer outlives it
+            self._stop_close_timer()
 
     async def dispatch(self, message):
         """Channels' dispatch without its per-message `aclose_old_connections()`, a thread hop of its own
@@ -92,25 +117,74 @@ class EventsInConsumer(AsyncWebsocketConsumer):
             return
         await self.accept()
 
+    async def disconnect(self, code):
+        self._stop_close_timer()
+
     async def receive(self, text_data=None, bytes_data=None):
-        try:
-            raw = orjson.loads(text_data if text_data is not None else bytes_data)
-        except orjson.JSONDecodeError:
-            logger.warning("dropped a non-JSON message on the events stream of workspace %s", self.workspace.pk)
-            return
         if self.closing:
-            # Read off the socket before our close: the client may hold a pong for it and never resend it.
-            await _record(workspace=self.workspace, raw=raw, force=True)
+            await self._drain(text_data, bytes_data)
+            return
+        raw = self._parse(text_data, bytes_data)
+        if raw is None:
             return
         if await stream_admit(partial(_record, workspace=self.workspace, raw=raw), max_wait=self.max_wait):
             return
-        # Close first, so uvicorn stops reading: only what it has read already still reaches us, and
-        # that is stored (counted in debt), this event included; the client resends what it sent after.
+        # Gave up on this event's unit: drain what the client already sent, then close (module docstring).
         self.closing = True
+        loop = asyncio.get_running_loop()
+        self._drain_until = loop.time() + self.drain_longest
+        self._drained = 0
+        await self._drain(text_data, bytes_data, raw=raw)
+
+    def _parse(self, text_data, bytes_data):
+        try:
+            return orjson.loads(text_data if text_data is not None else bytes_data)
+        except orjson.JSONDecodeError:
+            logger.warning("dropped a non-JSON message on the events stream of workspace %s", self.workspace.pk)
+            return None
+
+    async def _drain(self, text_data, bytes_data, raw=None):
+        """Store one message of a closing stream with a forced draw (the client may count it delivered),
+        then close at once if the drain's bound is reached, else re-arm the quiet timer."""
+        if not self.close_sent:
+            self._stop_close_timer()  # not quiet: this message came
+        if raw is None:
+            raw = self._parse(text_data, bytes_data)
+        if raw is not None:
+            await _record(workspace=self.workspace, raw=raw, force=True)
+        self._drained += 1
+        if self.close_sent:
+            return  # read before our close went out: stored, and the close is already on its way
+        left = self._drain_until - asyncio.get_running_loop().time()
+        if self._drained >= self.drain_most or left <= 0:
+            await self._close_try_again_later()
+        else:
+            # Quiet counted from the end of this store: uvicorn reads on only once we took the last message.
+            self._close_timer = asyncio.create_task(self._close_when_quiet(min(self.drain_quiet, left)))
+
+    async def _close_when_quiet(self, delay: float):
+        await asyncio.sleep(delay)
+        # Still referenced by `_close_timer` (a task nobody references may vanish mid-close); `close_sent`, set
+        # before the close is awaited, keeps a message arriving meanwhile from cancelling it.
+        await self._close_try_again_later()
+
+    async def _close_try_again_later(self):
+        if self.close_sent:
+            return
+        self.close_sent = True
         logger.info(
-            "events stream of workspace %s closed with 1013: no logs_events unit for %s s",
+            "events stream of workspace %s closed with 1013: no logs_events unit for %s s "
+            "(then %d messages drained, each new event stored in debt)",
             self.workspace.pk,
             self.max_wait,
+            self._drained,
         )
-        await self.close(code=TRY_AGAIN_LATER, reason="Rate limit exceeded: try again later.")
-        await _record(workspace=self.workspace, raw=raw, force=True)
+        try:
+            await self.close(code=TRY_AGAIN_LATER, reason="Rate limit exceeded: try again later.")
+        except OSError:  # uvicorn's ClientDisconnected: the client closed first, its disconnect is queued
+            logger.debug("events stream of workspace %s: the client closed first", self.workspace.pk)
+
+    def _stop_close_timer(self):
+        timer, self._close_timer = self._close_timer, None
+        if timer is not None and not timer.done():
+            timer.cancel()

@@ -154,7 +154,9 @@ def test_requests_dispatched_by_drf_answer_the_same(authed_client, workspace, ru
     compare(lambda i: _post(APIClient(), b + "task_runs/", body), lean=False)  # 401, no key
 
 
-def test_missing_permission_and_rate_limit_answer_the_same(workspace, organization, running, compare):
+def _read_only_collaborator(organization, workspace) -> APIClient:
+    """A client with the key of a member granted only Read-only collaborator on `workspace` (an Enterprise
+    organization, where that role exists)."""
     organization.tier = Tier.ENTERPRISE
     organization.save(update_fields=["tier"])
     user = UserFactory()
@@ -163,6 +165,11 @@ def test_missing_permission_and_rate_limit_answer_the_same(workspace, organizati
     _, secret = api_key_create(owner=user, name="k", expires_at=None)
     reader = APIClient()
     reader.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return reader
+
+
+def test_missing_permission_and_rate_limit_answer_the_same(workspace, organization, running, compare):
+    reader = _read_only_collaborator(organization, workspace)
     b = base(workspace)
     assert compare(lambda i: _post(reader, b + "task_runs/", _task_body(running["id"], "r")), lean=True)[0] == 403
     key = bucket_key("api", "org", organization.pk)
@@ -426,14 +433,7 @@ def test_flow_run_permissions_read_only_and_rate_limit_answer_the_same(workspace
                                                                        authed_client, compare):
     from apps.core import authcache
 
-    organization.tier = Tier.ENTERPRISE
-    organization.save(update_fields=["tier"])
-    user = UserFactory()
-    membership(organization, user, "member")
-    grant(workspace, role=catalog.READ_ONLY_COLLABORATOR, user=user)
-    _, secret = api_key_create(owner=user, name="k", expires_at=None)
-    reader = APIClient()
-    reader.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    reader = _read_only_collaborator(organization, workspace)
     b, run_id, flow_id = base(workspace), running["id"], running["flow_id"]
     assert compare(lambda i: _post(reader, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")), lean=True)[0] == 403
     for type_ in ("RUNNING", "CANCELLING"):  # missing flow_runs:write, then flow_runs:cancel

@@ -250,15 +250,20 @@ def in_debt(organization) -> None:
     assert services.consume(organization, "logs_events", 50, batch=True).allowed
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_tail_sent_before_the_close_is_stored_once_and_counted_then_one_1013(
-    workspace, user_key, tiny_limits, monkeypatch
-):
+@pytest.fixture
+def giving_up(workspace, tiny_limits, monkeypatch):
+    """The consumer, its bucket in debt, gives up on a unit after 0.2 s and closes after 0.3 s of quiet;
+    returns the consumer class for a test to tune its drain bounds further."""
     from apps.engine.api.events_stream import EventsInConsumer
 
     monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
     monkeypatch.setattr(EventsInConsumer, "drain_quiet", 0.3)
     in_debt(workspace.organization)
+    return EventsInConsumer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tail_sent_before_the_close_is_stored_once_and_counted_then_one_1013(workspace, user_key, giving_up):
     events = [event() for _ in range(6)]
     # Back to back, then the client sends nothing more (it is done): the first event waits 0.2 s in vain; the
     # five behind it, still unread (uvicorn paused reading), are read and stored before the close. Closing at
@@ -279,14 +284,7 @@ def test_the_tail_sent_before_the_close_is_stored_once_and_counted_then_one_1013
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_client_closing_during_the_drain_gets_no_1013_and_leaves_no_timer(
-    workspace, user_key, tiny_limits, monkeypatch
-):
-    from apps.engine.api.events_stream import EventsInConsumer
-
-    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
-    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 0.3)
-    in_debt(workspace.organization)
+def test_a_client_closing_during_the_drain_gets_no_1013_and_leaves_no_timer(workspace, user_key, giving_up):
     events = [event() for _ in range(3)]
 
     async def run():
@@ -306,13 +304,9 @@ def test_a_client_closing_during_the_drain_gets_no_1013_and_leaves_no_timer(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_client_that_never_pauses_is_closed_after_the_most_messages(workspace, user_key, tiny_limits, monkeypatch):
-    from apps.engine.api.events_stream import EventsInConsumer
-
-    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
-    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 30.0)  # never quiet long enough within this test
-    monkeypatch.setattr(EventsInConsumer, "drain_most", 5)
-    in_debt(workspace.organization)
+def test_a_client_that_never_pauses_is_closed_after_the_most_messages(workspace, user_key, giving_up, monkeypatch):
+    monkeypatch.setattr(giving_up, "drain_quiet", 30.0)  # never quiet long enough within this test
+    monkeypatch.setattr(giving_up, "drain_most", 5)
     events = [event() for _ in range(8)]
     replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
     assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
@@ -324,13 +318,9 @@ def test_a_client_that_never_pauses_is_closed_after_the_most_messages(workspace,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_client_that_never_pauses_is_closed_after_the_longest_drain(workspace, user_key, tiny_limits, monkeypatch):
-    from apps.engine.api.events_stream import EventsInConsumer
-
-    monkeypatch.setattr(EventsInConsumer, "max_wait", 0.2)
-    monkeypatch.setattr(EventsInConsumer, "drain_quiet", 30.0)  # never quiet long enough within this test
-    monkeypatch.setattr(EventsInConsumer, "drain_longest", 0.5)
-    in_debt(workspace.organization)
+def test_a_client_that_never_pauses_is_closed_after_the_longest_drain(workspace, user_key, giving_up, monkeypatch):
+    monkeypatch.setattr(giving_up, "drain_quiet", 30.0)  # never quiet long enough within this test
+    monkeypatch.setattr(giving_up, "drain_longest", 0.5)
     events = [event() for _ in range(400)]
     # One every 50 ms (20 s in all), each re-arming the quiet timer: the socket closes while they still come.
     replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events], gap=0.05)

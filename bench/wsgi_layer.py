@@ -7,12 +7,11 @@ rounds so that the machine's load weighs on each alike.
 Layers, each including the ones below it:
   view            the view alone (apps/core/health.health) on a prepared request
   get_response    Django's handler without WSGI: WSGIRequest, the middleware chain, URL resolution, close()
-  wsgi            ThreadPoolHttp._run_wsgi: WSGIHandler.__call__ (script prefix, request_started, WSGIRequest,
+  wsgi            ThreadPoolHttp._run: WSGIHandler.__call__ (script prefix, request_started, WSGIRequest,
                   get_response, status line, header list) and the server's part (iterate, close:
                   request_finished), headers encoded for ASGI
-  direct          ThreadPoolHttp._run_django: the same steps run directly (config/http_threads.py)
   asgi            ThreadPoolHttp.__call__ on an event loop: the environ, the hand-off to a request thread and back
-                  (process CPU: the loop and the thread), with `direct` in the thread
+                  (process CPU: the loop and the thread), with `wsgi` in the thread
 Prints µs of CPU per request (thread CPU; process CPU for `asgi`), the median of the rounds.
 """
 
@@ -70,11 +69,7 @@ def main() -> None:
 
     def wsgi(n):
         for _ in range(n):
-            direct._run_wsgi(environ())
-
-    def run_direct(n):
-        for _ in range(n):
-            direct._run_django(environ())
+            direct._run(environ())
 
     async def one(receive, send):
         await direct(scope, receive, send)
@@ -95,9 +90,8 @@ def main() -> None:
         asyncio.run(many())
 
     layers = {"view": (view, time.thread_time), "get_response": (get_response, time.thread_time),
-              "wsgi": (wsgi, time.thread_time), "direct": (run_direct, time.thread_time),
+              "wsgi": (wsgi, time.thread_time),
               "asgi": (asgi, time.process_time)}
-    assert direct._run_wsgi(environ()) == direct._run_django(environ())
     for fn, _ in layers.values():
         fn(200)  # warm-up
     results: dict[str, list[float]] = {name: [] for name in layers}

@@ -15,13 +15,6 @@ spooled as Django's ASGI handler spools them: in memory up to FILE_UPLOAD_MAX_ME
 temporary file, so concurrent large bodies cannot grow the process without bound; a body that arrives
 in one message (nearly all of them) is already in memory and is handed over as it is.
 
-When the application is Django's WSGIHandler (config/asgi.py), a thread runs the handler's own steps itself
-(`_run_django`: the script prefix, request_started, WSGIRequest, get_response, the response's headers, its
-content, close() and so request_finished, in Django's order) and reads the headers straight from the
-response, lower-cased as Django stores them, instead of going through the WSGI protocol (a status line and a
-header list built to be parsed back, the headers read through CaseInsensitiveMapping's generic Mapping
-methods). Same status, headers and body; tests/core/test_http_threads.py compares the two ways.
-
 The event loop hands a request to the threads through a queue.SimpleQueue and the thread hands the answer
 back with loop.call_soon_threadsafe onto one bare loop future: no executor work item, no
 concurrent.futures.Future and no future chaining per request (run_in_executor has all three).
@@ -46,9 +39,6 @@ import threading
 import time
 
 from django.conf import settings
-from django.core import signals
-from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.urls import set_script_prefix
 
 # POST paths that are polls: what a worker, runner or agent sends every few seconds while it waits for work.
 _POLL_PATH_ENDS = ("/get_scheduled_flow_runs", "/workers/heartbeat", "/get_runs")
@@ -168,8 +158,6 @@ class ThreadPoolHttp:
         self._poll_jobs: queue.SimpleQueue | None = None
         self._start_lock = threading.Lock()
         self._timing = _TimingLog(_TIMING_LOG) if _TIMING_LOG else None
-        # Django's handler (not a subclass, whose __call__ may differ): its steps run here, without WSGI's detour
-        self._run = self._run_django if type(wsgi_application) is WSGIHandler else self._run_wsgi
 
     def _start(self) -> None:
         # Threads start at the first request, in the worker process: gunicorn builds the app in its master
@@ -207,28 +195,7 @@ class ThreadPoolHttp:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(callback, future, value)
 
-    def _run_django(self, environ: dict) -> tuple[int, list, bytes]:
-        """WSGIHandler.__call__ and the WSGI server's part (iterate, close), in that order, answering what
-        `_run_wsgi` answers for it. No `wsgi.file_wrapper` is offered, so a file response is iterated as
-        there."""
-        handler = self.wsgi_application
-        set_script_prefix(get_script_name(environ))
-        signals.request_started.send(sender=WSGIHandler, environ=environ)
-        response = handler.get_response(handler.request_class(environ))
-        response._handler_class = WSGIHandler
-        # ResponseHeaders keeps {lower-cased name: (name, value)}: the names as sent; values stripped as below
-        headers = [(name.encode("latin1"), value.strip().encode("latin1"))
-                   for name, (_, value) in response.headers._store.items()]
-        if response.cookies:
-            headers += [(b"set-cookie", c.output(header="").strip().encode("latin1"))
-                        for c in response.cookies.values()]
-        try:
-            body = b"".join(response)
-        finally:
-            response.close()  # fires request_finished: Django returns the database connection here
-        return int(response.status_code), headers, body
-
-    def _run_wsgi(self, environ: dict) -> tuple[int, list, bytes]:
+    def _run(self, environ: dict) -> tuple[int, list, bytes]:
         started: list = []
 
         def start_response(status, headers, exc_info=None):

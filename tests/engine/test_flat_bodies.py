@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from pathlib import Path
 
 import pytest
 from rest_framework import serializers
@@ -16,10 +15,10 @@ from rest_framework import serializers
 from apps.engine.schemas.logs import MAX_BATCH, MAX_MESSAGE_LENGTH, LogCreate, LogCreateBatch, log_batch
 from apps.engine.schemas.runs import FlowRunCreate, TaskRunCreate, flow_run_create_body, task_run_create_body
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS
+from tests.engine.runs_helpers import TRACES
 
 ABSENT = object()
 RUN_ID = "671fa773-7ea3-4e9c-b244-e0016e00ff51"
-TRACES = Path(__file__).resolve().parents[3].parent / "shared" / "prefect2-compat" / "traces"
 CLIENT_DETAILS = {key: None for key in STATE_DETAIL_DEFAULTS} | {"untrackable_result": False,
                                                                   "pause_reschedule": False}
 CLIENT_STATE = {"type": "PENDING", "name": "Pending", "message": None, "state_details": CLIENT_DETAILS, "data": None}

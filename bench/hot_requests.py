@@ -11,7 +11,11 @@ request, so a change is measured before and after at once.
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/hot_requests.py [-F 20 -T 10] [--profile ENDPOINT]
 
 `--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
-dispatch (PRAETOR_LEAN_VIEWS off / on), flow run by flow run in one process; `--filter` adds flow run filters.
+dispatch (PRAETOR_LEAN_VIEWS off / on), `--ab-prepare` the statements of apps/core/prepared.py bound on the
+client and never prepared / prepared (PRAETOR_DB_PREPARE off / on), flow run by flow run in one process;
+`--filter` adds flow run filters. The CPU the PostgreSQL backend of the connection spent per request is read
+from /proc/<its pid>/schedstat (nanoseconds on CPU) around each timed request, when the file is readable (the
+server runs on this machine).
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -44,6 +48,8 @@ class Runner:
         self.client, self.prefix = client, prefix
         self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_PREFECT_API_VERSION": "0.8.4"}
         self.cpu: dict[str, list[float]] = defaultdict(list)
+        self.pg_cpu: dict[str, list[float]] = defaultdict(list)
+        self.pg_schedstat: str | None = None  # /proc/<pid>/schedstat of the connection's PostgreSQL backend
         self.calls: dict[str, list[int]] = defaultdict(list)
         self.profile_name = profile
         self.stats: pstats.Stats | None = None
@@ -72,12 +78,37 @@ class Runner:
                 else:
                     self.stats.add(stats)
         else:
+            pg_start = _on_cpu(self.pg_schedstat)
             start = time.process_time()
             response = send(self.prefix + path, **kwargs)
             self.cpu[name].append(time.process_time() - start)
+            if pg_start is not None:
+                self.pg_cpu[name].append(_on_cpu(self.pg_schedstat) - pg_start)
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.content[:300]!r}")
         return response.json() if response.content else None
+
+
+def _on_cpu(schedstat: str | None) -> float | None:
+    """Seconds a process has run on a CPU, from its /proc/<pid>/schedstat; None without one."""
+    if schedstat is None:
+        return None
+    with open(schedstat) as f:
+        return int(f.read().split()[0]) / 1e9
+
+
+def _backend_schedstat() -> str | None:
+    """/proc/<pid>/schedstat of the PostgreSQL backend of the default connection, if readable here."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        path = f"/proc/{cursor.fetchone()[0]}/schedstat"
+    try:
+        _on_cpu(path)
+    except (OSError, ValueError, IndexError):
+        return None
+    return path
 
 
 def _logs(run_id: str, task_ids: list[str], size: int) -> list[dict]:
@@ -194,6 +225,10 @@ def main() -> None:
                         help="alternate flow run by flow run between storing a log batch as before the COPY step "
                              "(a Log per log, one multi-row INSERT: names marked [insert]) and the COPY, in this "
                              "one process")
+    parser.add_argument("--ab-prepare", action="store_true",
+                        help="alternate flow run by flow run between PRAETOR_DB_PREPARE off (apps/core/prepared.py's "
+                             "statements bound on the client, never prepared: names marked [unprepared]) and on, "
+                             "in this one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -204,7 +239,7 @@ def main() -> None:
 
     django.setup()
     from django.core import signals
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connections
     from django.test import Client
 
     # Keep one connection, as the production server's threads do (the test settings close it per request).
@@ -215,6 +250,7 @@ def main() -> None:
     flow = runner.call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
     workload(runner, flow["id"], 2, args.T, args.L, args.filter)  # warm-up: caches, compiled queries
     runner.measure = True
+    runner.pg_schedstat = _backend_schedstat()
     from django.conf import settings
 
     for profiled in (False, True):
@@ -231,6 +267,19 @@ def main() -> None:
                     workload(runner, flow["id"], 1, args.T, args.L, args.filter)
             settings.PRAETOR_LEAN_VIEWS, runner.variant = lean, ""
             continue
+        if args.ab_prepare:
+            from django.db import connection
+
+            prepare = settings.PRAETOR_DB_PREPARE
+            for _ in range(args.F):
+                for variant in (" [unprepared]", ""):
+                    runner.variant = variant
+                    settings.PRAETOR_DB_PREPARE = not variant and prepare
+                    connection._praetor_raw_cursor = None  # apps/core/prepared.py makes its cursor anew
+                    workload(runner, flow["id"], 1, args.T, args.L, args.filter)
+            settings.PRAETOR_DB_PREPARE, runner.variant = prepare, ""
+            connection._praetor_raw_cursor = None
+            continue
         if not args.ab:
             workload(runner, flow["id"], args.F, args.T, args.L, args.filter)
             continue
@@ -243,22 +292,29 @@ def main() -> None:
                 FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
                 workload(runner, flow["id"], 1, args.T, args.L, args.filter)
         FlatValidator.fast, runner.variant = flat, ""
-    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
+    print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13} {'PG ms/req':>10}")
     marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
-              else None)
+              else " [unprepared]" if args.ab_prepare else None)
     for variant in ((marker, "") if marker else ("",)):
-        total_calls = total_cpu = total_n = 0
+        total_calls = total_cpu = total_n = total_pg = 0
         for name in runner.calls:
             if marker and name.endswith(marker) != bool(variant):
                 continue
-            calls, cpu = runner.calls[name], runner.cpu[name]
+            calls, cpu, pg = runner.calls[name], runner.cpu[name], runner.pg_cpu[name]
+            pg_ms = f"{1000 * sum(pg) / len(pg):10.3f}" if pg else f"{'-':>10}"
             print(f"{name:44} {len(calls):5d} {sum(calls) / len(calls):10.0f} {1000 * sum(cpu) / len(cpu):11.2f} "
-                  f"{statistics.median(calls):13.0f}")
+                  f"{statistics.median(calls):13.0f} {pg_ms}")
             total_calls += sum(calls)
             total_cpu += sum(cpu)
+            total_pg += sum(pg)
             total_n += len(calls)
+        pg_ms = f"{1000 * total_pg / total_n:10.3f}" if runner.pg_schedstat else f"{'-':>10}"
         print(f"{'all (weighted by the workload)' + variant:44} {total_n:5d} {total_calls / total_n:10.0f} "
-              f"{1000 * total_cpu / total_n:11.2f}")
+              f"{1000 * total_cpu / total_n:11.2f} {'':13} {pg_ms}")
+    raw = connections["default"].connection
+    if raw is not None and raw.prepare_threshold is not None:
+        # psycopg's own bookkeeping: statements prepared over the run (a ROLLBACK makes it forget them all)
+        print(f"prepared statements: {raw._prepared._prepared_idx} prepared, {len(raw._prepared._names)} held")
     if runner.stats is not None:
         if args.dump:
             runner.stats.dump_stats(args.dump)

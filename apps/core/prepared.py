@@ -26,11 +26,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import DateTimeField, Field, QuerySet
 from django.db.models.query import get_related_populators
+from psycopg.types import numeric
 
 from apps.core import rows
 
@@ -185,15 +187,51 @@ def _populate(related: tuple, row, from_obj) -> None:
         populator.remote_setter(obj, from_obj)
 
 
+# What psycopg's prepare_threshold of a connection becomes when it is None (Django's default, which turns
+# preparation off entirely, even for `prepare=True`): a count no statement reaches, so that only the
+# statements executed with `prepare=True` (ours, below) are prepared, never one by its count alone.
+_PREPARE_ONLY_WHEN_ASKED = 2**62
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """psycopg's server-binding cursor whose statements are prepared unless told otherwise: the first
+    execution of a statement (its SQL and parameter types) on a connection sends Parse for a named statement,
+    later ones only Bind/Execute, so PostgreSQL parses and plans it once per connection (and re-plans only
+    when its plan cache decides to). For the fixed-shape statements of this module; psycopg keeps up to
+    `prepared_max` of them per connection (the least recently used deallocated) and forgets them all on a
+    ROLLBACK (DEALLOCATE ALL: they are prepared again on their next use)."""
+
+    def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
 class _RawCursor:
     """One psycopg cursor per database connection, used as Django's `connection.cursor()` is (`with … as
     cursor`), with database errors turned into Django's as its CursorWrapper does, but without building a
     wrapper per statement (about a third of a statement's client CPU). It reads timestamps through psycopg's
-    C loader (rows.use_c_timestamptz_loader: the same datetimes as Django's loader)."""
+    C loader (rows.use_c_timestamptz_loader: the same datetimes as Django's loader).
+
+    With settings.PRAETOR_DB_PREPARE (the default) the cursor binds parameters on the server and prepares
+    its statements (_PreparingCursor); without, it is the connection's own cursor (Django's client-side
+    binding, nothing prepared), for a pooler that cannot keep prepared statements (pgbouncer in transaction
+    mode before 1.21, or without max_prepared_statements)."""
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
-        self.cursor = self.raw.cursor()
+        self.prepares = bool(settings.PRAETOR_DB_PREPARE)
+        if self.prepares:
+            if self.raw.prepare_threshold is None:
+                self.raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
+            self.cursor = _PreparingCursor(self.raw)
+            # Bound on the server, psycopg's C dumpers of Django's Int2/Int4 wrappers (IntegerField values)
+            # send an out-of-range value truncated (40000 as smallint -25536) and Int8's raise OverflowError;
+            # its Python dumpers send the value's digits, which PostgreSQL refuses (DataError), as it does
+            # the literal of client-side binding.
+            for wrapper, dumper in ((numeric.Int2, numeric.Int2Dumper), (numeric.Int4, numeric.Int4Dumper),
+                                    (numeric.Int8, numeric.Int8Dumper)):
+                self.cursor.adapters.register_dumper(wrapper, dumper)
+        else:
+            self.cursor = self.raw.cursor()
         rows.use_c_timestamptz_loader(self.cursor.adapters)
 
     def __enter__(self):
@@ -207,9 +245,10 @@ class _RawCursor:
 
 
 def cursor_for(connection):
-    """A cursor for the statements of this module: the connection's own raw psycopg cursor on PostgreSQL,
-    Django's cursor when queries are being logged or wrapped (DEBUG, django_assert_num_queries,
-    `execute_wrapper`), so every statement is still seen there."""
+    """A cursor for the statements of this module: the connection's own raw psycopg cursor on PostgreSQL
+    (preparing its statements, _RawCursor), Django's cursor when queries are being logged or wrapped (DEBUG,
+    django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
+    it: bound on the client, not prepared)."""
     if connection.vendor != "postgresql" or connection.queries_logged or connection.execute_wrappers:
         return connection.cursor()
     connection.ensure_connection()
@@ -421,10 +460,16 @@ def insert_many(objs: list, *, batch_size: int = 1000) -> None:
             "({})".format(", ".join(["%s"] * len(fields))))
     into, row_marks = head
     with cursor_for(connection) as cursor:
+        execute = cursor.execute
+        if isinstance(cursor, _PreparingCursor):
+            # Bound on the server: at most 65,535 parameters a statement; and one statement per number of
+            # rows, not worth preparing.
+            batch_size = max(1, min(batch_size, 65535 // len(fields)))
+            execute = functools.partial(cursor.execute, prepare=False)
         for start in range(0, len(objs), batch_size):
             batch = objs[start:start + batch_size]
             params = [value for obj in batch for value in _values(connection, obj)]
-            cursor.execute(into + ", ".join([row_marks] * len(batch)), params)
+            execute(into + ", ".join([row_marks] * len(batch)), params)
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias

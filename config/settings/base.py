@@ -109,6 +109,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Prepare the hot fixed-shape statements of apps/core/prepared.py on each connection (bound on the server,
+# parsed and planned once per connection). Turn off behind a pooler that cannot keep prepared statements
+# across transactions (pgbouncer in transaction mode before 1.21, or with max_prepared_statements = 0).
+PRAETOR_DB_PREPARE = env("PRAETOR_DB_PREPARE", True, cast=bool)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads per web process that run HTTP requests (config/http_threads.py); each keeps one database
 # connection, so PostgreSQL sees at most WEB_CONCURRENCY x (PRAETOR_WEB_THREADS + PRAETOR_WEB_POLL_THREADS)

@@ -263,3 +263,34 @@ def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connect
     read_and_check()
     assert prepared.cursor_for(connection) is not old_cursor
     assert connection.connection.info.backend_pid != old_pid
+
+
+def test_compare_and_swap_on_a_null_column_decides_the_same_prepared(authed_client, workspace, settings):
+    """write_together_if's guard with a NULL value (IS NOT DISTINCT FROM an untyped NULL parameter, its type
+    taken from the column), with and without fields to set."""
+    flow_id = create_flow(authed_client, workspace)["id"]
+    outcomes = []
+    for on in (False, True, True):
+        _preparing(settings, on)
+        run_id = create_flow_run(authed_client, workspace, flow_id)["id"]
+        FlowRun.objects.for_workspace(workspace).filter(pk=run_id).update(state=None)
+        run = FlowRun.objects.for_workspace(workspace).get(pk=run_id)
+
+        def new_state(run_id=run_id):
+            return FlowRunState(id=uuid.uuid4(), workspace=workspace, flow_run_id=run_id, type="RUNNING",
+                                name="Running", timestamp=timezone.now())
+
+        first, second = new_state(), new_state()
+        got = [prepared.write_together_if([], run, [], unchanged="state_id", value=None),
+               prepared.write_together_if([first], run, [], unchanged="state_id", value=uuid.uuid4())]
+        run.state_id = first.id
+        got.append(prepared.write_together_if([first], run, ["state"], unchanged="state_id", value=None))
+        run.state_id = second.id
+        got.append(prepared.write_together_if([second], run, ["state"], unchanged="state_id", value=None))
+        got.append(FlowRun.objects.for_workspace(workspace).get(pk=run_id).state_id == first.id)
+        got += [FlowRunState.all_workspaces.filter(pk=first.pk).exists(),
+                FlowRunState.all_workspaces.filter(pk=second.pk).exists()]
+        outcomes.append(got)
+    assert outcomes[0] == [True, False, True, False, True, True, False]
+    assert outcomes[1] == outcomes[2] == outcomes[0]
+    assert any("IS NOT DISTINCT FROM" in sql for sql in _server_statements().values())

@@ -199,7 +199,7 @@ class _PreparingCursor(psycopg.Cursor):
     later ones only Bind/Execute, so PostgreSQL parses and plans it once per connection (and re-plans only
     when its plan cache decides to). For the fixed-shape statements of this module; psycopg keeps up to
     `prepared_max` of them per connection (the least recently used deallocated) and forgets them all on a
-    ROLLBACK (DEALLOCATE ALL: they are prepared again on their next use)."""
+    rollback, a savepoint's too (DEALLOCATE ALL: they are prepared again on their next use)."""
 
     def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
         return super().execute(query, params, prepare=prepare, binary=binary)
@@ -218,8 +218,7 @@ class _RawCursor:
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
-        self.prepares = bool(settings.PRAETOR_DB_PREPARE)
-        if self.prepares:
+        if settings.PRAETOR_DB_PREPARE:
             if self.raw.prepare_threshold is None:
                 self.raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
             self.cursor = _PreparingCursor(self.raw)

@@ -50,8 +50,10 @@ def measure(url: str, key: str, server_pid: int, database: str, args) -> tuple[f
     pg_before = {pid: flows.cpu_seconds({pid}) for pid in backends(database)}
     app_before = flows.cpu_seconds(tree)
     timings = defaultdict(list)
-    threads = [threading.Thread(target=flows.api_worker, args=(url, key, args.F, args.T, timings, errors))
-               for _ in range(args.P)]
+    threads = [
+        threading.Thread(target=flows.api_worker, args=(url, key, args.F, args.T, timings, errors))
+        for _ in range(args.P)
+    ]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -86,9 +88,12 @@ def main() -> None:
                     rate, app, pg = measure(url, key, server.proc.pid, args.database, args)
                 finally:
                     server.stop()
-                print(f"round {round_} PRAETOR_DB_PREPARE={prepare}: {rate:.0f} requests/s, server CPU "
-                      f"{1000 * app / task_runs:.2f} s, PostgreSQL backends {1000 * pg / task_runs:.2f} s per 1,000 "
-                      f"task runs (load {os.getloadavg()[0]:.1f})", flush=True)
+                print(
+                    f"round {round_} PRAETOR_DB_PREPARE={prepare}: {rate:.0f} requests/s, server CPU "
+                    f"{1000 * app / task_runs:.2f} s, PostgreSQL backends {1000 * pg / task_runs:.2f} s per 1,000 "
+                    f"task runs (load {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
     finally:
         for service in list(compare.Service.running):
             service.stop()

@@ -123,8 +123,17 @@ def _workload(client, ws) -> list:
         keep(set_task_state(client, ws, task_id, "COMPLETED", data=None, message="done"))
         keep(set_task_state(client, ws, task_id, "RUNNING"))  # from a final state: rejected
         tasks.append(task_id)
-    logs = [{"name": "n", "level": 20, "message": f"m{i}", "timestamp": "2026-12-06T10:00:00+00:00",
-             "flow_run_id": run_id, "task_run_id": tasks[i % 2] if i % 3 else None} for i in range(5)]
+    logs = [
+        {
+            "name": "n",
+            "level": 20,
+            "message": f"m{i}",
+            "timestamp": "2026-12-06T10:00:00+00:00",
+            "flow_run_id": run_id,
+            "task_run_id": tasks[i % 2] if i % 3 else None,
+        }
+        for i in range(5)
+    ]
     keep(client.post(base(ws) + "logs/", logs, format="json"))
     keep(set_flow_state(client, ws, run_id, "COMPLETED"))
     keep(client.get(base(ws) + f"flow_runs/{run_id}"))
@@ -145,7 +154,8 @@ def _stored(ws) -> dict:
 
 
 def test_the_hot_endpoints_answer_and_store_the_same_with_and_without_prepared_statements(
-        authed_client, workspace, settings):
+    authed_client, workspace, settings
+):
     _preparing(settings, False)
     unprepared = _workload(authed_client, workspace)
     assert not _known()
@@ -197,10 +207,16 @@ def test_out_of_range_integers_fail_as_bound_on_the_client(workspace, settings):
         with pytest.raises(DataError, match="out of range"), transaction.atomic():
             prepared.insert(log)
         assert not Log.objects.for_workspace(workspace).exists()
-        for value, sql in ((Int2(40_000), "SELECT %s::int2"), (Int4(2**31), "SELECT %s::int4"),
-                           (Int8(2**63), "SELECT %s::int8")):
-            with pytest.raises(DataError, match="out of range"), transaction.atomic(), \
-                    prepared.cursor_for(connection) as cursor:
+        for value, sql in (
+            (Int2(40_000), "SELECT %s::int2"),
+            (Int4(2**31), "SELECT %s::int4"),
+            (Int8(2**63), "SELECT %s::int8"),
+        ):
+            with (
+                pytest.raises(DataError, match="out of range"),
+                transaction.atomic(),
+                prepared.cursor_for(connection) as cursor,
+            ):
                 cursor.execute(sql, [value])
         with prepared.cursor_for(connection) as cursor:
             cursor.execute("SELECT %s, %s, %s", [Int2(-(2**15)), Int4(2**31 - 1), Int8(-(2**63))])
@@ -214,14 +230,14 @@ def test_a_multi_row_insert_bound_on_the_server_splits_past_its_parameter_limit(
     logs = [Log(workspace=workspace, name="n", level=20, message=str(i), timestamp=stamp) for i in range(n)]
     with transaction.atomic():
         prepared.insert_many(logs, batch_size=n)
-    assert sorted(int(m) for m in Log.objects.for_workspace(workspace).values_list("message", flat=True)) \
-        == list(range(n))
+    assert sorted(int(m) for m in Log.objects.for_workspace(workspace).values_list("message", flat=True)) == list(
+        range(n)
+    )
     assert not any(sql.startswith('INSERT INTO "engine_log"') for sql in _server_statements().values())
 
 
 @pytest.mark.django_db(transaction=True)
-def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connection(authed_client, workspace,
-                                                                                      settings):
+def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connection(authed_client, workspace, settings):
     from apps.engine.selectors.flow_runs import flow_run_get
 
     connection.close()
@@ -248,8 +264,9 @@ def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connect
     with pytest.raises(IntegrityError):
         prepared.insert(state)
     read_and_check()
-    fresh = FlowRunState(workspace=workspace, flow_run_id=run_id, type="RUNNING", name="Running",
-                         timestamp=timezone.now())
+    fresh = FlowRunState(
+        workspace=workspace, flow_run_id=run_id, type="RUNNING", name="Running", timestamp=timezone.now()
+    )
     with transaction.atomic():
         with pytest.raises(IntegrityError), transaction.atomic():
             prepared.insert(state)
@@ -277,19 +294,29 @@ def test_compare_and_swap_on_a_null_column_decides_the_same_prepared(authed_clie
         run = FlowRun.objects.for_workspace(workspace).get(pk=run_id)
 
         def new_state(run_id=run_id):
-            return FlowRunState(id=uuid.uuid4(), workspace=workspace, flow_run_id=run_id, type="RUNNING",
-                                name="Running", timestamp=timezone.now())
+            return FlowRunState(
+                id=uuid.uuid4(),
+                workspace=workspace,
+                flow_run_id=run_id,
+                type="RUNNING",
+                name="Running",
+                timestamp=timezone.now(),
+            )
 
         first, second = new_state(), new_state()
-        got = [prepared.write_together_if([], run, [], unchanged="state_id", value=None),
-               prepared.write_together_if([first], run, [], unchanged="state_id", value=uuid.uuid4())]
+        got = [
+            prepared.write_together_if([], run, [], unchanged="state_id", value=None),
+            prepared.write_together_if([first], run, [], unchanged="state_id", value=uuid.uuid4()),
+        ]
         run.state_id = first.id
         got.append(prepared.write_together_if([first], run, ["state"], unchanged="state_id", value=None))
         run.state_id = second.id
         got.append(prepared.write_together_if([second], run, ["state"], unchanged="state_id", value=None))
         got.append(FlowRun.objects.for_workspace(workspace).get(pk=run_id).state_id == first.id)
-        got += [FlowRunState.all_workspaces.filter(pk=first.pk).exists(),
-                FlowRunState.all_workspaces.filter(pk=second.pk).exists()]
+        got += [
+            FlowRunState.all_workspaces.filter(pk=first.pk).exists(),
+            FlowRunState.all_workspaces.filter(pk=second.pk).exists(),
+        ]
         outcomes.append(got)
     assert outcomes[0] == [True, False, True, False, True, True, False]
     assert outcomes[1] == outcomes[2] == outcomes[0]

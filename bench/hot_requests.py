@@ -11,7 +11,8 @@ request, so a change is measured before and after at once.
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/hot_requests.py [-F 20 -T 10] [--profile ENDPOINT]
 
 `--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
-dispatch (PRAETOR_LEAN_VIEWS off / on), flow run by flow run in one process; `--filter` adds flow run filters.
+dispatch (PRAETOR_LEAN_VIEWS off / on), `--ab-create` the flow run create (the ORM way / the one statement),
+flow run by flow run in one process; `--filter` adds flow run filters.
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -175,6 +176,23 @@ def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
     views.logs_create, runner.variant = copy, ""
 
 
+def _alternate_flow_run_creates(runner: Runner, flow_id: str, args) -> None:
+    """Flow run by flow run, its create by the ORM way (`_flow_run_create_orm`, SQLite's, names marked [orm]) and
+    by the one statement (`flow_run_create`)."""
+    from apps.engine.services import flow_runs
+
+    statement = flow_runs.flow_run_create
+
+    def orm(*, actor=None, **kwargs):
+        return flow_runs._flow_run_create_orm(**kwargs)
+
+    for _ in range(args.F):
+        for variant, create in ((" [orm]", orm), ("", statement)):
+            runner.variant, flow_runs.flow_run_create = variant, create
+            workload(runner, flow_id, 1, args.T, args.L, args.filter)
+    flow_runs.flow_run_create, runner.variant = statement, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
@@ -194,6 +212,9 @@ def main() -> None:
                         help="alternate flow run by flow run between storing a log batch as before the COPY step "
                              "(a Log per log, one multi-row INSERT: names marked [insert]) and the COPY, in this "
                              "one process")
+    parser.add_argument("--ab-create", action="store_true",
+                        help="alternate flow run by flow run between creating the flow run by the ORM (names marked "
+                             "[orm]) and by the one statement, in this one process")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -222,6 +243,9 @@ def main() -> None:
         if args.ab_logs:
             _alternate_log_inserts(runner, flow["id"], args)
             continue
+        if args.ab_create:
+            _alternate_flow_run_creates(runner, flow["id"], args)
+            continue
         if args.ab_lean:
             lean = settings.PRAETOR_LEAN_VIEWS
             for _ in range(args.F):
@@ -245,7 +269,7 @@ def main() -> None:
         FlatValidator.fast, runner.variant = flat, ""
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
     marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
-              else None)
+              else " [orm]" if args.ab_create else None)
     for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = 0
         for name in runner.calls:

@@ -12,7 +12,8 @@ request, so a change is measured before and after at once.
 
 `--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
 dispatch (PRAETOR_LEAN_VIEWS off / on), `--ab-create` the flow run create (the ORM way / the one statement),
-flow run by flow run in one process; `--filter` adds flow run filters.
+`--ab-filter` the filter page (the queryset / flow_run_page), flow run by flow run in one process; `--filter`
+adds flow run filters.
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -193,6 +194,25 @@ def _alternate_flow_run_creates(runner: Runner, flow_id: str, args) -> None:
     flow_runs.flow_run_create, runner.variant = statement, ""
 
 
+def _alternate_filter_pages(runner: Runner, flow_id: str, args) -> None:
+    """Flow run by flow run (with --filter's two filters), the filter page read by the queryset (names marked
+    [queryset]) and by `flow_run_page` (a query compiled once per shape for bodies of ids only)."""
+    from apps.engine.schemas.filters import page
+    from apps.engine.selectors import flow_runs as selectors
+
+    compiled = selectors.flow_run_page
+
+    def by_queryset(*, workspace, body):
+        return list(selectors.flow_run_list(workspace=workspace, body=body, sort=body.get("sort", "ID_DESC"))[
+            page(body)])
+
+    for _ in range(args.F):
+        for variant, read in ((" [queryset]", by_queryset), ("", compiled)):
+            runner.variant, selectors.flow_run_page = variant, read
+            workload(runner, flow_id, 1, args.T, args.L, True)
+    selectors.flow_run_page, runner.variant = compiled, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
@@ -215,6 +235,9 @@ def main() -> None:
     parser.add_argument("--ab-create", action="store_true",
                         help="alternate flow run by flow run between creating the flow run by the ORM (names marked "
                              "[orm]) and by the one statement, in this one process")
+    parser.add_argument("--ab-filter", action="store_true",
+                        help="with --filter's two filters a flow run, alternate flow run by flow run between reading "
+                             "the filter page by the queryset (names marked [queryset]) and by flow_run_page")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -246,6 +269,9 @@ def main() -> None:
         if args.ab_create:
             _alternate_flow_run_creates(runner, flow["id"], args)
             continue
+        if args.ab_filter:
+            _alternate_filter_pages(runner, flow["id"], args)
+            continue
         if args.ab_lean:
             lean = settings.PRAETOR_LEAN_VIEWS
             for _ in range(args.F):
@@ -269,7 +295,7 @@ def main() -> None:
         FlatValidator.fast, runner.variant = flat, ""
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13}")
     marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
-              else " [orm]" if args.ab_create else None)
+              else " [orm]" if args.ab_create else " [queryset]" if args.ab_filter else None)
     for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = 0
         for name in runner.calls:

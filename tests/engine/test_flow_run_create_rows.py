@@ -252,3 +252,17 @@ def test_missing_flow_deployment_and_parent_are_404_in_the_orm_ways_order(frozen
     for way in WAYS:
         assert _outcome(way, other, {"flow_id": sides[way]["flow"]}, None) == {"error": ("NotFound", "Flow not found.")}
     assert not FlowRun.objects.for_workspace(other).exists()
+
+
+def test_a_key_whose_run_is_gone_when_read_back_is_409_retry(frozen, workspace, monkeypatch):
+    """The insert skipped the run for its key, and the run holding the key was deleted before the read back:
+    409 `retry` (the ORM way's `.get` raised DoesNotExist there, a 500), nothing written."""
+    from apps.core import prepared
+    from apps.core.errors import Conflict
+
+    sides = _sides(workspace)
+    monkeypatch.setattr(prepared, "insert_if", lambda run, *, exists, dependents: (True, False))
+    before = _counts(workspace.pk)
+    with pytest.raises(Conflict) as raised:
+        flow_runs.flow_run_create(workspace=workspace, flow_id=sides["statement"]["flow"], idempotency_key="gone")
+    assert raised.value.code == "retry" and _counts(workspace.pk) == before

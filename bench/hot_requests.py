@@ -12,10 +12,11 @@ request, so a change is measured before and after at once.
 
 `--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
 dispatch (PRAETOR_LEAN_VIEWS off / on), `--ab-prepare` the statements of apps/core/prepared.py bound on the
-client and never prepared / prepared (PRAETOR_DB_PREPARE off / on), flow run by flow run in one process;
-`--filter` adds flow run filters. The CPU the PostgreSQL backend of the connection spent per request is read
-from /proc/<its pid>/schedstat (nanoseconds on CPU) around each timed request, when the file is readable (the
-server runs on this machine).
+client and never prepared / prepared (PRAETOR_DB_PREPARE off / on), `--ab-create` the flow run create (the ORM
+way / the one statement), `--ab-filter` the filter page (the queryset / flow_run_page), flow run by flow run in
+one process; `--filter` adds flow run filters. The CPU the PostgreSQL backend of the connection spent per
+request is read from /proc/<its pid>/schedstat (nanoseconds on CPU) around each timed request, when the file is
+readable (the server runs on this machine).
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -206,6 +207,42 @@ def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
     views.logs_create, runner.variant = copy, ""
 
 
+def _alternate_flow_run_creates(runner: Runner, flow_id: str, args) -> None:
+    """Flow run by flow run, its create by the ORM way (`_flow_run_create_orm`, SQLite's, names marked [orm]) and
+    by the one statement (`flow_run_create`)."""
+    from apps.engine.services import flow_runs
+
+    statement = flow_runs.flow_run_create
+
+    def orm(*, actor=None, **kwargs):
+        return flow_runs._flow_run_create_orm(**kwargs)
+
+    for _ in range(args.F):
+        for variant, create in ((" [orm]", orm), ("", statement)):
+            runner.variant, flow_runs.flow_run_create = variant, create
+            workload(runner, flow_id, 1, args.T, args.L, args.filter)
+    flow_runs.flow_run_create, runner.variant = statement, ""
+
+
+def _alternate_filter_pages(runner: Runner, flow_id: str, args) -> None:
+    """Flow run by flow run (with --filter's two filters), the filter page read by the queryset (names marked
+    [queryset]) and by `flow_run_page` (a query compiled once per shape for bodies of ids only)."""
+    from apps.engine.schemas.filters import page
+    from apps.engine.selectors import flow_runs as selectors
+
+    compiled = selectors.flow_run_page
+
+    def by_queryset(*, workspace, body):
+        return list(selectors.flow_run_list(workspace=workspace, body=body, sort=body.get("sort", "ID_DESC"))[
+            page(body)])
+
+    for _ in range(args.F):
+        for variant, read in ((" [queryset]", by_queryset), ("", compiled)):
+            runner.variant, selectors.flow_run_page = variant, read
+            workload(runner, flow_id, 1, args.T, args.L, True)
+    selectors.flow_run_page, runner.variant = compiled, ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=20, help="flow runs per pass")
@@ -229,6 +266,12 @@ def main() -> None:
                         help="alternate flow run by flow run between PRAETOR_DB_PREPARE off (apps/core/prepared.py's "
                              "statements bound on the client, never prepared: names marked [unprepared]) and on, "
                              "in this one process")
+    parser.add_argument("--ab-create", action="store_true",
+                        help="alternate flow run by flow run between creating the flow run by the ORM (names marked "
+                             "[orm]) and by the one statement, in this one process")
+    parser.add_argument("--ab-filter", action="store_true",
+                        help="with --filter's two filters a flow run, alternate flow run by flow run between reading "
+                             "the filter page by the queryset (names marked [queryset]) and by flow_run_page")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -257,6 +300,12 @@ def main() -> None:
         runner.profiled_pass = profiled
         if args.ab_logs:
             _alternate_log_inserts(runner, flow["id"], args)
+            continue
+        if args.ab_create:
+            _alternate_flow_run_creates(runner, flow["id"], args)
+            continue
+        if args.ab_filter:
+            _alternate_filter_pages(runner, flow["id"], args)
             continue
         if args.ab_lean:
             lean = settings.PRAETOR_LEAN_VIEWS
@@ -294,7 +343,8 @@ def main() -> None:
         FlatValidator.fast, runner.variant = flat, ""
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13} {'PG ms/req':>10}")
     marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
-              else " [unprepared]" if args.ab_prepare else None)
+              else " [unprepared]" if args.ab_prepare else " [orm]" if args.ab_create
+              else " [queryset]" if args.ab_filter else None)
     for variant in ((marker, "") if marker else ("",)):
         total_calls = total_cpu = total_n = total_pg = 0
         for name in runner.calls:

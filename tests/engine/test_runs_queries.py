@@ -36,17 +36,28 @@ def test_first_request_of_a_key_reads_key_workspace_and_access_then_none(authed_
 
     flow = create_flow(authed_client, workspace)
     authcache.clear()
-    with django_assert_num_queries(COLD + ATOMIC + 3):
+    with django_assert_num_queries(COLD + 1):
         create_flow_run(authed_client, workspace, flow["id"])
-    with django_assert_num_queries(ATOMIC + 3):
+    with django_assert_num_queries(1):
         create_flow_run(authed_client, workspace, flow["id"])
 
 
 def test_flow_run_create_queries(authed_client, workspace, django_assert_num_queries):
     flow = create_flow(authed_client, workspace)
-    # flow exists, insert run, insert state
-    with django_assert_num_queries(REQUEST + ATOMIC + 3):
+    # One statement: the run and its state, inserted if the flow is in the workspace; no transaction.
+    with django_assert_num_queries(REQUEST + 1) as captured:
         create_flow_run(authed_client, workspace, flow["id"])
+    assert not any("SAVEPOINT" in q["sql"] for q in captured.captured_queries)
+    # With an idempotency key the same statement (and the decision row); a retry reads the first run back.
+    with django_assert_num_queries(REQUEST + 1):
+        first = create_flow_run(authed_client, workspace, flow["id"], idempotency_key="k")
+    with django_assert_num_queries(REQUEST + 2):
+        assert create_flow_run(authed_client, workspace, flow["id"], idempotency_key="k")["id"] == first["id"]
+    # A subflow: its parent task run's existence check, then in a transaction its first state mirrored onto
+    # that task run (the locked read and the write of a set_state), then the statement.
+    task = create_task_run(authed_client, workspace, first["id"])
+    with django_assert_num_queries(REQUEST + 1 + ATOMIC + 3):
+        create_flow_run(authed_client, workspace, flow["id"], parent_task_run_id=task["id"])
 
 
 def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries):

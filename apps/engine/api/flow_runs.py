@@ -59,8 +59,8 @@ class FlowRunFilterView(WorkspaceAPIView):
                    operation_id="flow_run_filter")
     def post(self, request, **kwargs):
         body = parse_plain(filters.FlowRunFilterBody, request.data)
-        runs = selectors.flow_run_list(workspace=self.workspace, body=body, sort=body.get("sort", "ID_DESC"))
-        return Response([schemas.flow_run_json(run) for run in runs[filters.page(body)]])
+        runs = selectors.flow_run_page(workspace=self.workspace, body=body)
+        return Response([schemas.flow_run_json(run) for run in runs])
 
 
 class FlowRunCountView(WorkspaceAPIView):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import Invalid, NotFound
+from apps.core import prepared, rows
+from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models.deployments import Deployment
-from apps.engine.models.runs import Decision, FlowRun, StateType, TaskRun
+from apps.engine.models.runs import Decision, Flow, FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_FLOW_POLICY, flow_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
@@ -20,7 +22,7 @@ from apps.engine.services import flow_run_inputs
 from apps.engine.services.hydration import HydrationError, hydrate
 from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
-from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state
+from apps.engine.services.run_states import SetStateResult, decision_record, deferred_writer, run_set_state
 
 _UPDATABLE = ("name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables")
 
@@ -41,8 +43,84 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
     (created=False), even when both race: the unique constraint decides. `fields` are further FlowRun
     columns (flow_version, parameters, context, tags, work_queue_id, work_queue_name, deployment_version,
     job_variables, auto_scheduled, created_by, infrastructure_document_id), for deployments' runs too.
-    The flow, deployment and parent task run must belong to the workspace (else 404).
+    The flow, deployment and parent task run must belong to the workspace (else 404, in that order).
+
+    On PostgreSQL one statement writes the run and its first state (`prepared.insert_if`: only if the flow
+    is in the workspace, nothing on a conflict of the idempotency key), plus one existence check each for a
+    deployment or parent task run, and one read of the existing run when the key was taken. Elsewhere (SQLite)
+    `_flow_run_create_orm`, the same rows by the ORM in one transaction.
     """
+    if connection.vendor != "postgresql":
+        return _flow_run_create_orm(workspace=workspace, flow_id=flow_id, state=state, name=name,
+                                    idempotency_key=idempotency_key, deployment_id=deployment_id,
+                                    parent_task_run_id=parent_task_run_id, empirical_policy=empirical_policy,
+                                    **fields)
+    workspace_id = getattr(workspace, "pk", workspace)
+    if deployment_id is not None or parent_task_run_id is not None:
+        _related_exist(workspace=workspace, flow_id=flow_id, deployment_id=deployment_id,
+                       parent_task_run_id=parent_task_run_id)
+    now = timezone.now()
+    key = idempotency_key or None
+    values = {"workspace_id": workspace_id, "flow_id": flow_id, "name": name or run_name(), "idempotency_key": key,
+              "deployment_id": deployment_id, "parent_task_run_id": parent_task_run_id,
+              "empirical_policy": {**FLOW_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields}
+    run = rows.new_instance(FlowRun, tuple(values), tuple(values.values()))
+    proposed = _initial_state(state, now)
+    # The first state is orchestrated in memory (forced: bookkeeping fills the run's fields), so the run row
+    # is inserted complete. With a key, the run's first state is recorded as a decision too, as the ORM way
+    # records it (it writes the state by run_set_state there).
+    # A subflow's first state is mirrored onto its parent task run while orchestrating (bookkeeping's
+    # UpdateSubflowParentTask): that write and the run's go in one transaction, rolled back if the run is not
+    # inserted. Any other run's create is the one statement, in autocommit.
+    pending: list = []
+    subflow = parent_task_run_id is not None
+    with transaction.atomic() if subflow else contextlib.nullcontext():
+        ctx = OrchestrationContext(kind="flow_run", run=run, initial=None, proposed=proposed, now=now, force=True)
+        if key:
+            ctx.proposal_type, ctx.proposal_name = proposed.type, proposed.name
+        orchestrate(ctx, MINIMAL_FLOW_POLICY, deferred_writer(pending))
+        if key:
+            pending.append(decision_record(ctx, MINIMAL_FLOW_POLICY, note=_FIRST_STATE_NOTE))
+        found, inserted = prepared.insert_if(run, exists=(Flow, {"id": flow_id, "workspace_id": workspace_id}),
+                                             dependents=pending)
+        if subflow and not inserted:
+            transaction.set_rollback(True)  # the mirrored state goes with the run that was not written
+    if not found:
+        raise NotFound("Flow not found.")
+    if not inserted:
+        # The key was taken (the id is a new uuid4), by an earlier create or one that won a race.
+        existing = (FlowRun.objects.for_workspace(workspace).select_related(*FLOW_RUN_RELATED)
+                    .filter(flow_id=flow_id, idempotency_key=key).first())
+        if existing is None:  # removed meanwhile (the ORM way's read back raised there)
+            raise Conflict("The run for this idempotency key was removed meanwhile; retry.", code="retry")
+        return existing, False
+    run.state = pending[0]
+    return run, True
+
+
+_FIRST_STATE_NOTE = "The run's first state."
+
+
+def _related_exist(*, workspace, flow_id, deployment_id, parent_task_run_id) -> None:
+    """404 for a deployment or parent task run not in the workspace, the flow's 404 first if it is missing too
+    (the flow itself is checked by the insert)."""
+    missing = None
+    if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
+        missing = "Deployment not found."
+    elif parent_task_run_id is not None and not TaskRun.objects.for_workspace(workspace).filter(
+            pk=parent_task_run_id).exists():
+        missing = "Task run not found."
+    if missing is not None:
+        raise NotFound("Flow not found." if not flow_exists(workspace=workspace, flow_id=flow_id) else missing)
+
+
+def _flow_run_create_orm(*, workspace, flow_id: uuid.UUID, state: dict | StateValue | None = None,
+                         name: str | None = None, idempotency_key: str | None = None,
+                         deployment_id: uuid.UUID | None = None, parent_task_run_id: uuid.UUID | None = None,
+                         empirical_policy: dict | None = None, **fields) -> tuple[FlowRun, bool]:
+    """flow_run_create by the ORM (the way before the one-statement insert; SQLite keeps it): an existence
+    check per related row, then the run and its state saved in a transaction, or with a key inserted,
+    read back and given its first state by run_set_state."""
     if not flow_exists(workspace=workspace, flow_id=flow_id):
         raise NotFound("Flow not found.")
     if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
@@ -67,7 +145,7 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
                 return existing, False
             run = existing
             result = run_set_state(kind="flow_run", run=run, proposed=proposed, policy=MINIMAL_FLOW_POLICY,
-                                   now=now, force=True, note="The run's first state.")
+                                   now=now, force=True, note=_FIRST_STATE_NOTE)
             return result.context.run, True
         # The run's first state is orchestrated in memory (bookkeeping fills the run's fields), then the
         # run and its state are inserted; their foreign keys to each other are checked at commit.

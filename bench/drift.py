@@ -76,6 +76,9 @@ def probe(server: compare.Service, database: str, gc_log: str | None) -> dict:
             "select s.relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0), coalesce(idx_tup_fetch, 0),"
             " heap_blks_hit + heap_blks_read, coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0)"
             " from pg_stat_user_tables s join pg_statio_user_tables io using (relid)").fetchall()}
+        figures["counters"]["(database)"] = conn.execute(
+            "select xact_commit, tup_returned, tup_fetched, tup_inserted + tup_updated + tup_deleted, blks_hit,"
+            " sessions from pg_stat_database where datname = %s", (database,)).fetchone()
         figures["tables"] = conn.execute(
             "select relname, n_live_tup, n_dead_tup, n_tup_upd, n_tup_hot_upd, last_autovacuum is not null,"
             " last_autoanalyze is not null from pg_stat_user_tables order by n_dead_tup desc limit 8").fetchall()
@@ -95,7 +98,14 @@ def print_counters(before: dict, after: dict, task_runs: int) -> None:
     """What PostgreSQL did per task run over a phase, by table (cumulative counters, load-independent)."""
     totals = [0] * len(COUNTERS)
     rows = []
+    old, new = before.get("(database)"), after["(database)"]
+    if old is not None:
+        names = ("commits", "tup_returned", "tup_fetched", "tup_written", "blks_hit", "sessions")
+        print("   database, per task run: " + "  ".join(
+            f"{n} {(b - a) / task_runs:.2f}" for n, a, b in zip(names, old, new, strict=True)))
     for table, values in after.items():
+        if table == "(database)":
+            continue
         old = before.get(table, (0,) * len(COUNTERS))
         diff = [a - b for a, b in zip(values, old, strict=True)]
         totals = [t + d for t, d in zip(totals, diff, strict=True)]

@@ -16,7 +16,9 @@ own, with the same workloads; prints the figures docs/performance.md reports and
    workload runs again (P x F/2 x T); `--polls-client-nice N` runs that workload's client processes at nice N
    (in production they run on customers' machines, not on the server's two cores).
 CPU is read from /proc: each server's whole process tree (sampled every 0.2 s, so recycled workers count)
-and the PostgreSQL backends serving its database; the client processes' CPU is shown too.
+and the PostgreSQL backends serving its database; the client processes' CPU is shown too. During each mode the
+database is ANALYZEd at the start and every 5 s (Analyzer; its backend is not counted), as autovacuum keeps the
+statistics of a production database; --no-analyze leaves the planner without them on a cluster with autovacuum off.
 Only processes this script started are stopped, by process group, also on Ctrl-C.
 """
 

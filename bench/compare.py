@@ -16,7 +16,9 @@ own, with the same workloads; prints the figures docs/performance.md reports and
    workload runs again (P x F/2 x T); `--polls-client-nice N` runs that workload's client processes at nice N
    (in production they run on customers' machines, not on the server's two cores).
 CPU is read from /proc: each server's whole process tree (sampled every 0.2 s, so recycled workers count)
-and the PostgreSQL backends serving its database; the client processes' CPU is shown too.
+and the PostgreSQL backends serving its database; the client processes' CPU is shown too. During each mode the
+database is ANALYZEd at the start and every 5 s (Analyzer; its backend is not counted), as autovacuum keeps the
+statistics of a production database; --no-analyze leaves the planner without them on a cluster with autovacuum off.
 Only processes this script started are stopped, by process group, also on Ctrl-C.
 """
 
@@ -112,6 +114,51 @@ def fresh_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+class Analyzer:
+    """What autovacuum's autoanalyze does on a production server, for a cluster that runs with autovacuum off (the
+    shared one here): ANALYZE the database when a measured mode starts and every `every` seconds while it runs, on
+    a connection of its own whose backend the CpuMeter leaves out (autovacuum's workers are not the database's
+    client backends either). Without it the planner never has statistics for the engine's tables: it resolves the
+    tenancy-scoped lookups (`WHERE workspace_id = … AND id = …`, several per task run) through the one-column
+    workspace_id index, reading every run of the workspace, and a single ANALYZE of a nearly empty database
+    makes it scan whole tables once they have grown (docs/performance.md, "The API mode after the client modes")."""
+
+    def __init__(self, database: str, every: float = 5.0):
+        import psycopg
+
+        self.every = every
+        self.conn = psycopg.connect(f"{PG}/{database}", autocommit=True)
+        self.pid = self.conn.info.backend_pid
+        self.passes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def analyze(self) -> None:
+        self.conn.execute("ANALYZE")
+        self.passes += 1
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            self.analyze()
+
+    def __enter__(self):
+        self.analyze()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+
+def autovacuum_on() -> bool:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        return conn.execute("SHOW autovacuum").fetchone()[0] == "on"
+
+
 # --- CPU from /proc ----------------------------------------------------------------------------------------
 def _stat(pid: int) -> list[str] | None:
     try:
@@ -124,8 +171,8 @@ class CpuMeter:
     """CPU seconds used by a process tree and by the PostgreSQL backends of one database, sampled every
     0.2 s so processes that exit during the run (recycled workers, closed connections) still count."""
 
-    def __init__(self, root: int, database: str):
-        self.root, self.database = root, database
+    def __init__(self, root: int, database: str, exclude: frozenset = frozenset()):
+        self.root, self.database, self.exclude = root, database, exclude
         self.first: dict = {}
         self.last: dict = {}
         self._started = False
@@ -161,7 +208,8 @@ class CpuMeter:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if cmdline.startswith(b"postgres: ") and f" {self.database} ".encode() in cmdline:
+            if (cmdline.startswith(b"postgres: ") and f" {self.database} ".encode() in cmdline
+                    and pid not in self.exclude):
                 sample[("postgres", pid)] = cpu
         return sample
 
@@ -196,7 +244,10 @@ def _children_cpu() -> float:
 
 
 # --- the two servers -----------------------------------------------------------------------------------------
-def start_praetor(workdir: Path, database: str, workers: int, python: str) -> tuple[Service, str, str, str]:
+def start_praetor(workdir: Path, database: str, workers: int, python: str, config: str = "deploy/gunicorn.conf.py",
+                  workspace: tuple[str, str] | None = None) -> tuple[Service, str, str, str]:
+    """Migrate, make a workspace (bench/flows.py setup) unless `workspace` names one already made (its API path
+    and key), start gunicorn; returns it, the workspace's API URL, the key and the server's /api URL."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
            "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
@@ -204,13 +255,15 @@ def start_praetor(workdir: Path, database: str, workers: int, python: str) -> tu
            "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
            "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-    setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
-                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
-    path, key = lines["URL"].split()[0], lines["KEY"].strip()
+    if workspace is None:
+        setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
+                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+        workspace = lines["URL"].split()[0], lines["KEY"].strip()
+    path, key = workspace
     server = Service("praetor (gunicorn)", [python, "-m", "gunicorn", "config.asgi:application",
-                                            "-c", "deploy/gunicorn.conf.py"], env, workdir / "praetor.log")
+                                            "-c", config], env, workdir / "praetor.log")
     server.wait_http(f"http://127.0.0.1:{port}/health")
     return server, f"http://127.0.0.1:{port}{path}", key, f"http://127.0.0.1:{port}/api"
 
@@ -232,11 +285,14 @@ def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:
 
 # --- one measured run ---------------------------------------------------------------------------------------
 def measure(label: str, server: Service, database: str, mode: str, url: str, key: str | None, size: tuple,
-            extra_env: dict | None = None) -> dict:
+            extra_env: dict | None = None, *, analyze: bool = True) -> dict:
     P, F, T = size
     timings: dict = defaultdict(list)
     client_before = _children_cpu()
-    with CpuMeter(server.proc.pid, database) as meter:
+    with contextlib.ExitStack() as stack:
+        # Statistics kept up to date while the mode runs (Analyzer), by a backend the meter leaves out.
+        exclude = frozenset([stack.enter_context(Analyzer(database)).pid]) if analyze else frozenset()
+        meter = stack.enter_context(CpuMeter(server.proc.pid, database, exclude))
         start = time.perf_counter()
         if mode.startswith("client"):
             flows.run_client(url, key, P, F, T, timings, extra_env=extra_env)
@@ -311,11 +367,16 @@ def main() -> None:
     parser.add_argument("--server-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="the interpreter that runs this server (migrate, gunicorn): another venv to compare")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="no ANALYZE when a mode starts and every 5 s while it runs (as before 2026-12-06: with "
+                             "autovacuum off the planner then has no statistics; see Analyzer)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_all)
     signal.signal(signal.SIGINT, _stop_all)
     workdir = Path(tempfile.mkdtemp(prefix="praetor-compare-"))
-    print(f"logs in {workdir}; machine load average {os.getloadavg()} on {os.cpu_count()} cores")
+    print(f"logs in {workdir}; machine load average {os.getloadavg()} on {os.cpu_count()} cores; PostgreSQL autovacuum "
+          f"{'on' if autovacuum_on() else 'off'}; "
+          f"{'no ANALYZE' if args.no_analyze else 'ANALYZE every 5 s during each mode'}")
     results: list[dict] = []
     try:
         fresh_database(args.database)
@@ -325,15 +386,17 @@ def main() -> None:
         flows.api_worker(url, key, 1, 2, defaultdict(list), [])
         if "client" not in args.skip:
             results.append(measure("praetor", praetor, args.database, "client", url, key, tuple(args.client),
-                                   cloud_env))
+                                   cloud_env, analyze=not args.no_analyze))
             # The same client work as against prefect server: not logged in as to Cloud, so the client
             # streams no events (in Cloud mode it spends far more CPU of its own, on the same box).
             results.append(measure("praetor", praetor, args.database, "client-oss", url, key,
-                                   tuple(args.client)))
+                                   tuple(args.client), analyze=not args.no_analyze))
         if "api" not in args.skip:
-            results.append(measure("praetor", praetor, args.database, "api", url, key, tuple(args.api)))
+            results.append(measure("praetor", praetor, args.database, "api", url, key, tuple(args.api),
+                                   analyze=not args.no_analyze))
         if "polls" not in args.skip:
-            results.append(run_polls("praetor", url, key, args, cloud_env))
+            with Analyzer(args.database) if not args.no_analyze else contextlib.nullcontext():
+                results.append(run_polls("praetor", url, key, args, cloud_env))
         praetor.stop()
         if "prefect" not in args.skip:
             fresh_database(args.prefect_database)
@@ -341,12 +404,13 @@ def main() -> None:
             flows.api_worker(purl, None, 1, 2, defaultdict(list), [])
             if "client" not in args.skip:
                 results.append(measure("prefect 2.20", prefect, args.prefect_database, "client", purl, None,
-                                       tuple(args.client)))
+                                       tuple(args.client), analyze=not args.no_analyze))
             if "api" not in args.skip:
                 results.append(measure("prefect 2.20", prefect, args.prefect_database, "api", purl, None,
-                                       tuple(args.api)))
+                                       tuple(args.api), analyze=not args.no_analyze))
             if "polls" not in args.skip and args.polls_prefect:
-                results.append(run_polls("prefect 2.20", purl, None, args, {}))
+                with Analyzer(args.prefect_database) if not args.no_analyze else contextlib.nullcontext():
+                    results.append(run_polls("prefect 2.20", purl, None, args, {}))
             prefect.stop()
     finally:
         _stop_clients()

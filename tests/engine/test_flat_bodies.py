@@ -1,7 +1,8 @@
 """The flat validators of the task run create body (`task_run_create_body`), the flow run create body
-(`flow_run_create_body`) and the log batch (`log_batch`) answer exactly what their serializers answer, for
-large generated sets of bodies, valid and invalid: the same validated data (same types, time zones, defaults
-and key order) or the same errors; and every valid body takes the compiled path (apps/core/api/flat.py)."""
+(`flow_run_create_body`), the log batch (`log_batch`) and the flow run filter body (`flow_run_filter_body`)
+answer exactly what their serializers answer, for large generated sets of bodies, valid and invalid: the same
+validated data (same types, time zones, defaults and key order) or the same errors; and every valid body takes
+the compiled path (apps/core/api/flat.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import uuid
 import pytest
 from rest_framework import serializers
 
+from apps.engine.api.common import plain
+from apps.engine.schemas.filters import FlowRunFilterBody, flow_run_filter_body
 from apps.engine.schemas.logs import MAX_BATCH, MAX_MESSAGE_LENGTH, LogCreate, LogCreateBatch, log_batch
 from apps.engine.schemas.runs import FlowRunCreate, TaskRunCreate, flow_run_create_body, task_run_create_body
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS
@@ -279,7 +282,7 @@ def test_every_prefect_client_log_batch_takes_the_compiled_path():
     assert _agree(log_batch, LogCreateBatch, batches) == len(batches)
 
 
-@pytest.mark.parametrize("validator", [task_run_create_body, flow_run_create_body, log_batch])
+@pytest.mark.parametrize("validator", [task_run_create_body, flow_run_create_body, log_batch, flow_run_filter_body])
 def test_a_compiled_check_is_built_once_and_shared(validator):
     assert validator.compiled() is validator.compiled()
 
@@ -311,3 +314,111 @@ def test_a_serializer_the_compiler_cannot_reproduce_is_left_to_the_serializer():
     assert repr(validator({"price": "1.50"})) == repr(_by_serializer(Odd)({"price": "1.50"}))
     with pytest.raises(serializers.ValidationError):
         validator({"price": "x"})
+
+
+# --- flow run filter ----------------------------------------------------------------------------------------
+STAMP = "2024-01-01T00:00:00Z"
+FLOW_RUN_FILTER_CHOICES = {
+    "operator": [ABSENT, "and_", "or_", "AND", "", None, 1],
+    "id": [ABSENT, None, {"any_": [RUN_ID]}, {"not_any_": []}, {"any_": None, "not_any_": [RUN_ID]},
+           {"any_": [RUN_ID.upper(), uuid.uuid4().hex, f"urn:uuid:{RUN_ID}"]}, {"any_": ["bad"]}, {"any_": RUN_ID},
+           {"any_": [None]}, {"any_": [1]}, {"any_": []}, {}, {"surplus": 1}, "x", []],
+    "name": [ABSENT, None, {"any_": ["numbers-0"]}, {"like_": "num"}, {"like_": ""}, {"like_": " pad "},
+             {"like_": None}, {"like_": 5}, {"any_": [""]}, {"any_": ["x\x00"]}, {"any_": "n"}],
+    "tags": [ABSENT, None, {"all_": ["a", "b"]}, {"all_": []}, {"operator": "or_", "all_": ["a"], "is_null_": False},
+             {"is_null_": "true"}, {"is_null_": 1}, {"is_null_": None}, {"is_null_": "maybe"}, {"all_": [" "]},
+             {"all_": [None]}, {"all_": [1.5]}, {"operator": "xor"}],
+    "deployment_id": [ABSENT, None, {"any_": [RUN_ID]}, {"is_null_": True}, {"operator": "or_", "any_": [RUN_ID],
+                                                                            "is_null_": True}, {"any_": ["x"]}],
+    "work_queue_name": [ABSENT, None, {"any_": ["default"]}, {"is_null_": False}, {"any_": [[]]}],
+    "state": [ABSENT, None, {"type": {"any_": ["CANCELLED"]}, "name": {"any_": ["Cancelling"]}},
+              {"type": {"any_": ["RUNNING", "PENDING", "SCHEDULED"]}}, {"type": {"any_": ["running"]}},
+              {"type": {"any_": ["BOGUS"]}}, {"type": {"any_": [""]}}, {"type": {"any_": "RUNNING"}},
+              {"operator": "or_", "type": None, "name": {"any_": ["Late"]}}, {"type": {}}, {"name": None},
+              {"type": {"any_": None}}, {"type": {"not_any_": ["RUNNING"]}}, {"name": {"any_": [1]}}, "RUNNING"],
+    "flow_version": [ABSENT, None, {"any_": ["v1"]}, {"any_": [2]}],
+    "start_time": [ABSENT, None, {"before_": STAMP}, {"after_": "2024-01-01T00:00:00"}, {"is_null_": False},
+                   {"before_": "2024-01-01T02:00:00+02:00", "after_": "2023-01-01T00:00:00.5-05:30"},
+                   {"before_": "bad"}, {"before_": None}, {"after_": 5}, {"after_": "2024-02-30T00:00:00Z"}],
+    "expected_start_time": [ABSENT, None, {"after_": STAMP}, {"before_": ""}, {"is_null_": True}],
+    "next_scheduled_start_time": [ABSENT, None, {"before_": STAMP}, {"after_": "2024-01-01"}],
+    "parent_flow_run_id": [ABSENT, None, {"any_": [RUN_ID]}, {"operator": "or_"}, {"is_null_": True}],
+    "parent_task_run_id": [ABSENT, None, {"any_": [RUN_ID]}, {"is_null_": True}, {"is_null_": False, "any_": None},
+                           {"any_": [RUN_ID, "x"]}],
+    "idempotency_key": [ABSENT, None, {"any_": ["k"]}, {"not_any_": ["k", ""]}, {"not_any_": "k"}],
+    "extra": [ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, ABSENT, 1, None],
+}
+FLOW_RUN_FILTER_COMMON = {key: ABSENT for key in FLOW_RUN_FILTER_CHOICES} | {"id": {"any_": [RUN_ID]}}
+FILTER_BODY_CHOICES = {
+    "flows": [ABSENT, None, {"id": {"any_": [RUN_ID]}}, {"name": {"like_": "x"}, "tags": {"all_": ["a"]}},
+              {"deployment": {"is_null_": False}, "operator": "or_"}, {"id": {"any_": ["bad"]}}, {"surplus": 1},
+              {"id": None, "name": None, "tags": None}, "x", [], {}],
+    "flow_runs": [ABSENT, None, "x", [], {}],  # and the generated flow run filters, below
+    "task_runs": [ABSENT, None, {"id": {"any_": [RUN_ID]}}, {"subflow_runs": {"exists_": True}},
+                  {"flow_run_id": {"is_null_": False, "any_": [RUN_ID]}}, {"state": {"type": {"any_": ["COMPLETED"]}}},
+                  {"start_time": {"is_null_": True}}, {"bogus": 1}, {"subflow_runs": {"exists_": "no"}}],
+    "deployments": [ABSENT, None, {"id": {"any_": [RUN_ID]}}, {"paused": {"eq_": False}},
+                    {"is_schedule_active": {"eq_": None}}, {"work_queue_name": {"any_": ["q"]}},
+                    {"name": {"any_": [1]}}, {"paused": {"eq_": "x"}}],
+    "work_pools": [ABSENT, None, {"id": None, "name": {"any_": ["default-agent-pool"]}, "type": None},
+                   {"type": {"any_": ["process"]}}, {"name": "x"}, {"id": {"any_": [RUN_ID]}}],
+    "work_pool_queues": [ABSENT, None, {"id": None, "name": {"any_": ["default"], "startswith_": None}},
+                         {"name": {"startswith_": ["de"]}}, {"name": {"startswith_": "de"}}, {"name": {"like_": "d"}}],
+    "sort": [ABSENT, None, "ID_DESC", "START_TIME_DESC", "EXPECTED_START_TIME_DESC", "NAME_ASC", "END_TIME_DESC",
+             "bogus", "", " ID_DESC", "id_desc", 1, []],
+    "limit": [ABSENT, None, 10, 0, 15, 200, 201, -1, "10", " 10 ", 10.0, 10.5, True, False, 10**30, "x", []],
+    "offset": [ABSENT, None, 0, 5, 10**12, -1, "3", 2.0, 2.5, True, "", {}],
+    "extra": [ABSENT, ABSENT, ABSENT, ABSENT, 1, None, {"surplus": 1}],
+}
+FILTER_BODY_COMMON = {key: ABSENT for key in FILTER_BODY_CHOICES} | {"flow_runs": {"id": {"any_": [RUN_ID]}}}
+BENCH_FILTER_BODIES = [  # bench/hot_requests.py --filter and bench/flows.py
+    {"flow_runs": {"id": {"any_": [RUN_ID]}}},
+    {"flows": {"id": {"any_": [RUN_ID]}}, "sort": "START_TIME_DESC", "limit": 10},
+    {"flow_runs": {"id": {"any_": [RUN_ID]}}, "limit": 10},
+]
+
+
+def _flow_run_filter_bodies() -> list:
+    flow_run_filters = _generated(FLOW_RUN_FILTER_CHOICES, FLOW_RUN_FILTER_COMMON, seed=20261210, n=300)
+    choices = {**FILTER_BODY_CHOICES, "flow_runs": FILTER_BODY_CHOICES["flow_runs"] + flow_run_filters}
+    bodies = _generated(choices, FILTER_BODY_COMMON, seed=20261211, n=2500)
+    return bodies + BENCH_FILTER_BODIES + [None, [], "text", 1, {}, {"limit": None, "sort": None, "flows": None}]
+
+
+def test_the_flow_run_filter_validator_agrees_with_the_serializer_on_every_generated_body():
+    bodies = _flow_run_filter_bodies()
+    assert len(bodies) > 3_000
+    valid = _agree(flow_run_filter_body, FlowRunFilterBody, bodies)
+    assert 800 < valid < len(bodies) - 800
+    # And after plain(), what the view hands to flow_run_page.
+    for body in bodies[:600]:
+        if _answer(flow_run_filter_body, body)[0] == "ok":
+            assert repr(plain(flow_run_filter_body(body))) == repr(plain(_by_serializer(FlowRunFilterBody)(body)))
+
+
+def test_every_prefect_client_and_bench_flow_run_filter_takes_the_compiled_path():
+    bodies = _trace_requests("/flow_runs/filter")
+    assert len(bodies) >= 3
+    for body in bodies + BENCH_FILTER_BODIES:
+        assert flow_run_filter_body.fast(body) is not None, body
+    assert _agree(flow_run_filter_body, FlowRunFilterBody, bodies + BENCH_FILTER_BODIES) == len(bodies) + 3
+
+
+def test_top_level_nulls_are_absent_but_nested_nulls_stay():
+    body = {"flows": None, "flow_runs": {"id": None, "tags": {"is_null_": None}}, "sort": None, "limit": None,
+            "offset": None}
+    assert flow_run_filter_body.fast(body) == {"flow_runs": {"operator": "and_", "id": None,
+                                                             "tags": {"operator": "and_", "is_null_": None}},
+                                               "sort": "ID_DESC", "offset": 0}
+    assert _agree(flow_run_filter_body, FlowRunFilterBody, [body]) == 1
+
+
+def test_filter_datetimes_follow_the_time_zone_active_for_each_body():
+    from django.utils import timezone
+
+    body = {"flow_runs": {"start_time": {"before_": STAMP},
+                          "expected_start_time": {"after_": "2024-01-01T02:00:00+02:00"}}}
+    for zone in ("Europe/Paris", "America/Sao_Paulo", "UTC"):
+        with timezone.override(zone):
+            assert _agree(flow_run_filter_body, FlowRunFilterBody, [body]) == 1
+            assert str(flow_run_filter_body(body)["flow_runs"]["start_time"]["before_"].tzinfo) == zone

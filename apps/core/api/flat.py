@@ -7,7 +7,10 @@ datetime, a dict for a nested serializer...) the compiled check does what that f
 other shape is handed to the field's own `run_validation` (so it gets exactly that field's rules). Whenever
 a body is invalid or unusual (a missing required field, an unknown key of a StrictInputSerializer, a null
 where none is allowed, a value a field rejects), the compiled check gives up and the serializer validates
-the body from the start, so every error keeps its exact 422 shape by construction. About a tenth of the
+the body from the start, so every error keeps its exact 422 shape by construction. Serializers with their
+own `to_internal_value` are left to DRF, except the two of apps/core/api/serializers.py whose rule is
+compiled too: StrictInputSerializer (unknown keys) and NullMeansAbsentSerializer (a top-level null is an
+absent key; the filter bodies). About a tenth of the
 function calls of DRF's serializer machinery (docs/performance.md, "Fifth step"); tests/engine/
 test_flat_bodies.py compares both on thousands of generated bodies.
 """
@@ -32,7 +35,7 @@ from rest_framework import serializers
 from rest_framework.fields import ProhibitSurrogateCharactersValidator, _UnvalidatedField, empty
 from rest_framework.settings import ISO_8601, api_settings
 
-from apps.core.api.serializers import StrictInputSerializer
+from apps.core.api.serializers import NullMeansAbsentSerializer, StrictInputSerializer
 
 logger = logging.getLogger(__name__)
 _ABSENT = object()
@@ -304,10 +307,13 @@ def compile_field(field):
 def compile_serializer(serializer):
     """A function validating a dict as `serializer` would: its fields in order, absent ones by their default,
     then its `validate`."""
-    if serializer.validators or type(serializer).to_internal_value not in (
-            serializers.Serializer.to_internal_value, StrictInputSerializer.to_internal_value):
+    own = type(serializer).to_internal_value
+    if serializer.validators or own not in (serializers.Serializer.to_internal_value,
+                                            StrictInputSerializer.to_internal_value,
+                                            NullMeansAbsentSerializer.to_internal_value):
         raise Unsupported(f"{serializer!r}: validators or own to_internal_value")
-    strict = isinstance(serializer, StrictInputSerializer)
+    strict, nulls_absent = own is StrictInputSerializer.to_internal_value, own is \
+        NullMeansAbsentSerializer.to_internal_value
     entries = []
     for name, field in serializer.fields.items():
         if (field.read_only or field.source_attrs != [name] or hasattr(serializer, f"validate_{name}")
@@ -323,6 +329,8 @@ def compile_serializer(serializer):
         out = {}
         for name, field_check, required, default, nullable in entries:
             value = data.get(name, _ABSENT)
+            if value is None and nulls_absent:
+                value = _ABSENT  # dropped before DRF's own reading: as if absent
             if value is _ABSENT:
                 if required:
                     raise Unusual
@@ -390,7 +398,7 @@ class FlatValidator:
         check = self.compiled()
         _per_call.zone = _ABSENT  # resolved afresh for each body (a request may activate another zone)
         try:
-            return check(data)
+            return check(data if data is not None else {})  # an absent body, as the serializer reads it
         except (Unusual, serializers.ValidationError, DjangoValidationError):
             return None
         finally:

@@ -45,3 +45,14 @@ class StrictInputSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class NullMeansAbsentSerializer(serializers.Serializer):
+    """A body whose top-level keys are read as FastAPI reads separate optional parameters: a key whose value
+    is null counts as absent (so it takes its field's default). Values nested deeper keep their nulls.
+    apps/core/api/flat.py compiles this rule too."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if value is not None}
+        return super().to_internal_value(data)

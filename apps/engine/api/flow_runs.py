@@ -58,7 +58,7 @@ class FlowRunFilterView(WorkspaceAPIView):
     @extend_schema(request=filters.FlowRunFilterBody, responses=schemas.FlowRunResponse(many=True),
                    operation_id="flow_run_filter")
     def post(self, request, **kwargs):
-        body = parse_plain(filters.FlowRunFilterBody, request.data)
+        body = plain(filters.flow_run_filter_body(request.data))
         runs = selectors.flow_run_page(workspace=self.workspace, body=body)
         return Response([schemas.flow_run_json(run) for run in runs])
 

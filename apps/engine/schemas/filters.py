@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictInputSerializer
+from apps.core.api.flat import FlatValidator
+from apps.core.api.serializers import NullMeansAbsentSerializer, StrictInputSerializer
 from apps.engine.schemas.states import STATE_TYPES
 
 OPERATORS = ["and_", "or_"]
@@ -197,15 +198,10 @@ class WorkQueueFilter(_F):
     name = _sub(QueueName)
 
 
-class _Body(serializers.Serializer):
+class _Body(NullMeansAbsentSerializer):
     """A filter endpoint's body, read as FastAPI reads Prefect's: unknown top-level keys are ignored (the
     client sends `work_queues` to flows/filter, which Prefect's server does not take) and a top-level
     null means "use the default" (the client sends `"sort": null`). The filters inside are strict."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            data = {key: value for key, value in data.items() if value is not None}
-        return super().to_internal_value(data)
 
 
 def _limit():
@@ -243,6 +239,10 @@ class FlowRunFilterBody(FlowRunCountBody):
     sort = serializers.ChoiceField(choices=FLOW_RUN_SORTS, required=False, default="ID_DESC")
     limit = _limit()
     offset = _offset()
+
+
+# POST flow_runs/filter, every worker poll and UI page: compiled checks, the serializer for anything unusual.
+flow_run_filter_body = FlatValidator(FlowRunFilterBody)
 
 
 class FlowRunHistoryBody(_Body):

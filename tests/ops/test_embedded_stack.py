@@ -117,20 +117,23 @@ def test_embedded_beat_and_worker_delete_expired_sessions(stack):
 
 
 def _sign_up(base_url: str, email: str) -> tuple[int, str]:
-    """A browser's sign-up, without a browser: GET the form for its CSRF token, POST it."""
+    """A browser's sign-up, without a browser: GET the form for its CSRF token, POST it. A connection that
+    fails (the stack stopped) is (0, the error), so the assertion reports it with the stack's state."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect)
-    with opener.open(base_url + "/accounts/signup/", timeout=30) as resp:
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read()).group(1).decode()
-    form = {"csrfmiddlewaretoken": token, "email": email, "password1": "a long passphrase 42", "password2": ""}
-    form["password2"] = form["password1"]
-    request = urllib.request.Request(
-        base_url + "/accounts/signup/", data=urllib.parse.urlencode(form).encode(), headers={"Referer": base_url}
-    )
     try:
+        with opener.open(base_url + "/accounts/signup/", timeout=30) as resp:
+            token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read()).group(1).decode()
+        form = {"csrfmiddlewaretoken": token, "email": email, "password1": "a long passphrase 42", "password2": ""}
+        form["password2"] = form["password1"]
+        request = urllib.request.Request(
+            base_url + "/accounts/signup/", data=urllib.parse.urlencode(form).encode(), headers={"Referer": base_url}
+        )
         with opener.open(request, timeout=30) as resp:
             return resp.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Location", "")
+    except OSError as exc:  # URLError, a reset or a timeout
+        return 0, repr(exc)
 
 
 def test_web_worker_and_beat_share_sqlite_without_lock_errors(stack):

@@ -4,6 +4,7 @@
 Who pays for a request under /api/:
 - a request whose organization the base views resolved (account and workspace URLs, membership
   checked): that organization's `api` bucket, drawn by `api_request_draw` before the handler runs;
+  a log batch (POST logs/) its `logs_events` bucket instead, one unit per message (`logs_request_draw`);
 - any other authenticated request (/api/me…, or one answered 4xx before its organization is known,
   e.g. a non-member's 404): a service account's own organization, or the user's own bucket. Never
   the organization named in the URL, so an outsider cannot drain another account's allowance;
@@ -26,7 +27,7 @@ from django.http import JsonResponse
 from apps.ratelimit import services
 from apps.ratelimit.errors import RateLimited, ratelimit_headers
 from apps.ratelimit.limiter import Decision
-from apps.ratelimit.selectors import API
+from apps.ratelimit.selectors import API, LOGS_EVENTS
 
 API_PREFIX = "/api/"
 _STATE = "_praetor_ratelimit"
@@ -95,6 +96,22 @@ def api_request_draw(request) -> None:
     state.decision, what = _draw_for_actor(actor, getattr(request, "organization", None))
     if not state.decision.allowed:
         raise _error(state.decision, what)
+
+
+def logs_request_draw(request, organization, n: int) -> None:
+    """Draw a log batch request (POST logs/) as its one draw: `n` units (its messages) from the
+    organization's `logs_events` bucket, as a batch (allowed whenever the bucket is not empty), instead of
+    one unit of `api`; raise RateLimited (429) when the bucket is empty. Log writes are metered by
+    `logs_events` alone, so a log batch never waits behind the run's own orchestration requests for an
+    `api` token (docs/ratelimit.md, "Buckets")."""
+    if not settings.PRAETOR_RATELIMIT_ENABLED:
+        return
+    state = _state(getattr(request, "_request", request))
+    if state.decision is not None:
+        return
+    state.decision = services.consume(organization, LOGS_EVENTS, n, batch=True)
+    if not state.decision.allowed:
+        raise _error(state.decision, "this account may make {limit} log messages and events per minute")
 
 
 def _too_many(error: RateLimited) -> JsonResponse:

@@ -17,6 +17,9 @@ else:
     for _d in (_queue_dir, _processed_dir):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with its faults fixed (a half-written message crashed the worker; a full
+    # prefetch window stalled it 2 s at a time): see apps/core/broker.py.
+    CELERY_BROKER_TRANSPORT = "apps.core.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Without control_folder kombu writes its exchange tables to ./control in the working dir.
         "control_folder": str(_DATA_DIR / "celery" / "control"),

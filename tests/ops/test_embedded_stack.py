@@ -23,10 +23,32 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 class Stack:
-    def __init__(self, base_url: str, db_path, log):
+    def __init__(self, base_url: str, data_dir, log, proc):
         self.base_url = base_url
-        self.db_path = db_path
+        self.data_dir = data_dir
+        self.db_path = data_dir / "praetor.sqlite3"
         self.log = log
+        self.proc = proc
+
+    def alive(self) -> bool:
+        # honcho stops web, worker and beat together as soon as one of them exits.
+        return self.proc.poll() is None
+
+    def state(self) -> str:
+        """What a failure needs to be diagnosed: whether the stack still runs, the broker's queue, the log."""
+        waiting = sorted(p.name for p in (self.data_dir / "celery" / "queue").iterdir())
+        running = "running" if self.alive() else f"exited with {self.proc.returncode}"
+        return (
+            f"stack {running}; {len(waiting)} message(s) waiting in the broker's queue {waiting[:3]}\n"
+            f"--- make-run.log (tail) ---\n{tail(self.log, 80)}"
+        )
+
+    def wait_until_gone(self, conn: sqlite3.Connection, prefix: str, seconds: float) -> set[str]:
+        """Poll until no session key starts with `prefix` (the worker swept them), the stack died, or `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self.alive() and _session_keys(conn, prefix):
+            time.sleep(0.5)
+        return _session_keys(conn, prefix)
 
     def db(self) -> sqlite3.Connection:
         # The same pragmas the app uses, so the test is one more well-behaved writer.
@@ -45,7 +67,7 @@ def stack(tmp_path_factory):
     try:
         # Covers venv check, migrate on a fresh SQLite file and gunicorn boot.
         wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc, log=log, timeout=180)
-        yield Stack(f"http://127.0.0.1:{port}", data_dir / "praetor.sqlite3", log)
+        yield Stack(f"http://127.0.0.1:{port}", data_dir, log, proc)
     finally:
         stop_group(proc)
 
@@ -75,6 +97,10 @@ def test_make_run_serves_health_ready_and_login_page_in_embedded_mode(stack):
     status, body = http_get(stack.base_url + "/accounts/login/")
     assert status == 200
     assert b'name="password"' in body and b'name="csrfmiddlewaretoken"' in body
+    # Worker and beat use the fixed filesystem transport (apps/core/broker.py), not kombu's own.
+    log = stack.log.read_text(errors="replace")
+    assert ".> transport:   apps.core.broker:Transport://" in log, stack.state()
+    assert ". broker -> apps.core.broker:Transport://" in log, stack.state()
 
 
 def test_embedded_beat_and_worker_delete_expired_sessions(stack):
@@ -83,30 +109,31 @@ def test_embedded_beat_and_worker_delete_expired_sessions(stack):
         _insert_session(conn, "sweep-expired-1", now - timedelta(hours=1))
         _insert_session(conn, "sweep-expired-2", now - timedelta(seconds=1))
         _insert_session(conn, "sweep-live-1", now + timedelta(days=1))
-    deadline = time.monotonic() + 60
     with stack.db() as conn:
-        while time.monotonic() < deadline and _session_keys(conn, "sweep-expired-"):
-            time.sleep(0.5)
+        stack.wait_until_gone(conn, "sweep-expired-", 60)
         remaining = _session_keys(conn, "sweep-")
-    assert remaining == {"sweep-live-1"}, tail(stack.log)
+    assert remaining == {"sweep-live-1"}, stack.state()
     assert "praetor.core.clear_expired_sessions" in stack.log.read_text()
 
 
 def _sign_up(base_url: str, email: str) -> tuple[int, str]:
-    """A browser's sign-up, without a browser: GET the form for its CSRF token, POST it."""
+    """A browser's sign-up, without a browser: GET the form for its CSRF token, POST it. A connection that
+    fails (the stack stopped) is (0, the error), so the assertion reports it with the stack's state."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect)
-    with opener.open(base_url + "/accounts/signup/", timeout=30) as resp:
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read()).group(1).decode()
-    form = {"csrfmiddlewaretoken": token, "email": email, "password1": "a long passphrase 42", "password2": ""}
-    form["password2"] = form["password1"]
-    request = urllib.request.Request(
-        base_url + "/accounts/signup/", data=urllib.parse.urlencode(form).encode(), headers={"Referer": base_url}
-    )
     try:
+        with opener.open(base_url + "/accounts/signup/", timeout=30) as resp:
+            token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', resp.read()).group(1).decode()
+        form = {"csrfmiddlewaretoken": token, "email": email, "password1": "a long passphrase 42", "password2": ""}
+        form["password2"] = form["password1"]
+        request = urllib.request.Request(
+            base_url + "/accounts/signup/", data=urllib.parse.urlencode(form).encode(), headers={"Referer": base_url}
+        )
         with opener.open(request, timeout=30) as resp:
             return resp.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Location", "")
+    except OSError as exc:  # URLError, a reset or a timeout
+        return 0, repr(exc)
 
 
 def test_web_worker_and_beat_share_sqlite_without_lock_errors(stack):
@@ -121,23 +148,21 @@ def test_web_worker_and_beat_share_sqlite_without_lock_errors(stack):
                 _insert_session(conn, f"load-expired-{i}", now - timedelta(minutes=1))
                 time.sleep(0.05)
         results = [f.result(timeout=120) for f in futures]
-    assert results == [(302, "/accounts/confirm-email/")] * len(emails), tail(stack.log)
-    deadline = time.monotonic() + 60
+    assert results == [(302, "/accounts/confirm-email/")] * len(emails), stack.state()
     with stack.db() as conn:
-        while time.monotonic() < deadline and _session_keys(conn, "load-expired-"):
-            time.sleep(0.5)
-        assert _session_keys(conn, "load-expired-") == set()
+        assert stack.wait_until_gone(conn, "load-expired-", 60) == set(), stack.state()
         placeholders = ",".join("?" * len(emails))
         (created,) = conn.execute(
             f"SELECT count(*) FROM identity_user WHERE email IN ({placeholders})", emails
         ).fetchone()
-    assert created == len(emails)
+    assert created == len(emails), stack.state()
     # allauth's sign-up throttle counted all of them in the one cache the processes share.
     with stack.db() as conn:
         (throttles,) = conn.execute(
             "SELECT count(*) FROM praetor_cache WHERE cache_key LIKE '%allauth:rl:signup:ip:127.0.0.1'"
         ).fetchone()
-    assert throttles == 1
+    assert throttles == 1, stack.state()
     log = stack.log.read_text(errors="replace")
-    assert "database is locked" not in log
-    assert "OperationalError" not in log
+    assert "database is locked" not in log, stack.state()
+    assert "OperationalError" not in log, stack.state()
+    assert stack.alive(), stack.state()

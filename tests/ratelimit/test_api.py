@@ -133,6 +133,44 @@ def test_log_messages_draw_one_unit_each_from_logs_events(authed_client, workspa
     assert (usage["logs_events"].allowed_last_hour, usage["logs_events"].denied_last_hour) == (10, 6)
 
 
+def logs_url(workspace) -> str:
+    return f"/api/accounts/{workspace.organization_id}/workspaces/{workspace.pk}/logs/"
+
+
+LINE = {"name": "prefect.flow_runs", "level": 20, "message": "hi", "timestamp": "2026-11-01T12:00:00+00:00"}
+
+
+def test_a_log_batch_is_paid_in_logs_events_alone(authed_client, workspace, tiny_limits):
+    # The run's own requests have emptied the api bucket: its log batches are not refused for it (the
+    # prefect client sends a batch six times at most, and would lose the race for each api token).
+    assert [authed_client.get(probe(workspace)).status_code for _ in range(6)] == [200] * 5 + [429]
+    taken = authed_client.post(logs_url(workspace), [LINE] * 3, format="json")
+    assert taken.status_code == 201
+    assert (taken["RateLimit-Limit"], remaining(taken)) == ("10", 7)  # the headers describe logs_events
+    assert authed_client.post(logs_url(workspace), [LINE] * 7, format="json").status_code == 201
+    refused = authed_client.post(logs_url(workspace), [LINE], format="json")
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith(
+        "Rate limit exceeded: this account may make 10 log messages and events per minute. Retry in "
+    )
+    assert (refused["RateLimit-Limit"], refused["Retry-After"] in ("5", "6")) == ("10", True)  # 1 unit: 6 s
+    usage = {u.bucket: u for u in organization_usage(organization=workspace.organization)}
+    assert (usage["api"].allowed_last_hour, usage["api"].denied_last_hour) == (5, 1)  # the probes alone
+    assert (usage["logs_events"].allowed_last_hour, usage["logs_events"].denied_last_hour) == (10, 1)
+
+
+def test_a_log_request_that_is_not_a_batch_of_logs_draws_from_api(authed_client, workspace, tiny_limits):
+    answers = [
+        authed_client.post(logs_url(workspace), {"not": "a list"}, format="json"),
+        authed_client.post(logs_url(workspace), [{"name": "no level, message or timestamp"}], format="json"),
+        authed_client.post(logs_url(workspace), [], format="json"),
+    ]
+    assert [r.status_code for r in answers] == [422, 422, 201]
+    assert [(r["RateLimit-Limit"], remaining(r)) for r in answers] == [("5", 4), ("5", 3), ("5", 2)]
+    usage = {u.bucket: u for u in organization_usage(organization=workspace.organization)}
+    assert (usage["api"].allowed_last_hour, usage["logs_events"].allowed_last_hour) == (3, 0)
+
+
 @pytest.mark.parametrize(
     ("path", "credentials", "status"),
     [

@@ -24,7 +24,6 @@ from rest_framework.utils import json
 
 from apps.core.api.errors import exception_handler
 from apps.identity.authentication import ApiKeyAuthentication
-from apps.ratelimit.middleware import api_request_draw
 
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 _JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
@@ -86,7 +85,7 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
         self.resolve_tenant(lean, kwargs)
-        api_request_draw(lean)
+        self.rate_limit_draw(lean)
         self.check_declared_permission(lean)
         response = (self.get if request.method == "GET" else self.post)(lean, **kwargs)
     except Exception as exc:

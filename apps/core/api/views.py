@@ -52,8 +52,13 @@ class PraetorAPIView(APIView):
         self.resolve_tenant(request, kwargs)
         # Every API request draws from its organization's rate-limit bucket (429 when empty),
         # after membership is checked so an outsider cannot drain another account's allowance.
-        api_request_draw(request)
+        self.rate_limit_draw(request)
         self.check_declared_permission(request)
+
+    def rate_limit_draw(self, request) -> None:
+        """Draw this request once from its rate-limit bucket, or raise RateLimited (429): one unit of the api
+        bucket. An endpoint paid in another bucket overrides it (POST logs/: each message, logs_events)."""
+        api_request_draw(request)
 
     def resolve_tenant(self, request, kwargs) -> None:
         request.access = None

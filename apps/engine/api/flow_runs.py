@@ -30,7 +30,7 @@ READ, WRITE, CANCEL = "flow_runs:read", "flow_runs:write", "flow_runs:cancel"
 
 
 # The schema's own null fields dropped, the nulls inside parameters, context, state data... kept.
-_create_fields = unset_dropped(schemas.FlowRunCreate)
+flow_run_create_fields = unset_dropped(schemas.FlowRunCreate)
 
 
 class FlowRunCreateView(WorkspaceAPIView):
@@ -51,7 +51,7 @@ class FlowRunCreateView(WorkspaceAPIView):
                                                              200: schemas.FlowRunResponse},
                    operation_id="flow_run_create")
     def post(self, request, **kwargs):
-        data = _create_fields(schemas.flow_run_create_body(request.data))
+        data = flow_run_create_fields(schemas.flow_run_create_body(request.data))
         run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.flow_run_json(run), status=201 if created else 200)
 

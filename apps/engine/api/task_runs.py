@@ -24,7 +24,7 @@ READ, WRITE = "task_runs:read", "task_runs:write"
 
 
 # The schema's own null fields dropped, the nulls inside parameters, context, state data... kept.
-_create_fields = unset_dropped(schemas.TaskRunCreate)
+task_run_create_fields = unset_dropped(schemas.TaskRunCreate)
 
 
 class TaskRunCreateView(WorkspaceAPIView):
@@ -34,7 +34,7 @@ class TaskRunCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.TaskRunCreate, responses={201: schemas.TaskRun, 200: schemas.TaskRun},
                    operation_id="task_run_create")
     def post(self, request, **kwargs):
-        data = _create_fields(schemas.task_run_create_body(request.data))
+        data = task_run_create_fields(schemas.task_run_create_body(request.data))
         run, created = services.task_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.task_run_json(run), status=201 if created else 200)
 

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from apps.engine.models import Deployment, Flow, FlowRun, Log, TaskRun
+from apps.engine.models import Deployment, Event, Flow, FlowRun, Log, TaskRun
 from tests.engine.runs_helpers import base, create_flow, create_flow_run, create_task_run, set_flow_state, state
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +169,23 @@ def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(authed_client, work
     response = _post_raw(authed_client, base(workspace) + "flow_runs/", text)
     assert response.status_code == 201, response.content
     assert response.json()["parameters"] == {"p": "\\u0000", "q": "\\A"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_stream_drops_an_event_holding_a_nul_and_stores_the_rest(workspace, user_key):
+    from tests.engine.test_events import make_event, stream
+
+    bad, good = make_event(), make_event(name="prefect.task-run.Running")
+    bad["payload"] = {"x": "a\u0000"}
+    accepted, _ = stream(workspace, user_key, [json.dumps(bad), json.dumps(good)])
+    assert accepted is True
+    assert [str(e.event_id) for e in Event.objects.for_workspace(workspace)] == [good["id"]]
+
+
+def test_post_events_with_a_nul_is_a_422(authed_client, workspace):
+    from tests.engine.test_events import make_event
+
+    event = make_event()
+    event["resource"]["prefect.resource.name"] = "\u0000"
+    _assert_nul_refused(_post_raw(authed_client, base(workspace) + "events", json.dumps([event])))
+    assert not Event.objects.for_workspace(workspace).exists()

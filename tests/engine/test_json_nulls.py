@@ -189,3 +189,27 @@ def test_post_events_with_a_nul_is_a_422(authed_client, workspace):
     event["resource"]["prefect.resource.name"] = "\u0000"
     _assert_nul_refused(_post_raw(authed_client, base(workspace) + "events", json.dumps([event])))
     assert not Event.objects.for_workspace(workspace).exists()
+
+
+def test_artifacts_and_block_documents_keep_nested_nulls(authed_client, workspace):
+    from apps.engine.services.blocks import workspace_seed_blocks
+
+    url = base(workspace)
+    made = authed_client.post(
+        url + "artifacts/", {"key": "k", "type": "table", "data": [{"a": None}, None]}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    assert authed_client.get(url + f"artifacts/{made.json()['id']}").json()["data"] == [{"a": None}, None]
+
+    workspace_seed_blocks(workspace=workspace)
+    block_type = authed_client.get(url + "block_types/slug/json").json()
+    schema = authed_client.post(
+        url + "block_schemas/filter", {"block_schemas": {"block_type_id": {"any_": [block_type["id"]]}}}, format="json"
+    ).json()[0]
+    document = authed_client.post(
+        url + "block_documents/",
+        {"name": "cfg", "data": {"value": NULLS}, "block_schema_id": schema["id"], "block_type_id": block_type["id"]},
+        format="json",
+    )
+    assert document.status_code == 201, document.content
+    assert authed_client.get(url + f"block_documents/{document.json()['id']}").json()["data"] == {"value": NULLS}

@@ -7,9 +7,10 @@ a tenth of such a request's CPU, docs/performance.md).
 Only the plain case takes it: the method the view names (POST, or GET for a read) with
 `Authorization: Bearer <key>` that authenticates, for POST a JSON body that parses, an Accept of JSON (or
 none) and no query string (DRF reads `?format=`). Anything else (no or a failing key, a session, a body DRF
-would answer 400 or 415, another method such as HEAD or OPTIONS, another media type) goes through DRF's own
-dispatch unchanged, so every error of those is DRF's. A GET's body is never read (DRF reads none for a handler
-that does not ask for it). tests/core/test_lean.py compares both dispatches response by response.
+would answer 400 or 415, one holding the escape `\\u0000` (DRF's parser, apps/core/api/parsers.py, decides
+on it), another method such as HEAD or OPTIONS, another media type) goes through DRF's own dispatch
+unchanged, so every error of those is DRF's. A GET's body is never read (DRF reads none for a handler that
+does not ask for it). tests/core/test_lean.py compares both dispatches response by response.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.utils import json
 
 from apps.core.api.errors import exception_handler
+from apps.core.api.parsers import NUL_ESCAPE
 from apps.identity.authentication import ApiKeyAuthentication
 
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
@@ -70,8 +72,8 @@ def lean_prepare(request):
         data = json.loads(body.decode("utf-8")) if body else None
     except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
         return None
-    if authenticated is None or not body:
-        return None  # DRF answers: 401, 400 for a body it cannot parse
+    if authenticated is None or not body or NUL_ESCAPE in body:
+        return None  # DRF answers: 401, 400 for a body it cannot parse, 422 for a NUL (apps/core/api/parsers.py)
     return (*authenticated, data)
 
 

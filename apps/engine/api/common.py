@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from rest_framework import serializers
+
 from apps.core.errors import Invalid
 from apps.engine.schemas import filters
 
@@ -34,12 +36,65 @@ def parse_params(serializer_class, data) -> dict:
 
 
 def plain(value):
-    """Validated filter data → plain dicts and lists with UUIDs as strings and unset (None) keys dropped."""
+    """Validated filter data → plain dicts and lists with UUIDs as strings and unset (None) keys dropped.
+    Only for filter documents, which hold no user JSON: a create or update body goes through `unset_dropped`,
+    which keeps the nulls inside free-form values."""
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [plain(v) for v in value]
     return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def _uuid_list(value):
+    return [str(item) if isinstance(item, uuid.UUID) else item for item in value]
+
+
+def _shape(serializer) -> dict:
+    """name → how that field's validated value is made plain: a nested shape (a nested serializer), `str`
+    (a UUIDField), `_uuid_list` (a list of UUIDs) or None (kept as it is: user JSON, text, numbers...)."""
+    shape = {}
+    for name, field in serializer.fields.items():
+        if isinstance(field, serializers.Serializer):
+            shape[name] = _shape(field)
+        elif isinstance(field, serializers.UUIDField):
+            shape[name] = str
+        elif isinstance(field, serializers.ListField) and isinstance(field.child, serializers.UUIDField):
+            shape[name] = _uuid_list
+        else:
+            shape[name] = None
+    return shape
+
+
+def _drop_unset(data: dict, shape: dict) -> dict:
+    out = {}
+    for key, value in data.items():
+        if value is None:
+            continue  # the schema's own optional field, unset
+        how = shape.get(key)
+        if how is None:
+            out[key] = value
+        elif type(how) is dict:
+            out[key] = _drop_unset(value, how) if type(value) is dict else value
+        else:
+            out[key] = how(value)
+    return out
+
+
+def unset_dropped(serializer_class):
+    """`drop(validated)`: a create or update body's validated data with the schema's own fields that are null
+    dropped (the services read them as unset) and UUIDs as strings, at every level of the schema's nested
+    serializers, while free-form values (parameters, context, state data, task inputs...) keep their nulls
+    exactly, as Prefect 2.20 stores them (tests/engine/test_json_nulls.py). The shape is read once."""
+    shape = None
+
+    def drop(validated: dict) -> dict:
+        nonlocal shape
+        if shape is None:
+            shape = _shape(serializer_class())
+        return _drop_unset(validated, shape)
+
+    return drop
 
 
 def page(queryset, body: dict) -> list:

@@ -34,6 +34,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from apps.core.api.parsers import has_nul
 from apps.core.api.views import workspace_context
 from apps.core.errors import NotFound
 from apps.engine.services.events import event_record_from_stream
@@ -137,11 +138,18 @@ class EventsInConsumer(AsyncWebsocketConsumer):
         await self._drain(text_data, bytes_data, raw=raw)
 
     def _parse(self, text_data, bytes_data):
+        message = text_data if text_data is not None else bytes_data
         try:
-            return orjson.loads(text_data if text_data is not None else bytes_data)
+            raw = orjson.loads(message)
         except orjson.JSONDecodeError:
             logger.warning("dropped a non-JSON message on the events stream of workspace %s", self.workspace.pk)
             return None
+        if has_nul(message):
+            # PostgreSQL's jsonb refuses U+0000: storing it would fail and close the stream, and the client
+            # would reconnect and resend it forever. Dropped as a malformed event is (services/events.py).
+            logger.warning("dropped an event holding U+0000 on the events stream of workspace %s", self.workspace.pk)
+            return None
+        return raw
 
     async def _drain(self, text_data, bytes_data, raw=None):
         """Store one message of a closing stream with a forced draw (the client may count it delivered),

@@ -15,7 +15,7 @@ from apps.core.api.lean import lean_view
 from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import parse_body, path_uuid, plain, unset_dropped
 from apps.engine.api.flows import parse_plain
 from apps.engine.models.runs import StateType
 from apps.engine.schemas import filters
@@ -27,6 +27,10 @@ from apps.engine.selectors.run_history import run_history
 from apps.engine.services import flow_runs as services
 
 READ, WRITE, CANCEL = "flow_runs:read", "flow_runs:write", "flow_runs:cancel"
+
+
+# The schema's own null fields dropped, the nulls inside parameters, context, state data... kept.
+flow_run_create_fields = unset_dropped(schemas.FlowRunCreate)
 
 
 class FlowRunCreateView(WorkspaceAPIView):
@@ -47,7 +51,7 @@ class FlowRunCreateView(WorkspaceAPIView):
                                                              200: schemas.FlowRunResponse},
                    operation_id="flow_run_create")
     def post(self, request, **kwargs):
-        data = plain(schemas.flow_run_create_body(request.data))
+        data = flow_run_create_fields(schemas.flow_run_create_body(request.data))
         run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.flow_run_json(run), status=201 if created else 200)
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
-from apps.engine.api.common import parse_body, path_uuid, plain
+from apps.engine.api.common import parse_body, path_uuid, unset_dropped
 from apps.engine.api.flow_runs import query_page, query_uuid
 from apps.engine.api.flows import parse_plain
 from apps.engine.schemas import filters
@@ -23,6 +23,10 @@ from apps.engine.services import task_runs as services
 READ, WRITE = "task_runs:read", "task_runs:write"
 
 
+# The schema's own null fields dropped, the nulls inside parameters, context, state data... kept.
+task_run_create_fields = unset_dropped(schemas.TaskRunCreate)
+
+
 class TaskRunCreateView(WorkspaceAPIView):
     required_permissions = {"POST": WRITE}
     work_under_way_methods = frozenset({"POST"})  # open in a read-only workspace (docs/billing.md)
@@ -30,7 +34,7 @@ class TaskRunCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.TaskRunCreate, responses={201: schemas.TaskRun, 200: schemas.TaskRun},
                    operation_id="task_run_create")
     def post(self, request, **kwargs):
-        data = plain(schemas.task_run_create_body(request.data))
+        data = task_run_create_fields(schemas.task_run_create_body(request.data))
         run, created = services.task_run_create(workspace=self.workspace, actor=request.user, **data)
         return Response(schemas.task_run_json(run), status=201 if created else 200)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from apps.core.api.parsers import NUL_MESSAGE, has_nul
 from apps.core.errors import DomainError
 from apps.engine.selectors.variables import variable_values_by_names
 from apps.engine.services.templates import TemplateRejected, template_render
@@ -97,9 +98,12 @@ class _Hydrator:
             text = self.walk(obj["value"]) if isinstance(obj["value"], dict) else obj["value"]
             try:
                 # NaN/Infinity are refused: PostgreSQL's jsonb cannot store them (2.20 accepts them).
-                return json.loads(text, parse_constant=_reject_constant)
+                loaded = json.loads(text, parse_constant=_reject_constant)
             except (json.JSONDecodeError, TypeError, ValueError) as exc:
                 raise _invalid_json(str(exc)) from None
+            if has_nul(text):  # nor U+0000 (the request's own JSON is checked by its parser)
+                raise _invalid_json(NUL_MESSAGE)
+            return loaded
         if kind == "jinja":
             if "template" not in obj:
                 raise _missing_key("template")
@@ -107,9 +111,12 @@ class _Hydrator:
             if not isinstance(template, str):
                 raise HydrationError(f"Invalid jinja: a template must be a string, not {type(template).__name__}")
             try:
-                return template_render(template)
+                rendered = template_render(template)
             except TemplateRejected as exc:
                 raise HydrationError(f"Invalid jinja: {exc}") from None
+            if "\x00" in rendered:
+                raise HydrationError(f"Invalid jinja: the rendered text holds U+0000. {NUL_MESSAGE}")
+            return rendered
         if kind == "workspace_variable":
             if "variable_name" not in obj:
                 return _REMOVE

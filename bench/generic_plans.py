@@ -44,7 +44,7 @@ _FILL = {
 }
 
 
-def collect_statements() -> list[tuple[str, str, str]]:
+def collect_statements(filters: bool = False) -> list[tuple[str, str, str]]:
     """(name, parameter types, SQL) of the statements the hot requests prepare on their connection."""
     import uuid
 
@@ -63,7 +63,7 @@ def collect_statements() -> list[tuple[str, str, str]]:
         prefix, key = hot_requests.setup_tenant()
         runner = hot_requests.Runner(Client(), prefix, key, None)
         flow = runner.call("POST flows/", "POST", "/flows/", {"name": "plans-flow", "tags": []})
-        hot_requests.workload(runner, flow["id"], 1, 2)
+        hot_requests.workload(runner, flow["id"], 1, 2, filters=filters)
         ws, some = uuid.uuid4(), uuid.uuid4()
         flows.flow_exists(workspace=ws, flow_id=some)
         flow_runs.flow_run_exists(workspace=ws, flow_run_id=some)
@@ -150,6 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", choices=("empty", "unanalysed", "analysed", "tenants"), action="append")
     parser.add_argument(
+        "--filter", action="store_true", help="the workload's flow run filters too (pages by ids: flow_run_page)"
+    )
+    parser.add_argument(
         "--drop-workspace-indexes",
         action="store_true",
         help="drop the single-column workspace_id indexes of the run tables first (in the "
@@ -164,7 +167,7 @@ def main() -> None:
     import psycopg
     from django.db import connection
 
-    statements = collect_statements()
+    statements = collect_statements(args.filter)
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
@@ -184,7 +187,8 @@ def main() -> None:
             scenario(cursor, name)
             print(f"== {name}")
             for statement, (_, _, sql) in zip(generic_scans(cursor, statements).items(), statements, strict=True):
-                print(f"-- {sql[:150]}…")
+                where = sql[sql.find(" WHERE ") :][:140] if " WHERE " in sql else ""
+                print(f"-- {sql[:70]}…{where}")
                 for scan in statement[1]:
                     print(f"     {scan}")
             other.rollback()

@@ -16,32 +16,61 @@ import uuid
 import pytest
 from django.db import connection
 
+from apps.engine.models.runs import FlowRun
 from apps.engine.selectors import flow_runs, flows, task_runs
-from tests.engine.runs_helpers import create_flow, create_flow_run, create_task_run, set_flow_state, set_task_state
+from tests.engine.runs_helpers import (
+    base,
+    create_flow,
+    create_flow_run,
+    create_task_run,
+    set_flow_state,
+    set_task_state,
+)
 from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
 
 RUN_TABLES = ("engine_flow", "engine_flowrun", "engine_taskrun")
-BY_ID = (flows._FLOW_ID, flow_runs._FLOW_RUN_GET, flow_runs._FLOW_RUN_ID, flow_runs._FLOW_RUN_FOR_UPDATE,
-         task_runs._TASK_RUN_GET, task_runs._TASK_RUN_FOR_UPDATE, task_runs._TASK_RUN_FOR_SET_STATE)
+BY_ID = (
+    flows._FLOW_ID,
+    flow_runs._FLOW_RUN_GET,
+    flow_runs._FLOW_RUN_ID,
+    flow_runs._FLOW_RUN_FOR_UPDATE,
+    task_runs._TASK_RUN_GET,
+    task_runs._TASK_RUN_FOR_UPDATE,
+    task_runs._TASK_RUN_FOR_SET_STATE,
+)
 # A value per column type for the NOT NULL columns of the generated rows (i: the row's number).
-_FILL = {"uuid": "gen_random_uuid()", "timestamp with time zone": "now()", "character varying": "'r' || i",
-         "text": "'r' || i", "integer": "0", "interval": "'0'::interval", "jsonb": "'{}'::jsonb",
-         "boolean": "false"}
+_FILL = {
+    "uuid": "gen_random_uuid()",
+    "timestamp with time zone": "now()",
+    "character varying": "'r' || i",
+    "text": "'r' || i",
+    "integer": "0",
+    "interval": "'0'::interval",
+    "jsonb": "'{}'::jsonb",
+    "boolean": "false",
+}
 
 
 def _fill(cursor, table: str, count: int, workspaces: list) -> None:
     """`count` rows of `table` over `workspaces` (round robin), NOT NULL columns filled by type."""
-    cursor.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
-                   " AND is_nullable = 'NO' AND table_schema = current_schema()", [table])
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
+        " AND is_nullable = 'NO' AND table_schema = current_schema()",
+        [table],
+    )
     columns = {name: _FILL[kind] for name, kind in cursor.fetchall()}
     columns["workspace_id"] = "(%s::uuid[])[1 + i %% %s]"
     if table == "engine_flowrun":  # every run of one flow (the foreign keys are checked when the test ends)
         columns["flow_id"] = "(SELECT id FROM engine_flow LIMIT 1)"
     # Names come from information_schema and this file; values are parameters.
-    cursor.execute("INSERT INTO {} ({}) SELECT {} FROM generate_series(1, %s) i".format(
-        table, ", ".join(columns), ", ".join(columns.values())), [[str(w) for w in workspaces], len(workspaces), count])
+    cursor.execute(
+        "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, %s) i".format(
+            table, ", ".join(columns), ", ".join(columns.values())
+        ),
+        [[str(w) for w in workspaces], len(workspaces), count],
+    )
 
 
 def _scenario(name: str, workspace) -> None:
@@ -75,8 +104,11 @@ def _hot_requests(client, ws) -> None:
 
 
 def _primary_keys(cursor) -> dict:
-    cursor.execute("SELECT indrelid::regclass::text, indexrelid::regclass::text FROM pg_index"
-                   " WHERE indisprimary AND indrelid::regclass::text = ANY(%s)", [list(RUN_TABLES)])
+    cursor.execute(
+        "SELECT indrelid::regclass::text, indexrelid::regclass::text FROM pg_index"
+        " WHERE indisprimary AND indrelid::regclass::text = ANY(%s)",
+        [list(RUN_TABLES)],
+    )
     return dict(cursor.fetchall())
 
 
@@ -98,15 +130,17 @@ def _off_the_primary_key(plan: dict, pkeys: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("scenario", ["empty", "no statistics, several workspaces", "one huge workspace, analysed"])
-def test_generic_plans_of_the_hot_by_id_statements_use_the_primary_key(authed_client, workspace, settings,
-                                                                       scenario):
+def test_generic_plans_of_the_hot_by_id_statements_use_the_primary_key(authed_client, workspace, settings, scenario):
     settings.PRAETOR_DB_PREPARE = True
     connection._praetor_raw_cursor = None
     _scenario(scenario, workspace)
     _hot_requests(authed_client, workspace)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT parameter_types::text[], statement FROM pg_prepared_statements"
-                       " WHERE NOT from_sql AND statement ~ %s", [r'"engine_(flow|flowrun|taskrun)"'])
+        cursor.execute(
+            "SELECT parameter_types::text[], statement FROM pg_prepared_statements"
+            " WHERE NOT from_sql AND statement ~ %s",
+            [r'"engine_(flow|flowrun|taskrun)"'],
+        )
         statements = cursor.fetchall()
         pkeys = _primary_keys(cursor)
         # Every by-id read was prepared, and the writes whose guard reads a run (create's, set_state's)
@@ -134,3 +168,29 @@ def _placeholders(sql: str) -> str:
     """`sql` with its %s placeholders numbered as psycopg sends them ($1, $2, …)."""
     parts = sql.split("%s")
     return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, 1))
+
+
+def test_by_pk_for_workspace_reads_the_row_of_its_workspace_only(authed_client, workspace):
+    flow_id = create_flow(authed_client, workspace)["id"]
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, flow_id)["id"])
+    other = WorkspaceFactory(organization=workspace.organization)
+    qs = FlowRun.objects.by_pk_for_workspace(workspace, run_id)
+    assert "IS NOT DISTINCT FROM" in str(qs.query)
+    assert [run.pk for run in qs] == [run_id]
+    for ws in (workspace.pk, str(workspace.pk)):
+        assert FlowRun.objects.by_pk_for_workspace(ws, str(run_id)).get().pk == run_id
+    assert not FlowRun.objects.by_pk_for_workspace(other, run_id).exists()
+    assert not FlowRun.objects.by_pk_for_workspace(None, run_id).exists()
+    assert not FlowRun.objects.by_pk_for_workspace(workspace, uuid.uuid4()).exists()
+    # the prepared reads and insert_if's guard: another workspace's run is not found
+    assert flow_runs.flow_run_get(workspace=workspace, flow_run_id=run_id).pk == run_id
+    assert flow_runs.flow_run_get(workspace=other, flow_run_id=run_id) is None
+    assert not flow_runs.flow_run_exists(workspace=other, flow_run_id=run_id)
+    assert flows.flow_exists(workspace=workspace, flow_id=flow_id)
+    assert not flows.flow_exists(workspace=other, flow_id=flow_id)
+    assert create_task_run(authed_client, other, str(run_id), expect=(404,))
+    assert create_flow_run_status(authed_client, other, flow_id) == 404
+
+
+def create_flow_run_status(client, ws, flow_id) -> int:
+    return client.post(base(ws) + "flow_runs/", {"flow_id": flow_id, "state": None}, format="json").status_code

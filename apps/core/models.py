@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models.lookups import FieldGetDbPrepValueMixin
 
 
-class IsNotDistinctFrom(FieldGetDbPrepValueMixin, models.Lookup):
+class IsNotDistinctFrom(models.Lookup):
     """`lhs IS NOT DISTINCT FROM rhs`: the rows Django's `exact` matches (None: IS NULL), as a condition no
-    index serves (PostgreSQL 15 does not index IS NOT DISTINCT FROM). Used as an expression in `filter()`."""
+    index serves (PostgreSQL 15 does not index IS NOT DISTINCT FROM). Used as an expression in `filter()`, its
+    right-hand side an expression typed as the column (a plain value would not be converted by the column's
+    field: a UUID given as a string would not match on SQLite)."""
 
     lookup_name = "not_distinct"
 
@@ -75,7 +76,8 @@ class WorkspaceScopedManager(_ScopedManager):
         "generic plans of the by-id statements")."""
         workspace_id = getattr(workspace, "pk", workspace)
         return (super(_ScopedManager, self).get_queryset()
-                .filter(IsNotDistinctFrom(models.F("workspace_id"), workspace_id), pk=pk))
+                .filter(IsNotDistinctFrom(models.F("workspace_id"), models.Value(workspace_id, models.UUIDField())),
+                        pk=pk))
 
 
 class OrganizationScopedManager(_ScopedManager):

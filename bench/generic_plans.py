@@ -6,16 +6,18 @@ by-id lookup `workspace_id = $1 AND id = $2` must still find the primary key the
 statistics say. This script runs the hot requests once (bench/hot_requests.py's workload, one flow run of two
 task runs, plus the by-id selectors the workload does not reach), in a transaction it rolls back, to collect
 the statements the connection prepared (pg_prepared_statements); then, on another connection, for each
-scenario (in a transaction rolled back: the rows and statistics it makes are dropped), prepares each statement
-again and prints the scans of `EXPLAIN EXECUTE` under plan_cache_mode=force_generic_plan (and, with --custom,
-under force_custom_plan with NULLs, for comparison of the planning cost):
+scenario, in a transaction rolled back, TRUNCATEs the run tables (new files, never analysed, whatever the
+database held: its rows and counts are back after the rollback), makes the scenario's rows, prepares each
+statement again and prints the scans of `EXPLAIN EXECUTE` under plan_cache_mode=force_generic_plan, the
+parameters NULL:
 
   empty       the run tables empty, never analysed
   unanalysed  5 workspaces of 1,000 flows, flow runs and task runs each, no statistics
   analysed    one workspace of 100,000 flow runs and 200,000 task runs (and 2,000 flows) and 4 of 100, ANALYZEd
   tenants     the same big workspace and 20,000 small ones (5 rows of each table each), ANALYZEd
 
-    DJANGO_SETTINGS_MODULE=config.settings.test python bench/generic_plans.py [--scenario NAME]
+    DJANGO_SETTINGS_MODULE=config.settings.test python bench/generic_plans.py [--scenario NAME] [--filter]
+        [--drop-workspace-indexes]
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -102,6 +104,7 @@ def fill(cursor, table: str, count: int, workspaces: list, extra: dict | None = 
 def scenario(cursor, name: str) -> None:
     import uuid
 
+    cursor.execute(f"TRUNCATE {', '.join(RUN_TABLES)} CASCADE")
     if name == "empty":
         return
     if name == "unanalysed":

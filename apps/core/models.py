@@ -7,6 +7,25 @@ import uuid
 from django.db import models
 
 
+class IsNotDistinctFrom(models.Lookup):
+    """`lhs IS NOT DISTINCT FROM rhs`: the rows Django's `exact` matches (None: IS NULL), as a condition no
+    index serves (PostgreSQL 15 does not index IS NOT DISTINCT FROM). Used as an expression in `filter()`, its
+    right-hand side an expression typed as the column (a plain value would not be converted by the column's
+    field: a UUID given as a string would not match on SQLite)."""
+
+    lookup_name = "not_distinct"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS NOT DISTINCT FROM {rhs}", (*lhs_params, *rhs_params)
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS {rhs}", (*lhs_params, *rhs_params)
+
+
 class UnscopedQueryError(RuntimeError):
     """Raised when tenant data is queried without naming its tenant."""
 
@@ -47,6 +66,18 @@ class WorkspaceScopedManager(_ScopedManager):
 
     def for_workspace(self, workspace) -> models.QuerySet:
         return self._scoped(workspace)
+
+    def by_pk_for_workspace(self, workspace, pk) -> models.QuerySet:
+        """The row `pk` if `workspace` owns it (the rows of `for_workspace(workspace).filter(pk=pk)`), found by
+        its primary key in every plan: the tenancy condition is written IS NOT DISTINCT FROM (the same rows
+        as `=`, the column being NOT NULL), which no index serves. For the by-id statements prepared on the
+        server (apps/core/prepared.py): without statistics PostgreSQL's generic plan of `workspace_id = $1
+        AND id = $2` may take an index on workspace_id and read the whole workspace (docs/performance.md,
+        "generic plans of the by-id statements")."""
+        workspace_id = getattr(workspace, "pk", workspace)
+        return (super(_ScopedManager, self).get_queryset()
+                .filter(IsNotDistinctFrom(models.F("workspace_id"), models.Value(workspace_id, models.UUIDField())),
+                        pk=pk))
 
 
 class OrganizationScopedManager(_ScopedManager):

@@ -379,10 +379,11 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
 
 
 def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple[bool, bool]:
-    """INSERT `obj` only if the row `exists` names (a model and column values, e.g. the parent run by id and
-    workspace) is there, skipping a row that violates a unique constraint (ON CONFLICT DO NOTHING), and the
-    rows of `dependents` only if `obj` was inserted. Returns (the row exists, `obj` was inserted). On
-    PostgreSQL one statement; elsewhere a check, then `insert`, in one transaction."""
+    """INSERT `obj` only if the row `exists` names (a model and column values: its primary key and e.g. its
+    workspace, matched as Django's `exact` matches them) is there, skipping a row that violates a unique
+    constraint (ON CONFLICT DO NOTHING), and the rows of `dependents` only if `obj` was inserted. Returns (the
+    row exists, `obj` was inserted). On PostgreSQL one statement; elsewhere a check, then `insert`, in one
+    transaction."""
     connection = connections["default"]
     model, where = exists
     meta = model._meta
@@ -398,7 +399,11 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
     sql = _write_sql.get(key)
     if sql is None:
         # Names come from the models' meta, quoted by the backend; every value is a parameter.
-        guard = " AND ".join(f"{_quoted(connection, meta.get_field(n).column)} = %s" for n in where)
+        # The other columns (the workspace) IS NOT DISTINCT FROM, which no index serves: every plan, a generic
+        # one too, finds the row by its primary key (WorkspaceScopedManager.by_pk_for_workspace).
+        fields = [meta.get_field(n) for n in where]
+        guard = " AND ".join(f"{_quoted(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
+                             for f in fields)
         parts = [f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {guard})",  # noqa: S608
                  f"r AS ({_head(connection, obj)} SELECT {_typed_marks(connection, obj)} WHERE EXISTS "  # noqa: S608
                  "(SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]

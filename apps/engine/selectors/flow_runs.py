@@ -29,8 +29,8 @@ FLOW_RUN_RELATED = ("state", "work_queue__work_pool")
 
 # Compiled once per process (apps/core/prepared.py): the client reads its flow run several times per run.
 _FLOW_RUN_GET = PreparedQuery(
-    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id)
-    .select_related(*FLOW_RUN_RELATED).filter(pk=flow_run_id))
+    lambda workspace_id, flow_run_id: FlowRun.objects.by_pk_for_workspace(workspace_id, flow_run_id)
+    .select_related(*FLOW_RUN_RELATED))
 
 
 def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
@@ -39,7 +39,7 @@ def flow_run_get(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
 
 
 _FLOW_RUN_ID = PreparedQuery(
-    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).only("id").filter(pk=flow_run_id))
+    lambda workspace_id, flow_run_id: FlowRun.objects.by_pk_for_workspace(workspace_id, flow_run_id).only("id"))
 
 
 def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
@@ -49,8 +49,8 @@ def flow_run_exists(*, workspace, flow_run_id: uuid.UUID) -> bool:
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
 _FLOW_RUN_FOR_UPDATE = PreparedQuery(
-    lambda workspace_id, flow_run_id: FlowRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
-    .select_related("state").filter(pk=flow_run_id))
+    lambda workspace_id, flow_run_id: FlowRun.objects.by_pk_for_workspace(workspace_id, flow_run_id)
+    .select_for_update(of=("self",)).select_related("state"))
 
 
 def flow_run_any_running(*, workspace) -> bool:

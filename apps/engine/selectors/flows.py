@@ -19,7 +19,7 @@ def flow_get(*, workspace, flow_id: uuid.UUID) -> Flow | None:
 
 
 _FLOW_ID = PreparedQuery(
-    lambda workspace_id, flow_id: Flow.objects.for_workspace(workspace_id).only("id").filter(pk=flow_id))
+    lambda workspace_id, flow_id: Flow.objects.by_pk_for_workspace(workspace_id, flow_id).only("id"))
 
 
 def flow_exists(*, workspace, flow_id: uuid.UUID) -> bool:

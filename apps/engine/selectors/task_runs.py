@@ -25,8 +25,8 @@ TASK_RUN_SORTS = {
 
 # Compiled once per process (apps/core/prepared.py), as the lock query below.
 _TASK_RUN_GET = PreparedQuery(
-    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_related("state")
-    .filter(pk=task_run_id))
+    lambda workspace_id, task_run_id: TaskRun.objects.by_pk_for_workspace(workspace_id, task_run_id)
+    .select_related("state"))
 
 
 def task_run_get(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
@@ -43,8 +43,8 @@ SET_STATE_UNREAD = ("task_inputs", "flow_run__parameters", "flow_run__context", 
 
 # Compiled once per process (apps/core/prepared.py): the hot path's lock query, by workspace and id.
 _TASK_RUN_FOR_UPDATE = PreparedQuery(
-    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id).select_for_update(of=("self",))
-    .select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD).filter(pk=task_run_id))
+    lambda workspace_id, task_run_id: TaskRun.objects.by_pk_for_workspace(workspace_id, task_run_id)
+    .select_for_update(of=("self",)).select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD))
 
 
 def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:
@@ -58,8 +58,8 @@ def task_run_get_for_update(*, workspace, task_run_id: uuid.UUID) -> TaskRun | N
 
 # The same read without the lock, for the optimistic set_state (apps/engine/services/run_states.py).
 _TASK_RUN_FOR_SET_STATE = PreparedQuery(
-    lambda workspace_id, task_run_id: TaskRun.objects.for_workspace(workspace_id)
-    .select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD).filter(pk=task_run_id))
+    lambda workspace_id, task_run_id: TaskRun.objects.by_pk_for_workspace(workspace_id, task_run_id)
+    .select_related("state", "flow_run", "flow_run__state").defer(*SET_STATE_UNREAD))
 
 
 def task_run_get_for_set_state(*, workspace, task_run_id: uuid.UUID) -> TaskRun | None:

@@ -1,0 +1,196 @@
+"""The hot by-id statements prepared on the server find their row by its primary key in their generic plan too.
+
+PostgreSQL may switch a prepared statement to a generic plan (plan_cache_mode=auto, after five executions) and
+keep it for the connection's life. Without statistics the generic plan of `workspace_id = $1 AND id = $2` took
+the workspace_id index (or another one leading with workspace_id) and read the whole workspace; the by-id
+statements write their tenancy condition so that no index serves it (WorkspaceScopedManager.by_pk_for_workspace,
+prepared.insert_if). Each statement the hot requests prepare on the run tables is prepared again here and
+explained under plan_cache_mode=force_generic_plan: every scan of a run table must be on its primary key.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.db import connection
+
+from apps.engine.models.runs import FlowRun
+from apps.engine.selectors import flow_runs, flows, task_runs
+from tests.engine.runs_helpers import (
+    base,
+    create_flow,
+    create_flow_run,
+    create_task_run,
+    set_flow_state,
+    set_task_state,
+)
+from tests.factories.workspaces import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+RUN_TABLES = ("engine_flow", "engine_flowrun", "engine_taskrun")
+BY_ID = (
+    flows._FLOW_ID,
+    flow_runs._FLOW_RUN_GET,
+    flow_runs._FLOW_RUN_ID,
+    flow_runs._FLOW_RUN_FOR_UPDATE,
+    task_runs._TASK_RUN_GET,
+    task_runs._TASK_RUN_FOR_UPDATE,
+    task_runs._TASK_RUN_FOR_SET_STATE,
+)
+# A value per column type for the NOT NULL columns of the generated rows (i: the row's number).
+_FILL = {
+    "uuid": "gen_random_uuid()",
+    "timestamp with time zone": "now()",
+    "character varying": "'r' || i",
+    "text": "'r' || i",
+    "integer": "0",
+    "interval": "'0'::interval",
+    "jsonb": "'{}'::jsonb",
+    "boolean": "false",
+}
+
+
+def _fill(cursor, table: str, count: int, workspaces: list) -> None:
+    """`count` rows of `table` over `workspaces` (round robin), NOT NULL columns filled by type."""
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
+        " AND is_nullable = 'NO' AND table_schema = current_schema()",
+        [table],
+    )
+    columns = {name: _FILL[kind] for name, kind in cursor.fetchall()}
+    columns["workspace_id"] = "(%s::uuid[])[1 + i %% %s]"
+    if table == "engine_flowrun":  # every run of one flow (the foreign keys are checked when the test ends)
+        columns["flow_id"] = "(SELECT id FROM engine_flow LIMIT 1)"
+    # Names come from information_schema and this file; values are parameters.
+    cursor.execute(
+        "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, %s) i".format(
+            table, ", ".join(columns), ", ".join(columns.values())
+        ),
+        [[str(w) for w in workspaces], len(workspaces), count],
+    )
+
+
+def _scenario(name: str, workspace) -> None:
+    """The run tables as `name` says, whatever earlier tests left in pg_class (ANALYZE's page and row counts
+    outlive its transaction): TRUNCATE gives them new, never analysed files (until the test's rollback)."""
+    others = [WorkspaceFactory(organization=workspace.organization).pk for _ in range(4)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(RUN_TABLES)} CASCADE")
+        if name == "no statistics, several workspaces":
+            for table in RUN_TABLES:
+                _fill(cursor, table, 2000, [workspace.pk, *others])
+        elif name == "one huge workspace, analysed":
+            for table, count in (("engine_flow", 500), ("engine_flowrun", 10_000), ("engine_taskrun", 20_000)):
+                _fill(cursor, table, count, [workspace.pk])
+                _fill(cursor, table, 40, others)
+                cursor.execute(f"ANALYZE {table}")
+
+
+def _hot_requests(client, ws) -> None:
+    """The hot requests (create, set_state, reads) and the by-id reads they may not reach: all prepared."""
+    flow_id = create_flow(client, ws)["id"]
+    run_id = create_flow_run(client, ws, flow_id)["id"]
+    assert set_flow_state(client, ws, run_id, "RUNNING").status_code == 201
+    task_id = create_task_run(client, ws, run_id)["id"]
+    for type_ in ("RUNNING", "COMPLETED"):
+        assert set_task_state(client, ws, task_id, type_).status_code == 201
+    assert client.get(f"/api/accounts/{ws.organization_id}/workspaces/{ws.pk}/task_runs/{task_id}").status_code == 200
+    assert set_flow_state(client, ws, run_id, "COMPLETED").status_code == 201
+    for query in BY_ID:
+        query.one(ws.pk, uuid.uuid4())
+
+
+def _primary_keys(cursor) -> dict:
+    cursor.execute(
+        "SELECT indrelid::regclass::text, indexrelid::regclass::text FROM pg_index"
+        " WHERE indisprimary AND indrelid::regclass::text = ANY(%s)",
+        [list(RUN_TABLES)],
+    )
+    return dict(cursor.fetchall())
+
+
+def _off_the_primary_key(plan: dict, pkeys: dict) -> list[str]:
+    """The scans of a run table in `plan` that do not find rows by its primary key index."""
+    bad = []
+    table = plan.get("Relation Name")
+    if table in RUN_TABLES and "Scan" in plan["Node Type"]:
+        if plan["Node Type"] == "Bitmap Heap Scan":
+            indexes = {child.get("Index Name") for child in plan.get("Plans", ())}
+        else:
+            indexes = {plan.get("Index Name")}
+        if indexes != {pkeys[table]}:
+            bad.append(f"{plan['Node Type']} on {table} using {indexes}: {plan.get('Index Cond')}")
+    for child in plan.get("Plans", ()):
+        if not (plan["Node Type"] == "Bitmap Heap Scan" and child["Node Type"] == "Bitmap Index Scan"):
+            bad += _off_the_primary_key(child, pkeys)
+    return bad
+
+
+@pytest.mark.parametrize("scenario", ["empty", "no statistics, several workspaces", "one huge workspace, analysed"])
+def test_generic_plans_of_the_hot_by_id_statements_use_the_primary_key(authed_client, workspace, settings, scenario):
+    settings.PRAETOR_DB_PREPARE = True
+    connection._praetor_raw_cursor = None
+    _scenario(scenario, workspace)
+    _hot_requests(authed_client, workspace)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT parameter_types::text[], statement FROM pg_prepared_statements"
+            " WHERE NOT from_sql AND statement ~ %s",
+            [r'"engine_(flow|flowrun|taskrun)"'],
+        )
+        statements = cursor.fetchall()
+        pkeys = _primary_keys(cursor)
+        # Every by-id read was prepared, and the writes whose guard reads a run (create's, set_state's)
+        sent = [sql for _, sql in statements]
+        for query in BY_ID:
+            compiled = next(iter(query._compiled.values())).sql
+            assert sum(_placeholders(compiled) == sql for sql in sent) == 1, compiled
+        assert any(sql.startswith('WITH g AS (SELECT 1 FROM "engine_flow" WHERE') for sql in sent)
+        assert any(sql.startswith('WITH g AS (SELECT 1 FROM "engine_flowrun" WHERE') for sql in sent)
+        assert any(sql.startswith('WITH g AS (UPDATE "engine_taskrun"') for sql in sent)
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        bad = {}
+        for n, (types, sql) in enumerate(statements):
+            cursor.execute(f"PREPARE generic_{n} ({', '.join(types)}) AS {sql}")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE generic_{n} ({', '.join(['NULL'] * len(types))})")
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            if found := _off_the_primary_key(plan[0]["Plan"], pkeys):
+                bad[sql[:120]] = found
+            cursor.execute(f"DEALLOCATE generic_{n}")
+    assert not bad, bad
+
+
+def _placeholders(sql: str) -> str:
+    """`sql` with its %s placeholders numbered as psycopg sends them ($1, $2, …)."""
+    parts = sql.split("%s")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, 1))
+
+
+def test_by_pk_for_workspace_reads_the_row_of_its_workspace_only(authed_client, workspace):
+    flow_id = create_flow(authed_client, workspace)["id"]
+    run_id = uuid.UUID(create_flow_run(authed_client, workspace, flow_id)["id"])
+    other = WorkspaceFactory(organization=workspace.organization)
+    qs = FlowRun.objects.by_pk_for_workspace(workspace, run_id)
+    assert "IS NOT DISTINCT FROM" in str(qs.query)
+    assert [run.pk for run in qs] == [run_id]
+    for ws in (workspace.pk, str(workspace.pk)):
+        assert FlowRun.objects.by_pk_for_workspace(ws, str(run_id)).get().pk == run_id
+    assert not FlowRun.objects.by_pk_for_workspace(other, run_id).exists()
+    assert not FlowRun.objects.by_pk_for_workspace(None, run_id).exists()
+    assert not FlowRun.objects.by_pk_for_workspace(workspace, uuid.uuid4()).exists()
+    # the prepared reads and insert_if's guard: another workspace's run is not found
+    assert flow_runs.flow_run_get(workspace=workspace, flow_run_id=run_id).pk == run_id
+    assert flow_runs.flow_run_get(workspace=other, flow_run_id=run_id) is None
+    assert not flow_runs.flow_run_exists(workspace=other, flow_run_id=run_id)
+    assert flows.flow_exists(workspace=workspace, flow_id=flow_id)
+    assert not flows.flow_exists(workspace=other, flow_id=flow_id)
+    assert create_task_run(authed_client, other, str(run_id), expect=(404,))
+    assert create_flow_run_status(authed_client, other, flow_id) == 404
+
+
+def create_flow_run_status(client, ws, flow_id) -> int:
+    return client.post(base(ws) + "flow_runs/", {"flow_id": flow_id, "state": None}, format="json").status_code

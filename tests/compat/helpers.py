@@ -68,17 +68,30 @@ def approval_gate(then: str) -> str:
 
 
 def _paused_run(praetor, client: threading.Thread, outcome: dict, within: float = 240.0) -> dict:
-    """The first paused flow run of the workspace, as the API returns it, once the client has paused it."""
+    """The first paused flow run of the workspace, as the API returns it, once the client has paused it and, when
+    it waits for input, stored that input's schema: the 2.20 client saves the schema only after the server has
+    accepted the Paused state, and a resume with input before then is aborted ("Run input schema not found")."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if not client.is_alive():
             pytest.fail(f"the client ended before pausing: {outcome}")
         status, runs = praetor.api("POST", "flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": ["PAUSED"]}}}})
         assert status == 200, runs
-        if runs:
+        if runs and _input_schema_stored(praetor, runs[0]):
             return runs[0]
-        time.sleep(1)
-    pytest.fail(f"no run was paused within {within}s")
+        time.sleep(0.5)
+    pytest.fail(f"no run was paused (with its input schema stored) within {within}s")
+
+
+def _input_schema_stored(praetor, run: dict) -> bool:
+    """Whether the schema key of the paused `run`'s input keyset is stored (True when it waits for no input)."""
+    keyset = run["state"]["state_details"].get("run_input_keyset")
+    if not keyset:
+        return True
+    body = {"prefix": keyset["schema"], "limit": 1}
+    status, stored = praetor.api("POST", f"flow_runs/{run['id']}/input/filter", body)
+    assert status == 200, stored
+    return bool(stored)
 
 
 @contextmanager

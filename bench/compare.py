@@ -198,7 +198,8 @@ def _children_cpu() -> float:
 
 
 # --- the two servers -----------------------------------------------------------------------------------------
-def start_praetor(workdir: Path, database: str, workers: int, python: str, config: str = "deploy/gunicorn.conf.py",
+def start_praetor(workdir: Path, database: str, workers: int, python: str = str(ROOT / ".venv" / "bin" / "python"),
+                  config: str = "deploy/gunicorn.conf.py",
                   workspace: tuple[str, str] | None = None) -> tuple[Service, str, str, str]:
     """Migrate, make a workspace (bench/flows.py setup) unless `workspace` names one already made (its API path
     and key), start gunicorn; returns it, the workspace's API URL, the key and the server's /api URL."""

@@ -29,62 +29,22 @@ import contextlib
 import json
 import os
 import resource
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import flows
 import polls
+from servers import PG, Service, free_port, production_env, start_gunicorn
 
 ROOT = flows.ROOT
-PG = "postgres://postgres@127.0.0.1:5432"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-# --- processes we start, and only those, are stopped ----------------------------------------------------
-class Service:
-    """A server started in a new session (its own process group), logged to a file, stopped by group."""
-
-    running: list[Service] = []
-
-    def __init__(self, name: str, cmd: list[str], env: dict, log: Path):
-        self.name, self.log = name, log
-        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        Service.running.append(self)
-
-    def wait_http(self, url: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.name} exited ({self.proc.returncode}); see {self.log}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return
-            time.sleep(0.5)
-        raise SystemExit(f"{self.name} did not answer {url} within {timeout:.0f} s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        if self in Service.running:
-            Service.running.remove(self)
 
 
 def _stop_clients() -> None:
@@ -98,12 +58,6 @@ def _stop_all(*_args) -> None:
     for service in list(Service.running):
         service.stop()
     raise SystemExit(130)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fresh_database(name: str) -> None:
@@ -244,16 +198,12 @@ def _children_cpu() -> float:
 
 
 # --- the two servers -----------------------------------------------------------------------------------------
-def start_praetor(workdir: Path, database: str, workers: int, python: str, config: str = "deploy/gunicorn.conf.py",
+def start_praetor(workdir: Path, database: str, workers: int, python: str = str(ROOT / ".venv" / "bin" / "python"),
+                  config: str = "deploy/gunicorn.conf.py",
                   workspace: tuple[str, str] | None = None) -> tuple[Service, str, str, str]:
     """Migrate, make a workspace (bench/flows.py setup) unless `workspace` names one already made (its API path
     and key), start gunicorn; returns it, the workspace's API URL, the key and the server's /api URL."""
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
-           "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
-           "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
+    env = production_env(database, free_port(), workers)
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     if workspace is None:
         setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -262,10 +212,8 @@ def start_praetor(workdir: Path, database: str, workers: int, python: str, confi
         lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
         workspace = lines["URL"].split()[0], lines["KEY"].strip()
     path, key = workspace
-    server = Service("praetor (gunicorn)", [python, "-m", "gunicorn", "config.asgi:application",
-                                            "-c", config], env, workdir / "praetor.log")
-    server.wait_http(f"http://127.0.0.1:{port}/health")
-    return server, f"http://127.0.0.1:{port}{path}", key, f"http://127.0.0.1:{port}/api"
+    server, url = start_gunicorn(python, env, workdir / "praetor.log", config)
+    return server, f"{url}{path}", key, f"{url}/api"
 
 
 def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:

@@ -33,17 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUN_TABLES = ("engine_flow", "engine_flowrun", "engine_taskrun")
 
-# A value per column type for the NOT NULL columns the generated rows need; %(i)s is the row's number.
-_FILL = {
-    "uuid": "gen_random_uuid()",
-    "timestamp with time zone": "now()",
-    "character varying": "'r' || i",
-    "text": "'r' || i",
-    "integer": "0",
-    "interval": "'0'::interval",
-    "jsonb": "'{}'::jsonb",
-    "boolean": "false",
-}
+sys.path.insert(0, str(ROOT))
+
+from tests.core.rows_helpers import fill_rows as fill  # noqa: E402
 
 
 def collect_statements(filters: bool = False) -> list[tuple[str, str, str]]:
@@ -80,25 +72,6 @@ def collect_statements(filters: bool = False) -> list[tuple[str, str, str]]:
             found = cursor.fetchall()
         transaction.set_rollback(True)
     return found
-
-
-def fill(cursor, table: str, count: int, workspaces: list, extra: dict | None = None) -> None:
-    """`count` rows of `table` spread over `workspaces` (round robin), NOT NULL columns filled by type."""
-    cursor.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
-        " AND is_nullable = 'NO' ORDER BY ordinal_position",
-        [table],
-    )
-    columns = {name: _FILL[kind] for name, kind in cursor.fetchall()}
-    columns["workspace_id"] = "(%s::uuid[])[1 + i %% %s]"
-    columns.update(extra or {})
-    # Names come from information_schema and this file; values are parameters.
-    cursor.execute(
-        "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, %s) i".format(
-            table, ", ".join(columns), ", ".join(columns.values())
-        ),
-        [workspaces, len(workspaces), count],
-    )
 
 
 def scenario(cursor, name: str) -> None:

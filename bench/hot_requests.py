@@ -196,15 +196,23 @@ def former_logs_create():
     return logs_create
 
 
+def _alternate(runner: Runner, flow_id: str, args, variants: tuple, swap, filters: bool | None = None) -> None:
+    """F times, for each (variant, implementation) of `variants`: `swap(implementation)`, then one flow run of the
+    workload, its names marked with the variant. The last pair is the one in place before (variant ""): it stays."""
+    for _ in range(args.F):
+        for variant, implementation in variants:
+            runner.variant = variant
+            swap(implementation)
+            workload(runner, flow_id, 1, args.T, args.L, args.filter if filters is None else filters)
+    swap(variants[-1][1])
+    runner.variant = ""
+
+
 def _alternate_log_inserts(runner: Runner, flow_id: str, args) -> None:
     from apps.engine.api import logs as views
 
-    copy, former = views.logs_create, former_logs_create()
-    for _ in range(args.F):
-        for variant, create in ((" [insert]", former), ("", copy)):
-            runner.variant, views.logs_create = variant, create
-            workload(runner, flow_id, 1, args.T, args.L, args.filter)
-    views.logs_create, runner.variant = copy, ""
+    _alternate(runner, flow_id, args, ((" [insert]", former_logs_create()), ("", views.logs_create)),
+               lambda create: setattr(views, "logs_create", create))
 
 
 def _alternate_flow_run_creates(runner: Runner, flow_id: str, args) -> None:
@@ -212,16 +220,11 @@ def _alternate_flow_run_creates(runner: Runner, flow_id: str, args) -> None:
     by the one statement (`flow_run_create`)."""
     from apps.engine.services import flow_runs
 
-    statement = flow_runs.flow_run_create
-
     def orm(*, actor=None, **kwargs):
         return flow_runs._flow_run_create_orm(**kwargs)
 
-    for _ in range(args.F):
-        for variant, create in ((" [orm]", orm), ("", statement)):
-            runner.variant, flow_runs.flow_run_create = variant, create
-            workload(runner, flow_id, 1, args.T, args.L, args.filter)
-    flow_runs.flow_run_create, runner.variant = statement, ""
+    _alternate(runner, flow_id, args, ((" [orm]", orm), ("", flow_runs.flow_run_create)),
+               lambda create: setattr(flow_runs, "flow_run_create", create))
 
 
 def _alternate_filter_pages(runner: Runner, flow_id: str, args) -> None:
@@ -230,17 +233,12 @@ def _alternate_filter_pages(runner: Runner, flow_id: str, args) -> None:
     from apps.engine.schemas.filters import page
     from apps.engine.selectors import flow_runs as selectors
 
-    compiled = selectors.flow_run_page
-
     def by_queryset(*, workspace, body):
         return list(selectors.flow_run_list(workspace=workspace, body=body, sort=body.get("sort", "ID_DESC"))[
             page(body)])
 
-    for _ in range(args.F):
-        for variant, read in ((" [queryset]", by_queryset), ("", compiled)):
-            runner.variant, selectors.flow_run_page = variant, read
-            workload(runner, flow_id, 1, args.T, args.L, True)
-    selectors.flow_run_page, runner.variant = compiled, ""
+    _alternate(runner, flow_id, args, ((" [queryset]", by_queryset), ("", selectors.flow_run_page)),
+               lambda read: setattr(selectors, "flow_run_page", read), filters=True)
 
 
 def main() -> None:
@@ -308,39 +306,27 @@ def main() -> None:
             _alternate_filter_pages(runner, flow["id"], args)
             continue
         if args.ab_lean:
-            lean = settings.PRAETOR_LEAN_VIEWS
-            for _ in range(args.F):
-                for variant in (" [full chain]", ""):
-                    runner.variant = variant
-                    settings.PRAETOR_LEAN_VIEWS = not variant and lean
-                    workload(runner, flow["id"], 1, args.T, args.L, args.filter)
-            settings.PRAETOR_LEAN_VIEWS, runner.variant = lean, ""
+            _alternate(runner, flow["id"], args, ((" [full chain]", False), ("", settings.PRAETOR_LEAN_VIEWS)),
+                       lambda on: setattr(settings, "PRAETOR_LEAN_VIEWS", on))
             continue
         if args.ab_prepare:
             from django.db import connection
 
-            prepare = settings.PRAETOR_DB_PREPARE
-            for _ in range(args.F):
-                for variant in (" [unprepared]", ""):
-                    runner.variant = variant
-                    settings.PRAETOR_DB_PREPARE = not variant and prepare
-                    connection._praetor_raw_cursor = None  # apps/core/prepared.py makes its cursor anew
-                    workload(runner, flow["id"], 1, args.T, args.L, args.filter)
-            settings.PRAETOR_DB_PREPARE, runner.variant = prepare, ""
-            connection._praetor_raw_cursor = None
+            def prepare(value):
+                settings.PRAETOR_DB_PREPARE = value
+                connection._praetor_raw_cursor = None  # apps/core/prepared.py makes its cursor anew
+
+            _alternate(runner, flow["id"], args, ((" [unprepared]", False), ("", settings.PRAETOR_DB_PREPARE)),
+                       prepare)
             continue
         if not args.ab:
             workload(runner, flow["id"], args.F, args.T, args.L, args.filter)
             continue
         from apps.core.api.flat import FlatValidator
 
-        flat = FlatValidator.fast
-        for _ in range(args.F):
-            for variant in (" [serializer]", ""):
-                runner.variant = variant
-                FlatValidator.fast = (lambda self, data: None) if variant else flat  # None: the serializer
-                workload(runner, flow["id"], 1, args.T, args.L, args.filter)
-        FlatValidator.fast, runner.variant = flat, ""
+        # None from `fast`: the serializer validates
+        _alternate(runner, flow["id"], args, ((" [serializer]", lambda self, data: None), ("", FlatValidator.fast)),
+                   lambda fast: setattr(FlatValidator, "fast", fast))
     print(f"{'endpoint':44} {'n':>5} {'calls/req':>10} {'CPU ms/req':>11} {'median calls':>13} {'PG ms/req':>10}")
     marker = (" [serializer]" if args.ab else " [full chain]" if args.ab_lean else " [insert]" if args.ab_logs
               else " [unprepared]" if args.ab_prepare else " [orm]" if args.ab_create

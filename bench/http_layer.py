@@ -23,15 +23,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from servers import Service, free_port, start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,43 +129,11 @@ def measure(url: str, pid: int, name: str, request: bytes, connections: int, tot
     return figures
 
 
-# --- a server of our own, stopped by process group ------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(root: Path, python: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(root: Path, python: str, log: Path) -> tuple[Service, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "WEB_CONCURRENCY": "1",
-           "PRAETOR_BIND": f"127.0.0.1:{port}", "ALLOWED_HOSTS": "127.0.0.1"}
+           "PRAETOR_BIND": f"127.0.0.1:{free_port()}", "ALLOWED_HOSTS": "127.0.0.1"}
     # --max-requests 0: the worker must not be recycled mid-run (its threads are what is measured)
-    proc = subprocess.Popen([python, "-m", "gunicorn", "config.asgi:application", "-c", "deploy/gunicorn.conf.py",
-                             "--max-requests", "0"], cwd=root, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}); see {log}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2):
-            return proc, url
-        time.sleep(0.3)
-    stop_server(proc)
-    raise SystemExit(f"the server did not answer within 120 s; see {log}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    return start_gunicorn(python, env, log, args=("--max-requests", "0"), cwd=root, timeout=120)
 
 
 def worker_pid(master: int) -> int:
@@ -191,15 +157,15 @@ def main() -> None:
     parser.add_argument("--pid", type=int)
     parser.add_argument("--label", default="")
     args = parser.parse_args()
-    proc = None
+    server = None
     if args.url:
         if not args.pid:
             parser.error("--url needs --pid (the worker process serving it)")
         url, pid = args.url.rstrip("/"), args.pid
     else:
         log = Path(tempfile.mkstemp(prefix="praetor-http-layer-", suffix=".log")[1])
-        proc, url = start_server(args.root.resolve(), args.python, log)
-        pid = worker_pid(proc.pid)
+        server, url = start_server(args.root.resolve(), args.python, log)
+        pid = worker_pid(server.proc.pid)
     try:
         host = urlsplit(url).netloc.encode()
         body = b'{"x": "' + b"y" * 2030 + b'"}'
@@ -220,8 +186,8 @@ def main() -> None:
                 + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
         measure_polls(url, cases["POST /health, 2 KB body (403)"], poll, args.connections, args.requests)
     finally:
-        if proc is not None:
-            stop_server(proc)
+        if server is not None:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import argparse
 import http.client
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -38,9 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from hot_requests import workload  # noqa: E402
-from http_layer import free_port, stop_server, thread_cpu, worker_pid  # noqa: E402
-
-PG = "postgres://postgres@127.0.0.1:5432"
+from http_layer import thread_cpu, worker_pid  # noqa: E402
+from servers import Service, free_port, production_env, start_gunicorn  # noqa: E402
 
 
 class HttpRunner:
@@ -97,36 +95,14 @@ def post_worker_init(worker):
 
 
 def start(root: Path, python: str, database: str, log: Path, timing: str | None = None,
-          profile: Path | None = None) -> tuple[subprocess.Popen, str, int]:
-    port = free_port()
+          profile: Path | None = None) -> tuple[Service, str, int]:
     conf = "deploy/gunicorn.conf.py"
     if profile is not None:
         conf = str(log.with_suffix(".conf.py"))
         Path(conf).write_text(_PROFILE_CONF.format(path=str(profile)))
-    env = {**os.environ, **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {}),
-           "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           "SECRET_KEY": secrets.token_urlsafe(40), "DATABASE_URL": f"{PG}/{database}",
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "ALLOWED_HOSTS": "127.0.0.1",
-           "SECURE_SSL_REDIRECT": "0", "PRAETOR_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1",
-           "PRAETOR_REDIS_PREFIX": f"praetor-bench-{secrets.token_hex(3)}:"}
-    proc = subprocess.Popen([python, "-m", "gunicorn", "config.asgi:application", "-c", conf,
-                             "--max-requests", "0"], cwd=root, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}); see {log}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            conn.getresponse().read()
-            conn.close()
-            return proc, url, worker_pid(proc.pid)
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise SystemExit(f"the server did not answer within 120 s; see {log}")
+    env = {**production_env(database, free_port(), 1), **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {})}
+    server, url = start_gunicorn(python, env, log, conf, ("--max-requests", "0"), cwd=root, timeout=120)
+    return server, url, worker_pid(server.proc.pid)
 
 
 def tenant(python: str, database: str) -> tuple[str, str]:
@@ -166,7 +142,7 @@ def measure(root: Path, python: str, database: str, prefix: str, key: str, args)
     profile = None
     if args.profile_loop:
         profile = log.with_suffix(".prof")
-    proc, base, pid = start(root, python, database, log, timing, profile)
+    server, base, pid = start(root, python, database, log, timing, profile)
     try:
         drive(base + prefix, key, args.P, 2, args.T)  # warm-up: threads, connections, compiled queries
         print(f"  (worker {pid} measured)", file=sys.stderr, flush=True)  # for perf or /proc while it runs
@@ -180,7 +156,7 @@ def measure(root: Path, python: str, database: str, prefix: str, key: str, args)
         if profile is not None:
             os.kill(pid, signal.SIGUSR2)
     finally:
-        stop_server(proc)
+        server.stop()
     handler_us = None
     if timing_file is not None:  # the request threads' CPU inside the handler (config/http_threads.py _run)
         lines = [line.split("\t") for line in timing_file.read_text().splitlines()[skip:]]

@@ -18,6 +18,7 @@ from django.db import connection
 
 from apps.engine.models.runs import FlowRun
 from apps.engine.selectors import flow_runs, flows, task_runs
+from tests.core.rows_helpers import fill_rows
 from tests.engine.runs_helpers import (
     base,
     create_flow,
@@ -40,37 +41,13 @@ BY_ID = (
     task_runs._TASK_RUN_FOR_UPDATE,
     task_runs._TASK_RUN_FOR_SET_STATE,
 )
-# A value per column type for the NOT NULL columns of the generated rows (i: the row's number).
-_FILL = {
-    "uuid": "gen_random_uuid()",
-    "timestamp with time zone": "now()",
-    "character varying": "'r' || i",
-    "text": "'r' || i",
-    "integer": "0",
-    "interval": "'0'::interval",
-    "jsonb": "'{}'::jsonb",
-    "boolean": "false",
-}
 
 
 def _fill(cursor, table: str, count: int, workspaces: list) -> None:
-    """`count` rows of `table` over `workspaces` (round robin), NOT NULL columns filled by type."""
-    cursor.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s"
-        " AND is_nullable = 'NO' AND table_schema = current_schema()",
-        [table],
-    )
-    columns = {name: _FILL[kind] for name, kind in cursor.fetchall()}
-    columns["workspace_id"] = "(%s::uuid[])[1 + i %% %s]"
+    extra = None
     if table == "engine_flowrun":  # every run of one flow (the foreign keys are checked when the test ends)
-        columns["flow_id"] = "(SELECT id FROM engine_flow LIMIT 1)"
-    # Names come from information_schema and this file; values are parameters.
-    cursor.execute(
-        "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, %s) i".format(
-            table, ", ".join(columns), ", ".join(columns.values())
-        ),
-        [[str(w) for w in workspaces], len(workspaces), count],
-    )
+        extra = {"flow_id": "(SELECT id FROM engine_flow LIMIT 1)"}
+    fill_rows(cursor, table, count, workspaces, extra)
 
 
 def _scenario(name: str, workspace) -> None:

@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile of `values` (nearest rank); NaN when there are none (a short run may end before a
+    poll completes)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 

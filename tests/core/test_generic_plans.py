@@ -275,6 +275,7 @@ def test_generic_plans_of_the_flow_run_pages_use_the_primary_key_or_the_flow(
             cursor.execute("ANALYZE engine_flowrun")
     flow_id = create_flow(authed_client, workspace)["id"]
     run_ids = [create_flow_run(authed_client, workspace, flow_id)["id"] for _ in range(3)]
+    other = WorkspaceFactory(organization=workspace.organization)
     flow_runs._PAGES.clear()
     sent = {}
     for kind, make in _PAGE_BODIES.items():
@@ -284,6 +285,7 @@ def test_generic_plans_of_the_flow_run_pages_use_the_primary_key_or_the_flow(
         want = body.get("flow_runs", {}).get("id", {}).get("any_", run_ids)
         got = flow_runs.flow_run_page(workspace=workspace, body=body)
         assert {run.pk for run in got} == {uuid.UUID(i) for i in want}
+        assert flow_runs.flow_run_page(workspace=other, body=body) == []  # the same statement, another workspace
         sent[kind] = _placeholders(next(iter(flow_runs._PAGES[found[0]]._compiled.values())).sql)
     with connection.cursor() as cursor:
         cursor.execute("SELECT parameter_types::text[], statement FROM pg_prepared_statements WHERE NOT from_sql")

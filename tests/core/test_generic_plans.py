@@ -196,18 +196,13 @@ def create_flow_run_status(client, ws, flow_id) -> int:
     return client.post(base(ws) + "flow_runs/", {"flow_id": flow_id, "state": None}, format="json").status_code
 
 
-# flow_run_page's statements (compiled once per body shape): the page of runs by ids must find them by the
-# primary key, a flow's page by the flow_id index, in the generic plan too (not an index leading with
-# workspace_id, such as flow_run_queue_next, with the ids or the flow as a filter over the whole workspace).
+# flow_run_page's statements (compiled once per body shape): a page of runs by ids must find them by the
+# primary key (or, with a flow too, the flow_id index), in the generic plan too, not by an index leading with
+# workspace_id, such as flow_run_queue_next, with the ids as a filter over the whole workspace. A flow's page
+# alone keeps `workspace_id =`, for the (workspace, flow, sort column) indexes that serve its order.
 _PAGE_BODIES = {
     "ids": lambda run_ids, flow_id: {"flow_runs": {"id": {"any_": run_ids}}, "limit": 200},
     "one id": lambda run_ids, flow_id: {"flow_runs": {"id": {"any_": run_ids[:1]}}, "limit": 200},
-    "flow": lambda run_ids, flow_id: {"flows": {"id": {"any_": [flow_id]}}, "limit": 200},
-    "flow, by expected start": lambda run_ids, flow_id: {
-        "flows": {"id": {"any_": [flow_id]}},
-        "sort": "EXPECTED_START_TIME_DESC",
-        "limit": 10,
-    },
     "ids and flow": lambda run_ids, flow_id: {
         "flow_runs": {"id": {"any_": run_ids}},
         "flows": {"id": {"any_": [flow_id]}},
@@ -218,8 +213,6 @@ _PAGE_BODIES = {
 _PAGE_INDEX = {
     "ids": {"pkey"},
     "one id": {"pkey"},
-    "flow": {"flow"},
-    "flow, by expected start": {"flow"},
     "ids and flow": {"pkey", "flow"},
 }
 

@@ -130,11 +130,14 @@ def _page_query(shape) -> PreparedQuery:
         for key, operator, n in sections:
             body[key] = {"operator": operator, "id": {"any_": list(ids[start:start + n])}}
             start += n
-        # flow_run_list's rows and order, the workspace condition written so that no index serves it: the
-        # generic plan finds the runs by the primary key (ids) or the flow_id index (a flow's runs), never by
-        # an index leading with workspace_id with the ids as a filter (docs/performance.md, "branch plans").
-        runs = FlowRun.objects.for_workspace_unindexed(workspace_id).filter(flow_runs_body_q(workspace_id, body))
-        return _ordered(runs, sort)[page]
+        # flow_run_list's rows and order. A page of runs by ids writes the workspace condition so that no index
+        # serves it: its generic plan finds the runs by the primary key, never by an index leading with
+        # workspace_id with the ids as a filter over the whole workspace (docs/performance.md, "branch plans").
+        # A flow's page keeps `workspace_id =`: the indexes on (workspace, flow, sort column) serve its order
+        # and stop at the limit; without them it read and sorted every run of a big flow (37.5 ms against
+        # 0.05 ms for 100,000 runs by expected start time).
+        scoped = (FlowRun.objects.for_workspace_unindexed if "flow_runs" in body else FlowRun.objects.for_workspace)
+        return _ordered(scoped(workspace_id).filter(flow_runs_body_q(workspace_id, body)), sort)[page]
 
     return PreparedQuery(build)
 

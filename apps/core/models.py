@@ -74,10 +74,15 @@ class WorkspaceScopedManager(_ScopedManager):
         server (apps/core/prepared.py): without statistics PostgreSQL's generic plan of `workspace_id = $1
         AND id = $2` may take an index on workspace_id and read the whole workspace (docs/performance.md,
         "generic plans of the by-id statements")."""
+        return self.for_workspace_unindexed(workspace).filter(pk=pk)
+
+    def for_workspace_unindexed(self, workspace) -> models.QuerySet:
+        """The rows of `for_workspace(workspace)`, the tenancy condition written IS NOT DISTINCT FROM so that no
+        index serves it: for statements whose other conditions name the index to take (the primary key, a
+        foreign key) in a generic plan too, as `by_pk_for_workspace` and the flow run filter pages do."""
         workspace_id = getattr(workspace, "pk", workspace)
         return (super(_ScopedManager, self).get_queryset()
-                .filter(IsNotDistinctFrom(models.F("workspace_id"), models.Value(workspace_id, models.UUIDField())),
-                        pk=pk))
+                .filter(IsNotDistinctFrom(models.F("workspace_id"), models.Value(workspace_id, models.UUIDField()))))
 
 
 class OrganizationScopedManager(_ScopedManager):

@@ -171,3 +171,111 @@ def test_by_pk_for_workspace_reads_the_row_of_its_workspace_only(authed_client, 
 
 def create_flow_run_status(client, ws, flow_id) -> int:
     return client.post(base(ws) + "flow_runs/", {"flow_id": flow_id, "state": None}, format="json").status_code
+
+
+# flow_run_page's statements (compiled once per body shape): a page of runs by ids must find them by the
+# primary key (or, with a flow too, the flow_id index), in the generic plan too, not by an index leading with
+# workspace_id, such as flow_run_queue_next, with the ids as a filter over the whole workspace. A flow's page
+# alone keeps `workspace_id =`, for the (workspace, flow, sort column) indexes that serve its order.
+_PAGE_BODIES = {
+    "ids": lambda run_ids, flow_id: {"flow_runs": {"id": {"any_": run_ids}}, "limit": 200},
+    "one id": lambda run_ids, flow_id: {"flow_runs": {"id": {"any_": run_ids[:1]}}, "limit": 200},
+    "ids and flow": lambda run_ids, flow_id: {
+        "flow_runs": {"id": {"any_": run_ids}},
+        "flows": {"id": {"any_": [flow_id]}},
+        "limit": 200,
+    },
+}
+# The index (or indexes) each page may find its runs by: the ids' and the flow's pages both bound the rows read.
+_PAGE_INDEX = {
+    "ids": {"pkey"},
+    "one id": {"pkey"},
+    "ids and flow": {"pkey", "flow"},
+}
+
+
+def _flow_run_indexes(cursor) -> dict:
+    """{"pkey": name of engine_flowrun's primary key index, "flow": name of its index on (flow_id) alone}."""
+    cursor.execute(
+        "SELECT i.indisprimary, i.indexrelid::regclass::text FROM pg_index i JOIN pg_attribute a"
+        " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+        " WHERE i.indrelid = 'engine_flowrun'::regclass AND i.indnkeyatts = 1 AND i.indpred IS NULL"
+        " AND (i.indisprimary OR a.attname = 'flow_id')"
+    )
+    return {"pkey" if primary else "flow": name for primary, name in cursor.fetchall()}
+
+
+def _flow_run_scans(plan: dict) -> list[tuple[str, set, str | None]]:
+    """(node type, indexes, index condition) of every scan of engine_flowrun in `plan`."""
+    scans = []
+    if plan.get("Relation Name") == "engine_flowrun" and "Scan" in plan["Node Type"]:
+        if plan["Node Type"] == "Bitmap Heap Scan":
+            children = [c for c in plan.get("Plans", ()) if c["Node Type"] == "Bitmap Index Scan"]
+            scans.append(
+                (
+                    plan["Node Type"],
+                    {c.get("Index Name") for c in children},
+                    " ".join(c.get("Index Cond", "") for c in children),
+                )
+            )
+        else:
+            scans.append((plan["Node Type"], {plan.get("Index Name")}, plan.get("Index Cond")))
+    for child in plan.get("Plans", ()):
+        scans += _flow_run_scans(child)
+    return scans
+
+
+@pytest.mark.parametrize("scenario", ["empty", "no statistics, several workspaces", "one huge workspace, analysed"])
+def test_generic_plans_of_the_flow_run_pages_use_the_primary_key_or_the_flow(
+    authed_client, workspace, settings, scenario
+):
+    settings.PRAETOR_DB_PREPARE = True
+    connection._praetor_raw_cursor = None
+    _scenario(scenario, workspace)
+    if scenario == "one huge workspace, analysed":
+        # _fill gives every run one flow: then reading the primary key backwards until the page is full is the
+        # right plan for a flow's page. Spread the runs over the 660 flows, as a workspace's runs are.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "WITH f AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM engine_flow),"
+                " r AS (SELECT id, row_number() OVER (ORDER BY id) AS n FROM engine_flowrun)"
+                " UPDATE engine_flowrun SET flow_id = f.id FROM r, f"
+                " WHERE engine_flowrun.id = r.id AND f.n = r.n % (SELECT count(*) FROM f)"
+            )
+            cursor.execute("ANALYZE engine_flowrun")
+    flow_id = create_flow(authed_client, workspace)["id"]
+    run_ids = [create_flow_run(authed_client, workspace, flow_id)["id"] for _ in range(3)]
+    other = WorkspaceFactory(organization=workspace.organization)
+    flow_runs._PAGES.clear()
+    sent = {}
+    for kind, make in _PAGE_BODIES.items():
+        body = make(run_ids, flow_id)
+        found = flow_runs._page_shape(body)
+        assert found is not None, kind
+        want = body.get("flow_runs", {}).get("id", {}).get("any_", run_ids)
+        got = flow_runs.flow_run_page(workspace=workspace, body=body)
+        assert {run.pk for run in got} == {uuid.UUID(i) for i in want}
+        assert flow_runs.flow_run_page(workspace=other, body=body) == []  # the same statement, another workspace
+        sent[kind] = _placeholders(next(iter(flow_runs._PAGES[found[0]]._compiled.values())).sql)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT parameter_types::text[], statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = dict((sql, types) for types, sql in cursor.fetchall())
+        indexes = _flow_run_indexes(cursor)
+        assert set(indexes) == {"pkey", "flow"}, indexes
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        bad = {}
+        for n, (kind, sql) in enumerate(sent.items()):
+            types = prepared[sql]  # the page statement was prepared on the server
+            cursor.execute(f"PREPARE page_{n} ({', '.join(types)}) AS {sql}")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE page_{n} ({', '.join(['NULL'] * len(types))})")
+            plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            scans = _flow_run_scans(plan[0]["Plan"])
+            allowed = {indexes[name] for name in _PAGE_INDEX[kind]}
+            if scenario == "empty" and kind == "ids":
+                # A never analysed table is believed to be 10 pages: reading it costs less than three probes
+                allowed.add(None)  # of the primary key (a Seq Scan); any index on workspace_id stays refused.
+            if not scans or any(len(found) != 1 or not found <= allowed for _, found, _ in scans):
+                bad[kind] = scans
+            cursor.execute(f"DEALLOCATE page_{n}")
+    assert not bad, bad

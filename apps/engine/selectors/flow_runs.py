@@ -82,7 +82,10 @@ def with_current_state(run, state_model) -> None:
 def flow_run_list(*, workspace, body: dict, sort: str | None = "ID_DESC") -> QuerySet[FlowRun]:
     """Flow runs matching a flow_runs/filter body (flows, flow_runs, task_runs, deployments, work_pools,
     work_pool_queues), ready to render."""
-    qs = FlowRun.objects.for_workspace(workspace).filter(flow_runs_body_q(workspace, body))
+    return _ordered(FlowRun.objects.for_workspace(workspace).filter(flow_runs_body_q(workspace, body)), sort)
+
+
+def _ordered(qs: QuerySet[FlowRun], sort: str | None) -> QuerySet[FlowRun]:
     if sort:
         qs = qs.select_related(*FLOW_RUN_RELATED).order_by(*FLOW_RUN_SORTS[sort], F("id").desc())
     return qs
@@ -127,7 +130,14 @@ def _page_query(shape) -> PreparedQuery:
         for key, operator, n in sections:
             body[key] = {"operator": operator, "id": {"any_": list(ids[start:start + n])}}
             start += n
-        return flow_run_list(workspace=workspace_id, body=body, sort=sort)[page]
+        # flow_run_list's rows and order. A page of runs by ids writes the workspace condition so that no index
+        # serves it: its generic plan finds the runs by the primary key, never by an index leading with
+        # workspace_id with the ids as a filter over the whole workspace (docs/performance.md, "branch plans").
+        # A flow's page keeps `workspace_id =`: the indexes on (workspace, flow, sort column) serve its order
+        # and stop at the limit; without them it read and sorted every run of a big flow (37.5 ms against
+        # 0.05 ms for 100,000 runs by expected start time).
+        scoped = (FlowRun.objects.for_workspace_unindexed if "flow_runs" in body else FlowRun.objects.for_workspace)
+        return _ordered(scoped(workspace_id).filter(flow_runs_body_q(workspace_id, body)), sort)[page]
 
     return PreparedQuery(build)
 

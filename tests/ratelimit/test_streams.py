@@ -330,11 +330,11 @@ def test_a_client_that_never_pauses_is_closed_after_the_most_messages(workspace,
     events = [event() for _ in range(8)]
     replies, read = stream_until_closed(workspace, user_key, [orjson.dumps(e).decode() for e in events])
     assert [(r["type"], r.get("code")) for r in replies] == [("websocket.accept", None), ("websocket.close", 1013)]
-    # Closed once the event in hand and four more were drained; the one uvicorn read while the fifth was being
-    # stored came before the close and is stored too; the last two were never read (the client resends them
-    # when its next send fails on the closed socket).
-    assert read == 6
-    assert stored(workspace) == sorted(e["id"] for e in events[:6])
+    # Closed once the event in hand and four more were drained; one more that uvicorn read while the fifth was
+    # being stored, if it did (it depends on the scheduling), came before the close and is stored too; the rest
+    # were never read (the client resends them when its next send fails on the closed socket).
+    assert read in (5, 6)
+    assert stored(workspace) == sorted(e["id"] for e in events[:read])
 
 
 @pytest.mark.django_db(transaction=True)

@@ -101,15 +101,21 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
 _FIRST_STATE_NOTE = "The run's first state."
 
 
+def _related_missing(*, workspace, deployment_id, parent_task_run_id) -> str | None:
+    """The 404 message for a deployment or parent task run not in the workspace (checked in that order), None
+    when both are there or not asked for."""
+    if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
+        return "Deployment not found."
+    if parent_task_run_id is not None and not TaskRun.objects.for_workspace(workspace).filter(
+            pk=parent_task_run_id).exists():
+        return "Task run not found."
+    return None
+
+
 def _related_exist(*, workspace, flow_id, deployment_id, parent_task_run_id) -> None:
     """404 for a deployment or parent task run not in the workspace, the flow's 404 first if it is missing too
     (the flow itself is checked by the insert)."""
-    missing = None
-    if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
-        missing = "Deployment not found."
-    elif parent_task_run_id is not None and not TaskRun.objects.for_workspace(workspace).filter(
-            pk=parent_task_run_id).exists():
-        missing = "Task run not found."
+    missing = _related_missing(workspace=workspace, deployment_id=deployment_id, parent_task_run_id=parent_task_run_id)
     if missing is not None:
         raise NotFound("Flow not found." if not flow_exists(workspace=workspace, flow_id=flow_id) else missing)
 
@@ -123,11 +129,9 @@ def _flow_run_create_orm(*, workspace, flow_id: uuid.UUID, state: dict | StateVa
     read back and given its first state by run_set_state."""
     if not flow_exists(workspace=workspace, flow_id=flow_id):
         raise NotFound("Flow not found.")
-    if deployment_id is not None and not Deployment.objects.for_workspace(workspace).filter(pk=deployment_id).exists():
-        raise NotFound("Deployment not found.")
-    if parent_task_run_id is not None and not TaskRun.objects.for_workspace(workspace).filter(
-            pk=parent_task_run_id).exists():
-        raise NotFound("Task run not found.")
+    missing = _related_missing(workspace=workspace, deployment_id=deployment_id, parent_task_run_id=parent_task_run_id)
+    if missing is not None:
+        raise NotFound(missing)
     now = timezone.now()
     run = FlowRun(
         workspace_id=getattr(workspace, "pk", workspace), flow_id=flow_id, name=name or run_name(),

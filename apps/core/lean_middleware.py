@@ -1,6 +1,7 @@
 """The lean route: the plain case of the hottest endpoints under a workspace (POST `task_runs/`,
 `task_runs/{id}/set_state`, `logs/`, `flow_runs/`, `flow_runs/filter`, `flow_runs/{id}/set_state`; GET
-`task_runs/{id}`, `flow_runs/{id}`; apps/core/api/lean.py) is answered by the first middleware, without the
+`task_runs/{id}`, `flow_runs/{id}`; and POST `flows/`, which the client sends before every flow run;
+apps/core/api/lean.py) is answered by the first middleware, without the
 rest of Django's middleware chain and URL resolution (about a tenth of such a request's CPU,
 docs/performance.md).
 
@@ -65,7 +66,8 @@ _PATH = re.compile(
     r"/api/accounts/(?P<account_id>[^/]+)/workspaces/(?P<workspace_id>[^/]+)/"
     r"(?:(?P<task_create>task_runs/)|task_runs/(?P<task_state>[^/]+)/set_state|(?P<logs>logs/)"
     r"|(?P<flow_create>flow_runs/)|(?P<flow_filter>flow_runs/filter)|flow_runs/(?P<flow_state>[^/]+)/set_state"
-    rf"|task_runs/(?P<task_read>{_UUID})|flow_runs/(?P<flow_read>{_UUID}))\Z"
+    rf"|task_runs/(?P<task_read>{_UUID})|flow_runs/(?P<flow_read>{_UUID})"
+    r"|(?P<flow_upsert>flows/))\Z"
 )
 # Each route (the name of its group in _PATH): its method, a sample path below the workspace, and whether the
 # group is the view's `id` keyword argument.
@@ -78,6 +80,8 @@ _ROUTES = {
     "flow_state": ("POST", "flow_runs/r-n/set_state", True),
     "task_read": ("GET", "task_runs/0a8b8f8e-64f7-4d6c-9bd1-5d7c1f0e2a3b", True),
     "flow_read": ("GET", "flow_runs/0A8B8F8E-64F7-4D6C-9BD1-5D7C1F0E2A3B", True),
+    # The real client's create-or-read of its flow, once per flow run (docs/performance.md, "Eighth step").
+    "flow_upsert": ("POST", "flows/", False),
 }
 
 

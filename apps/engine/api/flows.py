@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from apps.core.api.lean import lean_view
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid, plain
@@ -41,7 +42,7 @@ class FlowCreateView(WorkspaceAPIView):
     @extend_schema(request=schemas.FlowCreate, responses={201: schemas.Flow, 200: schemas.Flow},
                    operation_id="flow_create")
     def post(self, request, **kwargs):
-        data = parse_plain(schemas.FlowCreate, request.data)
+        data = schemas.flow_create_body(request.data)  # name and tags: str, list of str (nothing to make plain)
         flow, created = services.flow_create(workspace=self.workspace, name=data["name"], tags=data.get("tags", []),
                                              actor=request.user)
         return Response(schemas.flow_json(flow), status=201 if created else 200)
@@ -101,7 +102,7 @@ class FlowDetailView(WorkspaceAPIView):
 
 
 urlpatterns = [
-    path("flows/", FlowCreateView.as_view(), name="flows"),
+    path("flows/", lean_view(FlowCreateView), name="flows"),
     path("flows/filter", FlowFilterView.as_view(), name="flows-filter"),
     path("flows/count", FlowCountView.as_view(), name="flows-count"),
     path("flows/name/<str:name>", FlowByNameView.as_view(), name="flow-by-name"),

@@ -39,6 +39,11 @@ class FlowCreate(StrictInputSerializer):
     tags = _tags()
 
 
+# `flow_create_body(data)`: a flow create body validated as FlowCreate validates it (apps/core/api/flat.py); the
+# client sends one before every flow run.
+flow_create_body = FlatValidator(FlowCreate)
+
+
 class FlowUpdate(StrictInputSerializer):
     tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False)
 

@@ -54,7 +54,6 @@ def main() -> None:
     from django.db import close_old_connections, connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
-
     from hot_requests import setup_tenant
 
     signals.request_started.disconnect(close_old_connections)
@@ -73,7 +72,7 @@ def main() -> None:
             kwargs.update(data=json.dumps(body), content_type="application/json")
         return getattr(client, method.lower())(prefix + path, **kwargs)
 
-    for name, method, path, body, status in requests(str(uuid.uuid4())):  # warm-up; the flow made
+    for _name, method, path, body, _status in requests(str(uuid.uuid4())):  # warm-up; the flow made
         send(method, path, body)
     for mode in ("cpu", "calls", "statements"):
         for _ in range(args.n):

@@ -111,7 +111,8 @@ def main() -> None:
     print(f"client-oss {P}x{F}x{T}: {elapsed:.1f} s, {len(rows)} requests = {len(rows) / task_runs:.2f} per task run;"
           f" server process CPU {server:.2f} ms per task run, of which requests' thread CPU {thread_cpu:.2f} ms;"
           f" PostgreSQL {meter.seconds('postgres') / task_runs * 1000:.2f} ms")
-    print(f"  {'method path':52s} {'/task run':>9s} {'cpu mean':>9s} {'p50':>7s} {'ms/task run':>11s} {'share':>6s}  lean")
+    print(f"  {'method path':52s} {'/task run':>9s} {'cpu mean':>9s} {'p50':>7s} {'ms/task run':>11s} "
+          f"{'share':>6s}  lean")
     for r in table:
         print(f"  {r['method'] + ' ' + r['path']:52s} {r['per_task_run']:9.3f} {r['cpu_mean_ms']:9.3f} "
               f"{r['cpu_p50_ms']:7.3f} {r['cpu_per_task_run_ms']:11.3f} {r['cpu_share']:6.1%}  "

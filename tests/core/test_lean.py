@@ -196,7 +196,8 @@ def _lean_requests(c, workspace, run_id) -> list:
             lambda i: _post(c, b + "flow_runs/", _flow_body(flow_id, f"flow-{i}")),
             lambda i: _post(c, b + f"flow_runs/{runs[i]}/set_state", {"state": state("RUNNING"), "force": False}),
             lambda i: c.get(b + f"flow_runs/{run_id}"),
-            lambda i: _post(c, b + "flow_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}})]
+            lambda i: _post(c, b + "flow_runs/filter", {"flow_runs": {"id": {"any_": [run_id]}}}),
+            lambda i: _post(c, b + "flows/", {"name": f"flow-{int(tag, 16)}{i}", "tags": []})]
 
 
 def test_a_read_only_workspace_answers_the_same(authed_client, workspace, running, compare):
@@ -269,7 +270,7 @@ def test_the_route_matcher_finds_what_the_resolver_finds(ids):
                          ("POST", prefix + "logs/"), ("POST", prefix + "flow_runs/"),
                          ("POST", prefix + "flow_runs/filter"), ("POST", prefix + f"flow_runs/{run}/set_state"),
                          ("GET", prefix + f"task_runs/{SOME_UUID}"), ("GET", prefix + f"flow_runs/{SOME_UUID}"),
-                         ("GET", prefix + f"flow_runs/{SOME_UUID.upper()}")]:
+                         ("GET", prefix + f"flow_runs/{SOME_UUID.upper()}"), ("POST", prefix + "flows/")]:
         found, match = resolve(path), _PATH.match(path)
         assert match is not None and found.func.lean_method == method, path
         assert found.kwargs == route_kwargs(match)[1], path
@@ -278,7 +279,9 @@ def test_the_route_matcher_finds_what_the_resolver_finds(ids):
                  prefix + "flow_runs/count", prefix + "flow_runs/history", prefix + "flow_runs/filter/",
                  prefix + f"flow_runs/{run}x", prefix + f"flow_runs/{SOME_UUID}/", prefix + f"task_runs/{SOME_UUID}x",
                  prefix + f"flow_runs/{SOME_UUID.replace('-', '')}", prefix + f"flow_runs/{SOME_UUID}/decisions",
-                 f"/api/accounts/{account}/task_runs/", f"/api/accounts/{account}/flow_runs/{SOME_UUID}"):
+                 f"/api/accounts/{account}/task_runs/", f"/api/accounts/{account}/flow_runs/{SOME_UUID}",
+                 prefix + "flows", prefix + "flows/filter", prefix + "flows/count", prefix + f"flows/{SOME_UUID}",
+                 prefix + "flows/name/x", prefix + "flows//"):
         assert _PATH.match(path) is None, path
 
 
@@ -487,3 +490,71 @@ def test_reads_pass_the_security_and_host_checks_alike(workspace, running, user_
     c = client()
     assert compare(lambda i: c.get(read, HTTP_USER_AGENT="a bad-bot"), lean=True,
                    answered_before_the_view=True)[0] == 403
+
+
+# --- POST flows/: the client's create-or-read of its flow before every flow run -----------------------------
+def test_flow_create_and_read_by_name_answer_the_same(authed_client, workspace, organization, compare):
+    c, b = authed_client, base(workspace)
+    assert compare(lambda i: _post(c, b + "flows/", {"name": f"flow-{i}", "tags": ["a"]}), lean=True)[0] == 201
+    _post(c, b + "flows/", {"name": "same", "tags": ["first"]})
+    for body in ({"name": "same", "tags": ["other"]}, {"name": "same"}):  # the existing one, its tags unchanged
+        got = compare(lambda i, body=body: _post(c, b + "flows/", body), lean=True)
+        assert got[0] == 200 and '"first"' in got[2], got
+    other = WorkspaceFactory(organization=organization)
+    for i in range(2):  # another workspace's flows of those names: a flow is created here, never theirs read
+        _post(c, base(other) + "flows/", {"name": f"flow-9{i}", "tags": ["x"]})
+    got = compare(lambda i: _post(c, b + "flows/", {"name": f"flow-9{i}", "tags": []}), lean=True)
+    assert got[0] == 201 and '"x"' not in got[2], got
+    for body, expected in [({}, 422), ({"name": None}, 422), ({"name": "a/b"}, 422), ({"name": "n" * 256}, 422),
+                           ({"name": "f", "surplus": 1}, 422), ({"name": "f", "tags": "a"}, 422), ([], 422),
+                           ({"name": "nul\u0000"}, 422)]:
+        lean = b"\\u0000" not in json.dumps(body).encode()  # a body with the NUL escape: DRF's parser decides
+        got = compare(lambda i, body=body: _post(c, b + "flows/", body), lean=lean, route=lean)[0]
+        assert got == expected, (body, got)
+    stranger = base(WorkspaceFactory(organization=OrganizationFactory()))
+    assert compare(lambda i: _post(c, stranger + "flows/", {"name": "f"}), lean=True)[0] == 404
+
+
+def test_flow_create_requests_dispatched_by_drf_answer_the_same(authed_client, workspace, compare):
+    c, b = authed_client, base(workspace)
+    compare(lambda i: _post(c, b + "flows/", b"{not json"), lean=False)  # 400
+    compare(lambda i: _post(c, b + "flows/", b""), lean=False)
+    compare(lambda i: _post(c, b + "flows/", {"name": "f"}, content_type="text/plain"), lean=False)  # 415
+    compare(lambda i: _post(c, b + "flows/", {"name": "f"}, HTTP_ACCEPT="text/html"), lean=False)  # 406
+    compare(lambda i: c.get(b + "flows/"), lean=False)  # 405
+    create_flow(c, workspace, name="f")
+    assert compare(lambda i: _post(c, b + "flows/?format=json", {"name": "f"}), lean=False)[0] == 200
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer pnu_" + "x" * 36)
+    assert compare(lambda i: _post(bad, b + "flows/", {"name": "f"}), lean=False)[0] == 401
+
+
+def test_flow_create_permissions_read_only_and_rate_limit_answer_the_same(workspace, organization, authed_client,
+                                                                          compare):
+    from apps.core import authcache
+
+    c, b = authed_client, base(workspace)
+    create_flow(c, workspace, name="known")
+    reader = _read_only_collaborator(organization, workspace)
+    assert compare(lambda i: _post(reader, b + "flows/", {"name": "known"}), lean=True)[0] == 403
+    # A read-only workspace: the client's create-or-read of a flow that exists is allowed, a new name with
+    # nothing Running refused (402), and allowed while a run is under way (a subflow's flow).
+    workspace.read_only = True
+    workspace.save(update_fields=["read_only"])
+    authcache.clear()
+    assert compare(lambda i: _post(c, b + "flows/", {"name": "known"}), lean=True)[0] == 200
+    assert compare(lambda i: _post(c, b + "flows/", {"name": f"flow-7{i}"}), lean=True)[0] == 402
+    workspace.read_only = False
+    workspace.save(update_fields=["read_only"])
+    authcache.clear()
+    run = create_flow_run(c, workspace, create_flow(c, workspace, name="parent")["id"])
+    set_flow_state(c, workspace, run["id"], "RUNNING")
+    workspace.read_only = True
+    workspace.save(update_fields=["read_only"])
+    authcache.clear()
+    assert compare(lambda i: _post(c, b + "flows/", {"name": f"flow-8{i}"}), lean=True)[0] == 201
+    key = bucket_key("api", "org", organization.pk)
+    get_limiter().consume(key, limit=10**6, period=60, cost=3 * 10**6, debt=True)  # empty for minutes
+    get_leased_limiter().reset()
+    status, headers, _ = compare(lambda i: _post(c, b + "flows/", {"name": "known"}), lean=True)
+    assert status == 429 and int(headers["Retry-After"]) > 60

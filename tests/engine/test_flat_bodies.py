@@ -16,7 +16,14 @@ from rest_framework import serializers
 from apps.engine.api.common import plain
 from apps.engine.schemas.filters import FlowRunFilterBody, flow_run_filter_body
 from apps.engine.schemas.logs import MAX_BATCH, MAX_MESSAGE_LENGTH, LogCreate, LogCreateBatch, log_batch
-from apps.engine.schemas.runs import FlowRunCreate, TaskRunCreate, flow_run_create_body, task_run_create_body
+from apps.engine.schemas.runs import (
+    FlowCreate,
+    FlowRunCreate,
+    TaskRunCreate,
+    flow_create_body,
+    flow_run_create_body,
+    task_run_create_body,
+)
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS
 from tests.engine.runs_helpers import TRACES
 
@@ -223,6 +230,29 @@ def test_every_prefect_client_flow_run_body_takes_the_compiled_path():
     for body in bodies:
         assert flow_run_create_body.fast(body) is not None, body
     assert _agree(flow_run_create_body, FlowRunCreate, bodies) == len(bodies)
+
+
+# --- flow create (the client's create-or-read of its flow, before every flow run) ---------------------------
+FLOW_CREATE_CHOICES = {
+    "name": ["numbers", ABSENT, None, "", "  ", " pad ", "n" * 255, "n" * 256, " " + "n" * 255, "a/b", "a%b", "a&b",
+             "a>b", "a<b", 3, 1.5, True, [], {}, "nul\x00", "\ud800", "ünïcödé-😀", "tab\tinside"],
+    "tags": TASK_CHOICES["tags"],
+    "extra": [ABSENT, ABSENT, ABSENT, ABSENT, 1, None],
+}
+FLOW_CREATE_COMMON = {"name": "numbers", "tags": [], "extra": ABSENT}
+
+
+def test_the_flow_create_validator_agrees_with_the_serializer_on_every_generated_body():
+    bodies = _generated(FLOW_CREATE_CHOICES, FLOW_CREATE_COMMON, seed=20261210, n=600)
+    bodies += [None, [], "text", 1, {}, {"tags": []}, {"name": "x", "tags": None}, {"name": "x", "labels": {}}]
+    valid = _agree(flow_create_body, FlowCreate, bodies)
+    assert 100 < valid < len(bodies) - 100
+
+
+def test_every_prefect_client_flow_body_takes_the_compiled_path():
+    bodies = _trace_requests("/flows/")
+    assert bodies
+    assert _agree(flow_create_body, FlowCreate, bodies) == len(bodies)
 
 
 # --- log batches --------------------------------------------------------------------------------------------

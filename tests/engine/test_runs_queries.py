@@ -60,6 +60,17 @@ def test_flow_run_create_queries(authed_client, workspace, django_assert_num_que
         create_flow_run(authed_client, workspace, flow["id"], parent_task_run_id=task["id"])
 
 
+def test_flow_create_queries(authed_client, workspace, django_assert_num_queries):
+    create_flow(authed_client, workspace, name="warm-up")  # the key, workspace and access cached
+    # A new name: the read by name, then in a transaction the insert (nothing on a conflict) and the read back.
+    with django_assert_num_queries(REQUEST + 1 + ATOMIC + 2):
+        first = create_flow(authed_client, workspace, name="etl")
+    # The client's create before every flow run of a flow that exists: the read by name only, no transaction.
+    with django_assert_num_queries(REQUEST + 1) as captured:
+        assert create_flow(authed_client, workspace, name="etl")["id"] == first["id"]
+    assert not any("SAVEPOINT" in q["sql"] or "INSERT" in q["sql"] for q in captured.captured_queries)
+
+
 def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries):
     run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
     # lock+read run with state; then insert state, update run and insert decision in one statement

@@ -60,7 +60,11 @@ class CsrfTokenView(WorkspaceAPIView):
     def get(self, request, **kwargs):
         if not request.query_params.get("client"):
             raise Invalid("field required", loc=["query", "client"], code="missing")
-        return Response({"detail": "CSRF protection is disabled."}, status=422)
+        response = Response({"detail": "CSRF protection is disabled."}, status=422)
+        # The answer every client expects of its probe (once per flow run, bench/client_mix.py), not an error:
+        # Django would log each as a warning ("Unprocessable Entity: …") unless the response says it is logged.
+        response._has_been_logged = True
+        return response
 
 
 urlpatterns = [

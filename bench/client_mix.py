@@ -21,6 +21,7 @@ import re
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -76,6 +77,22 @@ def tabulate(rows, task_runs: int) -> list[dict]:
     return table
 
 
+def warm_up(url: str, key: str, log: Path, workers: int, tries: int = 20) -> None:
+    """Requests from concurrent connections until every worker process has answered one (each writes its own
+    timing log, `log`.PID): a worker's first request pays for importing the URLconf (about 0.4-0.5 s of CPU,
+    docs/performance.md "Eighth step"), which must not fall inside the measured run."""
+    for _ in range(tries):
+        threads = [threading.Thread(target=flows.api_worker, args=(url, key, 1, 1, defaultdict(list), []))
+                   for _ in range(2 * workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if len(list(log.parent.glob(log.name + ".*"))) >= workers:
+            return
+    raise SystemExit(f"not every one of the {workers} workers answered a warm-up request")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--client", nargs=3, type=int, default=[2, 5, 10], metavar=("P", "F", "T"))
@@ -89,8 +106,7 @@ def main() -> None:
     os.environ["PRAETOR_HTTP_TIMING_LOG"] = str(log)
     praetor, url, key, _cloud = compare.start_praetor(workdir, args.database, args.workers)
     try:
-        flows.api_worker(url, key, 1, 2, defaultdict(list), [])  # warm both workers' imports up
-        flows.api_worker(url, key, 1, 2, defaultdict(list), [])
+        warm_up(url, key, log, args.workers)
         for stale in workdir.glob("timing.*"):
             stale.write_text("")  # truncated: the server keeps each open, appending
         P, F, T = args.client

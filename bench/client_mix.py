@@ -99,15 +99,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database", default="praetor_bench_clientmix")
     parser.add_argument("--json")
+    parser.add_argument("--config", default="deploy/gunicorn.conf.py", help="gunicorn configuration")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="praetor-clientmix-"))
     log = workdir / "timing"
     compare.fresh_database(args.database)
     os.environ["PRAETOR_HTTP_TIMING_LOG"] = str(log)
-    praetor, url, key, _cloud = compare.start_praetor(workdir, args.database, args.workers)
+    praetor, url, key, _cloud = compare.start_praetor(workdir, args.database, args.workers, config=args.config)
     try:
         warm_up(url, key, log, args.workers)
-        for stale in workdir.glob("timing.*"):
+        for stale in sorted(workdir.glob("timing.*")):
+            first = stale.read_text().splitlines()[0].split("\t")
+            print(f"worker {stale.suffix[1:]}: first request {first[1]} {_WORKSPACE.sub('', first[2])} "
+                  f"thread CPU {float(first[5]):.1f} ms")
             stale.write_text("")  # truncated: the server keeps each open, appending
         P, F, T = args.client
         timings: dict = defaultdict(list)

@@ -11,6 +11,10 @@ queryset itself stays the documentation of what is read, tenancy filter included
 
 Values are found in the compiled parameters by sentinels: UUIDs unless `types=` names another type per
 argument (str, int or datetime: a unique value of that type stands in). `all()` reads several rows.
+`server_prepared=False`: the SQL is still compiled once, but the statement is not prepared on the server, so
+PostgreSQL plans each execution with its values (as for the ORM's statements): for a read whose only good index
+is one leading with workspace_id (a flow by name), which a generic plan without statistics may pass over for the
+workspace_id index alone (docs/performance.md, "generic plans of the by-id statements").
 """
 
 from __future__ import annotations
@@ -67,9 +71,11 @@ _SENTINELS = {
 
 
 class PreparedQuery:
-    def __init__(self, build: Callable[..., QuerySet], *, types: tuple[type, ...] | None = None):
+    def __init__(self, build: Callable[..., QuerySet], *, types: tuple[type, ...] | None = None,
+                 server_prepared: bool = True):
         self._build = build
         self._types = types  # one per argument; None: every argument is a UUID
+        self._server_prepared = server_prepared
         self._compiled: dict = {}  # by database alias and vendor
         self._lock = threading.Lock()
 
@@ -127,7 +133,10 @@ class PreparedQuery:
         for position, index, convert in compiled.slots:
             params[position] = convert(values[index])
         with cursor_for(connection) as cursor:
-            cursor.execute(compiled.sql, params)
+            if self._server_prepared or not isinstance(cursor, _PreparingCursor):
+                cursor.execute(compiled.sql, params)
+            else:
+                cursor.execute(compiled.sql, params, prepare=False)  # bound on the server, planned with its values
             return connection.alias, compiled, getattr(cursor, fetch)()
 
     @staticmethod

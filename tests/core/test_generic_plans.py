@@ -279,3 +279,36 @@ def test_generic_plans_of_the_flow_run_pages_use_the_primary_key_or_the_flow(
                 bad[kind] = scans
             cursor.execute(f"DEALLOCATE page_{n}")
     assert not bad, bad
+
+
+def _scans(plan: dict) -> list[tuple[str, str | None]]:
+    found = [(plan["Node Type"], plan.get("Index Name"))] if plan.get("Relation Name") == "engine_flow" else []
+    for child in plan.get("Plans", ()):
+        found += _scans(child)
+    return found
+
+
+@pytest.mark.parametrize("scenario", ["no statistics, several workspaces", "one huge workspace, analysed"])
+def test_the_flow_by_name_read_is_not_prepared_and_takes_the_unique_name_index(authed_client, workspace, settings,
+                                                                                scenario):
+    """POST flows/ reads the flow of a name first (apps/engine/services/flows.py): compiled once, but planned
+    with its values at each execution, as the ORM's statement was: with statistics the (workspace, name) unique
+    index serves it (without, the planner may take the workspace_id index, as it did for the ORM's statement;
+    a generic plan built on a never analysed table takes it too, and is kept until an ANALYZE)."""
+    from apps.engine.services import flows as flow_services
+
+    settings.PRAETOR_DB_PREPARE = True
+    connection._praetor_raw_cursor = None
+    _scenario(scenario, workspace)
+    first = create_flow(authed_client, workspace, name="by-name")
+    for _ in range(6):  # past the five executions after which a prepared statement may turn generic
+        assert create_flow(authed_client, workspace, name="by-name")["id"] == first["id"]
+    compiled = next(iter(flow_services._FLOW_BY_NAME._compiled.values())).sql
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        assert _placeholders(compiled) not in [sql for (sql,) in cursor.fetchall()]
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {compiled}", [workspace.pk, "by-name"])
+        plan = cursor.fetchone()[0]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+    if "analysed" in scenario:
+        assert _scans(plan[0]["Plan"]) == [("Index Scan", "flow_unique_name")], plan

@@ -12,9 +12,11 @@ from apps.core.prepared import PreparedQuery
 from apps.engine.models.runs import Flow
 
 # The flow of a name, read first: the client "creates" its flow before every flow run, and but for the first
-# the flow exists (one statement, compiled once per process, served by the (workspace, name) unique index).
+# the flow exists (one statement, compiled once per process). Not prepared on the server: its index is the
+# (workspace, name) unique one, which a generic plan on a never analysed table passes over for the
+# workspace_id index (the whole workspace's flows read; tests/core/test_generic_plans.py).
 _FLOW_BY_NAME = PreparedQuery(lambda workspace_id, name: Flow.objects.for_workspace(workspace_id).filter(name=name),
-                              types=(uuid.UUID, str))
+                              types=(uuid.UUID, str), server_prepared=False)
 
 
 def flow_create(*, workspace, name: str, tags: list[str], actor=None) -> tuple[Flow, bool]:

@@ -108,6 +108,7 @@ def main() -> None:
     praetor, url, key, _cloud = compare.start_praetor(workdir, args.database, args.workers, config=args.config)
     try:
         warm_up(url, key, log, args.workers)
+        time.sleep(0.5)  # a line is written after its answer is sent: the warm-up's last ones are in
         for stale in sorted(workdir.glob("timing.*")):
             # a worker's first requests run at once on its threads: the one that imports what the worker lacks
             # (the URLconf) holds the import lock while the others wait, so report the costliest

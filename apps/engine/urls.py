@@ -22,9 +22,10 @@ from apps.engine.api import (
 
 # Django tries patterns in order, one regex each: the resources every client run calls come first
 # (bench/flows.py measured URL resolution at about 5% of a hot request's CPU when they came last), then
-# the workers' polls, then the client's once-per-flow-run `csrf-token` probe (root) and `flows/` (99 and 40
-# failed patterns before it when it came last but one: bench/client_extras.py). No two resources share a
-# first path segment, so the order changes nothing else (tests/engine/test_root_api.py resolves every route).
+# the workers' polls, then the service routes: the client probes `csrf-token` once per flow run (101 of the
+# engine's patterns failed before it when they came last but one, now 44; bench/client_extras.py). No two
+# resources share a first path segment, so the order changes nothing else (tests/engine/test_root_api.py
+# resolves every route to itself).
 urlpatterns: list = [
     *task_runs.urlpatterns,
     *flow_runs.urlpatterns,

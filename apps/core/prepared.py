@@ -201,8 +201,25 @@ class _PreparingCursor(psycopg.Cursor):
     `prepared_max` of them per connection (the least recently used deallocated) and forgets them all on a
     rollback, a savepoint's too (DEALLOCATE ALL: they are prepared again on their next use)."""
 
+    _transformers: dict | None = None
+
     def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
+        # psycopg keeps a cursor's Transformer (its dumpers by parameter type, loaders by column type) while the
+        # same query object is executed again, and makes a new one for another: this cursor runs each of this
+        # module's statements (one str object each, built once) in turn, so it keeps one per statement.
+        transformers = self._transformers
+        if transformers is None:
+            transformers = self._transformers = {}
+        if query is not self._last_query and type(query) is str:
+            kept = transformers.get(query)
+            if kept is not None and kept[0] is query:
+                self._tx, self._last_query = kept[1], query
+        super().execute(query, params, prepare=prepare, binary=binary)
+        if self._last_query is query and type(query) is str:
+            if len(transformers) >= 256:  # the fixed statements are a few dozen; anything else is not kept
+                transformers.clear()
+            transformers[query] = (query, self._tx)
+        return self
 
 
 class _RawCursor:

@@ -39,6 +39,8 @@ _RENDERER = JSONRenderer()
 _ENCODE = _RENDERER.encoder_class(
     ensure_ascii=_RENDERER.ensure_ascii, allow_nan=not _RENDERER.strict, indent=None,
     separators=SHORT_SEPARATORS if _RENDERER.compact else LONG_SEPARATORS).encode
+# DRF's default_response_headers of each lean view class.
+_VIEW_HEADERS: dict = {}
 # Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
 _PLAIN_HEADERS: dict = {}
 
@@ -93,7 +95,10 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
     if hasattr(self, "get") and not hasattr(self, "head"):
         self.head = self.get  # as Django's View.setup does (the Allow header lists HEAD)
-    self.headers = self.default_response_headers
+    headers = _VIEW_HEADERS.get(view_class)
+    if headers is None:  # Allow (and Vary): from the class's handlers and renderers, the same for every request
+        headers = _VIEW_HEADERS[view_class] = self.default_response_headers
+    self.headers = dict(headers)
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
         self.resolve_tenant(lean, kwargs)

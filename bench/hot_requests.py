@@ -10,6 +10,8 @@ request, so a change is measured before and after at once.
 
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/hot_requests.py [-F 20 -T 10] [--profile ENDPOINT]
 
+`--handler-only` counts the calls of Django's `get_response` only (what a server calls per request: the
+middleware, the lean route, the view), without the test client's own work (its signals, the WSGIRequest).
 `--ab` alternates body validation (serializers only / flat validators), `--ab-lean` the lean route and
 dispatch (PRAETOR_LEAN_VIEWS off / on), `--ab-prepare` the statements of apps/core/prepared.py bound on the
 client and never prepared / prepared (PRAETOR_DB_PREPARE off / on), `--ab-create` the flow run create (the ORM
@@ -57,6 +59,23 @@ class Runner:
         self.measure = False
         self.profiled_pass = False
         self.variant = ""  # appended to the endpoint names (--ab)
+        self.handler_only = False  # --handler-only: profile Django's get_response only
+        self.profiler: cProfile.Profile | None = None
+        if hasattr(client, "handler"):
+            handler_get_response = client.handler.get_response
+
+            def get_response(request):
+                """Django's BaseHandler.get_response, profiled when a handler-only pass asks: what a WSGI or
+                ASGI server calls per request, without the test client's own work or the request's building."""
+                if self.profiler is None:
+                    return handler_get_response(request)
+                self.profiler.enable()
+                try:
+                    return handler_get_response(request)
+                finally:
+                    self.profiler.disable()
+
+            client.handler.get_response = get_response
 
     def call(self, name: str, method: str, path: str, body=None):
         name += self.variant
@@ -68,9 +87,14 @@ class Runner:
             response = send(self.prefix + path, **kwargs)
         elif self.profiled_pass:
             profiler = cProfile.Profile(time.process_time)
-            profiler.enable()
-            response = send(self.prefix + path, **kwargs)
-            profiler.disable()
+            if self.handler_only:
+                self.profiler = profiler
+                response = send(self.prefix + path, **kwargs)
+                self.profiler = None
+            else:
+                profiler.enable()
+                response = send(self.prefix + path, **kwargs)
+                profiler.disable()
             stats = pstats.Stats(profiler)
             self.calls[name].append(stats.total_calls)
             if name == self.profile_name:
@@ -270,6 +294,9 @@ def main() -> None:
     parser.add_argument("--ab-filter", action="store_true",
                         help="with --filter's two filters a flow run, alternate flow run by flow run between reading "
                              "the filter page by the queryset (names marked [queryset]) and by flow_run_page")
+    parser.add_argument("--handler-only", action="store_true",
+                        help="count (and profile) only the calls of Django's get_response (the middleware, the lean "
+                             "route, the view), not the test client's own work nor the WSGIRequest's building")
     parser.add_argument("--profile", help="print the top functions of this endpoint (e.g. 'POST task_runs/')")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", help="write the profiled endpoint's pstats to this file")
@@ -288,6 +315,7 @@ def main() -> None:
     signals.request_finished.disconnect(close_old_connections)
     prefix, key = setup_tenant()
     runner = Runner(Client(), prefix, key, args.profile)
+    runner.handler_only = args.handler_only
     flow = runner.call("POST flows/", "POST", "/flows/", {"name": "bench-flow", "tags": []})
     workload(runner, flow["id"], 2, args.T, args.L, args.filter)  # warm-up: caches, compiled queries
     runner.measure = True

@@ -30,7 +30,7 @@ import re
 import threading
 
 from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed
+from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -111,6 +111,7 @@ class LeanRouteMiddleware:
         self._views: dict | None = None
         self._views_lock = threading.Lock()
         self._tails: dict = {}  # (secure, X_FRAME_OPTIONS) -> the headers the response processing adds
+        self._hosts: dict = {}  # (Host header, ALLOWED_HOSTS, DEBUG) -> whether the host is allowed
 
     def _lean_views(self) -> dict:
         """The lean dispatch of each route's view as Django's resolver finds it, checked to be a lean view of
@@ -129,6 +130,28 @@ class LeanRouteMiddleware:
                     views[name] = (method, found.func.lean_dispatch)
                 self._views = views
             return self._views
+
+    def _common_passes(self, request) -> bool:
+        """Whether CommonMiddleware.process_request lets the request through (answers nothing, raises nothing).
+        In the usual case (a Host header that is the host, no disallowed user agents, no PREPEND_WWW) that is
+        whether the host is allowed, which depends on the header, ALLOWED_HOSTS and DEBUG only: remembered
+        per those. Anything else asks process_request itself (its error is raised)."""
+        host = request.META.get("HTTP_HOST")
+        if (host is None or settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW
+                or (settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in request.META)):
+            return self.common.process_request(request) is None
+        key = (host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG)
+        allowed = self._hosts.get(key)
+        if allowed is None:
+            try:
+                request.get_host()
+                allowed = True
+            except DisallowedHost:
+                allowed = False
+            if len(self._hosts) >= 256:
+                self._hosts.clear()
+            self._hosts[key] = allowed
+        return allowed
 
     def _tail(self, request) -> tuple:
         """The headers XFrameOptionsMiddleware, CommonMiddleware and SecurityMiddleware add to a plain success
@@ -178,8 +201,8 @@ class LeanRouteMiddleware:
         if method != request.method:
             return self.get_response(request)  # another method (a 405), or the lean route off
         try:
-            if self.security.process_request(request) or self.common.process_request(request):
-                return self.get_response(request)  # a redirect: the chain answers it
+            if self.security.process_request(request) or not self._common_passes(request):
+                return self.get_response(request)  # a redirect or a disallowed host: the chain answers it
         except Exception:
             return self.get_response(request)  # a disallowed host or user agent: the chain answers it
         if not keyed_request_needs_no_check(request):

@@ -125,3 +125,38 @@ def test_plain_finish_leaves_an_undrawn_request_to_the_chain(settings):
     before = list(response.headers._store.items())
     assert middleware._finish_plain(request, response) is False  # keyed_response_finish draws it then
     assert list(response.headers._store.items()) == before
+
+
+def _common_lets_through(middleware, request) -> bool | str:
+    try:
+        return middleware.common.process_request(request) is None
+    except Exception as exc:  # the error the chain would answer
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize(("allowed", "debug"), [(["*"], False), (["example.com", ".praetor.dev"], False),
+                                                ([], True), ([], False), (["testserver"], False)])
+@pytest.mark.parametrize(("forwarded", "agents", "www"), [(False, [], False), (True, [], False),
+                                                          (False, ["bad-bot"], False), (False, [], True)])
+def test_the_host_check_decides_as_common_middleware(settings, allowed, debug, forwarded, agents, www):
+    import re
+
+    settings.ALLOWED_HOSTS, settings.DEBUG, settings.USE_X_FORWARDED_HOST = allowed, debug, forwarded
+    settings.DISALLOWED_USER_AGENTS, settings.PREPEND_WWW = [re.compile(a) for a in agents], www
+    middleware = LeanRouteMiddleware(lambda request: None)
+    hosts = ["example.com", "www.example.com", "a.praetor.dev", "praetor.dev:8443", "localhost", "127.0.0.1",
+             "[::1]", "evil.com", "example.com:80", "bad host", "", "testserver", None]
+    for _ in range(2):  # the second round from what the first remembered
+        for host in hosts:
+            for extra in ({}, {"HTTP_X_FORWARDED_HOST": "example.com"}, {"HTTP_USER_AGENT": "a bad-bot/1"}):
+                request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", **extra)
+                if host is None:
+                    request.META.pop("HTTP_HOST", None)
+                else:
+                    request.META["HTTP_HOST"] = host
+                expected = _common_lets_through(middleware, request)
+                try:
+                    got = middleware._common_passes(request)
+                except Exception as exc:
+                    got = type(exc).__name__
+                assert (got is True) == (expected is True), (host, extra, got, expected)

@@ -49,7 +49,9 @@ class Runner:
 
     def __init__(self, client, prefix: str, key: str, profile: str | None):
         self.client, self.prefix = client, prefix
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_PREFECT_API_VERSION": "0.8.4"}
+        # A Host header, as every HTTP/1.1 client sends (Django's test client sends none by itself)
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {key}", "HTTP_X_PREFECT_API_VERSION": "0.8.4",
+                        "HTTP_HOST": "testserver"}
         self.cpu: dict[str, list[float]] = defaultdict(list)
         self.pg_cpu: dict[str, list[float]] = defaultdict(list)
         self.pg_schedstat: str | None = None  # /proc/<pid>/schedstat of the connection's PostgreSQL backend

@@ -160,3 +160,20 @@ def test_the_host_check_decides_as_common_middleware(settings, allowed, debug, f
                 except Exception as exc:
                     got = type(exc).__name__
                 assert (got is True) == (expected is True), (host, extra, got, expected)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "[]", '{"x": NaN}', '{"x": Infinity}', '{"x": -Infinity}', "\ufeff{}",
+                                  " {} ", "{} x", "", '{"a": "\\u0000"}', '{"a": 1e400}', "[" * 100 + "]" * 100,
+                                  '{"a": 1, "a": 2}', '"\\ud800"'])
+def test_the_body_decodes_as_drfs_json_loads(text):
+    from rest_framework.utils import json
+
+    from apps.core.api.lean import _DECODE
+
+    outcomes = []
+    for decode in (json.loads, _DECODE):
+        try:
+            outcomes.append(("ok", repr(decode(text))))
+        except ValueError:  # lean_prepare leaves the request to DRF then
+            outcomes.append(("ValueError", None))
+    assert outcomes[0] == outcomes[1]

@@ -16,6 +16,7 @@ does not ask for it). tests/core/test_lean.py compares both dispatches response 
 from __future__ import annotations
 
 import functools
+from json import JSONDecoder
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,7 +25,7 @@ from rest_framework import exceptions
 from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.utils import json
+from rest_framework.utils.json import strict_constant
 
 from apps.core.api.errors import exception_handler
 from apps.core.api.parsers import NUL_ESCAPE
@@ -39,6 +40,9 @@ _RENDERER = JSONRenderer()
 _ENCODE = _RENDERER.encoder_class(
     ensure_ascii=_RENDERER.ensure_ascii, allow_nan=not _RENDERER.strict, indent=None,
     separators=SHORT_SEPARATORS if _RENDERER.compact else LONG_SEPARATORS).encode
+# DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
+# with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
+_DECODE = JSONDecoder(parse_constant=strict_constant).decode
 # DRF's default_response_headers of each lean view class.
 _VIEW_HEADERS: dict = {}
 # Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
@@ -81,7 +85,7 @@ def lean_prepare(request):
             return None if authenticated is None else (*authenticated, {})
         body = request.body
         # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
-        data = json.loads(body.decode("utf-8")) if body else None
+        data = _DECODE(body.decode("utf-8")) if body else None
     except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
         return None
     if authenticated is None or not body or NUL_ESCAPE in body:

@@ -355,3 +355,19 @@ def test_each_statement_keeps_its_transformer_and_reads_the_same(graph, settings
     with prepared.cursor_for(connection) as cursor:
         cursor.execute(second, [3, None])
         assert cursor.fetchall() == [(3, True)]
+
+
+def test_uuids_are_sent_by_the_attribute_getter_dumper_and_read_the_same(settings):
+    from psycopg.adapt import PyFormat
+    from psycopg.types.uuid import UUIDBinaryDumper
+
+    _preparing(settings, True)
+    values = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.uuid4(), uuid.uuid1(), uuid.UUID(int=255)]
+    with prepared.cursor_for(connection) as cursor:
+        for fmt in (PyFormat.AUTO, PyFormat.BINARY):
+            assert cursor.adapters.get_dumper(uuid.UUID, fmt) is prepared._UUIDBinaryDumper
+        ours, theirs = prepared._UUIDBinaryDumper(uuid.UUID), UUIDBinaryDumper(uuid.UUID)
+        for value in values:
+            assert ours.dump(value) == theirs.dump(value) and ours.oid == theirs.oid
+            cursor.execute("SELECT %s, %s::text, %s::uuid IS NULL", [value, value, None])
+            assert cursor.fetchone() == (value, str(value), True)

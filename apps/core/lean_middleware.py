@@ -9,7 +9,9 @@ and CommonMiddleware checks before (SSL redirect, disallowed user agents, ALLOWE
 answer or error there and the request takes the full chain), the audit context around, the rate-limit
 middleware's work after (apps/ratelimit/middleware.py: the draw for a request the view did not count, a 401
 remembered, the RateLimit-* headers), then CommonMiddleware's, XFrameOptionsMiddleware's and
-SecurityMiddleware's response processing, in the chain's order. The middleware it passes by are no-ops for
+SecurityMiddleware's response processing, in the chain's order (for a plain 200/201 all of that at once,
+`_finish_plain`: the headers those add, found once per secure flag and X_FRAME_OPTIONS; and the host check
+remembered per Host header and settings, `_common_passes`). The middleware it passes by are no-ops for
 such a request: WhiteNoise (no static file under /api/, checked at start), the browser-only ones
 (apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
 /accounts/ prefix only).

@@ -79,6 +79,14 @@ class _Cache:
                 self._entries.clear()
             self._entries[key] = (_clock(), value)
 
+    def alias(self, key, of) -> None:
+        """Make `key` answer what `of` answers, for as long as `of`'s entry lives (the same entry: the same
+        age, emptied with it), if `of` has one."""
+        with self._lock:
+            entry = self._entries.get(of)
+            if entry is not None and len(self._entries) < _MAX_ENTRIES:
+                self._entries[key] = entry
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -87,6 +95,7 @@ class _Cache:
 _cache = _Cache()
 get = _cache.get
 put = _cache.set
+alias = _cache.alias
 clear = _cache.clear
 
 

@@ -10,7 +10,9 @@ and CommonMiddleware checks before (SSL redirect, disallowed user agents, ALLOWE
 answer or error there and the request takes the full chain), the audit context around, the rate-limit
 middleware's work after (apps/ratelimit/middleware.py: the draw for a request the view did not count, a 401
 remembered, the RateLimit-* headers), then CommonMiddleware's, XFrameOptionsMiddleware's and
-SecurityMiddleware's response processing, in the chain's order. The middleware it passes by are no-ops for
+SecurityMiddleware's response processing, in the chain's order (for a plain 200/201 all of that at once,
+`_finish_plain`: the headers those add, found once per secure flag and X_FRAME_OPTIONS; and the host check
+remembered per Host header and settings, `_common_passes`). The middleware it passes by are no-ops for
 such a request: WhiteNoise (no static file under /api/, checked at start), the browser-only ones
 (apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
 /accounts/ prefix only).
@@ -31,16 +33,17 @@ import re
 import threading
 
 from django.conf import settings
-from django.core.exceptions import MiddlewareNotUsed
+from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.handlers.exception import response_for_exception
+from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import resolve
 
 from apps.audit.context import request_context_enter, request_context_leave
-from apps.core.api.lean import lean_prepare
-from apps.ratelimit.middleware import keyed_request_needs_no_check, keyed_response_finish
+from apps.core.api.lean import lean_prepare, lean_render
+from apps.ratelimit.middleware import keyed_plain_headers, keyed_request_needs_no_check, keyed_response_finish
 
 # The chain this middleware stands in front of, and whose effects on a lean request it reproduces.
 REPRODUCED_MIDDLEWARE = [
@@ -57,6 +60,8 @@ REPRODUCED_MIDDLEWARE = [
     "apps.ratelimit.middleware.RateLimitMiddleware",
 ]
 _PREFIX = "/api/accounts/"
+# The headers of a response `lean_render` rendered the plain way: `_finish_plain` may finish it.
+_PLAIN_NAMES = frozenset({"content-type", "allow", "vary"})
 # config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
 # among the API routes); the engine's routes of the lean views. `str` matches [^/]+, as here. A read's id
 # must be a UUID in its canonical form here: `flow_runs/filter`, `flow_runs/count`... are other views that
@@ -111,6 +116,8 @@ class LeanRouteMiddleware:
         self.xframe = XFrameOptionsMiddleware(_unused)
         self._views: dict | None = None
         self._views_lock = threading.Lock()
+        self._tails: dict = {}  # (secure, X_FRAME_OPTIONS) -> the headers the response processing adds
+        self._hosts: dict = {}  # (Host header, ALLOWED_HOSTS, DEBUG) -> whether the host is allowed
 
     def _lean_views(self) -> dict:
         """The lean dispatch of each route's view as Django's resolver finds it, checked to be a lean view of
@@ -130,6 +137,58 @@ class LeanRouteMiddleware:
                 self._views = views
             return self._views
 
+    def _common_passes(self, request) -> bool:
+        """Whether CommonMiddleware.process_request lets the request through (answers nothing, raises nothing).
+        In the usual case (a Host header that is the host, no disallowed user agents, no PREPEND_WWW) that is
+        whether the host is allowed, which depends on the header, ALLOWED_HOSTS and DEBUG only: remembered
+        per those. Anything else asks process_request itself (its error is raised)."""
+        host = request.META.get("HTTP_HOST")
+        if (host is None or settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW
+                or (settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in request.META)):
+            return self.common.process_request(request) is None
+        key = (host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG)
+        allowed = self._hosts.get(key)
+        if allowed is None:
+            try:
+                request.get_host()
+                allowed = True
+            except DisallowedHost:
+                allowed = False
+            if len(self._hosts) >= 256:
+                self._hosts.clear()
+            self._hosts[key] = allowed
+        return allowed
+
+    def _tail(self, request) -> tuple:
+        """The headers XFrameOptionsMiddleware, CommonMiddleware and SecurityMiddleware add to a plain success
+        (`_finish_plain`), in their order, as they store them: what they add to an empty response (their work
+        depends on the request only by whether it is secure, and on the setting read per response), with
+        Content-Length to be replaced."""
+        key = (request.is_secure(), settings.X_FRAME_OPTIONS)
+        tail = self._tails.get(key)
+        if tail is None:
+            probe = HttpResponse(b"")
+            probe.headers._store.clear()
+            for middleware in (self.xframe, self.common, self.security):
+                probe = middleware.process_response(request, probe)
+            tail = self._tails[key] = tuple(probe.headers._store.items())
+        return tail
+
+    def _finish_plain(self, request, response) -> bool:
+        """What the rate-limit, XFrameOptions, Common and Security middleware do to a success (200, 201) the
+        lean dispatch rendered the plain way (`lean_render`: Content-Type and the view's Allow/Vary only), done
+        at once; False (nothing done) when the request was not drawn. tests/core/test_lean_render.py compares."""
+        limits = keyed_plain_headers(request)
+        if limits is None:
+            return False
+        store = response.headers._store
+        for name, value in limits.items():  # str of ints: as ResponseHeaders stores them
+            store[name.lower()] = (name, value)
+        length = str(len(response._container[0]))
+        for lower, item in self._tail(request):
+            store[lower] = ("Content-Length", length) if lower == "content-length" else item
+        return True
+
     def __call__(self, request):
         path = request.path_info
         # request.path: the rate-limit middleware decides by it (the same unless mounted under a SCRIPT_NAME)
@@ -148,8 +207,8 @@ class LeanRouteMiddleware:
         if method != request.method:
             return self.get_response(request)  # another method (a 405), or the lean route off
         try:
-            if self.security.process_request(request) or self.common.process_request(request):
-                return self.get_response(request)  # a redirect: the chain answers it
+            if self.security.process_request(request) or not self._common_passes(request):
+                return self.get_response(request)  # a redirect or a disallowed host: the chain answers it
         except Exception:
             return self.get_response(request)  # a disallowed host or user agent: the chain answers it
         if not keyed_request_needs_no_check(request):
@@ -157,10 +216,18 @@ class LeanRouteMiddleware:
         token = request_context_enter(request)
         try:
             try:
+                plain = False
                 prepared = lean_prepare(request)
-                response = None if prepared is None else dispatch(request, kwargs, *prepared).render()
+                if prepared is None:
+                    response = None
+                else:
+                    response = dispatch(request, kwargs, *prepared)
+                    plain = lean_render(response)
             except Exception as exc:
                 response = response_for_exception(request, exc)
+            if (plain and response.status_code in (200, 201) and response.headers._store.keys() <= _PLAIN_NAMES
+                    and self._finish_plain(request, response)):
+                return response
             if response is not None:
                 try:
                     response = keyed_response_finish(request, response)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import json
 import operator
 import re
 import secrets
@@ -34,9 +35,11 @@ import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import DateTimeField, Field, QuerySet
+from django.db.models import DateTimeField, Field, JSONField, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.db.models.query import get_related_populators
 from psycopg.types import numeric
+from psycopg.types import uuid as psycopg_uuid
 
 from apps.core import rows
 
@@ -48,6 +51,7 @@ class _Compiled:
     slots: list  # (position in params, index of the value, conversion)
     compiler: object
     converters: dict
+    conversions: tuple  # (position, value -> value) per converted column: _conversions(converters)
     model: type
     init_list: list
     model_columns: slice
@@ -68,6 +72,54 @@ _SENTINELS = {
     datetime.datetime: lambda: (datetime.datetime(2401, 1, 1, tzinfo=datetime.UTC)
                                 + datetime.timedelta(microseconds=secrets.randbits(40))),
 }
+
+
+_SCAN = json.JSONDecoder().scan_once  # json.loads's own scanner (C), with the default decoder's settings
+
+
+def _json_conversion(from_db_value, expression, connection):
+    """Django's `JSONField.from_db_value` (no decoder of its own) for a column: `json.loads` of the text, or the
+    text itself if it is not JSON. A str that is one JSON value and nothing more (PostgreSQL's jsonb text) is
+    read by the scanner `json.loads` ends in; anything else (surrounding whitespace, a BOM, not JSON, not a
+    str) goes through `from_db_value` itself."""
+
+    def convert(value):
+        if type(value) is str:
+            try:
+                found, end = _SCAN(value, 0)
+            except Exception:  # from_db_value decides: the text, or its error
+                return from_db_value(value, expression, connection)
+            if end == len(value):
+                return found
+        return from_db_value(value, expression, connection)
+
+    return convert
+
+
+def _chain_conversion(converters, expression, connection):
+    """A column's converters applied as the compiler's apply_converters applies them."""
+
+    def convert(value):
+        for converter in converters:
+            value = converter(value, expression, connection)
+        return value
+
+    return convert
+
+
+def _conversions(compiler, converters: dict) -> tuple:
+    """The compiler's converters as one function per column, Django's JSONField without a decoder read by
+    `_json_conversion`; the same values as `compiler.apply_converters`."""
+    connection, conversions = compiler.connection, []
+    for position, (convs, expression) in converters.items():
+        only = convs[0] if len(convs) == 1 else None
+        field = getattr(only, "__self__", None)
+        if (getattr(only, "__func__", None) is JSONField.from_db_value and type(field).from_db_value is
+                JSONField.from_db_value and field.decoder is None and not isinstance(expression, KeyTransform)):
+            conversions.append((position, _json_conversion(only, expression, connection)))
+        else:
+            conversions.append((position, _chain_conversion(convs, expression, connection)))
+    return tuple(conversions)
 
 
 class PreparedQuery:
@@ -113,7 +165,8 @@ class PreparedQuery:
 
         return _Compiled(
             sql=sql, params=list(params), slots=slots, compiler=compiler,
-            converters=compiler.get_converters([column[0] for column in select[0:compiler.col_count]]),
+            converters=(converters := compiler.get_converters([column[0] for column in select[0:compiler.col_count]])),
+            conversions=_conversions(compiler, converters),
             model=model, init_list=init_list, model_columns=slice(start, end), populators=populators,
             build=rows.instance_builder(model, init_list), related=[related(p) for p in populators],
             models=tuple(models),
@@ -161,16 +214,24 @@ class PreparedQuery:
         alias, compiled, row = self._execute(values, "fetchone")
         if row is None:
             return None
-        if compiled.converters:
-            row = next(iter(compiled.compiler.apply_converters([row], compiled.converters)))
+        if compiled.conversions:
+            row = list(row)
+            for position, convert in compiled.conversions:
+                row[position] = convert(row[position])
         return self._instance(alias, compiled, row, rows.init_signals_quiet(compiled.models))
 
     def all(self, *values) -> list:
         """Every row, in the queryset's order, as model instances with their select_related objects (the
         queryset's annotations are not set on them)."""
         alias, compiled, fetched = self._execute(values, "fetchall")
-        if fetched and compiled.converters:
-            fetched = list(compiled.compiler.apply_converters(fetched, compiled.converters))
+        if fetched and compiled.conversions:
+            conversions, converted = compiled.conversions, []
+            for row in fetched:
+                row = list(row)
+                for position, convert in conversions:
+                    row[position] = convert(row[position])
+                converted.append(row)
+            fetched = converted
         quiet = rows.init_signals_quiet(compiled.models)
         return [self._instance(alias, compiled, row, quiet) for row in fetched]
 
@@ -210,8 +271,33 @@ class _PreparingCursor(psycopg.Cursor):
     `prepared_max` of them per connection (the least recently used deallocated) and forgets them all on a
     rollback, a savepoint's too (DEALLOCATE ALL: they are prepared again on their next use)."""
 
+    _transformers: dict | None = None
+
     def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
+        # psycopg keeps a cursor's Transformer (its dumpers by parameter type, loaders by column type) while the
+        # same query object is executed again, and makes a new one for another: this cursor runs each of this
+        # module's statements (one str object each, built once) in turn, so it keeps one per statement.
+        transformers = self._transformers
+        if transformers is None:
+            transformers = self._transformers = {}
+        if query is not self._last_query and type(query) is str:
+            kept = transformers.get(query)
+            if kept is not None and kept[0] is query:
+                self._tx, self._last_query = kept[1], query
+        super().execute(query, params, prepare=prepare, binary=binary)
+        if self._last_query is query and type(query) is str:
+            if len(transformers) >= 256:  # the fixed statements are a few dozen; anything else is not kept
+                transformers.clear()
+            transformers[query] = (query, self._tx)
+        return self
+
+
+class _UUIDBinaryDumper(psycopg_uuid.UUIDBinaryDumper):
+    """psycopg's binary UUID dumper (`obj.bytes`), its `dump` the attribute getter itself rather than a method
+    that calls it: one Python call a UUID fewer (the statements of this module send several per row, a log
+    batch's COPY three or four a row)."""
+
+    dump = operator.attrgetter("bytes")
 
 
 class _RawCursor:
@@ -238,6 +324,7 @@ class _RawCursor:
             for wrapper, dumper in ((numeric.Int2, numeric.Int2Dumper), (numeric.Int4, numeric.Int4Dumper),
                                     (numeric.Int8, numeric.Int8Dumper)):
                 self.cursor.adapters.register_dumper(wrapper, dumper)
+            self.cursor.adapters.register_dumper(uuid.UUID, _UUIDBinaryDumper)
         else:
             self.cursor = self.raw.cursor()
         rows.use_c_timestamptz_loader(self.cursor.adapters)

@@ -132,6 +132,18 @@ def keyed_response_finish(request, response):
     return _finish(request, _state(request), True, response)
 
 
+def keyed_plain_headers(request) -> dict[str, str] | None:
+    """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
+    (it adds nothing else to such a response); None when the request was not drawn (`keyed_response_finish`
+    draws it then)."""
+    if not settings.PRAETOR_RATELIMIT_ENABLED:
+        return {}
+    state = getattr(request, _STATE, None)
+    if state is None or state.decision is None:
+        return None
+    return ratelimit_headers(state.decision)
+
+
 def _finish(request, state: _RequestDraw, keyed: bool, response):
     if state.decision is None:
         response = _draw_after(request, state) or response

@@ -113,3 +113,40 @@ def test_a_catalog_edit_that_exposes_workspace_roles_is_in_force_at_the_next_req
     Plan.objects.filter(slug=organization.tier).update(roles="system")
     plan_changed(plan=Plan.objects.get(slug=organization.tier))
     assert _flows(api_client, workspace).status_code == 404
+
+
+def test_the_urls_spelling_of_the_ids_lives_exactly_as_the_workspace_entry(api_client, organization, workspace,
+                                                                           clock, settings):
+    """The workspace and access are found by the URL's own text of the ids (no parsing) through an alias of the
+    workspace's entry: an unannounced change (SQL) is seen when that entry expires, not one alias later."""
+    settings.PRAETOR_AUTH_CACHE_SECONDS = 5
+    member = UserFactory()
+    membership(organization, member, "member")
+    _, secret = api_key_create(owner=member, name="k", expires_at=None)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert _flows(api_client, workspace).status_code == 200  # the entry is made here
+    clock[0] += 4.0
+    upper = f"/api/accounts/{str(workspace.organization_id).upper()}/workspaces/{workspace.pk}/flows/filter"
+    assert api_client.post(upper, {}, format="json").status_code == 200  # another spelling: an alias, 1 s to live
+    Membership.objects.for_organization(organization).filter(user=member).delete()  # by hand: nobody announces it
+    assert _flows(api_client, workspace).status_code == 200  # the documented bound
+    assert api_client.post(upper, {}, format="json").status_code == 200
+    clock[0] += 1.01
+    assert _flows(api_client, workspace).status_code == 404
+    assert api_client.post(upper, {}, format="json").status_code == 404
+
+
+def test_the_urls_spelling_of_the_ids_goes_with_a_change_through_a_service(api_client, organization, workspace, user,
+                                                                          django_assert_num_queries):
+    member = UserFactory()
+    membership(organization, member, "member")
+    _, secret = api_key_create(owner=member, name="k", expires_at=None)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert _flows(api_client, workspace).status_code == 200
+    with django_assert_num_queries(1):  # the flows: key, workspace and access from the cache
+        assert _flows(api_client, workspace).status_code == 200
+    membership_remove(membership=Membership.objects.for_organization(organization).get(user=member), actor=user)
+    assert _flows(api_client, workspace).status_code == 404
+    # A malformed id is 404 before any cache, as before.
+    bad = f"/api/accounts/not-a-uuid/workspaces/{workspace.pk}/flows/filter"
+    assert api_client.post(bad, {}, format="json").status_code == 404

@@ -74,6 +74,7 @@ def compare(settings, dispatches, monkeypatch):
         waits = [int(h.pop("Retry-After", -1)) for h in (expected[1], dict(got[1]))]
         assert abs(waits[0] - waits[1]) <= 1, waits
         assert got[0] == expected[0] and {k: v for k, v in got[1].items() if k != "Retry-After"} == expected[1]
+        assert [k for k in got[1] if k != "Retry-After"] == list(expected[1])  # and in the same order
         if waits != [-1, -1]:  # and so does the "Retry in N seconds" of a 429's message
             expected, got = ([*r[:2], re.sub(r"Retry in \d+ seconds", "Retry in N seconds", r[2])]
                              for r in (expected, got))

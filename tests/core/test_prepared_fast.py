@@ -336,3 +336,61 @@ def test_the_raw_cursor_reads_timestamps_as_djangos_cursor_does_in_any_session_z
     # infinity, -infinity and BC do not fit a datetime, nor year 9999's last second east of UTC: errors both ways
     assert outcomes.count("ok") >= len(_TIMESTAMPS) - 4
 
+
+
+# --- JSON columns read back --------------------------------------------------------------------------------
+
+JSON_TEXTS = [
+    '{"a": 1, "b": [1, 2.5, null, true, false, "x"], "c": {"d": {}}}', "[]", "{}", "null", "0", "-1.5e-10", "1e400",
+    '"text é \\u2028 \\ud83d\\ude00"', "12345678901234567890123", '{"a": 1, "a": 2}', "NaN", "Infinity", " {}",
+    "{} ", "\ufeff{}", "", "not json", '{"a": }', "[1, 2", '"unterminated', "[1] [2]", "\n[1]\n", "tru",
+    '{"k": "' + "x" * 10_000 + '"}', "[" * 50 + "]" * 50,
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_json_columns_convert_as_from_db_value(text):
+    field = JSONField()
+    expression = object()
+    convert = prepared._json_conversion(field.from_db_value, expression, connection)
+    expected = field.from_db_value(text, expression, connection)
+    got = convert(text)
+    assert type(got) is type(expected)
+    assert json.dumps(got) == json.dumps(expected) if text not in ("NaN",) else got != got
+    for value in (None, b"{}", 5):  # not a str: from_db_value itself (an int: its TypeError)
+        outcomes = []
+        for read in (convert, lambda v: field.from_db_value(v, expression, connection)):
+            try:
+                outcomes.append(read(value))
+            except TypeError as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1]
+
+
+def test_deep_json_fails_alike():
+    field = JSONField()
+    convert = prepared._json_conversion(field.from_db_value, object(), connection)
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(RecursionError):
+        field.from_db_value(deep, object(), connection)
+    with pytest.raises(RecursionError):
+        convert(deep)
+
+
+def test_only_djangos_own_json_field_without_a_decoder_takes_the_scanner():
+    class Decoded(json.JSONDecoder):
+        pass
+
+    class Own(JSONField):
+        def from_db_value(self, value, expression, connection):
+            return ("own", value)
+
+    plain, decoded, own = JSONField(), JSONField(decoder=Decoded), Own()
+    conversions = prepared._conversions(type("C", (), {"connection": connection})(), {
+        0: ([plain.from_db_value], object()), 1: ([decoded.from_db_value], object()),
+        2: ([own.from_db_value], object()), 3: ([plain.from_db_value, lambda v, e, c: ("then", v)], object())})
+    by_position = dict(conversions)
+    assert by_position[0].__qualname__.startswith("_json_conversion")
+    for position in (1, 2, 3):
+        assert by_position[position].__qualname__.startswith("_chain_conversion")
+    assert by_position[2]("{}") == ("own", "{}") and by_position[3]('{"a": 1}') == ("then", {"a": 1})

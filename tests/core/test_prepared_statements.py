@@ -9,7 +9,7 @@ import re
 import uuid
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -321,3 +321,53 @@ def test_compare_and_swap_on_a_null_column_decides_the_same_prepared(authed_clie
     assert outcomes[0] == [True, False, True, False, True, True, False]
     assert outcomes[1] == outcomes[2] == outcomes[0]
     assert any("IS NOT DISTINCT FROM" in sql for sql in _server_statements().values())
+
+
+def test_each_statement_keeps_its_transformer_and_reads_the_same(graph, settings):  # noqa: F811
+    """The preparing cursor keeps psycopg's Transformer per statement (as psycopg keeps it for the same query
+    executed again): statements run in turn, each with changing parameter types (a None, a UUID), read what a new
+    cursor reads, and each statement is run again with the Transformer it had."""
+    _preparing(settings, True)
+    with prepared.cursor_for(connection) as cursor:
+        assert isinstance(cursor, prepared._PreparingCursor)
+    first = "SELECT %s::uuid, %s::text, now() > %s::timestamptz"
+    second = "SELECT %s::int, %s::text IS NULL"
+    values = [
+        (first, [uuid.uuid4(), "a", timezone.now()]), (second, [1, None]), (first, [None, None, None]),
+        (second, [2, "b"]), (first, [uuid.uuid4(), "é", datetime.datetime(2001, 1, 1, tzinfo=datetime.UTC)]),
+    ]
+    kept = {}
+    for _ in range(3):
+        for sql, params in values:
+            with prepared.cursor_for(connection) as cursor:
+                cursor.execute(sql, params)
+                got = cursor.fetchall()
+                if sql in kept:
+                    assert cursor._tx is kept[sql]
+                kept[sql] = cursor._tx
+            fresh = connection.connection.cursor()
+            fresh.execute(sql, params)
+            assert got == fresh.fetchall()
+            fresh.close()
+    # A failed statement leaves no Transformer in use; the next statements read right.
+    with pytest.raises(DataError), transaction.atomic(), prepared.cursor_for(connection) as cursor:
+        cursor.execute(second, ["not a number", None])
+    with prepared.cursor_for(connection) as cursor:
+        cursor.execute(second, [3, None])
+        assert cursor.fetchall() == [(3, True)]
+
+
+def test_uuids_are_sent_by_the_attribute_getter_dumper_and_read_the_same(settings):
+    from psycopg.adapt import PyFormat
+    from psycopg.types.uuid import UUIDBinaryDumper
+
+    _preparing(settings, True)
+    values = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.uuid4(), uuid.uuid1(), uuid.UUID(int=255)]
+    with prepared.cursor_for(connection) as cursor:
+        for fmt in (PyFormat.AUTO, PyFormat.BINARY):
+            assert cursor.adapters.get_dumper(uuid.UUID, fmt) is prepared._UUIDBinaryDumper
+        ours, theirs = prepared._UUIDBinaryDumper(uuid.UUID), UUIDBinaryDumper(uuid.UUID)
+        for value in values:
+            assert ours.dump(value) == theirs.dump(value) and ours.oid == theirs.oid
+            cursor.execute("SELECT %s, %s::text, %s::uuid IS NULL", [value, value, None])
+            assert cursor.fetchone() == (value, str(value), True)

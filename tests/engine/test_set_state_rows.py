@@ -207,3 +207,34 @@ def test_the_optimistic_copy_of_a_proposal_names_every_field_of_a_state():
     must be added there too."""
     assert [f.name for f in dataclasses.fields(StateValue)] == [
         "type", "name", "timestamp", "message", "data", "state_details", "id"]
+
+
+def test_a_created_task_run_is_the_instance_task_run_init_makes(authed_client, workspace, monkeypatch):
+    """task_run_create builds its TaskRun by rows.new_instance: for every body shape of the client (each optional
+    field given or not, in its order or another), the instance is `TaskRun(**values)`'s."""
+    from apps.engine.services import task_runs as services
+    from tests.engine.runs_helpers import base, create_flow, create_flow_run
+
+    compared = []
+    original = rows.new_instance
+
+    def both(model, names, values):
+        fast = original(model, names, values)
+        if model is TaskRun:
+            _same_new(fast, model(**dict(zip(names, values, strict=True))))
+            compared.append(names)
+        return fast
+
+    monkeypatch.setattr(services.rows, "new_instance", both)
+    run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
+    optional = {"cache_key": "k", "cache_expiration": "2030-01-01T00:00:00+00:00", "task_version": "1",
+                "tags": ["a", "b"], "task_inputs": {"x": [{"input_type": "parameter", "name": "x"}]}}
+    rng = random.Random(7)
+    for n in range(12):
+        chosen = dict(rng.sample(sorted(optional.items()), rng.randint(0, len(optional))))
+        body = {"flow_run_id": run["id"], "task_key": "t", "dynamic_key": str(n), "name": None if n % 2 else f"n{n}",
+                "state": {"type": "PENDING"}, "empirical_policy": {"retries": n} if n % 3 else None, **chosen}
+        body = {k: v for k, v in body.items() if v is not None}
+        response = authed_client.post(base(workspace) + "task_runs/", body, format="json")
+        assert response.status_code == 201, response.content
+    assert len(compared) == 12 and len(set(compared)) > 3

@@ -16,12 +16,16 @@ does not ask for it). tests/core/test_lean.py compares both dispatches response 
 from __future__ import annotations
 
 import functools
+from json import JSONDecoder
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http.response import ResponseHeaders
 from rest_framework import exceptions
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
-from rest_framework.utils import json
+from rest_framework.response import Response
+from rest_framework.utils.json import strict_constant
 
 from apps.core.api.errors import exception_handler
 from apps.core.api.parsers import NUL_ESCAPE
@@ -31,6 +35,18 @@ _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 _JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _AUTHENTICATION = ApiKeyAuthentication()
 _RENDERER = JSONRenderer()
+# JSONRenderer.render's json.dumps for an Accept without an indent, as one encoder made once (it keeps no state
+# between calls): the same arguments, so the same text.
+_ENCODE = _RENDERER.encoder_class(
+    ensure_ascii=_RENDERER.ensure_ascii, allow_nan=not _RENDERER.strict, indent=None,
+    separators=SHORT_SEPARATORS if _RENDERER.compact else LONG_SEPARATORS).encode
+# DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
+# with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
+_DECODE = JSONDecoder(parse_constant=strict_constant).decode
+# DRF's default_response_headers of each lean view class.
+_VIEW_HEADERS: dict = {}
+# Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
+_PLAIN_HEADERS: dict = {}
 
 
 class LeanRequest:
@@ -69,7 +85,7 @@ def lean_prepare(request):
             return None if authenticated is None else (*authenticated, {})
         body = request.body
         # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
-        data = json.loads(body.decode("utf-8")) if body else None
+        data = _DECODE(body.decode("utf-8")) if body else None
     except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
         return None
     if authenticated is None or not body or NUL_ESCAPE in body:
@@ -83,7 +99,10 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
     if hasattr(self, "get") and not hasattr(self, "head"):
         self.head = self.get  # as Django's View.setup does (the Allow header lists HEAD)
-    self.headers = self.default_response_headers
+    headers = _VIEW_HEADERS.get(view_class)
+    if headers is None:  # Allow (and Vary): from the class's handlers and renderers, the same for every request
+        headers = _VIEW_HEADERS[view_class] = self.default_response_headers
+    self.headers = dict(headers)
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
         self.resolve_tenant(lean, kwargs)
@@ -100,6 +119,39 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     for name, value in self.headers.items():
         response[name] = value
     return response
+
+
+def lean_render(response) -> bool:
+    """Render a response of the lean dispatch: `response.render()`, or, for the plain case (a DRF Response of
+    data or of none, as a handler returns it, with no headers of its own), the same state by a shorter way (the
+    body JSONRenderer writes, then Content-Type, unless the body is empty, and the view's headers stored as
+    ResponseHeaders stores them); returns whether it was the plain case. tests/core/test_lean_render.py
+    compares both ways."""
+    if (type(response) is not Response or response.content_type is not None or response.template_name is not None
+            or response._post_render_callbacks or response.cookies or response._is_rendered):
+        response.render()
+        return False
+    data = response.data
+    # JSONRenderer.render: nothing for None; else the two line separators escaped, UTF-8.
+    body = b"" if data is None else _ENCODE(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    store = response.headers._store
+    key = (tuple(store.items()), not body)
+    headers = _PLAIN_HEADERS.get(key)
+    if headers is None:  # what the Response stores once DRF's rendered_content has set (or, empty, removed) its type
+        probe = ResponseHeaders(None)
+        probe._store.update(store)
+        probe["Content-Type"] = _RENDERER.media_type
+        if not body:
+            del probe["Content-Type"]
+        headers = _PLAIN_HEADERS[key] = tuple(probe._store.items())
+        if len(_PLAIN_HEADERS) > 256:  # views are few; anything else is not worth keeping
+            _PLAIN_HEADERS.clear()
+    response.renderer_context["response"] = response
+    store.clear()
+    store.update(headers)
+    response._container = [body]
+    response._is_rendered = True
+    return True
 
 
 def lean_view(view_class, method: str = "POST"):

@@ -108,6 +108,10 @@ class AccountAPIView(PraetorAPIView):
         request.access = access
 
 
+def _workspace_key(actor, org_id: uuid.UUID, ws_id: uuid.UUID) -> tuple:
+    return ("workspace", type(actor).__name__, getattr(actor, "pk", None), org_id, ws_id)
+
+
 def workspace_context(actor, org_id: uuid.UUID, ws_id: uuid.UUID) -> tuple[Workspace, Access]:
     """The one place a workspace URL is resolved for a caller: the workspace (with its organization)
     and the caller's effective access, or NotFound when it does not exist or the caller has no access.
@@ -116,7 +120,7 @@ def workspace_context(actor, org_id: uuid.UUID, ws_id: uuid.UUID) -> tuple[Works
     change of access through a service is seen within about a second). The rows it returns are
     shared by the requests that hit the cache: read them, never change them in place.
     """
-    cache_key = ("workspace", type(actor).__name__, getattr(actor, "pk", None), org_id, ws_id)
+    cache_key = _workspace_key(actor, org_id, ws_id)
     cached = authcache.get(cache_key)
     if cached is not None:
         return cached
@@ -138,9 +142,18 @@ class WorkspaceAPIView(PraetorAPIView):
     workspace: Workspace
 
     def resolve_tenant(self, request, kwargs) -> None:
-        org_id = _as_uuid(kwargs.get("account_id"), "Workspace")
-        ws_id = _as_uuid(kwargs.get("workspace_id"), "Workspace")
-        workspace, access = workspace_context(request.user, org_id, ws_id)
+        account, space, actor = kwargs.get("account_id"), kwargs.get("workspace_id"), request.user
+        # workspace_context's cached answer found by the URL's own spelling of the ids, without parsing them:
+        # the same cache entry (authcache.alias), so it lives and goes exactly as that one does.
+        path_key = ("workspace path", type(actor).__name__, getattr(actor, "pk", None), account, space)
+        cached = authcache.get(path_key) if type(account) is str and type(space) is str else None
+        if cached is None:
+            org_id = _as_uuid(account, "Workspace")
+            ws_id = _as_uuid(space, "Workspace")
+            cached = workspace_context(actor, org_id, ws_id)
+            if type(account) is str and type(space) is str:
+                authcache.alias(path_key, _workspace_key(actor, org_id, ws_id))
+        workspace, access = cached
         self.workspace = workspace
         self.organization = workspace.organization
         request.workspace = workspace

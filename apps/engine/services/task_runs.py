@@ -8,7 +8,7 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core import prepared
+from apps.core import prepared, rows
 from apps.core.errors import Conflict, NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
@@ -31,9 +31,11 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     """
     now = timezone.now()
     workspace_id = getattr(workspace, "pk", workspace)
-    run = TaskRun(id=id or uuid.uuid4(), workspace_id=workspace_id, flow_run_id=flow_run_id,
-                  task_key=task_key, dynamic_key=dynamic_key, name=name or f"{task_key}-{dynamic_key}",
-                  empirical_policy={**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields)
+    # TaskRun(**values), built without Model.__init__'s work where rows.new_instance can (the same instance)
+    values = {"id": id or uuid.uuid4(), "workspace_id": workspace_id, "flow_run_id": flow_run_id,
+              "task_key": task_key, "dynamic_key": dynamic_key, "name": name or f"{task_key}-{dynamic_key}",
+              "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields}
+    run = rows.new_instance(TaskRun, tuple(values), tuple(values.values()))
     proposed = StateValue.from_input(state, now=now) if state else StateValue.new(StateType.PENDING, now=now)
     # The first state is orchestrated in memory (forced: bookkeeping only, no side effects), so the run
     # row is inserted complete; its state row follows only if the run was new.

@@ -1,0 +1,179 @@
+"""The plain rendering and finishing of a lean response (apps/core/api/lean.py `lean_render`,
+apps/core/lean_middleware.py `_finish_plain`) leave exactly what `Response.render()` and the chain's response
+processing (rate-limit headers, X-Frame-Options, Content-Length, the security headers) leave: the same body
+bytes, the same headers stored the same way in the same order, the same rendered state."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import itertools
+import uuid
+
+import pytest
+from django.test import RequestFactory
+from rest_framework.response import Response
+
+from apps.core.api.lean import _RENDERER, lean_render
+from apps.core.lean_middleware import LeanRouteMiddleware
+from apps.ratelimit import middleware as ratelimit_middleware
+from apps.ratelimit.limiter import Decision
+
+DATA = [
+    None,
+    {},
+    [],
+    {"id": uuid.UUID("0a8b8f8e-64f7-4d6c-9bd1-5d7c1f0e2a3b"), "n": 1, "x": 1.5, "ok": True, "none": None},
+    {"when": datetime.datetime(2026, 12, 6, 17, 0, 1, 123456, tzinfo=datetime.UTC), "day": datetime.date(2026, 1, 2),
+     "dur": datetime.timedelta(seconds=3.25), "amount": decimal.Decimal("1.10")},
+    {"text": "unicode é ü 漢字 \U0001f600, separators \u2028 and \u2029, quote \" backslash \\ nul \x00 tab \t"},
+    {"nested": [{"a": [1, 2, {"b": None}]}, "s", 0, -1, 10**20]},
+    "a string",
+    0,
+    [{"state": {"type": "COMPLETED", "data": None}}] * 3,
+]
+VIEW_HEADERS = [{}, {"Allow": "POST, OPTIONS"}, {"Allow": "GET, PATCH, DELETE, HEAD, OPTIONS", "Vary": "Accept"}]
+
+
+def _response(data, status: int, view_headers: dict) -> Response:
+    """A Response as a handler returns it and the lean dispatch prepares it (renderer, context, view headers)."""
+    response = Response(data, status=status)
+    response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
+    response.renderer_context = {"view": object(), "args": (), "kwargs": {}, "request": None}
+    for name, value in view_headers.items():
+        response[name] = value
+    return response
+
+
+def _state(response) -> tuple:
+    context = dict(response.renderer_context)
+    assert context.pop("response") is response
+    return (list(response.headers._store.items()), response.content, response._is_rendered,
+            response.status_code, sorted(context), response.data)
+
+
+@pytest.mark.parametrize("data", DATA, ids=range(len(DATA)))
+@pytest.mark.parametrize("view_headers", VIEW_HEADERS, ids=range(len(VIEW_HEADERS)))
+@pytest.mark.parametrize("status", [200, 201, 204, 400])
+def test_plain_render_leaves_what_render_leaves(data, view_headers, status):
+    expected = _response(data, status, view_headers).render()
+    for _ in range(2):  # the first fills the per-headers cache, the second reads it
+        got = _response(data, status, view_headers)
+        assert lean_render(got) is True
+        assert _state(got) == _state(expected)
+        assert got.content == expected.content and isinstance(got.content, bytes)
+
+
+def test_render_of_a_handlers_own_headers_and_of_anything_else():
+    # A handler's own headers are kept where render() keeps them (the lean route then finishes by the chain).
+    expected = _response({"a": 1}, 200, {"Allow": "POST"})
+    expected["X-Own"] = "1"
+    got = _response({"a": 1}, 200, {"Allow": "POST"})
+    got["X-Own"] = "1"
+    assert lean_render(got) is True and _state(got) == _state(expected.render())
+    # Its own content type, a rendered response: render() itself.
+    typed = _response({"a": 1}, 200, {})
+    typed.content_type = "application/json; charset=utf-8"
+    assert lean_render(typed) is False and typed._is_rendered and typed.content == b'{"a":1}'
+    assert typed["Content-Type"] == "application/json; charset=utf-8"
+    assert lean_render(typed) is False and typed.content == b'{"a":1}'
+
+
+def _chain_finish(middleware, request, response):
+    """What the lean route does to a response that is not plain: the chain's response processing."""
+    response = ratelimit_middleware.keyed_response_finish(request, response)
+    response = middleware.xframe.process_response(request, response)
+    response = middleware.common.process_response(request, response)
+    return middleware.security.process_response(request, response)
+
+
+@pytest.mark.parametrize(("secure", "hsts", "frame", "referrer", "coop", "nosniff", "limited"), list(itertools.product(
+    [False, True], [(0, False, False), (3600, False, False), (60, True, True)], ["DENY", "sameorigin"],
+    ["same-origin", "no-referrer, strict-origin", None], ["same-origin", None], [True, False], [True, False])))
+def test_plain_finish_adds_what_the_chain_adds(settings, secure, hsts, frame, referrer, coop, nosniff, limited):
+    (settings.SECURE_HSTS_SECONDS, settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD) = hsts
+    settings.X_FRAME_OPTIONS, settings.SECURE_REFERRER_POLICY = frame, referrer
+    settings.SECURE_CROSS_ORIGIN_OPENER_POLICY, settings.SECURE_CONTENT_TYPE_NOSNIFF = coop, nosniff
+    settings.PRAETOR_RATELIMIT_ENABLED = limited
+    middleware = LeanRouteMiddleware(lambda request: None)
+    decision = Decision(allowed=True, limit=600, remaining=599, reset_after=0.4, retry_after=0.0)
+    for data, status in ((None, 201), ({"id": "x", "s": "é\u2028"}, 200), ([1] * 100, 201)):
+        answers = []
+        for plain in (False, True):
+            request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", secure=secure)
+            ratelimit_middleware._state(request).decision = decision
+            response = _response(data, status, {"Allow": "POST, OPTIONS"})
+            lean_render(response)
+            if plain:
+                assert middleware._finish_plain(request, response) is True
+            else:
+                response = _chain_finish(middleware, request, response)
+            answers.append((list(response.headers._store.items()), response.content))
+        assert answers[0] == answers[1]
+        headers = dict(answers[1][0])
+        assert headers["content-length"] == ("Content-Length", str(len(answers[1][1])))
+        assert ("strict-transport-security" in headers) is bool(secure and hsts[0])
+        assert ("ratelimit-limit" in headers) is limited
+
+
+def test_plain_finish_leaves_an_undrawn_request_to_the_chain(settings):
+    settings.PRAETOR_RATELIMIT_ENABLED = True
+    middleware = LeanRouteMiddleware(lambda request: None)
+    request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/")
+    response = _response({"a": 1}, 200, {"Allow": "POST, OPTIONS"})
+    lean_render(response)
+    before = list(response.headers._store.items())
+    assert middleware._finish_plain(request, response) is False  # keyed_response_finish draws it then
+    assert list(response.headers._store.items()) == before
+
+
+def _common_lets_through(middleware, request) -> bool | str:
+    try:
+        return middleware.common.process_request(request) is None
+    except Exception as exc:  # the error the chain would answer
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize(("allowed", "debug"), [(["*"], False), (["example.com", ".praetor.dev"], False),
+                                                ([], True), ([], False), (["testserver"], False)])
+@pytest.mark.parametrize(("forwarded", "agents", "www"), [(False, [], False), (True, [], False),
+                                                          (False, ["bad-bot"], False), (False, [], True)])
+def test_the_host_check_decides_as_common_middleware(settings, allowed, debug, forwarded, agents, www):
+    import re
+
+    settings.ALLOWED_HOSTS, settings.DEBUG, settings.USE_X_FORWARDED_HOST = allowed, debug, forwarded
+    settings.DISALLOWED_USER_AGENTS, settings.PREPEND_WWW = [re.compile(a) for a in agents], www
+    middleware = LeanRouteMiddleware(lambda request: None)
+    hosts = ["example.com", "www.example.com", "a.praetor.dev", "praetor.dev:8443", "localhost", "127.0.0.1",
+             "[::1]", "evil.com", "example.com:80", "bad host", "", "testserver", None]
+    for _ in range(2):  # the second round from what the first remembered
+        for host in hosts:
+            for extra in ({}, {"HTTP_X_FORWARDED_HOST": "example.com"}, {"HTTP_USER_AGENT": "a bad-bot/1"}):
+                request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", **extra)
+                if host is None:
+                    request.META.pop("HTTP_HOST", None)
+                else:
+                    request.META["HTTP_HOST"] = host
+                expected = _common_lets_through(middleware, request)
+                try:
+                    got = middleware._common_passes(request)
+                except Exception as exc:
+                    got = type(exc).__name__
+                assert (got is True) == (expected is True), (host, extra, got, expected)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "[]", '{"x": NaN}', '{"x": Infinity}', '{"x": -Infinity}', "\ufeff{}",
+                                  " {} ", "{} x", "", '{"a": "\\u0000"}', '{"a": 1e400}', "[" * 100 + "]" * 100,
+                                  '{"a": 1, "a": 2}', '"\\ud800"'])
+def test_the_body_decodes_as_drfs_json_loads(text):
+    from rest_framework.utils import json
+
+    from apps.core.api.lean import _DECODE
+
+    outcomes = []
+    for decode in (json.loads, _DECODE):
+        try:
+            outcomes.append(("ok", repr(decode(text))))
+        except ValueError:  # lean_prepare leaves the request to DRF then
+            outcomes.append(("ValueError", None))
+    assert outcomes[0] == outcomes[1]

@@ -114,6 +114,8 @@ class _Request:
     __slots__ = (
         "arrived",
         "body",
+        "declared",
+        "expect",
         "forwarded_for",
         "forwarded_proto",
         "headers",
@@ -177,6 +179,8 @@ class Connection:
         request.body = None
         request.length = 0
         request.forwarded_for = request.forwarded_proto = None
+        request.declared = b"0"
+        request.expect = False
         self.upgrade = False
 
     def on_url(self, url: bytes) -> None:
@@ -184,11 +188,17 @@ class Connection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"x-forwarded-for":
-            self.request.forwarded_for = value
-        elif name == b"x-forwarded-proto":
-            self.request.forwarded_proto = value
-        self.request.headers.append((name, value))
+        request = self.request
+        if name[:2] == b"x-":
+            if name == b"x-forwarded-for":
+                request.forwarded_for = value
+            elif name == b"x-forwarded-proto":
+                request.forwarded_proto = value
+        elif name == b"content-length":
+            request.declared = value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            request.expect = True
+        request.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         request, parser = self.request, self.parser
@@ -202,12 +212,11 @@ class Connection:
         request.path = urllib.parse.unquote(path) if "%" in path else path
         request.query = parsed.query or b""
         request.keep_alive = request.version != "1.0" and (b"connection", b"close") not in request.headers
-        limit = settings.PRAETOR_MAX_REQUEST_BYTES
-        declared = next((v for k, v in request.headers if k == b"content-length"), b"0")
-        if declared.isdigit() and int(declared) > limit:
+        declared = request.declared  # the first Content-Length (httptools refuses differing repeats)
+        if declared.isdigit() and int(declared) > settings.PRAETOR_MAX_REQUEST_BYTES:
             self._reject(413)
             return
-        if (b"expect", b"100-continue") in ((k, v.lower()) for k, v in request.headers) and not self.rejected:
+        if request.expect and not self.rejected:
             self.sock.sendall(_CONTINUE)
 
     def on_body(self, chunk: bytes) -> None:

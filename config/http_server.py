@@ -64,7 +64,7 @@ logger = logging.getLogger("praetor.server")
 
 _READ = select.EPOLLIN | select.EPOLLONESHOT
 _RECV_SIZE = 65536
-_ACCEPT_BATCH = 16
+_ACCEPT_BATCH = 1  # one per readiness: with several workers on one listener, each takes its share
 _WS_TYPES = (b"websocket",)
 
 _BAD_REQUEST = "Invalid HTTP request received."

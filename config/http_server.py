@@ -268,8 +268,8 @@ class Connection:
             if not data:
                 return False
             self.active = time.monotonic()
-            if self.rejected:
-                continue
+            if self.rejected:  # a 413, 400 or upgrade is waiting to be acted on: nothing more is parsed
+                return True
             try:
                 self.parser.feed_data(data)
             except httptools.HttpParserUpgrade as exc:
@@ -328,7 +328,8 @@ class Server:
 
     def __init__(self, sockets, wsgi_app, websocket_app=None, *, threads: int = 4, poll_threads: int = 0,
                  keepalive: float = 5.0, max_connections: int = 1000, forwarded_allow_ips="127.0.0.1",
-                 proxy_headers: bool = True, send_timeout: float = 60.0, ws: str = "auto", loop: str = "auto"):
+                 proxy_headers: bool = True, send_timeout: float = 60.0, ws: str = "auto", loop: str = "auto",
+                 access_log: logging.Logger | None = None):
         self.listeners = {sock.fileno(): sock for sock in sockets}
         self.wsgi_app = wsgi_app
         self.websocket_app = websocket_app
@@ -357,6 +358,7 @@ class Server:
         self.wake_r = self.wake_w = -1
         self.websockets: _Websockets | None = None
         self._timing = _TimingLog(_TIMING_LOG) if _TIMING_LOG else None
+        self.access_log = access_log  # a line per request, as uvicorn's access log writes it (None: off)
         self._stopped = threading.Event()
 
     # lifecycle --------------------------------------------------------------------------------------------------
@@ -617,6 +619,12 @@ class Server:
         self.served += 1
         if timing is not None:
             timing.write(scope, marks)
+        if self.access_log is not None:
+            target = urllib.parse.quote(request.path)  # uvicorn's get_path_with_query_string
+            if request.query:
+                target = f"{target}?{request.query.decode('ascii')}"
+            self.access_log.info('%s - "%s %s HTTP/%s" %d', f"{client[0]}:{client[1]}" if client else "",
+                                 request.method, target, request.version, int(code))
         return keep
 
     def _run(self, environ: dict) -> tuple[str, list, bytes]:

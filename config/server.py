@@ -89,10 +89,11 @@ class ThreadsWorker(GunicornWorker):
         super().__init__(*args, **kwargs)
         if self.cfg.is_ssl:
             raise RuntimeError("ThreadsWorker serves plain HTTP (TLS ends at the proxy): PRAETOR_WEB_SERVER=uvicorn")
-        for name in ("praetor.server", "uvicorn.error"):
+        for name, log in (("praetor.server", self.log.error_log), ("uvicorn.error", self.log.error_log),
+                          ("praetor.server.access", self.log.access_log)):
             logger = logging.getLogger(name)
-            logger.handlers = self.log.error_log.handlers
-            logger.setLevel(self.log.error_log.level)
+            logger.handlers = log.handlers
+            logger.setLevel(log.level)
             logger.propagate = False
 
     def init_signals(self) -> None:
@@ -111,7 +112,8 @@ class ThreadsWorker(GunicornWorker):
         server = Server([getattr(s, "sock", s) for s in self.sockets], wsgi, websocket,
                         threads=settings.PRAETOR_WEB_THREADS, poll_threads=settings.PRAETOR_WEB_POLL_THREADS,
                         keepalive=self.cfg.keepalive, max_connections=self.cfg.worker_connections,
-                        forwarded_allow_ips=self.cfg.forwarded_allow_ips, send_timeout=self.timeout)
+                        forwarded_allow_ips=self.cfg.forwarded_allow_ips, send_timeout=self.timeout,
+                        access_log=logging.getLogger("praetor.server.access") if self.cfg.accesslog else None)
         server.start()
         try:
             while self.alive:

@@ -383,3 +383,19 @@ def test_a_websocket_upgrade_reaches_the_channels_consumer_and_stop_closes_it(se
     server.stop(2)
     opcode, data = _ws_read(sock)
     assert opcode == 8 and struct.unpack("!H", data[:2])[0] == 1012  # uvicorn's shutdown: "service restart"
+
+
+def test_the_access_log_has_uvicorns_line_when_asked_for(serve, caplog):
+    import logging
+
+    access = logging.getLogger("tests.access")
+    sock = _connect(serve(access_log=access))
+    with caplog.at_level(logging.INFO, logger="tests.access"):
+        sock.sendall(_get("/a%20b?x=1"))
+        Reader(sock).response()
+        deadline = time.monotonic() + 5
+        while not [r for r in caplog.records if r.name == "tests.access"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # the line is written just after the answer is sent
+    port = sock.getsockname()[1]
+    assert [r.getMessage() for r in caplog.records if r.name == "tests.access"] == [
+        f'127.0.0.1:{port} - "GET /a%20b?x=1 HTTP/1.1" 200']

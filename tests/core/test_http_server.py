@@ -399,3 +399,48 @@ def test_the_access_log_has_uvicorns_line_when_asked_for(serve, caplog):
     port = sock.getsockname()[1]
     assert [r.getMessage() for r in caplog.records if r.name == "tests.access"] == [
         f'127.0.0.1:{port} - "GET /a%20b?x=1 HTTP/1.1" 200']
+
+
+def test_clients_that_come_and_go_while_idle_connections_are_reaped_leave_nothing_behind(serve, caplog):
+    """Many clients at once, some closing half-way through a request, some idle past the keep-alive timeout,
+    while the housekeeper closes idle connections and new ones take the freed socket numbers: every complete
+    request is answered, no thread fails, and in the end no connection is left."""
+    import logging
+    import random
+
+    server = serve(threads=3, keepalive=0.2)
+    failures = []
+
+    def client(seed):
+        rng = random.Random(seed)
+        try:
+            for i in range(15):
+                sock = _connect(server)
+                reader = Reader(sock)
+                for j in range(rng.randint(1, 4)):
+                    action = rng.random()
+                    if action < 0.15:  # gone half-way through a request
+                        sock.sendall(b"POST /half HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+                        break
+                    if action < 0.25:  # idle past the timeout: the server closes it
+                        time.sleep(0.45)
+                        assert reader.closed()
+                        break
+                    sock.sendall(_get(f"/c{seed}/{i}/{j}"))
+                    assert json.loads(reader.response()[2])["PATH_INFO"] == f"/c{seed}/{i}/{j}"
+                sock.close()
+        except Exception as exc:  # reported below
+            failures.append(repr(exc))
+
+    with caplog.at_level(logging.WARNING, logger="praetor.server"):
+        clients = [threading.Thread(target=client, args=(seed,)) for seed in range(12)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(60)
+        deadline = time.monotonic() + 5
+        while server.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert failures == []
+    assert not server.connections
+    assert [r.getMessage() for r in caplog.records if r.name == "praetor.server"] == []

@@ -1,5 +1,5 @@
 """The serving layer's own CPU per request, Django left out: a WSGI application that answers at once, served in
-this process by config/http_server.py's Server (the threads worker's) and by uvicorn + config/http_threads.py's
+this process by config/http_server/'s Server (the threads worker's) and by uvicorn + config/http_threads.py's
 ThreadPoolHttp behind Channels' router (the uvicorn worker's), alternating; a client in another process sends
 prefect-client-shaped POSTs (8 headers, a 60-byte body) over keep-alive connections.
 

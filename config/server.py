@@ -1,7 +1,7 @@
 """The gunicorn workers (deploy/gunicorn.conf.py, PRAETOR_WEB_SERVER): `ThreadsWorker`, request threads sharing one
-epoll (config/http_server.py), and `Worker`, uvicorn's, with its trusted-proxy test done once per address.
+epoll (config/http_server/), and `Worker`, uvicorn's, with its trusted-proxy test done once per address.
 
-`ThreadsWorker` (the default): gunicorn forks it, it builds config/http_server.py's Server on gunicorn's listening
+`ThreadsWorker` (the default): gunicorn forks it, it builds config/http_server/'s Server on gunicorn's listening
 sockets with the WSGI application and the websocket application config.asgi routes to, starts the threads (after
 the fork: threads do not survive one), and its main thread only beats gunicorn's heartbeat, watches for a new
 parent and for max_requests, and on SIGTERM or SIGQUIT (gunicorn's graceful and quick stops; uvicorn's worker takes
@@ -82,7 +82,7 @@ def split_application(application):
 
 
 class ThreadsWorker(GunicornWorker):
-    """gunicorn's worker running config/http_server.py's Server: HTTP on request threads sharing one epoll, the
+    """gunicorn's worker running config/http_server/'s Server: HTTP on request threads sharing one epoll, the
     events websocket on one asyncio thread with uvicorn's websocket protocol."""
 
     def __init__(self, *args, **kwargs):

@@ -1,7 +1,7 @@
 """gunicorn: HTTP and the events websocket share one server. PRAETOR_WEB_SERVER picks the worker: `threads` (the
 default, config/server.py ThreadsWorker): request threads sharing one epoll parse HTTP and run Django's WSGI handler
 themselves, no event loop on the HTTP path, the websocket on one asyncio thread with uvicorn's websocket protocol
-(config/http_server.py; docs/performance.md, "Eighth step"); `uvicorn`: uvicorn's worker, as before, described
+(config/http_server/; docs/performance.md, "Eighth step"); `uvicorn`: uvicorn's worker, as before, described
 next. HTTP requests run
 Django's WSGI handler on PRAETOR_WEB_THREADS threads per worker (config/http_threads.py), each keeping
 its database connection; measured with bench/flows.py, that halves the CPU per request of Django's own

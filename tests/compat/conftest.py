@@ -1,7 +1,7 @@
 """End-to-end harness: the real `prefect` 2.20 client (in .venv-prefect) against this server.
 
 `praetor` serves the project's applications (config.asgi: Django's WSGI handler for HTTP, Channels for the
-`…/events/in` websocket) with the server gunicorn's default worker runs (config/http_server.py: request threads
+`…/events/in` websocket) with the server gunicorn's default worker runs (config/http_server/: request threads
 sharing one epoll, the websocket on an asyncio thread with uvicorn's protocol) on a free loopback port, in the
 test process, over
 a transactional test database, and bootstraps a user, an organization, a workspace and an API key.
@@ -87,7 +87,7 @@ class ClientResult:
 
 
 class _Server:
-    """config/http_server.py's Server (what gunicorn's default worker runs) on a free loopback port, in this
+    """config/http_server/'s Server (what gunicorn's default worker runs) on a free loopback port, in this
     process: `stop()` stops it gracefully and waits."""
 
     def __init__(self):

@@ -1,4 +1,4 @@
-"""config/http_server.py over real sockets: request threads sharing one epoll answer HTTP/1.1 as uvicorn + the
+"""config/http_server/ over real sockets: request threads sharing one epoll answer HTTP/1.1 as uvicorn + the
 thread pool did (keep-alive, pipelining, chunked bodies, 100-continue, HEAD, 413, 400, HTTP/1.0, proxy headers),
 close idle connections, hand websocket upgrades to a Channels consumer, and stop gracefully."""
 

@@ -1,6 +1,6 @@
 """config/server.py: the gunicorn worker's proxy-headers test kept per address gives uvicorn's outcomes (the
 scope's client and scheme) for trusted and untrusted peers, with and without X-Forwarded-For/-Proto; the threads
-worker's (config/http_server.py `forwarded`) gives the same; deploy/gunicorn.conf.py picks the worker."""
+worker's (config/http_server/ `forwarded`) gives the same; deploy/gunicorn.conf.py picks the worker."""
 
 from __future__ import annotations
 

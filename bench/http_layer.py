@@ -9,7 +9,8 @@ the same small request over and over.
     .venv/bin/python bench/http_layer.py --server uvicorn    # the other worker (PRAETOR_WEB_SERVER)
 
 By default it starts this checkout's server as deployed (gunicorn, deploy/gunicorn.conf.py, config.asgi) with
-one uvicorn worker and the test settings, on a free port, and stops it (by process group) at the end.
+one worker process (its default worker class unless `--server` names one) and the test settings, on a free
+port, and stops it (by process group) at the end.
 `--root` serves another checkout and `--python` uses another interpreter (a venv with or without uvloop and
 httptools), to compare before and after on the same machine within a few minutes. The requests are
 `GET /health` (Django answers from a view that reads nothing) and `POST /health` with a 2 KB body (403 from

@@ -10,7 +10,7 @@ bench/hot_requests.py (the same requests through django.test.Client, in one proc
 hand-off to the request threads and Django's WSGI handler cost per request.
 
     .venv/bin/python bench/served_requests.py [-P 3 -F 8 -T 10] [--rounds 2] [--root OTHER_CHECKOUT] [--profile-loop]
-        [--server threads --server uvicorn]
+        [--server threads --server uvicorn] [--per-thread]
 
 The database (praetor_<worktree>, config.settings.test) must exist and be migrated. `--root` serves another
 checkout (its own code, this checkout's database) so before and after alternate on the same machine:
@@ -19,7 +19,7 @@ each worker of deploy/gunicorn.conf.py (PRAETOR_WEB_SERVER) in turn (another che
 per round, requests, requests/s, CPU
 per request of the event loop, of the request threads and of the whole worker, and the load average; with
 `--timing`, also the request threads' CPU inside Django's handler (PRAETOR_HTTP_TIMING_LOG), the rest of the
-threads' being the hand-off and thread switching.
+threads' being the hand-off and thread switching; with `--per-thread`, each thread's CPU per request.
 """
 
 from __future__ import annotations
@@ -180,7 +180,8 @@ def measure(root: Path, python: str, database: str, prefix: str, key: str, args,
     threads = sum(v for tid, v in used.items() if tid != pid)
     return {"worker": worker_class(log), "requests": n, "requests_s": n / elapsed,
             "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
-            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us}
+            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us,
+            "per_thread_us": sorted((v / n * 1e6 for tid, v in used.items() if tid != pid), reverse=True)}
 
 
 def loop_profile(path: Path, measured: int) -> None:
@@ -216,6 +217,8 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true",
                         help="PRAETOR_HTTP_TIMING_LOG on: also the request threads' CPU inside Django's handler "
                              "(the rest of theirs is the hand-off); the log's writes add to the event loop's CPU")
+    parser.add_argument("--per-thread", action="store_true",
+                        help="also each thread's CPU per request other than the main thread's, largest first")
     parser.add_argument("--profile-loop", action="store_true",
                         help="cProfile the worker's event loop thread: function calls per request, the most called")
     args = parser.parse_args()
@@ -233,6 +236,9 @@ def main() -> None:
                   f"{f['loop_us']:8.0f} "
                   f"{f['threads_us']:10.0f} {f['total_us']:9.0f} {f['load']:5.2f}"
                   + (f"   in the handler {f['handler_us']:.0f} µs" if f["handler_us"] is not None else ""), flush=True)
+            if args.per_thread:
+                print("      other threads, µs per request: "
+                      + " ".join(f"{us:.0f}" for us in f["per_thread_us"] if us >= 0.5), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""CPU of the HTTP layer per request: the web worker's event loop (its main thread) and its request threads,
+"""CPU of the HTTP layer per request: the web worker's main thread (the event loop under the uvicorn worker; only
+gunicorn's heartbeat under the threads worker, whose request threads parse HTTP themselves) and its other threads,
 read per thread from /proc (schedstat: nanoseconds on a CPU), while N concurrent keep-alive connections send
 the same small request over and over.
 
     .venv/bin/python bench/http_layer.py [-c 16] [-n 4000]                 # starts gunicorn, 1 worker
     .venv/bin/python bench/http_layer.py --root /tmp/old-checkout --python /tmp/venv/bin/python
     .venv/bin/python bench/http_layer.py --url http://127.0.0.1:8000 --pid 1234   # a running worker
+    .venv/bin/python bench/http_layer.py --server uvicorn    # the other worker (PRAETOR_WEB_SERVER)
 
 By default it starts this checkout's server as deployed (gunicorn, deploy/gunicorn.conf.py, config.asgi) with
-one uvicorn worker and the test settings, on a free port, and stops it (by process group) at the end.
+one worker process (its default worker class unless `--server` names one) and the test settings, on a free
+port, and stops it (by process group) at the end.
 `--root` serves another checkout and `--python` uses another interpreter (a venv with or without uvloop and
 httptools), to compare before and after on the same machine within a few minutes. The requests are
 `GET /health` (Django answers from a view that reads nothing) and `POST /health` with a 2 KB body (403 from
@@ -128,14 +131,15 @@ def measure(url: str, pid: int, name: str, request: bytes, connections: int, tot
                "p99_ms": percentile(latencies, 99) * 1e3, "loop_us": loop_cpu / n * 1e6,
                "threads_us": others / n * 1e6, "total_us": (loop_cpu + others) / n * 1e6}
     print(f"  {name:34s} {n:6d} requests  {figures['requests_s']:7.1f}/s  p50 {figures['p50_ms']:6.2f} ms  "
-          f"p99 {figures['p99_ms']:6.2f} ms   CPU per request: event loop {figures['loop_us']:6.0f} µs  "
-          f"request threads {figures['threads_us']:6.0f} µs  worker {figures['total_us']:6.0f} µs")
+          f"p99 {figures['p99_ms']:6.2f} ms   CPU per request: main thread {figures['loop_us']:6.0f} µs  "
+          f"other threads {figures['threads_us']:6.0f} µs  worker {figures['total_us']:6.0f} µs")
     return figures
 
 
-def start_server(root: Path, python: str, log: Path) -> tuple[Service, str]:
+def start_server(root: Path, python: str, log: Path, web_server: str | None = None) -> tuple[Service, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "WEB_CONCURRENCY": "1",
-           "PRAETOR_BIND": f"127.0.0.1:{free_port()}", "ALLOWED_HOSTS": "127.0.0.1"}
+           "PRAETOR_BIND": f"127.0.0.1:{free_port()}", "ALLOWED_HOSTS": "127.0.0.1",
+           **({"PRAETOR_WEB_SERVER": web_server} if web_server else {})}
     # --max-requests 0: the worker must not be recycled mid-run (its threads are what is measured)
     return start_gunicorn(python, env, log, args=("--max-requests", "0"), cwd=root, timeout=120)
 
@@ -160,6 +164,8 @@ def main() -> None:
     parser.add_argument("--url", help="measure a running server instead (with --pid, its worker process)")
     parser.add_argument("--pid", type=int)
     parser.add_argument("--label", default="")
+    parser.add_argument("--server", choices=["threads", "uvicorn"],
+                        help="the worker (PRAETOR_WEB_SERVER) of the checkout served; default: its deploy default")
     args = parser.parse_args()
     server = None
     if args.url:
@@ -168,8 +174,10 @@ def main() -> None:
         url, pid = args.url.rstrip("/"), args.pid
     else:
         log = Path(tempfile.mkstemp(prefix="praetor-http-layer-", suffix=".log")[1])
-        server, url = start_server(args.root.resolve(), args.python, log)
+        server, url = start_server(args.root.resolve(), args.python, log, args.server)
         pid = worker_pid(server.proc.pid)
+        args.label += " " + next((line.rsplit(":", 1)[-1].strip() for line in log.read_text().splitlines()
+                                  if "Using worker:" in line), "?")
     try:
         host = urlsplit(url).netloc.encode()
         body = b'{"x": "' + b"y" * 2030 + b'"}'

@@ -1,5 +1,6 @@
 """Server CPU per hot request through the served stack (gunicorn as deployed, one worker), per thread of the
-worker: its event loop (main thread) and its request threads, read from /proc/PID/task/TID/schedstat.
+worker: its main thread (the event loop under the uvicorn worker; only gunicorn's heartbeat under the threads
+worker, whose request threads parse HTTP themselves) and its other threads, read from /proc/PID/task/TID/schedstat.
 
 Sends the requests of bench/hot_requests.py (create a flow run, set it Running, create task runs and set each
 Running then Completed, read them, post a log batch, set the flow run Completed) over keep-alive http.client
@@ -9,13 +10,16 @@ bench/hot_requests.py (the same requests through django.test.Client, in one proc
 hand-off to the request threads and Django's WSGI handler cost per request.
 
     .venv/bin/python bench/served_requests.py [-P 3 -F 8 -T 10] [--rounds 2] [--root OTHER_CHECKOUT] [--profile-loop]
+        [--server threads --server uvicorn] [--per-thread]
 
 The database (praetor_<worktree>, config.settings.test) must exist and be migrated. `--root` serves another
 checkout (its own code, this checkout's database) so before and after alternate on the same machine:
-`--root` A, then this checkout, then A again... with `--rounds`. Prints, per round, requests, requests/s, CPU
+`--root` A, then this checkout, then A again... with `--rounds`; `--server` (repeatable) runs this checkout with
+each worker of deploy/gunicorn.conf.py (PRAETOR_WEB_SERVER) in turn (another checkout runs its default). Prints,
+per round, requests, requests/s, CPU
 per request of the event loop, of the request threads and of the whole worker, and the load average; with
 `--timing`, also the request threads' CPU inside Django's handler (PRAETOR_HTTP_TIMING_LOG), the rest of the
-threads' being the hand-off and thread switching.
+threads' being the hand-off and thread switching; with `--per-thread`, each thread's CPU per request.
 """
 
 from __future__ import annotations
@@ -95,12 +99,13 @@ def post_worker_init(worker):
 
 
 def start(root: Path, python: str, database: str, log: Path, timing: str | None = None,
-          profile: Path | None = None) -> tuple[Service, str, int]:
+          profile: Path | None = None, web_server: str | None = None) -> tuple[Service, str, int]:
     conf = "deploy/gunicorn.conf.py"
     if profile is not None:
         conf = str(log.with_suffix(".conf.py"))
         Path(conf).write_text(_PROFILE_CONF.format(path=str(profile)))
-    env = {**production_env(database, free_port(), 1), **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {})}
+    env = {**production_env(database, free_port(), 1), **({"PRAETOR_HTTP_TIMING_LOG": timing} if timing else {}),
+           **({"PRAETOR_WEB_SERVER": web_server} if web_server else {})}
     server, url = start_gunicorn(python, env, log, conf, ("--max-requests", "0"), cwd=root, timeout=120)
     return server, url, worker_pid(server.proc.pid)
 
@@ -136,13 +141,20 @@ def drive(url: str, key: str, parallel: int, flows: int, tasks: int) -> int:
     return sum(r.requests for r in runners) - 1
 
 
-def measure(root: Path, python: str, database: str, prefix: str, key: str, args) -> dict:
+def worker_class(log: Path) -> str:
+    for line in log.read_text(errors="replace").splitlines():
+        if "Using worker:" in line:
+            return line.rsplit(".", 1)[-1].strip()
+    return "?"
+
+
+def measure(root: Path, python: str, database: str, prefix: str, key: str, args, web_server=None) -> dict:
     log = Path(tempfile.mkstemp(prefix="praetor-served-", suffix=".log")[1])
     timing = str(log.with_suffix(".timing")) if args.timing else None
     profile = None
     if args.profile_loop:
         profile = log.with_suffix(".prof")
-    server, base, pid = start(root, python, database, log, timing, profile)
+    server, base, pid = start(root, python, database, log, timing, profile, web_server)
     try:
         drive(base + prefix, key, args.P, 2, args.T)  # warm-up: threads, connections, compiled queries
         print(f"  (worker {pid} measured)", file=sys.stderr, flush=True)  # for perf or /proc while it runs
@@ -166,8 +178,10 @@ def measure(root: Path, python: str, database: str, prefix: str, key: str, args)
     used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     loop = used.get(pid, 0.0)
     threads = sum(v for tid, v in used.items() if tid != pid)
-    return {"requests": n, "requests_s": n / elapsed, "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
-            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us}
+    return {"worker": worker_class(log), "requests": n, "requests_s": n / elapsed,
+            "loop_us": loop / n * 1e6, "threads_us": threads / n * 1e6,
+            "total_us": (loop + threads) / n * 1e6, "load": os.getloadavg()[0], "handler_us": handler_us,
+            "per_thread_us": sorted((v / n * 1e6 for tid, v in used.items() if tid != pid), reverse=True)}
 
 
 def loop_profile(path: Path, measured: int) -> None:
@@ -198,25 +212,33 @@ def main() -> None:
     parser.add_argument("--root", type=Path, action="append", default=[],
                         help="another checkout to serve, alternating with this one (repeatable)")
     parser.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    parser.add_argument("--server", action="append", default=[], choices=["threads", "uvicorn"],
+                        help="this checkout's worker (PRAETOR_WEB_SERVER), repeatable: each in turn")
     parser.add_argument("--timing", action="store_true",
                         help="PRAETOR_HTTP_TIMING_LOG on: also the request threads' CPU inside Django's handler "
                              "(the rest of theirs is the hand-off); the log's writes add to the event loop's CPU")
+    parser.add_argument("--per-thread", action="store_true",
+                        help="also each thread's CPU per request other than the main thread's, largest first")
     parser.add_argument("--profile-loop", action="store_true",
                         help="cProfile the worker's event loop thread: function calls per request, the most called")
     args = parser.parse_args()
     database = database_name()
     prefix, key = tenant(args.python, database)
-    roots = [*(r.resolve() for r in args.root), ROOT]
+    runs = [(r.resolve(), None) for r in args.root] + [(ROOT, server) for server in (args.server or [None])]
     print(f"served hot requests: {args.P} connections x {args.F} flow runs x {args.T} task runs; database "
           f"{database}; {os.cpu_count()} cores")
-    print(f"  {'checkout':28} {'requests':>8} {'req/s':>7} {'loop µs':>8} {'threads µs':>10} {'worker µs':>9} "
-          f"{'load':>5}")
+    print(f"  {'checkout':24} {'worker':>13} {'requests':>8} {'req/s':>7} {'main µs':>8} {'threads µs':>10} "
+          f"{'worker µs':>9} {'load':>5}")
     for _ in range(args.rounds):
-        for root in roots:
-            f = measure(root, args.python, database, prefix, key, args)
-            print(f"  {str(root)[-28:]:28} {f['requests']:8d} {f['requests_s']:7.1f} {f['loop_us']:8.0f} "
+        for root, web_server in runs:
+            f = measure(root, args.python, database, prefix, key, args, web_server)
+            print(f"  {str(root)[-24:]:24} {f['worker']:>13} {f['requests']:8d} {f['requests_s']:7.1f} "
+                  f"{f['loop_us']:8.0f} "
                   f"{f['threads_us']:10.0f} {f['total_us']:9.0f} {f['load']:5.2f}"
                   + (f"   in the handler {f['handler_us']:.0f} µs" if f["handler_us"] is not None else ""), flush=True)
+            if args.per_thread:
+                print("      other threads, µs per request: "
+                      + " ".join(f"{us:.0f}" for us in f["per_thread_us"] if us >= 0.5), flush=True)
 
 
 if __name__ == "__main__":

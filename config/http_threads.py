@@ -1,5 +1,9 @@
 """HTTP under the ASGI server: each request runs Django's WSGI handler on a fixed pool of threads.
 
+Used by gunicorn's uvicorn worker (PRAETOR_WEB_SERVER=uvicorn). The default threads worker (config/http_server/)
+has no event loop for HTTP and no hand-off, but builds its environ with `_environ` below, writes the same timing
+lines (`_TimingLog`) and tells polls apart by the same paths.
+
 Why not Django's ASGI handler for HTTP: our views are synchronous, and Django's ASGI handler runs each
 request in a thread of its own (asgiref's thread-sensitive context), so a persistent database
 connection is never reused (it belongs to a thread that is gone) and CONN_MAX_AGE > 0 leaks one per

@@ -1,4 +1,13 @@
-"""The gunicorn worker (deploy/gunicorn.conf.py): uvicorn's, with its trusted-proxy test done once per address.
+"""The gunicorn workers (deploy/gunicorn.conf.py, PRAETOR_WEB_SERVER): `ThreadsWorker`, request threads sharing one
+epoll (config/http_server/), and `Worker`, uvicorn's, with its trusted-proxy test done once per address.
+
+`ThreadsWorker` (the default): gunicorn forks it, it builds config/http_server/'s Server on gunicorn's listening
+sockets with the WSGI application and the websocket application config.asgi routes to, starts the threads (after
+the fork: threads do not survive one), and its main thread only beats gunicorn's heartbeat, watches for a new
+parent and for max_requests, and on SIGTERM or SIGQUIT (gunicorn's graceful and quick stops; uvicorn's worker takes
+both as graceful, and so does this one) stops the server within graceful_timeout.
+
+`Worker` (PRAETOR_WEB_SERVER=uvicorn):
 
 Every HTTP request passes through the worker's one event loop thread (uvicorn's httptools protocol, its
 proxy-headers middleware, config/asgi.py, the hand-off of config/http_threads.py) while Django runs on the
@@ -14,6 +23,12 @@ loop"; tests/core/test_server.py holds the outcomes to uvicorn's for trusted and
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import time
+
+from gunicorn.workers.base import Worker as GunicornWorker
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 from uvicorn_worker import UvicornWorker
 
@@ -55,3 +70,61 @@ class Worker(UvicornWorker):
         self.config.load()  # uvicorn's own loading (the server skips it when it is done)
         self.config.loaded_app = remember_trusted_hosts(self.config.loaded_app, self.config.forwarded_allow_ips)
         await super()._serve()
+
+
+def split_application(application):
+    """(WSGI application, websocket ASGI application) of config.asgi's router: the WSGI application its HTTP
+    scopes run on threads (config/http_threads.py ThreadPoolHttp) and the application of its websocket scopes."""
+    mapping = getattr(application, "application_mapping", None)
+    if mapping is None or not hasattr(mapping.get("http"), "wsgi_application"):
+        raise RuntimeError("ThreadsWorker serves config.asgi:application (HTTP on ThreadPoolHttp + websockets)")
+    return mapping["http"].wsgi_application, mapping.get("websocket")
+
+
+class ThreadsWorker(GunicornWorker):
+    """gunicorn's worker running config/http_server/'s Server: HTTP on request threads sharing one epoll, the
+    events websocket on one asyncio thread with uvicorn's websocket protocol."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.cfg.is_ssl:
+            raise RuntimeError("ThreadsWorker serves plain HTTP (TLS ends at the proxy): PRAETOR_WEB_SERVER=uvicorn")
+        for name, log in (("praetor.server", self.log.error_log), ("uvicorn.error", self.log.error_log),
+                          ("praetor.server.access", self.log.access_log)):
+            logger = logging.getLogger(name)
+            logger.handlers = log.handlers
+            logger.setLevel(log.level)
+            logger.propagate = False
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        # gunicorn's arbiter sends SIGQUIT for a quick stop and SIGINT on Ctrl-C; uvicorn's worker stops gracefully
+        # on both, and so does this one (graceful_timeout still bounds it)
+        signal.signal(signal.SIGQUIT, self.handle_exit)
+        signal.signal(signal.SIGINT, self.handle_exit)
+
+    def run(self) -> None:
+        from django.conf import settings
+
+        from config.http_server import Server
+
+        wsgi, websocket = split_application(self.wsgi)
+        server = Server([getattr(s, "sock", s) for s in self.sockets], wsgi, websocket,
+                        threads=settings.PRAETOR_WEB_THREADS, poll_threads=settings.PRAETOR_WEB_POLL_THREADS,
+                        keepalive=self.cfg.keepalive, max_connections=self.cfg.worker_connections,
+                        forwarded_allow_ips=self.cfg.forwarded_allow_ips, send_timeout=self.timeout,
+                        access_log=logging.getLogger("praetor.server.access") if self.cfg.accesslog else None)
+        server.start()
+        try:
+            while self.alive:
+                self.notify()
+                if self.ppid != os.getppid():
+                    self.log.info("Parent changed, shutting down: %s", self)
+                    break
+                if server.served >= self.max_requests:
+                    self.log.info("Autorestarting worker after current request.")
+                    break
+                time.sleep(1.0)
+        finally:
+            self.notify()
+            server.stop(self.cfg.graceful_timeout)

@@ -1,4 +1,8 @@
-"""gunicorn: ASGI (uvicorn workers) so HTTP and the events websocket share one server. HTTP requests run
+"""gunicorn: HTTP and the events websocket share one server. PRAETOR_WEB_SERVER picks the worker: `threads` (the
+default, config/server.py ThreadsWorker): request threads sharing one epoll parse HTTP and run Django's WSGI handler
+themselves, no event loop on the HTTP path, the websocket on one asyncio thread with uvicorn's websocket protocol
+(config/http_server/; docs/performance.md, "Eighth step"); `uvicorn`: uvicorn's worker, as before, described
+next. HTTP requests run
 Django's WSGI handler on PRAETOR_WEB_THREADS threads per worker (config/http_threads.py), each keeping
 its database connection; measured with bench/flows.py, that halves the CPU per request of Django's own
 ASGI handler, which connects anew (or leaks a connection) on every request. Polls have threads of their own
@@ -15,7 +19,8 @@ import os
 
 bind = os.environ.get("PRAETOR_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-worker_class = "config.server.Worker"
+_WORKERS = {"threads": "config.server.ThreadsWorker", "uvicorn": "config.server.Worker"}
+worker_class = _WORKERS[os.environ.get("PRAETOR_WEB_SERVER", "threads")]
 timeout = int(os.environ.get("PRAETOR_WEB_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5

@@ -1,7 +1,9 @@
 """End-to-end harness: the real `prefect` 2.20 client (in .venv-prefect) against this server.
 
-`praetor` serves the project's ASGI application (config.asgi: Django for HTTP, Channels for the
-`…/events/in` websocket) with uvicorn on a free loopback port, in a thread of the test process, over
+`praetor` serves the project's applications (config.asgi: Django's WSGI handler for HTTP, Channels for the
+`…/events/in` websocket) with the server gunicorn's default worker runs (config/http_server/: request threads
+sharing one epoll, the websocket on an asyncio thread with uvicorn's protocol) on a free loopback port, in the
+test process, over
 a transactional test database, and bootstraps a user, an organization, a workspace and an API key.
 `praetor.run(...)` / `praetor.cli(...)` run a python script or a `prefect` command in the client's
 virtualenv, pointed at that workspace as a Cloud workspace, and return what it printed.
@@ -84,8 +86,35 @@ class ClientResult:
                 f"--- stdout ---\n{self.stdout[-6000:]}\n--- stderr ---\n{self.stderr[-6000:]}")
 
 
+class _Server:
+    """config/http_server/'s Server (what gunicorn's default worker runs) on a free loopback port, in this
+    process: `stop()` stops it gracefully and waits."""
+
+    def __init__(self):
+        from django.conf import settings
+
+        from config.asgi import django_wsgi_app, websocket_application
+        from config.http_server import Server
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.server = Server([self.listener], django_wsgi_app, websocket_application,
+                             threads=settings.PRAETOR_WEB_THREADS, poll_threads=settings.PRAETOR_WEB_POLL_THREADS,
+                             ws="wsproto")
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop(timeout=1)
+        self.listener.close()
+
+
 class _UvicornThread(threading.Thread):
-    """uvicorn serving config.asgi in this process; `stop()` shuts it down and waits."""
+    """uvicorn serving config.asgi in this process (the browser walk's server, tests/browser); `stop()` shuts it
+    down and waits."""
 
     def __init__(self, port: int):
         super().__init__(name=f"praetor-uvicorn-{port}", daemon=True)
@@ -273,10 +302,10 @@ def praetor(transactional_db, tmp_path, praetor_tier, praetor_limits):
     user, organization, workspace, secret = _bootstrap(praetor_tier, praetor_limits)
     home = tmp_path / "prefect-home"
     home.mkdir()
-    server = _UvicornThread(_free_port())
-    server.start_and_wait()
+    server = _Server()
+    server.start()
     try:
-        yield Praetor(port=server.server.config.port, home=home, user=user, organization=organization,
+        yield Praetor(port=server.port, home=home, user=user, organization=organization,
                       workspace=workspace, api_key=secret)
     finally:
         server.stop()

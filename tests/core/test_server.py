@@ -1,5 +1,6 @@
 """config/server.py: the gunicorn worker's proxy-headers test kept per address gives uvicorn's outcomes (the
-scope's client and scheme) for trusted and untrusted peers, with and without X-Forwarded-For/-Proto."""
+scope's client and scheme) for trusted and untrusted peers, with and without X-Forwarded-For/-Proto; the threads
+worker's (config/http_server/ `forwarded`) gives the same; deploy/gunicorn.conf.py picks the worker."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import runpy
 from pathlib import Path
 
 import pytest
+from gunicorn.workers.base import Worker as GunicornWorker
 from uvicorn.config import Config
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
 
 from config import server
-from config.server import Worker, _TrustedHostsMemo, remember_trusted_hosts
+from config.http_server import forwarded
+from config.server import ThreadsWorker, Worker, _TrustedHostsMemo, remember_trusted_hosts, split_application
 
 SETTINGS = ["127.0.0.1", "127.0.0.1, 10.0.0.0/8", "*", ["127.0.0.1", "::1"], "unix:/run/proxy.sock", "", "::1",
             "192.168.0.0/16, not-an-address"]
@@ -79,7 +82,42 @@ def test_the_worker_gives_uvicorns_middleware_the_memo(monkeypatch):
     assert remember_trusted_hosts(off.loaded_app, off.forwarded_allow_ips) is app  # nothing to give it
 
 
-def test_gunicorn_runs_this_worker():
-    conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"))
-    assert conf["worker_class"] == "config.server.Worker"
+@pytest.mark.parametrize("setting", SETTINGS, ids=str)
+def test_the_threads_servers_proxy_headers_give_uvicorns_outcomes(setting):
+    uvicorns = ProxyHeadersMiddleware(None, trusted_hosts=setting)
+    memo = _TrustedHostsMemo(setting)
+    for peer, forwarded_for, forwarded_proto in itertools.product(PEERS, FORWARDED_FOR, FORWARDED_PROTO):
+        expected = _outcome(uvicorns, "http", peer, forwarded_for, forwarded_proto)
+        client, scheme = forwarded(memo, peer, forwarded_for, forwarded_proto, "http")
+        assert {"client": client, "scheme": scheme} == expected, (peer, forwarded_for, forwarded_proto)
+    assert forwarded(None, ("127.0.0.1", 1), b"198.51.100.7", b"https", "http") == (("127.0.0.1", 1), "http")
+
+
+def _gunicorn_conf(monkeypatch, web_server):
+    if web_server is None:
+        monkeypatch.delenv("PRAETOR_WEB_SERVER", raising=False)
+    else:
+        monkeypatch.setenv("PRAETOR_WEB_SERVER", web_server)
+    return runpy.run_path(str(Path(__file__).resolve().parents[2] / "deploy" / "gunicorn.conf.py"))
+
+
+@pytest.mark.parametrize(("web_server", "worker"), [(None, "config.server.ThreadsWorker"),
+                                                    ("threads", "config.server.ThreadsWorker"),
+                                                    ("uvicorn", "config.server.Worker")])
+def test_gunicorn_runs_the_worker_the_setting_names(monkeypatch, web_server, worker):
+    assert _gunicorn_conf(monkeypatch, web_server)["worker_class"] == worker
     assert Worker.CONFIG_KWARGS == {"loop": "auto", "http": "auto"}  # uvicorn's (uvloop and httptools)
+    assert issubclass(ThreadsWorker, GunicornWorker)
+
+
+def test_an_unknown_web_server_setting_stops_gunicorn_at_start(monkeypatch):
+    with pytest.raises(KeyError):
+        _gunicorn_conf(monkeypatch, "gevent")
+
+
+def test_the_threads_worker_serves_the_applications_config_asgi_routes():
+    from config.asgi import application, django_wsgi_app, websocket_application
+
+    assert split_application(application) == (django_wsgi_app, websocket_application)
+    with pytest.raises(RuntimeError, match=r"config\.asgi:application"):
+        split_application(django_wsgi_app)

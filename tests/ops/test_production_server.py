@@ -1,6 +1,7 @@
 """The production image's processes, run here without Docker: the Dockerfile's collectstatic step,
-then the compose web command (gunicorn + uvicorn workers) under config.settings.production against
-the real PostgreSQL (the test database) and Redis, probed as a TLS proxy and compose would."""
+then the compose web command (gunicorn with each of its workers: the default threads worker and the uvicorn one,
+PRAETOR_WEB_SERVER) under config.settings.production against the real PostgreSQL (the test database) and Redis,
+probed as a TLS proxy and compose would."""
 
 from __future__ import annotations
 
@@ -28,8 +29,11 @@ def _dockerfile_collectstatic_env() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in line.split())
 
 
-@pytest.fixture(scope="module")
-def production_server(tmp_path_factory, django_db_setup):
+WORKERS = {"threads": "config.server.ThreadsWorker", "uvicorn": "config.server.Worker"}
+
+
+@pytest.fixture(scope="module", params=list(WORKERS))
+def production_server(request, tmp_path_factory, django_db_setup):
     from django.conf import settings
 
     data_dir = tmp_path_factory.mktemp("praetor-production")
@@ -53,13 +57,15 @@ def production_server(tmp_path_factory, django_db_setup):
         PRAETOR_DATA_DIR=str(data_dir),
         PRAETOR_BIND=f"127.0.0.1:{port}",
         WEB_CONCURRENCY="1",
+        PRAETOR_WEB_SERVER=request.param,
         PATH=f"{BIN}:{clean_env()['PATH']}",
     )
     log = data_dir / "gunicorn.log"
     proc = start_group(COMPOSE["services"]["web"]["command"], env=env, log=log)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", headers={"Host": HOST}, proc=proc, log=log, timeout=90)
-        yield {"base_url": f"http://127.0.0.1:{port}", "port": port, "env": env, "data_dir": data_dir}
+        yield {"base_url": f"http://127.0.0.1:{port}", "port": port, "env": env, "data_dir": data_dir,
+               "worker": WORKERS[request.param]}
     finally:
         stop_group(proc)
 
@@ -121,9 +127,11 @@ def test_compose_web_healthcheck_passes_against_the_running_server(production_se
     assert result.returncode == 0, result.stderr
 
 
-def test_the_server_runs_our_uvicorn_worker(production_server):
-    """deploy/gunicorn.conf.py's worker class (config/server.py: uvicorn's, the trusted-proxy test kept per
-    address), which answered every request of the tests above."""
+def test_the_server_runs_the_worker_the_setting_names(production_server):
+    """deploy/gunicorn.conf.py's worker class for PRAETOR_WEB_SERVER (config/server.py: the threads worker, or
+    uvicorn's with the trusted-proxy test kept per address), which answered every request of the tests above."""
     log = (production_server["data_dir"] / "gunicorn.log").read_text()
-    assert "Using worker: config.server.Worker" in log
-    assert "Exception in ASGI application" not in log and "Worker failed to boot" not in log
+    assert f"Using worker: {production_server['worker']}" in log
+    for trouble in ("Exception in ASGI application", "Exception in the WSGI application", "Worker failed to boot",
+                    "HTTP connection failed"):
+        assert trouble not in log

@@ -11,6 +11,13 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 django_wsgi_app = get_wsgi_application()
 
+# The URLconf imported here, in gunicorn's master (preload_app), not by each worker's first request: every fork
+# (start, and each max_requests recycle) otherwise spent 430-630 ms of CPU importing every view module on a
+# request (docs/performance.md, "the real client's request mix"). It opens no connection and starts no thread.
+from django.urls import get_resolver  # noqa: E402
+
+_url_patterns = get_resolver().url_patterns
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 

@@ -140,6 +140,26 @@ async def _too_large(send, limit: int) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
+def run_wsgi(wsgi_application, environ: dict) -> tuple[str, list, bytes]:
+    """Call a WSGI application and collect its answer whole: (status line, header list, body). Shared by this
+    hand-off and config/http_server's threads."""
+    started: list = []
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+
+    result = wsgi_application(environ, start_response)
+    try:
+        body = b"".join(result)  # one chunk (Django's HttpResponse): join returns that very bytes object
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # fires request_finished: Django returns the database connection here
+    return started[0], started[1], body
+
+
 def _deliver(future, result) -> None:
     if not future.done():  # the request's task may have been cancelled (server shutting down)
         future.set_result(result)
@@ -200,21 +220,7 @@ class ThreadPoolHttp:
                 loop.call_soon_threadsafe(callback, future, value)
 
     def _run(self, environ: dict) -> tuple[int, list, bytes]:
-        started: list = []
-
-        def start_response(status, headers, exc_info=None):
-            if exc_info and started:
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [status, headers]
-
-        result = self.wsgi_application(environ, start_response)
-        try:
-            body = b"".join(result)  # one chunk (Django's HttpResponse): join returns that very bytes object
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()  # fires request_finished: Django returns the database connection here
-        status, headers = started
+        status, headers, body = run_wsgi(self.wsgi_application, environ)
         # Django writes each Set-Cookie value with a leading space (`cookie.output(header="")`); WSGI servers
         # let it pass, h11 refuses it: surrounding whitespace is not part of a header value anyway.
         encoded = [(name.lower().encode("latin1"), value.strip().encode("latin1")) for name, value in headers]

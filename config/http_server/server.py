@@ -28,7 +28,7 @@ from config.http_server.connection import (
     too_large,
 )
 from config.http_server.websockets import _Websockets
-from config.http_threads import _POLL_PATH_ENDS, _TIMING_LOG, _environ, _TimingLog
+from config.http_threads import _POLL_PATH_ENDS, _TIMING_LOG, _environ, _TimingLog, run_wsgi
 
 logger = logging.getLogger("praetor.server")
 
@@ -346,21 +346,7 @@ class Server:
         return keep
 
     def _run(self, environ: dict) -> tuple[str, list, bytes]:
-        started: list = []
-
-        def start_response(status, headers, exc_info=None):
-            if exc_info and started:
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [status, headers]
-
-        result = self.wsgi_app(environ, start_response)
-        try:
-            body = b"".join(result)  # one chunk (Django's HttpResponse): join returns that very bytes object
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()  # fires request_finished: Django returns the database connection here
-        return started[0], started[1], body
+        return run_wsgi(self.wsgi_app, environ)
 
     def _reject(self, conn: Connection, status: int) -> None:
         if status == 413:

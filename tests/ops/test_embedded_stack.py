@@ -50,6 +50,16 @@ class Stack:
             time.sleep(0.5)
         return _session_keys(conn, prefix)
 
+    def wait_for_log(self, text: str, seconds: float) -> bool:
+        """Whether `text` is in the log within `seconds` (polled while the stack runs)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if text in self.log.read_text(errors="replace"):
+                return True
+            if time.monotonic() >= deadline or not self.alive():
+                return False
+            time.sleep(0.25)
+
     def db(self) -> sqlite3.Connection:
         # The same pragmas the app uses, so the test is one more well-behaved writer.
         conn = sqlite3.connect(self.db_path, timeout=20, isolation_level=None)
@@ -97,10 +107,10 @@ def test_make_run_serves_health_ready_and_login_page_in_embedded_mode(stack):
     status, body = http_get(stack.base_url + "/accounts/login/")
     assert status == 200
     assert b'name="password"' in body and b'name="csrfmiddlewaretoken"' in body
-    # Worker and beat use the fixed filesystem transport (apps/core/broker.py), not kombu's own.
-    log = stack.log.read_text(errors="replace")
-    assert ".> transport:   apps.core.broker:Transport://" in log, stack.state()
-    assert ". broker -> apps.core.broker:Transport://" in log, stack.state()
+    # Worker and beat use the fixed filesystem transport (apps/core/broker.py), not kombu's own. Their banners
+    # reach the log when each process prints them, which may be after the web answers: waited for.
+    assert stack.wait_for_log(".> transport:   apps.core.broker:Transport://", 60), stack.state()
+    assert stack.wait_for_log(". broker -> apps.core.broker:Transport://", 60), stack.state()
 
 
 def test_embedded_beat_and_worker_delete_expired_sessions(stack):

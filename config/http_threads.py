@@ -130,10 +130,15 @@ def _header_key(raw_name: bytes) -> str:
     return key
 
 
+def too_large_body(limit: int) -> bytes:
+    """The 413's body in the API's error format (both servers answer it before Django sees the request)."""
+    detail = f"The request body is larger than {limit} bytes."
+    return json.dumps({"detail": detail, "code": "request_too_large"}).encode()
+
+
 async def _too_large(send, limit: int) -> None:
     """413 in the API's error format, before the body is read (or any further): nothing reaches Django."""
-    content = json.dumps({"detail": f"The request body is larger than {limit} bytes.",
-                          "code": "request_too_large"}).encode()
+    content = too_large_body(limit)
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()),
                             (b"connection", b"close")]})

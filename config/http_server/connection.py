@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import json
 import logging
 import socket
 import tempfile
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 from django.conf import settings
+
+from config.http_threads import too_large_body
 
 if TYPE_CHECKING:
     from config.http_server.server import Server
@@ -273,6 +274,4 @@ def _simple(status: str, content_type: str, body: bytes, head: bool = False) -> 
 
 
 def too_large(limit: int) -> bytes:
-    content = json.dumps({"detail": f"The request body is larger than {limit} bytes.",
-                          "code": "request_too_large"}).encode()
-    return _simple("413 Request Entity Too Large", "application/json", content)
+    return _simple("413 Request Entity Too Large", "application/json", too_large_body(limit))

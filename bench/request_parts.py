@@ -50,7 +50,6 @@ def parts() -> dict:
 
     from apps.core import authcache, prepared, rows
     from apps.core.api import lean
-    from apps.core.api.responses import api_response
     from apps.core.api.views import _as_uuid, _workspace_key, workspace_context
     from apps.core.lean_middleware import LeanRouteMiddleware
     from apps.engine.models.runs import TaskRun
@@ -84,13 +83,12 @@ def parts() -> dict:
         return middleware.security.process_response(r, response)
 
     def finish_new():
-        r, response = requests[0], prepared_response(api_response)
+        r, response = requests[0], prepared_response(Response)
         lean.lean_render(response)
         middleware._finish_plain(r, response)
         return response
 
     found["response made, rendered, finished"] = (finish_former, finish_new)
-    found["Response(data, status) only"] = (lambda: Response(data, status=201), lambda: api_response(data, status=201))
     found["CommonMiddleware's request check"] = (lambda: middleware.common.process_request(requests[1]),
                                                  lambda: middleware._common_passes(requests[1]))
 

@@ -429,7 +429,8 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
     _saved(connection, inserts)
 
 
-def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, value) -> bool:
+def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, value, scope: tuple[str, ...] = (),
+                      also: tuple | None = None) -> bool:
     """Compare-and-swap: `write_together(inserts, row, fields)` in one statement, but only if the column of
     `row`'s field `unchanged` still holds `value` (IS NOT DISTINCT FROM: NULL matches NULL); returns whether
     it did. With `fields`, the UPDATE carries the condition and the INSERTs run only if it updated the row;
@@ -437,22 +438,39 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     only. In autocommit the statement is its own transaction: the deferred foreign keys between the rows are
     checked when it ends.
 
+    `scope`: fields of `row` whose columns must still equal its values (its workspace). `also`: (model, primary
+    key, field, value): another row that must exist with that field's column IS NOT DISTINCT FROM `value`
+    (a task run's flow run with the state id it was decided from), read in the statement's snapshot.
+
     Why this settles races (READ COMMITTED): an UPDATE that finds the row locked by a writer waits for it,
     then re-evaluates its WHERE on the committed version (EvalPlanQual): if the writer changed the column,
     nothing is updated and nothing inserted. A plain read sees the last version committed when the statement
     began: the inserts (a decision that changes nothing) are then right as of that instant, and a writer
-    still in progress is ordered after it."""
+    still in progress is ordered after it. The `also` row is read as of that instant too: a change of it
+    committed later is ordered after this statement, as if it had come second."""
     connection = connections["default"]
     if connection.vendor != "postgresql":
         raise NotImplementedError("write_together_if needs PostgreSQL.")
     meta = row._meta
     guard_field = meta.get_field(unchanged)
-    key = ("together_if", tuple(o._meta.label for o in inserts), meta.label, tuple(fields), unchanged)
+    scoped = [meta.get_field(name) for name in scope]
+    other = None
+    if also is not None:
+        other_model, other_pk, other_name, other_value = also
+        other = (other_model._meta, other_model._meta.get_field(other_name))
+    key = ("together_if", tuple(o._meta.label for o in inserts), meta.label, tuple(fields), unchanged, tuple(scope),
+           other and (other[0].label, other[1].name))
     sql = _write_sql.get(key)
     if sql is None:
         # Names come from the models' meta, quoted by the backend; every value is a parameter.
-        where = (f"{_quoted(connection, meta.pk.column)} = %s AND "
-                 f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s")
+        where = " AND ".join([f"{_quoted(connection, meta.pk.column)} = %s",
+                              *(f"{_quoted(connection, f.column)} = %s" for f in scoped),
+                              f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s"])
+        if other is not None:
+            other_meta, other_field = other
+            where += (f" AND EXISTS (SELECT 1 FROM {_quoted(connection, other_meta.db_table)} "  # noqa: S608
+                      f"WHERE {_quoted(connection, other_meta.pk.column)} = %s "
+                      f"AND {_quoted(connection, other_field.column)} IS NOT DISTINCT FROM %s)")
         if fields:
             guard = "g AS (UPDATE {} SET {} WHERE {} RETURNING 1)".format(  # noqa: S608
                 _quoted(connection, meta.db_table),
@@ -462,9 +480,14 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
         parts = [guard] + [f"i{n} AS ({_head(connection, o)} SELECT {_typed_marks(connection, o)} "  # noqa: S608
                            "WHERE EXISTS (SELECT 1 FROM g))" for n, o in enumerate(inserts)]
         sql = _write_sql[key] = f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)"  # noqa: S608
-    # The SET values (if any), then the primary key (as `_update_values`), then the guard's value.
+    # The SET values (if any), then the primary key (as `_update_values`), the scope's, the guards' values.
     params = _update_values(connection, row, fields)
+    params += [f.get_db_prep_value(getattr(row, f.attname), connection) for f in scoped]
     params.append(guard_field.get_db_prep_value(value, connection))
+    if other is not None:
+        other_meta, other_field = other
+        params.append(other_meta.pk.get_db_prep_value(other_pk, connection))
+        params.append(other_field.get_db_prep_value(other_value, connection))
     params += [v for obj in inserts for v in _values(connection, obj)]
     with cursor_for(connection) as cursor:
         cursor.execute(sql, params)

@@ -132,6 +132,12 @@ PRAETOR_AUTH_CACHE_SECONDS = env("PRAETOR_AUTH_CACHE_SECONDS", 5.0, cast=float)
 # plain case without DRF's APIView machinery (apps/core/api/lean.py), most also without the rest of the
 # middleware chain (apps/core/lean_middleware.py); off = the full chain and DRF's dispatch for every request.
 PRAETOR_LEAN_VIEWS = env("PRAETOR_LEAN_VIEWS", True, cast=bool)
+# A task run set_state decides from this process's copy of the run and its flow run when it has one, and
+# writes with a compare-and-swap on both runs' state ids: one statement instead of a read and a write
+# (apps/engine/services/task_run_state_cache.py); off = always read first.
+PRAETOR_SET_STATE_CACHE = env("PRAETOR_SET_STATE_CACHE", True, cast=bool)
+# Benchmarks only: count that cache's hits and misses per process (bench/client_mix.py reports them).
+PRAETOR_SET_STATE_CACHE_STATS = env("PRAETOR_SET_STATE_CACHE_STATS", "")
 
 REDIS_URL = env("REDIS_URL", "")
 if REDIS_URL:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.engine.services import task_run_state_cache
 from tests.engine.runs_helpers import (
     base,
     create_flow,
@@ -87,7 +88,13 @@ def test_task_run_create_queries(authed_client, workspace, running_flow_run, dja
         create_task_run(authed_client, workspace, running_flow_run["id"])
 
 
-def test_task_run_set_state_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):
+@pytest.fixture
+def no_set_state_cache(monkeypatch):
+    monkeypatch.setattr(task_run_state_cache, "ENABLED", False)
+
+
+def test_task_run_set_state_queries(authed_client, workspace, running_flow_run, django_assert_num_queries,
+                                    no_set_state_cache):
     task = create_task_run(authed_client, workspace, running_flow_run["id"])
     # optimistic, no transaction (no SAVEPOINT here, no BEGIN/COMMIT in production): one query reads the task
     # run with its state, its flow run and that run's state, unlocked; one writes if the state is unchanged
@@ -98,6 +105,28 @@ def test_task_run_set_state_queries(authed_client, workspace, running_flow_run, 
     # a decision that writes nothing (an abort: Completed does not crash) is written the same way
     with django_assert_num_queries(REQUEST + 2):
         assert set_task_state(authed_client, workspace, task["id"], "CRASHED").json()["status"] == "ABORT"
+
+
+def test_task_run_set_state_queries_from_the_process_copy(authed_client, workspace, running_flow_run,
+                                                         django_assert_num_queries):
+    task_run_state_cache.clear()
+    first = create_task_run(authed_client, workspace, running_flow_run["id"])
+    # the create left the task run in this process's copy, but not its flow run: read, then write
+    with django_assert_num_queries(REQUEST + 2):
+        assert set_task_state(authed_client, workspace, first["id"], "RUNNING").json()["status"] == "ACCEPT"
+    # from the copy: the one compare-and-swap statement (on both runs' state ids), nothing read
+    with django_assert_num_queries(REQUEST + 1) as captured:
+        assert set_task_state(authed_client, workspace, first["id"], "COMPLETED").json()["status"] == "ACCEPT"
+    (write,) = [q["sql"] for q in captured.captured_queries if "UPDATE" in q["sql"]]
+    assert write.count("IS NOT DISTINCT FROM") == 2 and "SAVEPOINT" not in write
+    # a Completed run is no longer copied (nothing follows, as a rule): read again for this abort
+    with django_assert_num_queries(REQUEST + 2):
+        assert set_task_state(authed_client, workspace, first["id"], "CRASHED").json()["status"] == "ABORT"
+    # the next task of the flow run: its create and the first task's read copied everything it needs
+    second = create_task_run(authed_client, workspace, running_flow_run["id"], dynamic_key="1")
+    for target in ("RUNNING", "COMPLETED"):
+        with django_assert_num_queries(REQUEST + 1):
+            assert set_task_state(authed_client, workspace, second["id"], target).json()["status"] == "ACCEPT"
 
 
 def test_filters_do_not_query_per_run(authed_client, workspace, running_flow_run, django_assert_num_queries):

@@ -131,13 +131,28 @@ def run_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, 
     return SetStateResult(ctx)
 
 
+def _renders_as_stored(state: StateValue | None) -> bool:
+    """Whether the answer shows `state` (a cached copy of a written state) as it shows the row read back: its
+    JSON values as they went in are those a read gives when they hold no object of two keys or more (jsonb
+    keeps keys in an order of its own) and no float (jsonb may give one back as an int: 1e20)."""
+    if state is None:
+        return True
+    data, keyset = state.data, state.state_details.get("run_input_keyset")
+    return (data is None or type(data) in (str, int, bool)) and (keyset is None or len(keyset) < 2)
+
+
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
-                      flow_run=None, parameters: dict | None = None) -> SetStateResult | None:
+                      flow_run=None, parameters: dict | None = None, cached: bool = False) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
     (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal.
-    PostgreSQL only."""
+    PostgreSQL only.
+
+    `cached`: `run` (and `flow_run`) are this process's copies (apps/engine/services/task_run_state_cache.py),
+    not a read: the write also requires the run to be in its workspace and the flow run to still have the
+    state id copied; an outcome that writes no state answers with the run's current state, given up (None)
+    unless the copy shows as the row would (`_renders_as_stored`): the caller then reads it."""
     read_state_id = run.state_id
     attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
                          data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
@@ -147,6 +162,12 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
                                               optimistic=True)
     except NeedsLock:
         return None
-    if not prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id):
+    if not cached:
+        written = prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id)
+    elif not ctx.wrote_state and not _renders_as_stored(ctx.validated):
         return None
-    return SetStateResult(ctx)
+    else:
+        also = (type(flow_run), flow_run.pk, "state_id", flow_run.state_id) if flow_run is not None else None
+        written = prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id,
+                                             scope=("workspace_id",), also=also)
+    return SetStateResult(ctx) if written else None

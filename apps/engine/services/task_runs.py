@@ -17,6 +17,7 @@ from apps.engine.orchestration.task_rules import needs_lock_likely
 from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.task_runs import task_run_get_for_set_state, task_run_get_for_update
+from apps.engine.services import task_run_state_cache as state_cache
 from apps.engine.services.run_states import SetStateResult, deferred_writer, run_set_state, run_try_set_state
 
 
@@ -68,6 +69,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
             raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
         return existing, False
     run.state = pending[0] if pending else None
+    state_cache.remember(run)
     return run, True
 
 
@@ -89,17 +91,29 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
                        actor=None, parameters: dict | None = None) -> SetStateResult:
     """Propose a state for a task run; the core task policy decides (the minimal one with force=True).
 
-    On PostgreSQL optimistically first (apps/engine/services/run_states.py): one query reads the task run
-    with its state, its flow run and the flow run's state, unlocked; one statement writes if the run's state
-    is still the one read. Otherwise (another transition won in between, a rule writing rows of its own, or
-    another database) in a transaction: the same read under the task run's row lock, then the write; when
-    the run just read shows that a rule will most likely write rows of its own (`needs_lock_likely`: tag
-    slots, the task cache), it goes that way at once rather than orchestrating twice.
+    On PostgreSQL optimistically first (apps/engine/services/run_states.py): from this process's copy of the
+    task run and its flow run if it has one (apps/engine/services/task_run_state_cache.py), one statement
+    writes if both runs' states are still the ones copied; else (no copy, or either run changed since) one
+    query reads the task run with its state, its flow run and the flow run's state, unlocked, and one
+    statement writes if the run's state is still the one read. Otherwise (another transition won in between,
+    a rule writing rows of its own, or another database) in a transaction: the same read under the task run's
+    row lock, then the write; when the run shows that a rule will most likely write rows of its own
+    (`needs_lock_likely`: tag slots, the task cache), it goes that way at once rather than orchestrating twice.
     """
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = task_policy(force=force)
     if connection.vendor == "postgresql":
+        workspace_id = getattr(workspace, "pk", workspace)
+        run = state_cache.get(workspace_id, task_run_id) if state_cache.ENABLED else None
+        if run is not None:
+            if not needs_lock_likely(run, proposed, force=force):
+                result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
+                                           force=force, flow_run=run.flow_run, parameters=parameters, cached=True)
+                if result is not None:
+                    state_cache.remember(run, flow_run=False)  # the flow run as copied: unchanged
+                    return result
+            state_cache.forget(workspace_id, task_run_id)  # moved on (or about to): read it afresh
         run = task_run_get_for_set_state(workspace=workspace, task_run_id=task_run_id)
         if run is None:
             raise NotFound("Task run not found.")
@@ -108,13 +122,16 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
                                        force=force, flow_run=run.flow_run if run.flow_run_id else None,
                                        parameters=parameters)
             if result is not None:
+                state_cache.remember(run)
                 return result
     with transaction.atomic():
         run = task_run_get_for_update(workspace=workspace, task_run_id=task_run_id)
         if run is None:
             raise NotFound("Task run not found.")
-        return run_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
-                             force=force, flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
+        result = run_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
+                               force=force, flow_run=run.flow_run if run.flow_run_id else None, parameters=parameters)
+    state_cache.remember(run)
+    return result
 
 
 def task_run_mirror_subflow_state(*, workspace, task_run_id: uuid.UUID, subflow_state: StateValue,

@@ -1,0 +1,185 @@
+"""A per-process cache of what a task run set_state orchestrates from, so that a set_state can skip its read:
+the task run (with its state) as it was after the last write this process made or saw, and its flow run
+(with its state) as this process last read it.
+
+Why it is safe to decide from a copy that may be stale: the write that follows is a compare-and-swap on BOTH
+state ids (apps/engine/services/run_states.py, "From this process's cache"): the task run's UPDATE (or, for a
+decision that writes no state, the guard SELECT) only matches if the task run still has the cached state id in
+the cached workspace and its flow run still has the cached flow run state id. Every state ever written has a
+fresh id, and nothing but a set_state changes what the task rules read of either run (the task run's PATCH
+changes its name only; the flow run's state, state type and run count change with its state), so unchanged
+ids mean the orchestration had exactly the inputs a fresh read would have given. If anything moved (another
+process's transition, the flow run paused or cancelled, the run deleted, a transaction that wrote the cached
+state rolled back), the statement writes nothing, the entry is dropped and set_state reads afresh as it does
+without the cache. A stale entry costs a wasted orchestration, never a wrong decision.
+
+Filled by a task run create that inserted its run (the task run only: the flow run part comes from the flow
+run entry, filled by any set_state read of a task of that flow run in this process) and by every set_state
+that wrote (or read) the run. With the prefect client each task run's requests arrive on one keep-alive
+connection, so one worker process, and a flow run's tasks mostly share the worker: after a flow run's first
+task, both set_states of a task run hit.
+
+Bounded (oldest entries dropped first) and shared by a worker's request threads: entries are the instances'
+attribute dicts, never handed out; `get` builds new instances from them (orchestration mutates the run and
+rules read the states' details), `remember` copies the attributes in. An entry is dropped when its run
+reaches a terminal state (the client's task run is over; a rerun only misses once), on a lost
+compare-and-swap. `settings.PRAETOR_SET_STATE_CACHE` (read when this module is imported)
+turns it off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import uuid
+
+from django.conf import settings
+from django.db.models.base import ModelState
+
+from apps.engine.models.runs import FlowRun, FlowRunState, TaskRun, TaskRunState
+from apps.engine.orchestration.rules import TERMINAL_STATES
+
+ENABLED: bool = settings.PRAETOR_SET_STATE_CACHE
+MAX_TASK_RUNS = 4096
+MAX_FLOW_RUNS = 1024
+
+_lock = threading.Lock()
+_task_runs: dict = {}  # (workspace id, task run id) -> (run attributes, state attributes or None)
+_flow_runs: dict = {}  # (workspace id, flow run id) -> (run attributes, state attributes or None)
+
+# Hits and misses of `get`, counted only with PRAETOR_SET_STATE_CACHE_STATS (a path: written to PATH.PID every
+# 20 lookups and at exit; bench/client_mix.py reports them).
+stats: dict | None = {"hit": 0, "miss": 0} if settings.PRAETOR_SET_STATE_CACHE_STATS else None
+
+
+def _write_stats() -> None:
+    path = f"{settings.PRAETOR_SET_STATE_CACHE_STATS}.{os.getpid()}"
+    with open(path, "w") as out:
+        json.dump(stats, out)
+
+
+def _count(hit: bool) -> None:
+    stats["hit" if hit else "miss"] += 1
+    if (stats["hit"] + stats["miss"]) % 20 == 0:
+        _write_stats()
+
+
+if stats is not None:
+    atexit.register(_write_stats)
+
+
+_uuid_names: dict = {}
+
+
+def _uuid_attnames(model) -> tuple:
+    names = _uuid_names.get(model)
+    if names is None:
+        names = _uuid_names[model] = tuple(
+            f.attname for f in model._meta.concrete_fields
+            if (f.target_field if f.is_relation else f).get_internal_type() == "UUIDField")
+    return names
+
+
+def _attributes(obj) -> dict:
+    """The instance's field values (and nothing of Django's bookkeeping: `_state`, its relation caches), the
+    ids as a read gives them: a create's came validated, as strings (then `str()` of one, written into a
+    state's details, would keep the client's spelling where a read gives the canonical one)."""
+    attributes = obj.__dict__.copy()
+    del attributes["_state"]
+    for name in _uuid_attnames(type(obj)):
+        value = attributes.get(name)
+        if value is not None and type(value) is not uuid.UUID:
+            attributes[name] = uuid.UUID(str(value))
+    return attributes
+
+
+def _instance(model, attributes: dict):
+    """A new instance of `model` holding `attributes`, as loaded from the database (what a read builds,
+    without a query): fields missing from `attributes` were deferred and load on access, as they would."""
+    obj = object.__new__(model)
+    state = ModelState()
+    state.adding, state.db = False, "default"
+    obj.__dict__.update(attributes)
+    obj.__dict__["_state"] = state
+    return obj
+
+
+def _state_instance(model, attributes: dict | None):
+    if attributes is None:
+        return None
+    state = _instance(model, attributes)
+    state.state_details = dict(attributes["state_details"] or {})  # rules read it; bookkeeping writes proposals'
+    return state
+
+
+def _put(entries: dict, limit: int, key, value) -> None:
+    with _lock:
+        entries.pop(key, None)  # re-inserted last: the oldest are dropped first
+        entries[key] = value
+        while len(entries) > limit:
+            del entries[next(iter(entries))]
+
+
+def get(workspace_id, task_run_id) -> TaskRun | None:
+    """The task run as last written or read here, with its state, its flow run and that run's state (new
+    instances, the caller's to mutate), or None if either run is not cached."""
+    key = (workspace_id, task_run_id)
+    entry = _task_runs.get(key)
+    flow_entry = None
+    if entry is not None and entry[0]["flow_run_id"] is not None:
+        flow_entry = _flow_runs.get((workspace_id, entry[0]["flow_run_id"]))
+        if flow_entry is None:
+            entry = None
+    if stats is not None:
+        _count(entry is not None)
+    if entry is None:
+        return None
+    run = _instance(TaskRun, entry[0])
+    run.empirical_policy = dict(run.empirical_policy or {})
+    cache = run._state.fields_cache
+    cache["state"] = _state_instance(TaskRunState, entry[1])
+    if flow_entry is not None:
+        flow_run = cache["flow_run"] = _instance(FlowRun, flow_entry[0])
+        flow_run._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
+    else:
+        cache["flow_run"] = None
+    return run
+
+
+def remember(run, *, flow_run: bool = True) -> None:
+    """Keep `run` (a task run with its state loaded, as just written or read; its flow run too if loaded and
+    `flow_run`) for the next set_state of this process; a run in a terminal state is dropped instead."""
+    if not ENABLED:
+        return
+    workspace_id, run_id = run.workspace_id, run.pk
+    if type(run_id) is not uuid.UUID:
+        run_id = uuid.UUID(str(run_id))
+    cache = run._state.fields_cache
+    state = cache.get("state")
+    if state is None or state.pk != run.state_id or state.type in TERMINAL_STATES:
+        # its state is not the one loaded (nothing to decide from), or it is over (nothing follows, as a rule)
+        forget(workspace_id, run_id)
+        return
+    parent = cache.get("flow_run") if flow_run else None
+    if parent is not None:
+        parent_state = parent._state.fields_cache.get("state")
+        if parent_state is None or parent_state.pk == parent.state_id:
+            _put(_flow_runs, MAX_FLOW_RUNS, (workspace_id, parent.pk),
+                 (_attributes(parent), _attributes(parent_state) if parent_state is not None else None))
+    state_attributes = _attributes(state)
+    state_attributes["state_details"] = dict(state.state_details or {})
+    _put(_task_runs, MAX_TASK_RUNS, (workspace_id, run_id), (_attributes(run), state_attributes))
+
+
+def forget(workspace_id, task_run_id) -> None:
+    with _lock:
+        _task_runs.pop((workspace_id, task_run_id), None)
+
+
+def clear() -> None:
+    """Drop every entry (tests)."""
+    with _lock:
+        _task_runs.clear()
+        _flow_runs.clear()

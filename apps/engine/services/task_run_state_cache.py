@@ -100,9 +100,10 @@ def _instance(model, attributes: dict):
     without a query): fields missing from `attributes` were deferred and load on access, as they would."""
     obj = object.__new__(model)
     state = ModelState()
-    state.adding, state.db = False, "default"
-    obj.__dict__.update(attributes)
-    obj.__dict__["_state"] = state
+    state.adding, state.db, state.fields_cache = False, "default", {}
+    own = obj.__dict__
+    own.update(attributes)
+    own["_state"] = state
     return obj
 
 
@@ -137,7 +138,7 @@ def get(workspace_id, task_run_id) -> TaskRun | None:
     if entry is None:
         return None
     run = _instance(TaskRun, entry[0])
-    run.empirical_policy = dict(run.empirical_policy or {})
+    run.__dict__["workspace_id"] = workspace_id  # the one asked for (the entry's): the write checks the run is in it
     cache = run._state.fields_cache
     cache["state"] = _state_instance(TaskRunState, entry[1])
     if flow_entry is not None:

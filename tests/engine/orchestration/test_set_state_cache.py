@@ -1,0 +1,261 @@
+"""A task run set_state from this process's copy of the run and its flow run
+(apps/engine/services/task_run_state_cache.py): one compare-and-swap statement on both runs' state ids and
+the workspace. Whatever changed since the copy (the task run moved by another process, the flow run paused
+or cancelled, the run deleted, another workspace asking), nothing is written from the copy and the answer is
+the one a fresh read gives; the answers and rows of a sequence of transitions are those without the copy."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import uuid
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.engine.models import FlowRun, OrchestrationDecision, TaskRun, TaskRunState
+from apps.engine.services import task_run_state_cache
+from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
+from apps.engine.services.flows import flow_create
+from apps.engine.services.task_runs import task_run_create, task_run_set_state
+from tests.factories.workspaces import WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ws():
+    assert connection.vendor == "postgresql"
+    return WorkspaceFactory()
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """The cache's hits and misses from here on."""
+    stats = {"hit": 0, "miss": 0}
+    monkeypatch.setattr(task_run_state_cache, "stats", stats)
+    monkeypatch.setattr(task_run_state_cache, "_write_stats", lambda: None)
+    return stats
+
+
+@pytest.fixture
+def flow_run(ws):
+    flow, _ = flow_create(workspace=ws, name="copy", tags=[])
+    run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
+    return run
+
+
+@pytest.fixture
+def make_task(ws, flow_run):
+    counter = iter(range(1000))
+
+    def make(**fields):
+        return task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key=str(next(counter)),
+                               **fields)[0]
+
+    return make
+
+
+@pytest.fixture
+def copied(ws, make_task):
+    """A Pending task run whose run and flow run are both in the copy: a first task of the flow run was read
+    (its set_state copied the flow run), the create copied this one."""
+    task_run_state_cache.clear()
+    first = make_task()
+    task_run_set_state(workspace=ws, task_run_id=first.pk, state={"type": "RUNNING"})
+    task = make_task()
+    assert task_run_state_cache.get(ws.pk, task.pk) is not None
+    return task
+
+
+def _decisions(ws, task) -> list[tuple]:
+    return list(OrchestrationDecision.objects.for_workspace(ws).filter(task_run_id=task.pk)
+                .order_by("created", "id").values_list("initial_state_type", "proposed_state_type", "decision"))
+
+
+def test_a_hit_is_one_statement(ws, copied, counted, django_assert_num_queries):
+    with django_assert_num_queries(1) as captured:
+        result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert result.status == "ACCEPT" and result.wrote_state and counted == {"hit": 1, "miss": 0}
+    (sql,) = [q["sql"] for q in captured.captured_queries]
+    assert sql.startswith("WITH g AS (UPDATE") and FlowRun._meta.db_table in sql
+    row = TaskRun.objects.for_workspace(ws).get(pk=copied.pk)
+    assert (row.state_id, row.state_type, row.run_count, row.flow_run_run_count) == (result.state.id, "RUNNING", 1, 1)
+    with django_assert_num_queries(1):
+        assert task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "COMPLETED"}).status == "ACCEPT"
+    assert counted == {"hit": 2, "miss": 0}
+    # a Completed run is not kept: the next proposal reads it
+    assert task_run_state_cache.get(ws.pk, copied.pk) is None
+    assert _decisions(ws, copied) == [("PENDING", "RUNNING", "ACCEPT"), ("RUNNING", "COMPLETED", "ACCEPT")]
+
+
+def test_a_decision_that_writes_no_state_is_one_statement_too(ws, flow_run, copied, django_assert_num_queries):
+    flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": "COMPLETED"}, force=True)
+    # the flow run moved: the copy's statement writes nothing, the fresh read decides (an abort)
+    result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert result.status == "ABORT"
+    # now both runs are copied as they are: the abort (which writes the decision only) is decided from the copy
+    with django_assert_num_queries(1) as captured:
+        again = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert (again.status, again.state.id) == ("ABORT", copied.state_id)
+    assert captured.captured_queries[0]["sql"].startswith("WITH g AS (SELECT 1")
+    assert _decisions(ws, copied) == [("PENDING", "RUNNING", "ABORT")] * 2
+
+
+def test_a_copy_made_stale_by_another_process_decides_nothing(ws, copied, counted, django_assert_num_queries):
+    stale = task_run_state_cache._task_runs[(ws.pk, copied.pk)]
+    # another process moves the run to Running: this one's copy still says Pending
+    task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    task_run_state_cache._task_runs[(ws.pk, copied.pk)] = stale
+    with django_assert_num_queries(3):  # the copy's statement (nothing written), the read, the write
+        result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    # decided from Running (a rerun), as without the copy; from the stale Pending it would be a first run
+    assert (result.status, result.context.initial_type, result.state.name) == ("ACCEPT", "RUNNING", "Rerunning")
+    row = TaskRun.objects.for_workspace(ws).get(pk=copied.pk)
+    assert (row.run_count, row.state_id) == (2, result.state.id)
+    assert TaskRunState.objects.for_workspace(ws).filter(task_run=copied).count() == 3
+    assert _decisions(ws, copied) == [("PENDING", "RUNNING", "ACCEPT"), ("RUNNING", "RUNNING", "ACCEPT")]
+    assert counted["hit"] == 2
+    # the fresh read replaced the copy: the next one hits and holds
+    with django_assert_num_queries(1):
+        assert task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "COMPLETED"}).status == "ACCEPT"
+
+
+@pytest.mark.parametrize(("flow_state", "status", "task_state"), [
+    ("PAUSED", "REJECT", "PAUSED"),  # told to wait as Paused (NotReady)
+    ("CANCELLING", "ABORT", "PENDING"),
+    ("CANCELLED", "ABORT", "PENDING"),
+])
+def test_a_flow_run_stopped_after_the_copy_is_seen(ws, flow_run, copied, counted, flow_state, status, task_state):
+    flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": flow_state}, force=True)
+    result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert counted["hit"] == 1  # the copy said Running: its statement found the flow run moved, wrote nothing
+    assert result.status == status
+    assert TaskRun.objects.for_workspace(ws).get(pk=copied.pk).state_type == task_state
+    if status == "REJECT":
+        assert result.state.name == "NotReady"
+    assert _decisions(ws, copied) == [("PENDING", "RUNNING", status)]
+
+
+def test_a_deleted_run_is_not_found(ws, copied):
+    TaskRun.objects.for_workspace(ws).filter(pk=copied.pk).delete()
+    with pytest.raises(NotFound):
+        task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert task_run_state_cache.get(ws.pk, copied.pk) is None
+
+
+def test_another_workspace_is_never_served_from_the_copy(ws, copied):
+    other = WorkspaceFactory()
+    with pytest.raises(NotFound):
+        task_run_set_state(workspace=other, task_run_id=copied.pk, state={"type": "RUNNING"})
+    # even a copy filed under the other workspace (none is: entries are filed under their run's) decides nothing
+    task_run_state_cache._task_runs[(other.pk, copied.pk)] = task_run_state_cache._task_runs[(ws.pk, copied.pk)]
+    flow_runs = task_run_state_cache._flow_runs
+    flow_runs.update({(other.pk, key[1]): entry for key, entry in list(flow_runs.items()) if key[0] == ws.pk})
+    with pytest.raises(NotFound):
+        task_run_set_state(workspace=other, task_run_id=copied.pk, state={"type": "RUNNING"})
+    assert TaskRun.objects.for_workspace(ws).get(pk=copied.pk).state_type == "PENDING"
+    assert not OrchestrationDecision.all_workspaces.filter(task_run_id=copied.pk).exists()
+
+
+def test_the_copy_is_bounded_oldest_first(ws, make_task, monkeypatch):
+    monkeypatch.setattr(task_run_state_cache, "MAX_TASK_RUNS", 3)
+    task_run_state_cache.clear()
+    tasks = [make_task() for _ in range(5)]
+    assert list(task_run_state_cache._task_runs) == [(ws.pk, t.pk) for t in tasks[2:]]
+
+
+def test_a_copy_made_by_a_create_has_canonical_ids(ws, flow_run):
+    task_run_state_cache.clear()
+    run, _ = task_run_create(workspace=ws, flow_run_id=str(flow_run.pk).upper(), task_key="t", dynamic_key="0",
+                             id=str(uuid.uuid4()).upper())
+    ((key, (attributes, _)),) = task_run_state_cache._task_runs.items()
+    assert key == (ws.pk, uuid.UUID(str(run.pk)))
+    assert attributes["flow_run_id"] == flow_run.pk and isinstance(attributes["flow_run_id"], uuid.UUID)
+
+
+def test_the_copy_is_not_used_when_turned_off(ws, copied, counted, monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(task_run_state_cache, "ENABLED", False)
+    with django_assert_num_queries(2):
+        assert task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"}).status == "ACCEPT"
+    assert counted == {"hit": 0, "miss": 0}
+
+
+# --- the same answers and rows with and without the copy -------------------------------------------------
+
+_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
+
+_FUTURE = timezone.now() + datetime.timedelta(hours=1)
+_SEQUENCE = [
+    ({"type": "RUNNING"}, False),
+    ({"type": "FAILED", "message": "boom"}, False),  # retries left: AwaitingRetry
+    ({"type": "RUNNING"}, False),  # Retrying
+    ({"type": "PENDING"}, False),  # Running -> Pending: accepted
+    ({"type": "RUNNING"}, False),
+    ({"type": "FAILED"}, False),  # retries left still (run count 3 > 2? no: retries=3)
+    ({"type": "RUNNING"}, False),
+    ({"type": "COMPLETED", "data": {"type": "reference", "storage_key": "k", "serializer": {"type": "json"}}}, False),
+    ({"type": "RUNNING"}, False),  # completed with a persisted result: rejected, answered with the stored state
+    ({"type": "CRASHED"}, False),  # aborted
+    ({"type": "PENDING"}, True),  # forced back
+    ({"type": "RUNNING", "state_details": {"run_input_keyset": {"a": "1", "b": "2"}}}, False),
+    ({"type": "PAUSED", "state_details": {"run_input_keyset": {"b": "1", "a": "2"}}}, False),
+    ({"type": "PAUSED"}, False),
+    ({"type": "CANCELLING"}, False),
+    # told to wait: answered with the current state, as stored (jsonb orders keys its own way, 1e20 comes back
+    # an int): from a copy whose JSON would show otherwise, decided from a read
+    ({"type": "SCHEDULED", "data": {"type": "x", "storage_key": "k", "serializer": {"bb": 1, "a": 2}},
+      "state_details": {"scheduled_time": _FUTURE}}, True),
+    ({"type": "RUNNING"}, False),
+    ({"type": "SCHEDULED", "data": 1e20, "state_details": {"scheduled_time": _FUTURE}}, True),
+    ({"type": "RUNNING"}, False),
+    ({"type": "SCHEDULED", "state_details": {"scheduled_time": _FUTURE, "run_input_keyset": {"bb": "1", "a": "2"}}},
+     True),
+    ({"type": "RUNNING"}, False),
+    ({"type": "SCHEDULED", "data": "text", "state_details": {"scheduled_time": _FUTURE}}, True),
+    ({"type": "RUNNING"}, False),  # shown as stored: from the copy
+    ({"type": "SCHEDULED", "data": 1.5}, True),
+    ({"type": "RUNNING"}, False),
+    ({"type": "FAILED"}, False),  # out of retries
+    ({"type": "FAILED"}, False),
+]
+
+
+def _run_sequence(ws, flow_run, dynamic_key: str) -> tuple[list, list, tuple]:
+    task, _ = task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="seq", dynamic_key=dynamic_key,
+                              empirical_policy={"retries": 3, "retry_delay": 0})
+    answers = []
+    for state, force in _SEQUENCE:
+        result = task_run_set_state(workspace=ws, task_run_id=task.pk, state=state, force=force)
+        body = _TIME.sub("<time>", _ID.sub("<id>", json.dumps(result.as_json())))
+        body = re.sub(r'"delay_seconds": \d+', '"delay_seconds": <s>', body)  # 3600 or 3599: a second apart
+        answers.append((201 if result.wrote_state else 200, body))
+    decisions = list(OrchestrationDecision.objects.for_workspace(ws).filter(task_run_id=task.pk)
+                     .order_by("created", "id")
+                     .values_list("initial_state_type", "proposed_state_type", "proposed_state_name", "decision",
+                                  "rule", "reason", "details"))
+    decisions = [(*d[:-1], {k: v for k, v in d[-1].items() if k != "delay_seconds"}) for d in decisions]
+    row = TaskRun.objects.for_workspace(ws).get(pk=task.pk)
+    fields = (row.state_type, row.state_name, row.run_count, row.flow_run_run_count, row.start_time is not None,
+              row.end_time is not None, bool(row.total_run_time))
+    return answers, decisions, fields
+
+
+def test_the_answers_and_rows_are_those_without_the_copy(ws, flow_run, counted, monkeypatch):
+    task_run_state_cache.clear()
+    _run_sequence(ws, flow_run, "warm")  # the flow run copied
+    with_copy = _run_sequence(ws, flow_run, "with")
+    assert counted["hit"] >= len(_SEQUENCE) // 2  # the copy decided most of them
+    monkeypatch.setattr(task_run_state_cache, "ENABLED", False)
+    hits = counted["hit"]
+    without = _run_sequence(ws, flow_run, "without")
+    assert counted["hit"] == hits
+    assert with_copy[0] == without[0]
+    assert with_copy[1] == without[1]
+    assert with_copy[2] == without[2]
+    statuses = {status for _, body in with_copy[0] for status in re.findall(r'"status": "(\w+)"', body)}
+    assert statuses == {"ACCEPT", "REJECT", "ABORT", "WAIT"}

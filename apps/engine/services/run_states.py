@@ -22,7 +22,9 @@ written nothing, and the caller takes the locked way from a fresh read, when
   anything is written; such writes happen only in the locked transaction.
 A decision that writes nothing needs no row lock: its only write is the decision row, which is right as of
 the statement's snapshot (the state it was decided from is the run's state there); a transition committed
-later is simply ordered after it, as if it had taken the lock second.
+later is simply ordered after it, as if it had taken the lock second. Flow runs keep the locked way: the
+PATCH (`flow_run_update`) writes `empirical_policy`, which flow rules and bookkeeping read and write, and a
+swap on the state id would not see that; a subflow's states are also mirrored onto its parent's task run.
 
 From this process's cache (`cached=True`, task runs, apps/engine/services/task_run_state_cache.py): the same
 optimistic way without the read. The run and its flow run are the process's copies, as it last wrote or read
@@ -36,9 +38,7 @@ stale in any way (a transition by another process or by the cancellation service
 flow run, a deleted run, a copied state whose transaction rolled back) makes the statement write nothing;
 the caller drops the copy and reads, exactly as without it. One more case gives up before writing: a
 decision that writes no state answers with the run's current state, and a copy of a state's JSON shows as a
-read shows it only when it has no object of two keys or more and no float (`_renders_as_stored`). Flow runs keep the locked way: the
-PATCH (`flow_run_update`) writes `empirical_policy`, which flow rules and bookkeeping read and write, and a
-swap on the state id would not see that; a subflow's states are also mirrored onto its parent's task run.
+read shows it only when it has no object of two keys or more and no float (`_renders_as_stored`).
 """
 
 from __future__ import annotations

@@ -83,12 +83,17 @@ def _uuid_attnames(model) -> tuple:
 
 
 def _attributes(obj) -> dict:
-    """The instance's field values (and nothing of Django's bookkeeping: `_state`, its relation caches), the
-    ids as a read gives them: a create's came validated, as strings (then `str()` of one, written into a
-    state's details, would keep the client's spelling where a read gives the canonical one)."""
+    """The instance's field values (and nothing of Django's bookkeeping: `_state`, its relation caches)."""
     attributes = obj.__dict__.copy()
     del attributes["_state"]
-    for name in _uuid_attnames(type(obj)):
+    return attributes
+
+
+def _canonical_ids(attributes: dict, model) -> dict:
+    """`attributes` with the ids as a read gives them (uuid.UUID): a create's came validated, as strings, in
+    the client's spelling (`str()` of one, written into a state's details, would keep it where a read gives
+    the canonical one)."""
+    for name in _uuid_attnames(model):
         value = attributes.get(name)
         if value is not None and type(value) is not uuid.UUID:
             attributes[name] = uuid.UUID(str(value))
@@ -151,12 +156,11 @@ def get(workspace_id, task_run_id) -> TaskRun | None:
 
 def remember(run, *, flow_run: bool = True) -> None:
     """Keep `run` (a task run with its state loaded, as just written or read; its flow run too if loaded and
-    `flow_run`) for the next set_state of this process; a run in a terminal state is dropped instead."""
+    `flow_run`) for the next set_state of this process; a run in a terminal state is dropped instead. Its ids
+    are the database's (uuid.UUID): it was read, or built from a copy or a read."""
     if not ENABLED:
         return
     workspace_id, run_id = run.workspace_id, run.pk
-    if type(run_id) is not uuid.UUID:
-        run_id = uuid.UUID(str(run_id))
     cache = run._state.fields_cache
     state = cache.get("state")
     if state is None or state.pk != run.state_id or state.type in TERMINAL_STATES:
@@ -172,6 +176,19 @@ def remember(run, *, flow_run: bool = True) -> None:
     state_attributes = _attributes(state)
     state_attributes["state_details"] = dict(state.state_details or {})
     _put(_task_runs, MAX_TASK_RUNS, (workspace_id, run_id), (_attributes(run), state_attributes))
+
+
+def remember_created(run) -> None:
+    """Keep a task run just inserted by a create (with its first state), its ids made the database's."""
+    if not ENABLED:
+        return
+    state = run._state.fields_cache.get("state")
+    if state is None or state.type in TERMINAL_STATES:
+        return
+    attributes = _canonical_ids(_attributes(run), TaskRun)
+    state_attributes = _canonical_ids(_attributes(state), TaskRunState)
+    state_attributes["state_details"] = dict(state.state_details or {})
+    _put(_task_runs, MAX_TASK_RUNS, (attributes["workspace_id"], attributes["id"]), (attributes, state_attributes))
 
 
 def forget(workspace_id, task_run_id) -> None:

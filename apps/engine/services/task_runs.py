@@ -69,7 +69,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
             raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
         return existing, False
     run.state = pending[0] if pending else None
-    state_cache.remember(run)
+    state_cache.remember_created(run)
     return run, True
 
 

@@ -186,6 +186,7 @@ def remember_created(run) -> None:
     if state is None or state.type in TERMINAL_STATES:
         return
     attributes = _canonical_ids(_attributes(run), TaskRun)
+    attributes.pop("task_inputs", None)  # deferred, as the set_state read defers it: no rule reads it, it can be large
     state_attributes = _canonical_ids(_attributes(state), TaskRunState)
     state_attributes["state_details"] = dict(state.state_details or {})
     _put(_task_runs, MAX_TASK_RUNS, (attributes["workspace_id"], attributes["id"]), (attributes, state_attributes))

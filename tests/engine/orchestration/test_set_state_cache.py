@@ -175,6 +175,7 @@ def test_a_copy_made_by_a_create_has_canonical_ids(ws, flow_run):
     ((key, (attributes, _)),) = task_run_state_cache._task_runs.items()
     assert key == (ws.pk, uuid.UUID(str(run.pk)))
     assert attributes["flow_run_id"] == flow_run.pk and isinstance(attributes["flow_run_id"], uuid.UUID)
+    assert "task_inputs" not in attributes  # deferred, as the read defers it (a hit reads it never: one statement)
 
 
 def test_the_copy_is_not_used_when_turned_off(ws, copied, counted, monkeypatch, django_assert_num_queries):

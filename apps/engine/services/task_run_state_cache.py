@@ -22,9 +22,9 @@ task, both set_states of a task run hit.
 Bounded (oldest entries dropped first) and shared by a worker's request threads: entries are the instances'
 attribute dicts, never handed out; `get` builds new instances from them (orchestration mutates the run and
 rules read the states' details), `remember` copies the attributes in. An entry is dropped when its run
-reaches a terminal state (the client's task run is over; a rerun only misses once), on a lost
-compare-and-swap. `settings.PRAETOR_SET_STATE_CACHE` (read when this module is imported)
-turns it off.
+reaches a terminal state (the client's task run is over; a rerun only misses once) and on a lost
+compare-and-swap, so it holds about the task runs under way. `settings.PRAETOR_SET_STATE_CACHE` (read when
+this module is imported) turns it off.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ _lock = threading.Lock()
 _task_runs: dict = {}  # (workspace id, task run id) -> (run attributes, state attributes or None)
 _flow_runs: dict = {}  # (workspace id, flow run id) -> (run attributes, state attributes or None)
 
-# Hits and misses of `get`, counted only with PRAETOR_SET_STATE_CACHE_STATS (a path: written to PATH.PID every
-# 20 lookups and at exit; bench/client_mix.py reports them).
+# Hits and misses of `get`, counted only with PRAETOR_SET_STATE_CACHE_STATS (benchmarks: a path, written to
+# PATH.PID as JSON every 20 lookups and at exit; docs/performance.md, "Ninth step ... (branch setcache)").
 stats: dict | None = {"hit": 0, "miss": 0} if settings.PRAETOR_SET_STATE_CACHE_STATS else None
 
 

@@ -9,6 +9,7 @@ Responses on the hot path are rendered by plain functions (`flow_json`, `flow_ru
 from __future__ import annotations
 
 import datetime
+import re
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -22,8 +23,12 @@ from apps.engine.schemas.states import State, StateCreate, iso, state_json
 BANNED_NAME_CHARACTERS = ("/", "%", "&", ">", "<")
 
 
+# One search rather than a generator step per banned character (every flow, flow run and task run name)
+_BANNED_NAME = re.compile("[" + re.escape("".join(BANNED_NAME_CHARACTERS)) + "]")
+
+
 def _name_ok(value: str) -> str:
-    if any(c in value for c in BANNED_NAME_CHARACTERS):
+    if _BANNED_NAME.search(value):
         raise serializers.ValidationError(
             f"Name {value!r} contains an invalid character. Must not contain any of: {list(BANNED_NAME_CHARACTERS)}.")
     return value
@@ -302,18 +307,29 @@ class TaskRun(serializers.Serializer):
 
 
 def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
-    """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON."""
+    """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON. `iso` and `_s` written out inline (the two
+    hot requests of a task run render one each): the same strings, eight calls fewer."""
     estimated_run_time, lateness = estimates(run, now or timezone.now())
+    flow_run_id, state_id, cache_expiration = run.flow_run_id, run.state_id, run.cache_expiration
+    created, updated, expected, scheduled, start, end = (
+        run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,
+        run.end_time)
     return {
-        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
-        "flow_run_id": _s(run.flow_run_id), "task_key": run.task_key, "dynamic_key": run.dynamic_key,
-        "cache_key": run.cache_key, "cache_expiration": iso(run.cache_expiration), "task_version": run.task_version,
+        "id": str(run.id), "created": created.isoformat() if created is not None else None,
+        "updated": updated.isoformat() if updated is not None else None, "name": run.name,
+        "flow_run_id": str(flow_run_id) if flow_run_id is not None else None,
+        "task_key": run.task_key, "dynamic_key": run.dynamic_key, "cache_key": run.cache_key,
+        "cache_expiration": cache_expiration.isoformat() if cache_expiration is not None else None,
+        "task_version": run.task_version,
         "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
-        "state_id": _s(run.state_id), "task_inputs": run.task_inputs, "state_type": run.state_type,
-        "state_name": run.state_name, "run_count": run.run_count, "flow_run_run_count": run.flow_run_run_count,
-        "expected_start_time": iso(run.expected_start_time),
-        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
-        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "state_id": str(state_id) if state_id is not None else None, "task_inputs": run.task_inputs,
+        "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
+        "flow_run_run_count": run.flow_run_run_count,
+        "expected_start_time": expected.isoformat() if expected is not None else None,
+        "next_scheduled_start_time": scheduled.isoformat() if scheduled is not None else None,
+        "start_time": start.isoformat() if start is not None else None,
+        "end_time": end.isoformat() if end is not None else None,
+        "total_run_time": run.total_run_time.total_seconds(),
         "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
-        "state": state_json(run.state) if run.state_id else None,
+        "state": state_json(run.state) if state_id else None,
     }

@@ -26,6 +26,8 @@ STATE_DETAIL_DEFAULTS: dict[str, Any] = {
     "retriable": None, "transition_id": None, "task_parameters_id": None,
 }
 _DATETIME_DETAILS = ("scheduled_time", "cache_expiration", "pause_timeout")
+_DETAIL_KEYS = tuple(STATE_DETAIL_DEFAULTS)
+_DETAIL_KEY_SET = frozenset(STATE_DETAIL_DEFAULTS)
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -179,8 +181,14 @@ def state_json(state) -> dict | None:
     if state is None:
         return None
     stored = state.state_details or {}
-    # Prefect's key order (jsonb keeps its own), with every key present.
-    details = {key: stored.get(key, default) for key, default in STATE_DETAIL_DEFAULTS.items()}
+    # Prefect's key order (jsonb keeps its own), with every key present. Details written by us hold every key
+    # (details_json): in order already when fresh, in jsonb's order when read back; others are completed.
+    if tuple(stored) == _DETAIL_KEYS:
+        details = dict(stored)
+    elif stored.keys() == _DETAIL_KEY_SET:
+        details = {key: stored[key] for key in _DETAIL_KEYS}
+    else:
+        details = {key: stored.get(key, default) for key, default in STATE_DETAIL_DEFAULTS.items()}
     return {
         "id": str(state.id), "type": state.type, "name": state.name, "timestamp": iso(state.timestamp),
         "message": state.message, "data": state.data, "state_details": details,

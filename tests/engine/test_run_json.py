@@ -1,7 +1,7 @@
-"""`task_run_json` and `state_json` (apps/engine/schemas/) render what their general form rendered (kept here
-as the reference: `iso` and `_s` per field, each detail looked up with its default): the same JSON text, key
-order included, for runs with every nullable field set or not and states whose details are fresh (Prefect's
-order), read back from jsonb (its order), partial, with extra keys, empty or null."""
+"""`task_run_json`, `flow_run_json` and `state_json` (apps/engine/schemas/) render what their general form
+rendered (kept here as the reference: `iso` and `_s` per field, each detail looked up with its default): the
+same JSON text, key order included, for runs with every nullable field set or not and states whose details
+are fresh (Prefect's order), read back from jsonb (its order), partial, with extra keys, empty or null."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import json
 import random
 import uuid
 
-from apps.engine.models.runs import StateType, TaskRun, TaskRunState
-from apps.engine.schemas.runs import TASK_RUN_POLICY_DEFAULTS, _s, estimates, task_run_json
+from apps.engine.models.deployments import WorkPool, WorkQueue
+from apps.engine.models.runs import FlowRun, FlowRunState, StateType, TaskRun, TaskRunState
+from apps.engine.schemas.runs import (
+    FLOW_RUN_POLICY_DEFAULTS,
+    TASK_RUN_POLICY_DEFAULTS,
+    _s,
+    estimates,
+    flow_run_json,
+    task_run_json,
+)
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS, StateValue, details_json, iso, state_json
 
 NOW = datetime.datetime(2026, 12, 6, 21, 0, 0, 500000, tzinfo=datetime.UTC)
@@ -40,6 +48,31 @@ def reference_task_run_json(run, *, now) -> dict:
         "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
         "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
         "state": reference_state_json(run.state) if run.state_id else None,
+    }
+
+
+def reference_flow_run_json(run, *, now) -> dict:
+    estimated_run_time, lateness = estimates(run, now)
+    queue = run.work_queue if run.work_queue_id else None
+    return {
+        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
+        "flow_id": str(run.flow_id), "state_id": _s(run.state_id), "deployment_id": _s(run.deployment_id),
+        "deployment_version": run.deployment_version, "work_queue_id": _s(run.work_queue_id),
+        "work_queue_name": run.work_queue_name, "flow_version": run.flow_version, "parameters": run.parameters,
+        "idempotency_key": run.idempotency_key, "context": run.context,
+        "empirical_policy": {**FLOW_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
+        "parent_task_run_id": _s(run.parent_task_run_id), "state_type": run.state_type,
+        "state_name": run.state_name, "run_count": run.run_count,
+        "expected_start_time": iso(run.expected_start_time),
+        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
+        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
+        "auto_scheduled": run.auto_scheduled, "infrastructure_document_id": _s(run.infrastructure_document_id),
+        "infrastructure_pid": run.infrastructure_pid, "created_by": run.created_by,
+        "work_pool_id": _s(queue.work_pool_id) if queue else None,
+        "work_pool_name": queue.work_pool.name if queue else None,
+        "state": reference_state_json(run.state) if run.state_id else None,
+        "job_variables": run.job_variables,
     }
 
 
@@ -98,6 +131,41 @@ def _run(rng: random.Random) -> TaskRun:
             run.state_id = state.id
             run._state.fields_cache["state"] = state
     return run
+
+
+def _flow_run(rng: random.Random) -> FlowRun:
+    some_id = lambda: rng.choice([None, uuid.uuid4(), str(uuid.uuid4())])  # noqa: E731
+    run = FlowRun(id=rng.choice([uuid.uuid4(), str(uuid.uuid4())]), created=_time(rng) or NOW,
+                  updated=_time(rng) or NOW, name="r", flow_id=uuid.uuid4(), deployment_id=some_id(),
+                  deployment_version=rng.choice([None, "v1"]), work_queue_name=rng.choice([None, "default"]),
+                  flow_version=rng.choice([None, "f"]), parameters=rng.choice([{}, {"n": None, "a": [1]}]),
+                  idempotency_key=rng.choice([None, "k"]), context=rng.choice([{}, {"c": 1}]),
+                  empirical_policy=rng.choice([None, {}, {"retries": 2, "resuming": None}, {"x": 1}]),
+                  tags=rng.choice([[], ["a"]]), parent_task_run_id=some_id(),
+                  state_type=rng.choice([None, *StateType.values]), state_name=rng.choice([None, "Name"]),
+                  state_timestamp=_time(rng), run_count=rng.randint(0, 3), expected_start_time=_time(rng),
+                  next_scheduled_start_time=_time(rng), start_time=_time(rng), end_time=_time(rng),
+                  total_run_time=datetime.timedelta(seconds=rng.choice([0, 2.5])), auto_scheduled=rng.random() < 0.5,
+                  infrastructure_document_id=some_id(), infrastructure_pid=rng.choice([None, "pid"]),
+                  created_by=rng.choice([None, {"id": "u", "type": "USER"}]),
+                  job_variables=rng.choice([None, {}, {"image": "x"}]))
+    if rng.random() < 0.5:
+        pool = WorkPool(id=uuid.uuid4(), name=rng.choice(["pool", "ü-pool"]))
+        run.work_queue = WorkQueue(id=uuid.uuid4(), name="default", work_pool=pool)
+    if rng.random() < 0.8:
+        run.state = FlowRunState(id=uuid.uuid4(), type=rng.choice(StateType.values), name="S", timestamp=NOW,
+                                 message=None, data=rng.choice([None, [1]]), state_details=_details(rng))
+    return run
+
+
+def test_flow_runs_render_as_the_general_form_rendered():
+    rng = random.Random(20261206)
+    shapes = set()
+    for _ in range(3000):
+        run = _flow_run(rng)
+        assert json.dumps(flow_run_json(run, now=NOW)) == json.dumps(reference_flow_run_json(run, now=NOW))
+        shapes.add((run.state_id is not None, run.work_queue_id is not None, run.deployment_id is None))
+    assert len(shapes) == 8
 
 
 def test_task_runs_render_as_the_general_form_rendered():

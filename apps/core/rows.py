@@ -11,7 +11,8 @@ Parameters: `field.get_db_prep_save(field.pre_save(obj, add), connection)` is fo
 For Django's own field classes on PostgreSQL, a value of the field's usual type comes out as itself (str,
 UUID, bool, float, timedelta, aware datetime), in psycopg's integer wrapper (Int2/Int4/Int8) or in a Jsonb
 with the field's encoder; `values` returns that directly and asks the field for anything else (None aside,
-which every such field saves as NULL). auto_now/auto_now_add fields still stamp through `pre_save`.
+which every such field saves as NULL). auto_now/auto_now_add fields stamp `timezone.now()` as Django's
+DateTimeField.pre_save does (one stamp per field), without its call and setattr.
 tests/core/test_prepared_fast.py checks both against Django for every model and many values.
 """
 
@@ -40,6 +41,7 @@ from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
+from django.utils import timezone
 
 # --- instances -------------------------------------------------------------------------------------------
 
@@ -172,6 +174,8 @@ def init_signals_quiet(models) -> bool:
 # How a field's value becomes a parameter: by the field (_GENERIC), as itself (_PASS), wrapped (_WRAP), or
 # as itself if an aware datetime (_AWARE), the last three only for a value of one of the entry's types.
 _GENERIC, _PASS, _WRAP, _AWARE = range(4)
+# How a field's value is read before that (`_pre_save_kind`)
+_READ, _STAMP, _PRE_SAVE = range(3)
 _UTC = datetime.UTC  # its utcoffset() is never None
 
 _plans: dict = {}
@@ -223,6 +227,18 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
     return generic
 
 
+def _pre_save_kind(field, add: bool) -> int:
+    """How `values` gets the value `field.pre_save(obj, add)` gives: _READ (the attribute, `_reads_attribute`),
+    _STAMP (Django's DateTimeField.pre_save stamping auto_now/auto_now_add: `timezone.now()`, stored on the
+    instance, here into its `__dict__` as its plain descriptor stores it), or _PRE_SAVE (the field's own)."""
+    if _reads_attribute(field, add):
+        return _READ
+    if (type(field).pre_save is DateTimeField.pre_save and (field.auto_now or (field.auto_now_add and add))
+            and _plain_model(field.model)):
+        return _STAMP
+    return _PRE_SAVE
+
+
 def _reads_attribute(field, add: bool) -> bool:
     """Whether `field.pre_save(obj, add)` is only `obj.__dict__[attname]` when set there (Django's own
     pre_save and descriptor, no auto_now stamp)."""
@@ -247,7 +263,7 @@ def plan(connection, meta, names: tuple | None, add: bool) -> list:
     entries = _plans.get(key)
     if entries is None:
         fields = insert_fields(meta) if names is None else [meta.get_field(name) for name in names]
-        entries = _plans[key] = [(f.attname, f, not _reads_attribute(f, add), *_fast_kind(f, connection))
+        entries = _plans[key] = [(f.attname, f, _pre_save_kind(f, add), *_fast_kind(f, connection))
                                  for f in fields]
     return entries
 
@@ -257,11 +273,13 @@ def values(connection, obj, entries: list, add: bool) -> list:
     attributes = obj.__dict__
     # Filled by index rather than appended: a method call less per field (a run's row has 25)
     params = [None] * len(entries)
-    for n, (attname, field, calls_pre_save, kind, types, wrap) in enumerate(entries):
-        if calls_pre_save:
-            value = field.pre_save(obj, add)
-        else:
+    for n, (attname, field, pre_save, kind, types, wrap) in enumerate(entries):
+        if pre_save == _READ:
             value = attributes[attname] if attname in attributes else getattr(obj, attname)
+        elif pre_save == _STAMP:
+            value = attributes[attname] = timezone.now()
+        else:
+            value = field.pre_save(obj, add)
         if kind and value is None:
             continue  # NULL, as the list holds
         if kind and type(value) in types:

@@ -187,3 +187,44 @@ def test_states_render_as_the_general_form_rendered_and_never_share_their_detail
         assert json.dumps(got) == json.dumps(reference_state_json(state))
         assert got["state_details"] is not details
     assert state_json(None) is None
+
+
+def reference_details_json(details: dict | None) -> dict:
+    out = dict(STATE_DETAIL_DEFAULTS)
+    for key, value in (details or {}).items():
+        if key not in out:
+            continue
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime.datetime):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+class _Moment(datetime.datetime):
+    pass
+
+
+class _Id(uuid.UUID):
+    pass
+
+
+def test_details_are_stored_as_the_general_form_stored_them():
+    values = [None, True, False, 0, 1.5, "", "x", {}, {"a": None}, [], [1], uuid.uuid4(), _Id(int=5), NOW,
+              _Moment(2026, 1, 2, tzinfo=datetime.UTC), datetime.date(2026, 1, 2), (1, 2), b"b"]
+    rng = random.Random(3)
+    for _ in range(2000):
+        keys = rng.sample([*STATE_DETAIL_DEFAULTS, "extra"], rng.randint(0, 6))
+        details = {key: rng.choice(values) for key in keys}
+        assert repr(details_json(details)) == repr(reference_details_json(details))
+    assert details_json(None) == reference_details_json(None) == STATE_DETAIL_DEFAULTS
+
+
+def test_default_state_names_are_prefects():
+    from apps.engine.schemas.states import default_state_name
+
+    for state_type in StateType.values:
+        assert StateValue.from_input({"type": state_type}).name == default_state_name(state_type)
+        assert StateValue.new(state_type).name == default_state_name(state_type)
+    assert default_state_name("CANCELLING") == "Cancelling" and default_state_name("AWAITING_RETRY") == "Awaiting Retry"

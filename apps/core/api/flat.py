@@ -100,6 +100,18 @@ _UUIDS: dict[str, uuid.UUID] = {}
 _UUIDS_MAX = 4096
 
 
+def known_uuid(text: str) -> uuid.UUID:
+    """`uuid.UUID(text)` (its ValueError too), the instance of an earlier parse of the same text when there is
+    one: a run's id arrives again and again in paths and bodies (its set_states, its read, its task runs)."""
+    parsed = _UUIDS.get(text)
+    if parsed is None:
+        parsed = uuid.UUID(text)
+        if len(_UUIDS) >= _UUIDS_MAX:
+            _UUIDS.clear()
+        _UUIDS[text] = parsed
+    return parsed
+
+
 def _uuid(field):
     if field.validators:
         raise Unsupported(f"{field!r}: validators")

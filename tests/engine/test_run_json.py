@@ -10,19 +10,34 @@ import json
 import random
 import uuid
 
+from django.utils import timezone
+
 from apps.engine.models.deployments import WorkPool, WorkQueue
-from apps.engine.models.runs import FlowRun, FlowRunState, StateType, TaskRun, TaskRunState
+from apps.engine.models.runs import TERMINAL_STATE_TYPES, FlowRun, FlowRunState, StateType, TaskRun, TaskRunState
 from apps.engine.schemas.runs import (
     FLOW_RUN_POLICY_DEFAULTS,
     TASK_RUN_POLICY_DEFAULTS,
     _s,
-    estimates,
     flow_run_json,
     task_run_json,
 )
 from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS, StateValue, details_json, iso, state_json
 
 NOW = datetime.datetime(2026, 12, 6, 21, 0, 0, 500000, tzinfo=datetime.UTC)
+
+
+def reference_estimates(run, now) -> tuple[float, float]:
+    run_time = run.total_run_time
+    if run.state_type == StateType.RUNNING and run.state_timestamp:
+        run_time += now - run.state_timestamp
+    delta = datetime.timedelta(0)
+    expected = run.expected_start_time
+    if run.start_time and expected and run.start_time > expected:
+        delta = run.start_time - expected
+    elif (run.start_time is None and expected and expected < now
+          and run.state_type not in TERMINAL_STATE_TYPES):
+        delta = now - expected
+    return run_time.total_seconds(), delta.total_seconds()
 
 
 def reference_state_json(state) -> dict | None:
@@ -35,7 +50,7 @@ def reference_state_json(state) -> dict | None:
 
 
 def reference_task_run_json(run, *, now) -> dict:
-    estimated_run_time, lateness = estimates(run, now)
+    estimated_run_time, lateness = reference_estimates(run, now)
     return {
         "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
         "flow_run_id": _s(run.flow_run_id), "task_key": run.task_key, "dynamic_key": run.dynamic_key,
@@ -52,7 +67,7 @@ def reference_task_run_json(run, *, now) -> dict:
 
 
 def reference_flow_run_json(run, *, now) -> dict:
-    estimated_run_time, lateness = estimates(run, now)
+    estimated_run_time, lateness = reference_estimates(run, now)
     queue = run.work_queue if run.work_queue_id else None
     return {
         "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
@@ -158,22 +173,28 @@ def _flow_run(rng: random.Random) -> FlowRun:
     return run
 
 
-def test_flow_runs_render_as_the_general_form_rendered():
+def test_flow_runs_render_as_the_general_form_rendered(monkeypatch):
     rng = random.Random(20261206)
     shapes = set()
     for _ in range(3000):
         run = _flow_run(rng)
         assert json.dumps(flow_run_json(run, now=NOW)) == json.dumps(reference_flow_run_json(run, now=NOW))
+        with monkeypatch.context() as m:
+            m.setattr(timezone, "now", lambda: NOW)
+            assert json.dumps(flow_run_json(run)) == json.dumps(reference_flow_run_json(run, now=NOW))
         shapes.add((run.state_id is not None, run.work_queue_id is not None, run.deployment_id is None))
     assert len(shapes) == 8
 
 
-def test_task_runs_render_as_the_general_form_rendered():
+def test_task_runs_render_as_the_general_form_rendered(monkeypatch):
     rng = random.Random(2026_12_06)
     shapes = set()
     for _ in range(3000):
         run = _run(rng)
         assert json.dumps(task_run_json(run, now=NOW)) == json.dumps(reference_task_run_json(run, now=NOW))
+        with monkeypatch.context() as m:  # no `now` given: the clock's, read when needed
+            m.setattr(timezone, "now", lambda: NOW)
+            assert json.dumps(task_run_json(run)) == json.dumps(reference_task_run_json(run, now=NOW))
         shapes.add((run.state_id is not None, run.start_time is None, run.flow_run_id is None))
     assert len(shapes) == 8
 

@@ -209,26 +209,29 @@ def _s(value) -> str | None:
     return str(value) if value is not None else None
 
 
-def estimates(run, now: datetime.datetime) -> tuple[float, float]:
+def estimates(run, now: datetime.datetime | None) -> tuple[float, float]:
     """Prefect's estimated_run_time (run time including the current Running stretch) and
-    estimated_start_time_delta (lateness), in seconds."""
+    estimated_start_time_delta (lateness), in seconds. `now` None: `timezone.now()`, read only when a Running
+    or not yet started run needs it (a finished run's figures do not depend on it)."""
     run_time = run.total_run_time
     if run.state_type == StateType.RUNNING and run.state_timestamp:
+        now = now or timezone.now()
         run_time += now - run.state_timestamp
     delta = datetime.timedelta(0)
-    expected = run.expected_start_time
-    if run.start_time and expected and run.start_time > expected:
-        delta = run.start_time - expected
-    elif (run.start_time is None and expected and expected < now
-          and run.state_type not in TERMINAL_STATE_TYPES):
-        delta = now - expected
+    expected, start = run.expected_start_time, run.start_time
+    if start and expected and start > expected:
+        delta = start - expected
+    elif start is None and expected and run.state_type not in TERMINAL_STATE_TYPES:
+        now = now or timezone.now()
+        if expected < now:
+            delta = now - expected
     return run_time.total_seconds(), delta.total_seconds()
 
 
 def flow_run_json(run, *, now: datetime.datetime | None = None) -> dict:
     """A FlowRun (with `state` and `work_queue__work_pool` loaded) → Prefect's FlowRunResponse JSON. `iso` and
     `_s` written out inline, as in `task_run_json`."""
-    estimated_run_time, lateness = estimates(run, now or timezone.now())
+    estimated_run_time, lateness = estimates(run, now)
     work_queue_id, state_id = run.work_queue_id, run.state_id
     queue = run.work_queue if work_queue_id else None
     pool_id = queue.work_pool_id if queue is not None else None
@@ -323,7 +326,7 @@ class TaskRun(serializers.Serializer):
 def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
     """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON. `iso` and `_s` written out inline (the two
     hot requests of a task run render one each): the same strings, eight calls fewer."""
-    estimated_run_time, lateness = estimates(run, now or timezone.now())
+    estimated_run_time, lateness = estimates(run, now)
     flow_run_id, state_id, cache_expiration = run.flow_run_id, run.state_id, run.cache_expiration
     created, updated, expected, scheduled, start, end = (
         run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,

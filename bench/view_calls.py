@@ -6,6 +6,10 @@ the view's own work (body validation, the service, the JSON, DRF's Response), wi
 it (authentication, tenant, rate limit, the response's finishing) that `--handler-only` includes.
 
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/view_calls.py [-F 6] [--dump 'POST task_runs/' FILE]
+        [--cpu]
+
+`--cpu` times the handlers instead (process CPU per call, no profiler): median and minimum µs per request,
+which a loaded machine moves less than the mean.
 
 The database must exist and be migrated (`manage.py migrate` with the same settings).
 """
@@ -21,6 +25,7 @@ import os
 import pstats
 import statistics
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,11 +36,17 @@ VIEWS = (("task_runs", "TaskRunCreateView", "post", "POST task_runs/"),
          ("flow_runs", "FlowRunDetailView", "get", "GET flow_runs/{id}"))
 
 
-def _counted(method, name: str, counts: dict, dumps: dict, dump_name: str | None):
+def _counted(method, name: str, counts: dict, dumps: dict, dump_name: str | None, cpu: bool):
     @functools.wraps(method)
     def counted(*args, **kwargs):
         if sys.getprofile() is not None:  # hot_requests' own profiled pass: not counted here
             return method(*args, **kwargs)
+        if cpu:
+            start = time.process_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                counts[name].append((time.process_time() - start) * 1e6)
         profiler = cProfile.Profile()
         profiler.enable()
         try:
@@ -53,6 +64,7 @@ def _counted(method, name: str, counts: dict, dumps: dict, dump_name: str | None
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=6, help="flow runs (of 10 task runs) per pass")
+    parser.add_argument("--cpu", action="store_true", help="time the handlers (µs) instead of counting calls")
     parser.add_argument("--dump", nargs=2, metavar=("ENDPOINT", "FILE"),
                         help="write the pstats of this endpoint's later half of requests to FILE")
     args = parser.parse_args()
@@ -70,14 +82,15 @@ def main() -> None:
     for module, cls, method, name in VIEWS:
         view = getattr(importlib.import_module(f"apps.engine.api.{module}"), cls)
         setattr(view, method, _counted(getattr(view, method), name, counts, dumps,
-                                       args.dump[0] if args.dump else None))
+                                       args.dump[0] if args.dump else None, args.cpu))
     sys.argv = [sys.argv[0], "-F", str(args.F)]
     with contextlib.redirect_stdout(io.StringIO()):
         hot_requests.main()
-    print(f"{'view handler':24} {'n':>5} {'median calls':>13} {'min':>6} {'max':>6}")
+    print(f"{'view handler':24} {'n':>5} {'median µs' if args.cpu else 'median calls':>13} {'min':>6} {'max':>6}")
     for _, _, _, name in VIEWS:
         measured = counts[name][len(counts[name]) // 2:]  # after the warm-up runs
-        print(f"{name:24} {len(measured):5d} {statistics.median(measured):13.0f} {min(measured):6d} {max(measured):6d}")
+        print(f"{name:24} {len(measured):5d} {statistics.median(measured):13.0f} {min(measured):6.0f} "
+              f"{max(measured):6.0f}")
     if args.dump and dumps.get(args.dump[0]):
         kept = dumps[args.dump[0]]
         stats = kept[len(kept) // 2]

@@ -338,6 +338,35 @@ def test_the_raw_cursor_reads_timestamps_as_djangos_cursor_does_in_any_session_z
 
 
 
+@pytest.mark.django_db
+def test_in_a_utc_session_the_loader_is_the_c_loaders_own_load_and_reads_as_django_reads():
+    """Django's session zone (UTC): the loader hands psycopg the C loader's `load` itself (no Python call per
+    timestamp), whose datetimes are those of Django's cursor, tzinfo object included."""
+    from psycopg._cmodule import _psycopg
+    from psycopg.pq import Format
+
+    raw = prepared.cursor_for(connection)
+    oid = raw.cursor.adapters.types["timestamptz"].oid
+    loader = raw.cursor.adapters.get_loader(oid, Format.TEXT)(oid, raw.cursor)
+    assert type(getattr(loader.load, "__self__", None)) is _psycopg.TimestamptzLoader
+    with transaction.atomic(), connection.cursor() as plain:
+        plain.execute("SET LOCAL TIME ZONE 'UTC'")
+        for text in _TIMESTAMPS:
+            sql = f"SELECT '{text}'::timestamptz, ARRAY['{text}'::timestamptz]"
+            with transaction.atomic():
+                fast = _read(raw.cursor, sql)
+            with transaction.atomic():
+                slow = _read(plain.cursor, sql)
+            assert fast == slow, text
+            if fast[0] == "ok":
+                assert fast[1][0][2] is datetime.UTC
+    with transaction.atomic():
+        plain_zone = connection.cursor()
+        plain_zone.execute("SET LOCAL TIME ZONE 'Europe/Paris'")
+        paris = raw.cursor.adapters.get_loader(oid, Format.TEXT)(oid, raw.cursor)
+        assert paris.load.__func__ is type(paris).load  # another zone: the C loader's answer, then Django's replace
+
+
 # --- JSON columns read back --------------------------------------------------------------------------------
 
 JSON_TEXTS = [

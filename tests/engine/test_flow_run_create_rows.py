@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from apps.core.errors import NotFound
-from apps.engine.api.flow_runs import flow_run_create_fields
+from apps.engine.api.flow_runs import flow_run_create_fields, flow_run_create_set
 from apps.engine.models.runs import Flow, FlowRun, TaskRun
 from apps.engine.schemas.runs import flow_run_create_body, flow_run_json
 from apps.engine.services import flow_runs
@@ -268,3 +268,42 @@ def test_a_key_whose_run_is_gone_when_read_back_is_409_retry(frozen, workspace, 
     with pytest.raises(Conflict) as raised:
         flow_runs.flow_run_create(workspace=workspace, flow_id=sides["statement"]["flow"], idempotency_key="gone")
     assert raised.value.code == "retry" and _counts(workspace.pk) == before
+
+
+def _as_uuids(kwargs: dict) -> dict:
+    """The ids `_kwargs` put in as strings, as the UUIDs validation makes (what flow_run_create_set passes)."""
+    return {key: uuid.UUID(value) if key.endswith("_id") and isinstance(value, str) else value
+            for key, value in kwargs.items()}
+
+
+def test_the_view_s_own_drop_stores_and_answers_as_the_general_drop(frozen, workspace):
+    """The view hands the service `flow_run_create_set(validated)` (top-level and policy nulls dropped, ids left
+    as UUIDs, the state as validated) where it handed `flow_run_create_fields(validated)`: the same rows and
+    answers (the one statement's way both times, each with its own flow and parent task run)."""
+    sides = _sides(workspace)
+    rng = random.Random(7)
+    candidates = [_pick_body(FLOW_CHOICES, FLOW_COMMON, lambda k: rng.choice(FLOW_CHOICES[k]) if rng.random() < 0.2
+                             else FLOW_COMMON[k]) for _ in range(500)]
+    candidates += [_pick_body(FLOW_CHOICES, FLOW_COMMON, lambda k, key=key, value=value: value if k == key
+                              else FLOW_COMMON[k]) for key, values in FLOW_CHOICES.items() for value in values]
+    compared = policies = 0
+    for i, body in enumerate(candidates):
+        try:
+            validated = flow_run_create_body(body)
+        except serializers.ValidationError:
+            continue
+        outcomes = []
+        for way, fields in (("orm", flow_run_create_fields(validated)),
+                            ("statement", flow_run_create_set(validated))):
+            kwargs = _kwargs(fields, sides[way], sides, random.Random(i))
+            if kwargs.get("idempotency_key"):
+                kwargs["idempotency_key"] = f"{kwargs['idempotency_key']}-{i}"
+            if way == "statement":
+                kwargs = _as_uuids(kwargs)
+            outcome = Canon()(_outcome("statement", workspace, kwargs, sides[way]["parent"]))
+            outcome.pop("json", None)  # compared as bytes
+            outcomes.append(outcome)
+        assert outcomes[0] == outcomes[1], body
+        compared += 1
+        policies += isinstance(body.get("empirical_policy"), dict) and None in body["empirical_policy"].values()
+    assert compared > 200 and policies >= 2

@@ -100,6 +100,18 @@ _UUIDS: dict[str, uuid.UUID] = {}
 _UUIDS_MAX = 4096
 
 
+def known_uuid(text: str) -> uuid.UUID:
+    """`uuid.UUID(text)` (its ValueError too), the instance of an earlier parse of the same text when there is
+    one: a run's id arrives again and again in paths and bodies (its set_states, its read, its task runs)."""
+    parsed = _UUIDS.get(text)
+    if parsed is None:
+        parsed = uuid.UUID(text)
+        if len(_UUIDS) >= _UUIDS_MAX:
+            _UUIDS.clear()
+        _UUIDS[text] = parsed
+    return parsed
+
+
 def _uuid(field):
     if field.validators:
         raise Unsupported(f"{field!r}: validators")
@@ -319,7 +331,8 @@ def compile_serializer(serializer):
         if (field.read_only or field.source_attrs != [name] or hasattr(serializer, f"validate_{name}")
                 or getattr(field.default, "requires_context", False)):
             raise Unsupported(f"{serializer!r}: field {name}")
-        entries.append((name, compile_field(field), field.required, field.default, field.allow_null))
+        entries.append((name, compile_field(field), field.required, field.default,
+                        field.default is not empty and callable(field.default), field.allow_null))
     names = frozenset(serializer.fields)
     validate = serializer.validate if type(serializer).validate is not serializers.Serializer.validate else None
 
@@ -327,15 +340,15 @@ def compile_serializer(serializer):
         if type(data) is not dict or (strict and not data.keys() <= names):
             raise Unusual
         out = {}
-        for name, field_check, required, default, nullable in entries:
-            value = data.get(name, _ABSENT)
+        for name, field_check, required, default, made, nullable in entries:
+            value = data[name] if name in data else _ABSENT  # noqa: SIM401 (no method call per declared field)
             if value is None and nulls_absent:
                 value = _ABSENT  # dropped before DRF's own reading: as if absent
             if value is _ABSENT:
                 if required:
                     raise Unusual
                 if default is not empty:
-                    out[name] = default() if callable(default) else default
+                    out[name] = default() if made else default
             elif value is None:
                 if not nullable:
                     raise Unusual

@@ -6,14 +6,16 @@ import uuid
 
 from rest_framework import serializers
 
+from apps.core.api.flat import known_uuid
 from apps.core.errors import Invalid
 from apps.engine.schemas import filters
 
 
 def path_uuid(value: str, name: str = "id") -> uuid.UUID:
-    """A path segment that must be a UUID; anything else is a 422 naming the segment."""
+    """A path segment that must be a UUID; anything else is a 422 naming the segment. Parsed once per text
+    (flat.known_uuid: a task run's id is the path of its two set_states and its read)."""
     try:
-        return uuid.UUID(str(value))
+        return known_uuid(value if type(value) is str else str(value))
     except ValueError:
         raise Invalid("value is not a valid uuid", loc=["path", name], code="uuid") from None
 

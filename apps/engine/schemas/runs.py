@@ -9,6 +9,7 @@ Responses on the hot path are rendered by plain functions (`flow_json`, `flow_ru
 from __future__ import annotations
 
 import datetime
+import re
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
@@ -22,8 +23,12 @@ from apps.engine.schemas.states import State, StateCreate, iso, state_json
 BANNED_NAME_CHARACTERS = ("/", "%", "&", ">", "<")
 
 
+# One search rather than a generator step per banned character (every flow, flow run and task run name)
+_BANNED_NAME = re.compile("[" + re.escape("".join(BANNED_NAME_CHARACTERS)) + "]")
+
+
 def _name_ok(value: str) -> str:
-    if any(c in value for c in BANNED_NAME_CHARACTERS):
+    if _BANNED_NAME.search(value):
         raise serializers.ValidationError(
             f"Name {value!r} contains an invalid character. Must not contain any of: {list(BANNED_NAME_CHARACTERS)}.")
     return value
@@ -204,44 +209,61 @@ def _s(value) -> str | None:
     return str(value) if value is not None else None
 
 
-def estimates(run, now: datetime.datetime) -> tuple[float, float]:
+def estimates(run, now: datetime.datetime | None) -> tuple[float, float]:
     """Prefect's estimated_run_time (run time including the current Running stretch) and
-    estimated_start_time_delta (lateness), in seconds."""
+    estimated_start_time_delta (lateness), in seconds. `now` None: `timezone.now()`, read only when a Running
+    or not yet started run needs it (a finished run's figures do not depend on it)."""
     run_time = run.total_run_time
     if run.state_type == StateType.RUNNING and run.state_timestamp:
+        now = now or timezone.now()
         run_time += now - run.state_timestamp
     delta = datetime.timedelta(0)
-    expected = run.expected_start_time
-    if run.start_time and expected and run.start_time > expected:
-        delta = run.start_time - expected
-    elif (run.start_time is None and expected and expected < now
-          and run.state_type not in TERMINAL_STATE_TYPES):
-        delta = now - expected
+    expected, start = run.expected_start_time, run.start_time
+    if start and expected and start > expected:
+        delta = start - expected
+    elif start is None and expected and run.state_type not in TERMINAL_STATE_TYPES:
+        now = now or timezone.now()
+        if expected < now:
+            delta = now - expected
     return run_time.total_seconds(), delta.total_seconds()
 
 
 def flow_run_json(run, *, now: datetime.datetime | None = None) -> dict:
-    """A FlowRun (with `state` and `work_queue__work_pool` loaded) → Prefect's FlowRunResponse JSON."""
-    estimated_run_time, lateness = estimates(run, now or timezone.now())
-    queue = run.work_queue if run.work_queue_id else None
+    """A FlowRun (with `state` and `work_queue__work_pool` loaded) → Prefect's FlowRunResponse JSON. `iso` and
+    `_s` written out inline, as in `task_run_json`."""
+    estimated_run_time, lateness = estimates(run, now)
+    work_queue_id, state_id = run.work_queue_id, run.state_id
+    queue = run.work_queue if work_queue_id else None
+    pool_id = queue.work_pool_id if queue is not None else None
+    deployment_id, parent_task_run_id, document_id = (run.deployment_id, run.parent_task_run_id,
+                                                      run.infrastructure_document_id)
+    created, updated, expected, scheduled, start, end = (
+        run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,
+        run.end_time)
     return {
-        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
-        "flow_id": str(run.flow_id), "state_id": _s(run.state_id), "deployment_id": _s(run.deployment_id),
-        "deployment_version": run.deployment_version, "work_queue_id": _s(run.work_queue_id),
+        "id": str(run.id), "created": created.isoformat() if created is not None else None,
+        "updated": updated.isoformat() if updated is not None else None, "name": run.name,
+        "flow_id": str(run.flow_id), "state_id": str(state_id) if state_id is not None else None,
+        "deployment_id": str(deployment_id) if deployment_id is not None else None,
+        "deployment_version": run.deployment_version,
+        "work_queue_id": str(work_queue_id) if work_queue_id is not None else None,
         "work_queue_name": run.work_queue_name, "flow_version": run.flow_version, "parameters": run.parameters,
         "idempotency_key": run.idempotency_key, "context": run.context,
         "empirical_policy": {**FLOW_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
-        "parent_task_run_id": _s(run.parent_task_run_id), "state_type": run.state_type,
-        "state_name": run.state_name, "run_count": run.run_count,
-        "expected_start_time": iso(run.expected_start_time),
-        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
-        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "parent_task_run_id": str(parent_task_run_id) if parent_task_run_id is not None else None,
+        "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
+        "expected_start_time": expected.isoformat() if expected is not None else None,
+        "next_scheduled_start_time": scheduled.isoformat() if scheduled is not None else None,
+        "start_time": start.isoformat() if start is not None else None,
+        "end_time": end.isoformat() if end is not None else None,
+        "total_run_time": run.total_run_time.total_seconds(),
         "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
-        "auto_scheduled": run.auto_scheduled, "infrastructure_document_id": _s(run.infrastructure_document_id),
+        "auto_scheduled": run.auto_scheduled,
+        "infrastructure_document_id": str(document_id) if document_id is not None else None,
         "infrastructure_pid": run.infrastructure_pid, "created_by": run.created_by,
-        "work_pool_id": _s(queue.work_pool_id) if queue else None,
+        "work_pool_id": str(pool_id) if pool_id is not None else None,
         "work_pool_name": queue.work_pool.name if queue else None,
-        "state": state_json(run.state) if run.state_id else None,
+        "state": state_json(run.state) if state_id else None,
         "job_variables": run.job_variables,
     }
 
@@ -302,18 +324,29 @@ class TaskRun(serializers.Serializer):
 
 
 def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
-    """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON."""
-    estimated_run_time, lateness = estimates(run, now or timezone.now())
+    """A TaskRun (with `state` loaded) → Prefect's TaskRun JSON. `iso` and `_s` written out inline (the two
+    hot requests of a task run render one each): the same strings, eight calls fewer."""
+    estimated_run_time, lateness = estimates(run, now)
+    flow_run_id, state_id, cache_expiration = run.flow_run_id, run.state_id, run.cache_expiration
+    created, updated, expected, scheduled, start, end = (
+        run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,
+        run.end_time)
     return {
-        "id": str(run.id), "created": iso(run.created), "updated": iso(run.updated), "name": run.name,
-        "flow_run_id": _s(run.flow_run_id), "task_key": run.task_key, "dynamic_key": run.dynamic_key,
-        "cache_key": run.cache_key, "cache_expiration": iso(run.cache_expiration), "task_version": run.task_version,
+        "id": str(run.id), "created": created.isoformat() if created is not None else None,
+        "updated": updated.isoformat() if updated is not None else None, "name": run.name,
+        "flow_run_id": str(flow_run_id) if flow_run_id is not None else None,
+        "task_key": run.task_key, "dynamic_key": run.dynamic_key, "cache_key": run.cache_key,
+        "cache_expiration": cache_expiration.isoformat() if cache_expiration is not None else None,
+        "task_version": run.task_version,
         "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
-        "state_id": _s(run.state_id), "task_inputs": run.task_inputs, "state_type": run.state_type,
-        "state_name": run.state_name, "run_count": run.run_count, "flow_run_run_count": run.flow_run_run_count,
-        "expected_start_time": iso(run.expected_start_time),
-        "next_scheduled_start_time": iso(run.next_scheduled_start_time), "start_time": iso(run.start_time),
-        "end_time": iso(run.end_time), "total_run_time": run.total_run_time.total_seconds(),
+        "state_id": str(state_id) if state_id is not None else None, "task_inputs": run.task_inputs,
+        "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
+        "flow_run_run_count": run.flow_run_run_count,
+        "expected_start_time": expected.isoformat() if expected is not None else None,
+        "next_scheduled_start_time": scheduled.isoformat() if scheduled is not None else None,
+        "start_time": start.isoformat() if start is not None else None,
+        "end_time": end.isoformat() if end is not None else None,
+        "total_run_time": run.total_run_time.total_seconds(),
         "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
-        "state": state_json(run.state) if run.state_id else None,
+        "state": state_json(run.state) if state_id else None,
     }

@@ -26,6 +26,11 @@ STATE_DETAIL_DEFAULTS: dict[str, Any] = {
     "retriable": None, "transition_id": None, "task_parameters_id": None,
 }
 _DATETIME_DETAILS = ("scheduled_time", "cache_expiration", "pause_timeout")
+_DETAIL_KEYS = tuple(STATE_DETAIL_DEFAULTS)
+_STORED_AS_IS = frozenset({type(None), bool, str, int, float, dict, list})  # neither a UUID nor a datetime
+# A state type's default name, worked out once per type (`default_state_name`)
+_DEFAULT_NAMES: dict[str, str] = {}
+_DETAIL_KEY_SET = frozenset(STATE_DETAIL_DEFAULTS)
 
 
 def iso(value: datetime.datetime | None) -> str | None:
@@ -41,6 +46,9 @@ def parse_dt(value) -> datetime.datetime | None:
 def default_state_name(state_type: str) -> str:
     """Prefect's default name of a state: its type, capitalised per word (CANCELLING → Cancelling)."""
     return " ".join(part.capitalize() for part in state_type.split("_"))
+
+
+_DEFAULT_NAMES.update((t.value, default_state_name(t.value)) for t in StateType)
 
 
 class StateDetails(serializers.Serializer):
@@ -96,7 +104,9 @@ def details_json(details: dict | None) -> dict:
     for key, value in (details or {}).items():
         if key not in out:
             continue
-        if isinstance(value, uuid.UUID):
+        if type(value) in _STORED_AS_IS:  # most details (None, flags, strings): no isinstance call each
+            pass
+        elif isinstance(value, uuid.UUID):
             value = str(value)
         elif isinstance(value, datetime.datetime):
             value = value.isoformat()
@@ -125,10 +135,12 @@ class StateValue:
         """A validated StateCreate → a new state stamped now (a Scheduled state without a time is due now)."""
         now = now or timezone.now()
         details = details_json(data.get("state_details"))
-        if data["type"] == StateType.SCHEDULED and not details["scheduled_time"]:
+        state_type = data["type"]
+        if state_type == StateType.SCHEDULED and not details["scheduled_time"]:
             details["scheduled_time"] = now.isoformat()
-        return cls(type=data["type"], name=data.get("name") or default_state_name(data["type"]), timestamp=now,
-                   message=data.get("message"), data=data.get("data"), state_details=details)
+        name = data.get("name") or _DEFAULT_NAMES.get(state_type) or default_state_name(state_type)
+        return cls(type=state_type, name=name, timestamp=now, message=data.get("message"), data=data.get("data"),
+                   state_details=details)
 
     @classmethod
     def from_row(cls, row) -> StateValue:
@@ -140,7 +152,8 @@ class StateValue:
             now: datetime.datetime | None = None, **details) -> StateValue:
         """A server-made state (AwaitingRetry, Cancelled, Cached...), stamped now."""
         now = now or timezone.now()
-        value = cls(type=state_type, name=name or default_state_name(state_type), timestamp=now, message=message,
+        value = cls(type=state_type, name=name or _DEFAULT_NAMES.get(state_type) or default_state_name(state_type),
+                    timestamp=now, message=message,
                     data=data, state_details=details_json(details))
         if state_type == StateType.SCHEDULED and not value.state_details["scheduled_time"]:
             value.state_details["scheduled_time"] = now.isoformat()
@@ -179,8 +192,14 @@ def state_json(state) -> dict | None:
     if state is None:
         return None
     stored = state.state_details or {}
-    # Prefect's key order (jsonb keeps its own), with every key present.
-    details = {key: stored.get(key, default) for key, default in STATE_DETAIL_DEFAULTS.items()}
+    # Prefect's key order (jsonb keeps its own), with every key present. Details written by us hold every key
+    # (details_json): in order already when fresh, in jsonb's order when read back; others are completed.
+    if tuple(stored) == _DETAIL_KEYS:
+        details = dict(stored)
+    elif stored.keys() == _DETAIL_KEY_SET:
+        details = {key: stored[key] for key in _DETAIL_KEYS}
+    else:
+        details = {key: stored.get(key, default) for key, default in STATE_DETAIL_DEFAULTS.items()}
     return {
         "id": str(state.id), "type": state.type, "name": state.name, "timestamp": iso(state.timestamp),
         "message": state.message, "data": state.data, "state_details": details,

@@ -94,8 +94,7 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
         if existing is None:  # removed meanwhile (the ORM way's read back raised there)
             raise Conflict("The run for this idempotency key was removed meanwhile; retry.", code="retry")
         return existing, False
-    run.state = pending[0]
-    return run, True
+    return run, True  # its `state` is the state row written (pending[0]), set by deferred_writer
 
 
 _FIRST_STATE_NOTE = "The run's first state."

@@ -177,3 +177,33 @@ def test_the_body_decodes_as_drfs_json_loads(text):
         except ValueError:  # lean_prepare leaves the request to DRF then
             outcomes.append(("ValueError", None))
     assert outcomes[0] == outcomes[1]
+
+
+def test_what_the_middleware_remembers_of_settings_follows_a_change_of_them(settings):
+    """The host check and the finishing headers are remembered per Host header and per secure flag only; a change
+    of a setting (setting_changed) makes the same middleware decide afresh, as the chain does."""
+    settings.ALLOWED_HOSTS, settings.DEBUG, settings.PREPEND_WWW = ["example.com"], False, False
+    settings.X_FRAME_OPTIONS = "DENY"
+    settings.PRAETOR_RATELIMIT_ENABLED = False
+    middleware = LeanRouteMiddleware(lambda request: None)
+
+    def passes(host="example.com"):
+        request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", HTTP_HOST=host)
+        return middleware._common_passes(request), _common_lets_through(middleware, request)
+
+    def frame():
+        request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/")
+        response = _response({"a": 1}, 200, {})
+        lean_render(response)
+        assert middleware._finish_plain(request, response) is True
+        return response["X-Frame-Options"], _chain_finish(middleware, request, _response({"a": 1}, 200, {}).render())[
+            "X-Frame-Options"]
+
+    assert passes() == (True, True) and passes() == (True, True)
+    assert frame() == ("DENY", "DENY")
+    settings.ALLOWED_HOSTS = ["other.example"]
+    assert passes() == (False, "DisallowedHost")
+    settings.ALLOWED_HOSTS, settings.PREPEND_WWW = ["example.com", "www.example.com"], True
+    assert passes() == (False, False)  # the chain redirects to www.
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    assert frame() == ("SAMEORIGIN", "SAMEORIGIN")

@@ -118,7 +118,17 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     response.renderer_context = {"view": self, "args": (), "kwargs": kwargs, "request": lean}
     for name, value in self.headers.items():
         response[name] = value
+    # Once the server has sent the response and closed it, nothing reads the view or the context again: break
+    # the reference cycles they make (the context holds the response once rendered, a GET view its own `head`)
+    # so that reference counting frees the request's objects at once, not the garbage collector later (about
+    # forty containers a request, a collection every ~16 requests). Django runs a response's closers at close().
+    response._resource_closers.append(functools.partial(_release, response.renderer_context))
     return response
+
+
+def _release(context: dict) -> None:
+    context.pop("response", None)
+    context["view"].__dict__.pop("head", None)
 
 
 def lean_render(response) -> bool:

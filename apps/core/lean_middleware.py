@@ -12,10 +12,10 @@ middleware's work after (apps/ratelimit/middleware.py: the draw for a request th
 remembered, the RateLimit-* headers), then CommonMiddleware's, XFrameOptionsMiddleware's and
 SecurityMiddleware's response processing, in the chain's order (for a plain 200/201 all of that at once,
 `_finish_plain`: the headers those add, found once per secure flag; and the host check remembered per Host
-header, `_common_passes`; both until a setting changes, Django's setting_changed signal). The middleware it passes by are no-ops for
-such a request: WhiteNoise (no static file under /api/, checked at start), the browser-only ones
-(apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
-/accounts/ prefix only).
+header, `_common_passes`; both until a setting changes, Django's setting_changed signal). The middleware it
+passes by are no-ops for such a request: WhiteNoise (no static file under /api/, checked at start), the
+browser-only ones (apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a
+404 of its own /accounts/ prefix only).
 
 Anything else takes the full chain unchanged: another path, method (HEAD, OPTIONS...) or media type, a read's
 id not in the canonical UUID form, no bearer key, a key that
@@ -44,7 +44,7 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import resolve
 
 from apps.audit.context import request_context_enter, request_context_leave
-from apps.core.api.lean import lean_prepare, lean_render
+from apps.core.api.lean import lean_prepare_on, lean_render
 from apps.ratelimit.middleware import keyed_plain_headers, keyed_request_needs_no_check, keyed_response_finish
 
 # The chain this middleware stands in front of, and whose effects on a lean request it reproduces.
@@ -62,6 +62,8 @@ REPRODUCED_MIDDLEWARE = [
     "apps.ratelimit.middleware.RateLimitMiddleware",
 ]
 _PREFIX = "/api/accounts/"
+# The rate-limit headers' names as ResponseHeaders keys them (lower case), worked out once.
+_LOWER = {name: name.lower() for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")}
 # The headers of a response `lean_render` rendered the plain way: `_finish_plain` may finish it.
 _PLAIN_NAMES = frozenset({"content-type", "allow", "vary"})
 # config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
@@ -213,7 +215,7 @@ class LeanRouteMiddleware:
             return False
         store = response.headers._store
         for name, value in limits.items():  # str of ints: as ResponseHeaders stores them
-            store[name.lower()] = (name, value)
+            store[_LOWER[name] if name in _LOWER else name.lower()] = (name, value)
         length = str(len(response._container[0]))
         for lower, item in self._tail(request):
             store[lower] = ("Content-Length", length) if lower == "content-length" else item
@@ -247,7 +249,7 @@ class LeanRouteMiddleware:
         try:
             try:
                 plain = False
-                prepared = lean_prepare(request)
+                prepared = lean_prepare_on(request)  # PRAETOR_LEAN_VIEWS read above
                 if prepared is None:
                     response = None
                 else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 
 from apps.core.errors import NotFound
-from apps.identity.services import api_key_authenticate
+from apps.identity.services import api_key_owner_authenticate
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -25,12 +25,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <api key>'.")
         try:
             secret = parts[1].decode("ascii")
-            key = api_key_authenticate(secret)
+            owner, key = api_key_owner_authenticate(secret)
         except (UnicodeDecodeError, NotFound) as exc:
             detail = str(exc) if isinstance(exc, NotFound) else "Invalid API key."
             raise exceptions.AuthenticationFailed(detail) from None
         request._praetor_api_key = key
-        return key.owner, key
+        return owner, key
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -104,6 +104,12 @@ def api_key_authenticate(secret: str) -> ApiKey:
     One indexed query by lookup, then a constant-time comparison of digests; none while the key is in
     the per-process auth cache (apps/core/authcache.py: revocation is seen within about a second).
     """
+    return api_key_owner_authenticate(secret)[1]
+
+
+def api_key_owner_authenticate(secret: str) -> tuple:
+    """`api_key_authenticate`, returning (the key's owner, the key): the owner it has looked up anyway (every
+    API request asks for both; apps/identity/authentication.py)."""
     if not isinstance(secret, str) or len(secret) != len(ApiKey.USER_PREFIX) + SECRET_LENGTH:
         raise NotFound("Invalid API key.")
     prefix, body = secret[:4], secret[4:]
@@ -136,7 +142,7 @@ def api_key_authenticate(secret: str) -> ApiKey:
     elif (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    return key
+    return owner, key
 
 
 @transaction.atomic

@@ -207,3 +207,52 @@ def test_what_the_middleware_remembers_of_settings_follows_a_change_of_them(sett
     assert passes() == (False, False)  # the chain redirects to www.
     settings.X_FRAME_OPTIONS = "SAMEORIGIN"
     assert frame() == ("SAMEORIGIN", "SAMEORIGIN")
+
+
+class _View:
+    """What `_lean_dispatch` calls of a view, with a handler that may change its headers."""
+
+    change = None
+
+    def __init__(self, **kwargs):
+        pass
+
+    @property
+    def default_response_headers(self):
+        return {"Allow": "POST, OPTIONS", "Vary": "Accept"}
+
+    def resolve_tenant(self, request, kwargs):
+        pass
+
+    def rate_limit_draw(self, request):
+        pass
+
+    def check_declared_permission(self, request):
+        pass
+
+    def post(self, request, **kwargs):
+        if self.change:
+            self.change(self.headers)
+        return Response({"a": 1}, status=201)
+
+
+def _reorder(headers):
+    headers["Allow"] = headers.pop("Allow")
+
+
+def _add(headers):
+    headers["X-Own"] = "1"
+
+
+@pytest.mark.parametrize("change", [None, _reorder, _add, lambda headers: headers.update(Allow="GET")])
+def test_the_views_headers_are_stored_as_setting_them_one_by_one_stores_them(change):
+    from apps.core.api.lean import _lean_dispatch
+
+    _View.change = staticmethod(change) if change else None
+    for _ in range(2):  # the first works out the stored form, the second reuses it
+        request = RequestFactory().post("/x", b"{}", content_type="application/json")
+        response = _lean_dispatch(_View, {}, request, {}, None, None, {})
+        expected = Response({"a": 1}, status=201)
+        for name, value in response.renderer_context["view"].headers.items():
+            expected[name] = value
+        assert list(response.headers._store.items()) == list(expected.headers._store.items())

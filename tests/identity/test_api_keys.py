@@ -66,3 +66,17 @@ def test_last_used_is_recorded(user):
     assert key.last_used_at is None
     api_key_authenticate(secret)
     assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+
+
+def test_the_owner_returned_with_the_key_is_the_keys_owner(user):
+    """ApiKeyAuthentication takes the owner api_key_owner_authenticate looked up: the key's `owner`, cold and
+    from the auth cache, for a user's and a service account's key."""
+    from apps.identity.services import api_key_owner_authenticate
+
+    bot = ServiceAccountFactory()
+    for owner in (user, bot):
+        _, secret = api_key_create(owner=owner, name="k", expires_at=None)
+        for _ in range(2):  # the first from the database, the second from the auth cache
+            found_owner, key = api_key_owner_authenticate(secret)
+            assert found_owner is key.owner and found_owner.pk == owner.pk and type(found_owner) is type(owner)
+            assert api_key_authenticate(secret) is key

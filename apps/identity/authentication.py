@@ -13,13 +13,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     `request.auth` the ApiKey. A malformed, unknown, revoked or expired key is 401 at once."""
 
     keyword = "bearer"
+    _keyword = keyword.encode()  # as the header's bytes are compared (encoded once, not per request)
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request)
         if not header:
             return None
         parts = header.split()
-        if parts[0].lower() != self.keyword.encode():
+        if parts[0].lower() != self._keyword:
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <api key>'.")

@@ -68,7 +68,7 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError(f"Unknown rate-limit bucket {bucket!r}; expected one of {BUCKETS}.")
     if n < 0:
         raise ValueError("Cannot draw a negative number of units.")
-    org = _organization(organization)
+    org = organization if type(organization) is Organization else _organization(organization)
     limit = organization_limits(org)[bucket]
     return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch,
                  lease=bucket == API, force=force)

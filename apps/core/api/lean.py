@@ -43,7 +43,8 @@ _ENCODE = _RENDERER.encoder_class(
 # DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
 # with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
 _DECODE = JSONDecoder(parse_constant=strict_constant).decode
-# DRF's default_response_headers of each lean view class, and those headers as a response stores them.
+# Per lean view class: whether its instances get a `head`, DRF's default_response_headers, their names in order,
+# and those headers as a response stores them.
 _VIEW_HEADERS: dict = {}
 # Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
 _PLAIN_HEADERS: dict = {}
@@ -105,17 +106,21 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     lean = LeanRequest(request, data, user, auth)
     self = view_class(**initkwargs)
     self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
-    if hasattr(self, "get") and not hasattr(self, "head"):
-        self.head = self.get  # as Django's View.setup does (the Allow header lists HEAD)
     known = _VIEW_HEADERS.get(view_class)
     if known is None:  # Allow (and Vary): from the class's handlers and renderers, the same for every request
-        headers = self.default_response_headers
+        # Whether Django's View.setup gives the view a `head` (a GET handler and no HEAD handler: the class's)
+        head = hasattr(self, "get") and not hasattr(self, "head")
+        if head:
+            self.head = self.get
+        headers = self.default_response_headers  # (the Allow header lists HEAD then)
         # ... and as `response[name] = value` stores them (ResponseHeaders checks and keeps a str value as it is)
         probe = ResponseHeaders(None)
         for name, value in headers.items():
             probe[name] = value
-        known = _VIEW_HEADERS[view_class] = (headers, tuple(headers), tuple(probe._store.items()))
-    headers, names, stored = known
+        known = _VIEW_HEADERS[view_class] = (head, headers, tuple(headers), tuple(probe._store.items()))
+    head, headers, names, stored = known
+    if head:
+        self.head = self.get  # as Django's View.setup does
     self.headers = dict(headers)
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).

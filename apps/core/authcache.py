@@ -23,7 +23,9 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +44,15 @@ class _Cache:
         self._lock = threading.Lock()
         self._epoch = None
         self._epoch_checked = 0.0
+        self._ttl_seconds: float | None = None  # PRAETOR_AUTH_CACHE_SECONDS, read once (`_settings_changed`)
 
     def _ttl(self) -> float:
-        return float(getattr(settings, "PRAETOR_AUTH_CACHE_SECONDS", 5.0))
+        ttl = self._ttl_seconds
+        if ttl is None:
+            ttl = self._ttl_seconds = float(getattr(settings, "PRAETOR_AUTH_CACHE_SECONDS", 5.0))
+        return ttl
 
     def _check_epoch(self, now: float) -> None:
-        if now - self._epoch_checked < EPOCH_POLL_SECONDS:
-            return
         self._epoch_checked = now
         try:
             epoch = cache.get(_epoch_key())
@@ -61,11 +65,14 @@ class _Cache:
                 self._epoch = epoch
 
     def get(self, key):
-        ttl = self._ttl()
+        ttl = self._ttl_seconds
+        if ttl is None:
+            ttl = self._ttl()
         if ttl <= 0:
             return None
         now = _clock()
-        self._check_epoch(now)
+        if now - self._epoch_checked >= EPOCH_POLL_SECONDS:
+            self._check_epoch(now)
         entry = self._entries.get(key)
         if entry is None or now - entry[0] >= ttl:
             return None
@@ -93,6 +100,14 @@ class _Cache:
 
 
 _cache = _Cache()
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting, **kwargs) -> None:
+    """PRAETOR_AUTH_CACHE_SECONDS is read once, not per lookup (a settings read is a LazyObject lookup): read
+    again after a change (override_settings, pytest-django's settings fixture; nothing changes it in a server)."""
+    if setting == "PRAETOR_AUTH_CACHE_SECONDS":
+        _cache._ttl_seconds = None
 get = _cache.get
 put = _cache.set
 alias = _cache.alias

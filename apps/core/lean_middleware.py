@@ -11,11 +11,11 @@ answer or error there and the request takes the full chain), the audit context a
 middleware's work after (apps/ratelimit/middleware.py: the draw for a request the view did not count, a 401
 remembered, the RateLimit-* headers), then CommonMiddleware's, XFrameOptionsMiddleware's and
 SecurityMiddleware's response processing, in the chain's order (for a plain 200/201 all of that at once,
-`_finish_plain`: the headers those add, found once per secure flag and X_FRAME_OPTIONS; and the host check
-remembered per Host header and settings, `_common_passes`). The middleware it passes by are no-ops for
-such a request: WhiteNoise (no static file under /api/, checked at start), the browser-only ones
-(apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a 404 of its own
-/accounts/ prefix only).
+`_finish_plain`: the headers those add, found once per secure flag; and the host check remembered per Host
+header, `_common_passes`; both until a setting changes, Django's setting_changed signal). The middleware it
+passes by are no-ops for such a request: WhiteNoise (no static file under /api/, checked at start), the
+browser-only ones (apps/core/middleware.py: they pass by a bearer request anyway), allauth's (it redirects a
+404 of its own /accounts/ prefix only).
 
 Anything else takes the full chain unchanged: another path, method (HEAD, OPTIONS...) or media type, a read's
 id not in the canonical UUID form, no bearer key, a key that
@@ -35,6 +35,8 @@ import threading
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.handlers.exception import response_for_exception
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
@@ -42,7 +44,7 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import resolve
 
 from apps.audit.context import request_context_enter, request_context_leave
-from apps.core.api.lean import lean_prepare, lean_render
+from apps.core.api.lean import lean_prepare_on, lean_render
 from apps.ratelimit.middleware import keyed_plain_headers, keyed_request_needs_no_check, keyed_response_finish
 
 # The chain this middleware stands in front of, and whose effects on a lean request it reproduces.
@@ -60,6 +62,8 @@ REPRODUCED_MIDDLEWARE = [
     "apps.ratelimit.middleware.RateLimitMiddleware",
 ]
 _PREFIX = "/api/accounts/"
+# The rate-limit headers' names as ResponseHeaders keys them (lower case), worked out once.
+_LOWER = {name: name.lower() for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")}
 # The headers of a response `lean_render` rendered the plain way: `_finish_plain` may finish it.
 _PLAIN_NAMES = frozenset({"content-type", "allow", "vary"})
 # config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
@@ -99,6 +103,18 @@ def route_kwargs(match) -> tuple[str, dict]:
     return route, kwargs
 
 
+# Bumped by any change of a setting (Django's setting_changed signal: override_settings, pytest-django's settings
+# fixture), so what LeanRouteMiddleware remembers of settings is read again (Django empties its own caches of
+# settings the same way).
+_settings_generation = 0
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs) -> None:
+    global _settings_generation
+    _settings_generation += 1
+
+
 def _unused(request):
     raise AssertionError("only the middleware's request and response hooks are called")
 
@@ -116,8 +132,13 @@ class LeanRouteMiddleware:
         self.xframe = XFrameOptionsMiddleware(_unused)
         self._views: dict | None = None
         self._views_lock = threading.Lock()
-        self._tails: dict = {}  # (secure, X_FRAME_OPTIONS) -> the headers the response processing adds
-        self._hosts: dict = {}  # (Host header, ALLOWED_HOSTS, DEBUG) -> whether the host is allowed
+        # The memos below depend on settings, read once per `_settings_generation` (any change of a setting
+        # empties them; nothing changes one in a running server): reading a setting is a LazyObject lookup.
+        self._generation = -1
+        self._usual_host = False  # no DISALLOWED_USER_AGENTS, no PREPEND_WWW: the host check decides alone
+        self._forwarded_host = False  # USE_X_FORWARDED_HOST
+        self._tails: dict = {}  # secure -> the headers the response processing adds (for X_FRAME_OPTIONS)
+        self._hosts: dict = {}  # Host header -> whether the host is allowed (for ALLOWED_HOSTS, DEBUG)
 
     def _lean_views(self) -> dict:
         """The lean dispatch of each route's view as Django's resolver finds it, checked to be a lean view of
@@ -137,16 +158,25 @@ class LeanRouteMiddleware:
                 self._views = views
             return self._views
 
+    def _settings_read(self) -> None:
+        """Empty the memos of settings and read the settings the host check decides by afresh."""
+        generation = _settings_generation
+        self._hosts, self._tails = {}, {}
+        self._usual_host = not settings.DISALLOWED_USER_AGENTS and not settings.PREPEND_WWW
+        self._forwarded_host = bool(settings.USE_X_FORWARDED_HOST)
+        self._generation = generation
+
     def _common_passes(self, request) -> bool:
         """Whether CommonMiddleware.process_request lets the request through (answers nothing, raises nothing).
         In the usual case (a Host header that is the host, no disallowed user agents, no PREPEND_WWW) that is
         whether the host is allowed, which depends on the header, ALLOWED_HOSTS and DEBUG only: remembered
-        per those. Anything else asks process_request itself (its error is raised)."""
+        per header until a setting changes. Anything else asks process_request itself (its error is raised)."""
+        if self._generation != _settings_generation:
+            self._settings_read()
         host = request.META.get("HTTP_HOST")
-        if (host is None or settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW
-                or (settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in request.META)):
+        if host is None or not self._usual_host or (self._forwarded_host and "HTTP_X_FORWARDED_HOST" in request.META):
             return self.common.process_request(request) is None
-        key = (host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG)
+        key = host
         allowed = self._hosts.get(key)
         if allowed is None:
             try:
@@ -162,9 +192,11 @@ class LeanRouteMiddleware:
     def _tail(self, request) -> tuple:
         """The headers XFrameOptionsMiddleware, CommonMiddleware and SecurityMiddleware add to a plain success
         (`_finish_plain`), in their order, as they store them: what they add to an empty response (their work
-        depends on the request only by whether it is secure, and on the setting read per response), with
-        Content-Length to be replaced."""
-        key = (request.is_secure(), settings.X_FRAME_OPTIONS)
+        depends on the request only by whether it is secure, and on X_FRAME_OPTIONS: remembered per secure flag
+        until a setting changes), with Content-Length to be replaced."""
+        if self._generation != _settings_generation:
+            self._settings_read()
+        key = request.is_secure()
         tail = self._tails.get(key)
         if tail is None:
             probe = HttpResponse(b"")
@@ -183,7 +215,7 @@ class LeanRouteMiddleware:
             return False
         store = response.headers._store
         for name, value in limits.items():  # str of ints: as ResponseHeaders stores them
-            store[name.lower()] = (name, value)
+            store[_LOWER[name] if name in _LOWER else name.lower()] = (name, value)
         length = str(len(response._container[0]))
         for lower, item in self._tail(request):
             store[lower] = ("Content-Length", length) if lower == "content-length" else item
@@ -217,7 +249,7 @@ class LeanRouteMiddleware:
         try:
             try:
                 plain = False
-                prepared = lean_prepare(request)
+                prepared = lean_prepare_on(request)  # PRAETOR_LEAN_VIEWS read above
                 if prepared is None:
                     response = None
                 else:

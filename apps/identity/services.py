@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +22,8 @@ SECRET_LENGTH = 36  # characters after the prefix, as Prefect Cloud's keys
 # Writing last_used_at on every request would put a write on the hot path; once a minute is enough.
 LAST_USED_RESOLUTION_SECONDS = 60
 _OWNER = object()  # sentinel: "the key's owner is the actor"
+_SECRET_CHARACTERS = len(ApiKey.USER_PREFIX) + SECRET_LENGTH  # a presented secret's length (both prefixes: 4)
+_LAST_USED_RESOLUTION = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
 
 
 def _digest(secret: str) -> str:
@@ -104,7 +106,13 @@ def api_key_authenticate(secret: str) -> ApiKey:
     One indexed query by lookup, then a constant-time comparison of digests; none while the key is in
     the per-process auth cache (apps/core/authcache.py: revocation is seen within about a second).
     """
-    if not isinstance(secret, str) or len(secret) != len(ApiKey.USER_PREFIX) + SECRET_LENGTH:
+    return api_key_owner_authenticate(secret)[1]
+
+
+def api_key_owner_authenticate(secret: str) -> tuple:
+    """`api_key_authenticate`, returning (the key's owner, the key): the owner it has looked up anyway (every
+    API request asks for both; apps/identity/authentication.py)."""
+    if not isinstance(secret, str) or len(secret) != _SECRET_CHARACTERS:
         raise NotFound("Invalid API key.")
     prefix, body = secret[:4], secret[4:]
     if prefix not in (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX):
@@ -133,10 +141,10 @@ def api_key_authenticate(secret: str) -> ApiKey:
             if ApiKey.objects.filter(pk=key.pk, last_used_at__isnull=True).update(last_used_at=now):
                 _audit_key(key, "praetor.api_key.first_used", actor=owner)
         key.last_used_at = now
-    elif (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_SECONDS:
+    elif now - key.last_used_at > _LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-    return key
+    return owner, key
 
 
 @transaction.atomic

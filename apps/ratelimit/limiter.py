@@ -285,13 +285,15 @@ class LeasedLimiter:
 
     def consume_one(self, key: str, *, limit: int, period: float) -> Decision:
         """Draw one token, from this process's lease when it has one."""
-        size = self.lease_size(limit)
-        if size < 2:
-            return self.limiter.consume(key, limit=limit, period=period)
         now = self._clock()
+        # A lease of this limit exists only if its size (a function of the limit alone) allowed one: no need to
+        # work the size out before looking.
         decision = self._from_lease(key, limit, now)
         if decision is not None:
             return decision
+        size = self.lease_size(limit)
+        if size < 2:
+            return self.limiter.consume(key, limit=limit, period=period)
         drawn = self.limiter.consume(key, limit=limit, period=period, cost=size, count_denied=False)
         if not drawn.allowed:
             with self._lock:

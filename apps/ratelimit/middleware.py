@@ -28,6 +28,7 @@ from apps.ratelimit import services
 from apps.ratelimit.errors import RateLimited, ratelimit_headers
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, LOGS_EVENTS
+from apps.ratelimit.store import current
 
 API_PREFIX = "/api/"
 _STATE = "_praetor_ratelimit"
@@ -85,7 +86,7 @@ def _error(decision: Decision, what: str) -> RateLimited:
 def api_request_draw(request) -> None:
     """Draw this API request from its bucket, or raise RateLimited (429). Called by the base API view
     once the caller is authenticated and the URL's organization resolved, before the handler runs."""
-    if not settings.PRAETOR_RATELIMIT_ENABLED:
+    if not current().enabled:
         return
     state = _state(getattr(request, "_request", request))
     if state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
@@ -104,7 +105,7 @@ def logs_request_draw(request, organization, n: int) -> None:
     one unit of `api`; raise RateLimited (429) when the bucket is empty. Log writes are metered by
     `logs_events` alone, so a log batch never waits behind the run's own orchestration requests for an
     `api` token (docs/ratelimit.md, "Buckets")."""
-    if not settings.PRAETOR_RATELIMIT_ENABLED:
+    if not current().enabled:
         return
     state = _state(getattr(request, "_request", request))
     if state.decision is not None:
@@ -122,12 +123,13 @@ def keyed_request_needs_no_check(request) -> bool:
     """Whether the check before the view has nothing to do for this request carrying an API key: its address
     has not failed authentication lately in this process (else the failure bucket decides first). The
     lean dispatch (apps/core/lean_middleware.py) passes the middleware by only then."""
-    return not settings.PRAETOR_RATELIMIT_ENABLED or not _failed_recently(client_ip(request))
+    # No address failed lately in this process (the usual case) is decided without reading the request.
+    return not _recent_failures or not current().enabled or not _failed_recently(client_ip(request))
 
 
 def keyed_response_finish(request, response):
     """What the middleware does after the view for a request carrying an API key that passed its check."""
-    if not settings.PRAETOR_RATELIMIT_ENABLED:
+    if not current().enabled:
         return response
     return _finish(request, _state(request), True, response)
 
@@ -136,7 +138,7 @@ def keyed_plain_headers(request) -> dict[str, str] | None:
     """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
     (it adds nothing else to such a response); None when the request was not drawn (`keyed_response_finish`
     draws it then)."""
-    if not settings.PRAETOR_RATELIMIT_ENABLED:
+    if not current().enabled:
         return {}
     state = getattr(request, _STATE, None)
     if state is None or state.decision is None:
@@ -179,7 +181,7 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.path.startswith(API_PREFIX) or not settings.PRAETOR_RATELIMIT_ENABLED:
+        if not request.path.startswith(API_PREFIX) or not current().enabled:
             return self.get_response(request)
         state = _state(request)
         keyed = "HTTP_AUTHORIZATION" in request.META

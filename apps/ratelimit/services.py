@@ -17,7 +17,7 @@ from apps.organizations.models import Organization
 from apps.ratelimit.errors import RateLimited
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, BUCKETS, LOGS_EVENTS, PERIOD_SECONDS, organization_limits
-from apps.ratelimit.store import bucket_key, get_leased_limiter, get_limiter
+from apps.ratelimit.store import bucket_key, current
 
 AUTH_FAILURES = "auth_failures"
 
@@ -33,12 +33,13 @@ def _unlimited(limit: int) -> Decision:
 
 def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False, lease: bool = False,
           force: bool = False) -> Decision:
-    if not settings.PRAETOR_RATELIMIT_ENABLED:
+    limiting = current()
+    if not limiting.enabled:
         return _unlimited(limit)
     if lease and n == 1 and not peek and not debt and not force:
         # One request: from this process's lease of the bucket (no round trip for most requests).
-        return get_leased_limiter().consume_one(key, limit=limit, period=PERIOD_SECONDS)
-    return get_limiter().consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt, force=force)
+        return limiting.leased.consume_one(key, limit=limit, period=PERIOD_SECONDS)
+    return limiting.limiter.consume(key, limit=limit, period=PERIOD_SECONDS, cost=n, peek=peek, debt=debt, force=force)
 
 
 def _organization(organization: Organization | uuid.UUID | str) -> Organization:
@@ -67,7 +68,7 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
         raise ValueError(f"Unknown rate-limit bucket {bucket!r}; expected one of {BUCKETS}.")
     if n < 0:
         raise ValueError("Cannot draw a negative number of units.")
-    org = _organization(organization)
+    org = organization if type(organization) is Organization else _organization(organization)
     limit = organization_limits(org)[bucket]
     return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch,
                  lease=bucket == API, force=force)

@@ -227,3 +227,24 @@ def test_api_denies_members_and_strangers():
     membership(org, member, "member")
     assert _client(member).get(f"/api/accounts/{org.pk}/audit_events").status_code == 403
     assert _client(UserFactory()).get(f"/api/accounts/{org.pk}/audit_events").status_code == 404
+
+
+def test_the_request_context_is_what_from_request_makes_of_each_request():
+    """apps/audit/context.py shares one RequestContext per (address, user agent): each request still gets what
+    RequestContext.from_request makes of it."""
+    from django.test import RequestFactory
+
+    from apps.audit import context
+    from apps.audit.services import RequestContext, current_request_context
+
+    factory = RequestFactory()
+    requests = [factory.get("/", REMOTE_ADDR=addr, **agent) for addr in ("10.0.0.1", "10.0.0.2", "")
+                for agent in ({}, {"HTTP_USER_AGENT": "prefect/2.20"}, {"HTTP_USER_AGENT": "x" * 600})]
+    for request in requests * 2:
+        token = context.request_context_enter(request)
+        try:
+            assert current_request_context() == RequestContext.from_request(request)
+        finally:
+            context.request_context_leave(token)
+    assert current_request_context() == RequestContext()
+    assert len(context._CONTEXTS) <= context._CONTEXTS_MAX

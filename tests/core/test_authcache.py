@@ -150,3 +150,26 @@ def test_the_urls_spelling_of_the_ids_goes_with_a_change_through_a_service(api_c
     # A malformed id is 404 before any cache, as before.
     bad = f"/api/accounts/not-a-uuid/workspaces/{workspace.pk}/flows/filter"
     assert api_client.post(bad, {}, format="json").status_code == 404
+
+
+def test_a_lookup_reads_no_setting_and_follows_a_change_of_the_ttl(settings, monkeypatch, clock):
+    """PRAETOR_AUTH_CACHE_SECONDS is read once, and again after a change of it (setting_changed), not per lookup."""
+    settings.PRAETOR_AUTH_CACHE_SECONDS = 5
+    authcache.put(("k",), "v")
+    assert authcache.get(("k",)) == "v"
+    real = authcache.settings
+
+    class Unreadable:
+        def __getattr__(self, name):
+            raise AssertionError(f"settings.{name} read by a lookup")
+
+    monkeypatch.setattr(authcache, "settings", Unreadable())
+    monkeypatch.setattr(authcache, "EPOCH_POLL_SECONDS", 10**9)  # the epoch's poll reads the prefix: not now
+    assert [authcache.get(("k",)) for _ in range(3)] == ["v"] * 3
+    monkeypatch.setattr(authcache, "settings", real)
+    settings.PRAETOR_AUTH_CACHE_SECONDS = 2
+    clock[0] += 2.5
+    assert authcache.get(("k",)) is None  # 2.5 s old: past the new TTL, within the old one
+    settings.PRAETOR_AUTH_CACHE_SECONDS = 0
+    authcache.put(("k",), "v")
+    assert authcache.get(("k",)) is None

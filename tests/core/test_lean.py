@@ -559,3 +559,54 @@ def test_flow_create_permissions_read_only_and_rate_limit_answer_the_same(worksp
     get_leased_limiter().reset()
     status, headers, _ = compare(lambda i: _post(c, b + "flows/", {"name": "known"}), lean=True)
     assert status == 429 and int(headers["Retry-After"]) > 60
+
+
+def test_a_closed_lean_response_leaves_nothing_to_the_garbage_collector(workspace, user_key, running, dispatches,
+                                                                       monkeypatch):
+    """Served as a WSGI server serves it (Django's WSGIHandler, then close()), a lean request's objects are freed
+    by reference counting: none of them is left in a reference cycle for the garbage collector (the rendered
+    context held its response, a GET view its own `head`; apps/core/api/lean.py `_release`, run at close() from
+    Django's `_resource_closers`)."""
+    import gc
+
+    from django.core import signals
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.db import close_old_connections
+    from django.test import RequestFactory
+
+    monkeypatch.setattr(ratelimit_middleware, "_recent_failures", {})
+    task = create_task_run(APIClient(HTTP_AUTHORIZATION=f"Bearer {user_key}"), workspace, running["id"])["id"]
+    handler, factory = WSGIHandler(), RequestFactory(HTTP_AUTHORIZATION=f"Bearer {user_key}")
+    path = base(workspace)
+
+    def serve(request):
+        statuses = []
+        result = handler(request.environ, lambda status, headers, exc_info=None: statuses.append(status))
+        b"".join(result)
+        result.close()
+        return statuses[0]
+
+    requests = [lambda: factory.get(f"{path}task_runs/{task}"),
+                lambda: factory.post(f"{path}task_runs/{task}/set_state", json.dumps({"state": state("RUNNING")}),
+                                     content_type="application/json")]
+    # As Django's test client does: the test's transaction keeps its connection across the requests.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        assert [serve(make()) for make in requests] == ["200 OK", "201 Created"]  # warm: caches, prepared queries
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            assert [serve(make()) for make in requests] == ["200 OK", "201 Created"]
+            gc.collect()
+            left = {type(o).__name__ for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    assert dispatches == []  # both took the lean route
+    assert not left & {"Response", "LeanRequest", "WSGIRequest", "TaskRunDetailView", "TaskRunSetStateView"}, left

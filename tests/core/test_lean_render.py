@@ -177,3 +177,82 @@ def test_the_body_decodes_as_drfs_json_loads(text):
         except ValueError:  # lean_prepare leaves the request to DRF then
             outcomes.append(("ValueError", None))
     assert outcomes[0] == outcomes[1]
+
+
+def test_what_the_middleware_remembers_of_settings_follows_a_change_of_them(settings):
+    """The host check and the finishing headers are remembered per Host header and per secure flag only; a change
+    of a setting (setting_changed) makes the same middleware decide afresh, as the chain does."""
+    settings.ALLOWED_HOSTS, settings.DEBUG, settings.PREPEND_WWW = ["example.com"], False, False
+    settings.X_FRAME_OPTIONS = "DENY"
+    settings.PRAETOR_RATELIMIT_ENABLED = False
+    middleware = LeanRouteMiddleware(lambda request: None)
+
+    def passes(host="example.com"):
+        request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", HTTP_HOST=host)
+        return middleware._common_passes(request), _common_lets_through(middleware, request)
+
+    def frame():
+        request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/")
+        response = _response({"a": 1}, 200, {})
+        lean_render(response)
+        assert middleware._finish_plain(request, response) is True
+        return response["X-Frame-Options"], _chain_finish(middleware, request, _response({"a": 1}, 200, {}).render())[
+            "X-Frame-Options"]
+
+    assert passes() == (True, True) and passes() == (True, True)
+    assert frame() == ("DENY", "DENY")
+    settings.ALLOWED_HOSTS = ["other.example"]
+    assert passes() == (False, "DisallowedHost")
+    settings.ALLOWED_HOSTS, settings.PREPEND_WWW = ["example.com", "www.example.com"], True
+    assert passes() == (False, False)  # the chain redirects to www.
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    assert frame() == ("SAMEORIGIN", "SAMEORIGIN")
+
+
+class _View:
+    """What `_lean_dispatch` calls of a view, with a handler that may change its headers."""
+
+    change = None
+
+    def __init__(self, **kwargs):
+        pass
+
+    @property
+    def default_response_headers(self):
+        return {"Allow": "POST, OPTIONS", "Vary": "Accept"}
+
+    def resolve_tenant(self, request, kwargs):
+        pass
+
+    def rate_limit_draw(self, request):
+        pass
+
+    def check_declared_permission(self, request):
+        pass
+
+    def post(self, request, **kwargs):
+        if self.change:
+            self.change(self.headers)
+        return Response({"a": 1}, status=201)
+
+
+def _reorder(headers):
+    headers["Allow"] = headers.pop("Allow")
+
+
+def _add(headers):
+    headers["X-Own"] = "1"
+
+
+@pytest.mark.parametrize("change", [None, _reorder, _add, lambda headers: headers.update(Allow="GET")])
+def test_the_views_headers_are_stored_as_setting_them_one_by_one_stores_them(change):
+    from apps.core.api.lean import _lean_dispatch
+
+    _View.change = staticmethod(change) if change else None
+    for _ in range(2):  # the first works out the stored form, the second reuses it
+        request = RequestFactory().post("/x", b"{}", content_type="application/json")
+        response = _lean_dispatch(_View, {}, request, {}, None, None, {})
+        expected = Response({"a": 1}, status=201)
+        for name, value in response.renderer_context["view"].headers.items():
+            expected[name] = value
+        assert list(response.headers._store.items()) == list(expected.headers._store.items())

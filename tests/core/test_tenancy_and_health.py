@@ -33,3 +33,18 @@ def test_bootstrap_is_idempotent_and_prints_a_working_key(capsys):
     org = Organization.objects.get(handle="acme")
     assert Workspace.objects.for_organization(org).count() == 1
     assert Membership.objects.for_organization(org).get().role == "owner"
+
+
+@pytest.mark.parametrize("declared", [None, {}, {"GET": "flow:read"}, {"POST": "flow:write"},
+                                      {"GET": "flow:read", "POST": None}, {"GET": None, "PATCH": "flow:write"}])
+@pytest.mark.parametrize("method", ["GET", "POST", "PATCH", "DELETE"])
+def test_the_required_permission_is_the_methods_else_the_reads(declared, method):
+    """PraetorAPIView.required_permission: the method's declared permission (None when declared as None), else
+    GET's: as `(declared or {}).get(method, (declared or {}).get("GET"))`."""
+    from types import SimpleNamespace
+
+    from apps.core.api.views import PraetorAPIView
+
+    view = SimpleNamespace(required_permissions=declared)
+    expected = (declared or {}).get(method, (declared or {}).get("GET"))
+    assert PraetorAPIView.required_permission(view, SimpleNamespace(method=method)) == expected

@@ -66,3 +66,34 @@ def test_last_used_is_recorded(user):
     assert key.last_used_at is None
     api_key_authenticate(secret)
     assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
+
+
+def test_the_owner_returned_with_the_key_is_the_keys_owner(user):
+    """ApiKeyAuthentication takes the owner api_key_owner_authenticate looked up: the key's `owner`, cold and
+    from the auth cache, for a user's and a service account's key."""
+    from apps.identity.services import api_key_owner_authenticate
+
+    bot = ServiceAccountFactory()
+    for owner in (user, bot):
+        _, secret = api_key_create(owner=owner, name="k", expires_at=None)
+        for _ in range(2):  # the first from the database, the second from the auth cache
+            found_owner, key = api_key_owner_authenticate(secret)
+            assert found_owner is key.owner and found_owner.pk == owner.pk and type(found_owner) is type(owner)
+            assert api_key_authenticate(secret) is key
+
+
+@pytest.mark.parametrize(("age", "written"), [
+    (timedelta(seconds=60), False), (timedelta(seconds=60, microseconds=1), True), (timedelta(days=3), True),
+    (timedelta(seconds=-5), False)])
+def test_last_used_is_written_once_older_than_the_resolution(user, monkeypatch, age, written):
+    """last_used_at is written again when it is more than LAST_USED_RESOLUTION_SECONDS old, to the microsecond."""
+    from apps.core import authcache
+
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    api_key_authenticate(secret)  # the first use
+    now = timezone.now()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=now - age)
+    authcache.clear()
+    monkeypatch.setattr("apps.identity.services.timezone.now", lambda: now)
+    api_key_authenticate(secret)
+    assert (ApiKey.objects.get(pk=key.pk).last_used_at == now) is written

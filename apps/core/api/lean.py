@@ -43,7 +43,8 @@ _ENCODE = _RENDERER.encoder_class(
 # DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
 # with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
 _DECODE = JSONDecoder(parse_constant=strict_constant).decode
-# DRF's default_response_headers of each lean view class.
+# Per lean view class: whether its instances get a `head`, DRF's default_response_headers, their names in order,
+# and those headers as a response stores them.
 _VIEW_HEADERS: dict = {}
 # Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
 _PLAIN_HEADERS: dict = {}
@@ -55,6 +56,7 @@ class LeanRequest:
     def __init__(self, http_request, data, user, auth):
         self._request, self.data, self.user, self.auth = http_request, data, user, auth
         http_request.user, http_request.auth = user, auth  # as DRF's Request sets them (middleware reads them)
+        self.method = http_request.method  # read several times a request: no __getattr__ for it (it never changes)
 
     @property
     def query_params(self):
@@ -77,7 +79,14 @@ def _plain(request) -> bool:
 def lean_prepare(request):
     """(user, auth, data) for the plain case of POST or GET, or None: let DRF answer (see the module's
     docstring). A GET's data is DRF's for a request without a body media type, `{}`."""
-    if not settings.PRAETOR_LEAN_VIEWS or not _plain(request):
+    if not settings.PRAETOR_LEAN_VIEWS:
+        return None
+    return lean_prepare_on(request)
+
+
+def lean_prepare_on(request):
+    """`lean_prepare` once PRAETOR_LEAN_VIEWS is known to be on (apps/core/lean_middleware.py has read it)."""
+    if not _plain(request):
         return None
     try:
         authenticated = _AUTHENTICATION.authenticate(request)
@@ -97,11 +106,21 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     lean = LeanRequest(request, data, user, auth)
     self = view_class(**initkwargs)
     self.request, self.args, self.kwargs, self.format_kwarg = lean, (), kwargs, None
-    if hasattr(self, "get") and not hasattr(self, "head"):
-        self.head = self.get  # as Django's View.setup does (the Allow header lists HEAD)
-    headers = _VIEW_HEADERS.get(view_class)
-    if headers is None:  # Allow (and Vary): from the class's handlers and renderers, the same for every request
-        headers = _VIEW_HEADERS[view_class] = self.default_response_headers
+    known = _VIEW_HEADERS.get(view_class)
+    if known is None:  # Allow (and Vary): from the class's handlers and renderers, the same for every request
+        # Whether Django's View.setup gives the view a `head` (a GET handler and no HEAD handler: the class's)
+        head = hasattr(self, "get") and not hasattr(self, "head")
+        if head:
+            self.head = self.get
+        headers = self.default_response_headers  # (the Allow header lists HEAD then)
+        # ... and as `response[name] = value` stores them (ResponseHeaders checks and keeps a str value as it is)
+        probe = ResponseHeaders(None)
+        for name, value in headers.items():
+            probe[name] = value
+        known = _VIEW_HEADERS[view_class] = (head, headers, tuple(headers), tuple(probe._store.items()))
+    head, headers, names, stored = known
+    if head:
+        self.head = self.get  # as Django's View.setup does
     self.headers = dict(headers)
     try:
         # The base view's `initial` after DRF's part (authenticated above; IsAuthenticated holds).
@@ -116,9 +135,23 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
         response.exception = True
     response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
     response.renderer_context = {"view": self, "args": (), "kwargs": kwargs, "request": lean}
-    for name, value in self.headers.items():
-        response[name] = value
+    # The usual case, the handler left them alone (the same headers in the same order): stored as the loop stores them.
+    if self.headers == headers and tuple(self.headers) == names:
+        response.headers._store.update(stored)
+    else:
+        for name, value in self.headers.items():
+            response[name] = value
+    # Once the server has sent the response and closed it, nothing reads the view or the context again: break
+    # the reference cycles they make (the context holds the response once rendered, a GET view its own `head`)
+    # so that reference counting frees the request's objects at once, not the garbage collector later (about
+    # forty containers a request, a collection every ~16 requests). Django runs a response's closers at close().
+    response._resource_closers.append(functools.partial(_release, response.renderer_context))
     return response
+
+
+def _release(context: dict) -> None:
+    context.pop("response", None)
+    context["view"].__dict__.pop("head", None)
 
 
 def lean_render(response) -> bool:
@@ -133,7 +166,13 @@ def lean_render(response) -> bool:
         return False
     data = response.data
     # JSONRenderer.render: nothing for None; else the two line separators escaped, UTF-8.
-    body = b"" if data is None else _ENCODE(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    if data is None:
+        body = b""
+    else:
+        text = _ENCODE(data)
+        if "\u2028" in text or "\u2029" in text:
+            text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        body = text.encode()
     store = response.headers._store
     key = (tuple(store.items()), not body)
     headers = _PLAIN_HEADERS.get(key)

@@ -69,7 +69,9 @@ class PraetorAPIView(APIView):
         return request.method in self.work_under_way_methods
 
     def required_permission(self, request) -> str | None:
-        return (self.required_permissions or {}).get(request.method, (self.required_permissions or {}).get("GET"))
+        declared = self.required_permissions or {}
+        method = request.method
+        return declared[method] if method in declared else declared.get("GET")
 
     def check_declared_permission(self, request) -> None:
         needed = self.required_permission(request)
@@ -154,8 +156,9 @@ class WorkspaceAPIView(PraetorAPIView):
             if type(account) is str and type(space) is str:
                 authcache.alias(path_key, _workspace_key(actor, org_id, ws_id))
         workspace, access = cached
+        organization = workspace.organization
         self.workspace = workspace
-        self.organization = workspace.organization
+        self.organization = organization
         request.workspace = workspace
-        request.organization = workspace.organization
+        request.organization = organization
         request.access = access

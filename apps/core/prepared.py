@@ -438,9 +438,10 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     only. In autocommit the statement is its own transaction: the deferred foreign keys between the rows are
     checked when it ends.
 
-    `scope`: fields of `row` whose columns must still equal its values (its workspace). `also`: (model, primary
-    key, field, value): another row that must exist with that field's column IS NOT DISTINCT FROM `value`
-    (a task run's flow run with the state id it was decided from), read in the statement's snapshot.
+    `scope`: fields of `row` whose columns must still hold its values (its workspace), compared IS NOT DISTINCT
+    FROM. `also`: (model, primary key, field, value): another row that must exist with that field's column IS NOT
+    DISTINCT FROM `value` (a task run's flow run with the state id it was decided from), read in the statement's
+    snapshot.
 
     Why this settles races (READ COMMITTED): an UPDATE that finds the row locked by a writer waits for it,
     then re-evaluates its WHERE on the committed version (EvalPlanQual): if the writer changed the column,
@@ -464,7 +465,10 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     if sql is None:
         # Names come from the models' meta, quoted by the backend; every value is a parameter.
         where = " AND ".join([f"{_quoted(connection, meta.pk.column)} = %s",
-                              *(f"{_quoted(connection, f.column)} = %s" for f in scoped),
+                              # IS NOT DISTINCT FROM: the same rows as `=` for the NOT NULL workspace, and no
+                              # index serves it, so a generic plan finds the row by its primary key, never by
+                              # the workspace_id index (as apps/core/models.py `for_workspace_unindexed`)
+                              *(f"{_quoted(connection, f.column)} IS NOT DISTINCT FROM %s" for f in scoped),
                               f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s"])
         if other is not None:
             other_meta, other_field = other

@@ -115,20 +115,17 @@ def known_uuid(text: str) -> uuid.UUID:
 def _uuid(field):
     if field.validators:
         raise Unsupported(f"{field!r}: validators")
-    generic, parse, known = field.run_validation, uuid.UUID, _UUIDS
+    generic, known = field.run_validation, _UUIDS
 
     def check(value):
         if type(value) is not str:
             return generic(value)
-        parsed = known.get(value)
+        parsed = known.get(value)  # the hit inline; a miss parses and remembers through known_uuid
         if parsed is None:
             try:
-                parsed = parse(value)  # what UUID(hex=value) gives, DRF's own call
+                parsed = known_uuid(value)  # what UUID(hex=value) gives, DRF's own call
             except ValueError:
                 raise Unusual from None
-            if len(known) >= _UUIDS_MAX:
-                known.clear()
-            known[value] = parsed
         return parsed
 
     return check

@@ -1,34 +1,24 @@
 """CPU of the parts of a run create and read that the createread step changed, each against its former way, in
 one process (as bench/request_parts.py does for the djtrim step).
 
-Each part runs its former way and its new way alternately, N calls per round, R rounds; printed is the minimum
-over the rounds of the process CPU per call (µs), so the machine's load moves both ways alike and a spike is not
-counted. The former ways are the reference forms the equivalence tests keep (tests/engine/test_run_json.py),
-the general drop (`unset_dropped`), Django's `get_default` per field, and psycopg's C timestamp loader followed
-by Django's `replace`.
+Each part runs its former way and its new way alternately (bench/request_parts.py's runner), N calls per round,
+R rounds; printed is the minimum over the rounds of the process CPU per call (µs), so the machine's load moves
+both ways alike and a spike is not counted. The former ways are the reference forms the equivalence tests keep
+(tests/engine/test_run_json.py), the general drop (`unset_dropped`), Django's `get_default` per field, and
+psycopg's C timestamp loader followed by Django's `replace`.
 
     DJANGO_SETTINGS_MODULE=config.settings.test python bench/create_read_parts.py [-n 2000] [-r 7]
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import os
 import random
 import sys
-import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _timed(fn, n: int) -> float:
-    start = time.process_time()
-    for _ in range(n):
-        fn()
-    return (time.process_time() - start) / n * 1e6
 
 
 def parts() -> dict:
@@ -109,22 +99,11 @@ def parts() -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=2000)
-    parser.add_argument("-r", type=int, default=7)
-    args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    import django
+    """bench/request_parts.py's runner (alternate rounds, minimum per call) over this module's parts."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import request_parts
 
-    django.setup()
-    print(f"{'part':56} {'former µs':>10} {'new µs':>8}")
-    for name, (former, new) in parts().items():
-        best = [float("inf"), float("inf")]
-        for _ in range(args.r):
-            for i, fn in enumerate((former, new)):
-                best[i] = min(best[i], _timed(fn, args.n))
-        print(f"{name:56} {best[0]:10.2f} {best[1]:8.2f}")
+    request_parts.main(parts, __doc__)
 
 
 if __name__ == "__main__":

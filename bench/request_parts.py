@@ -170,8 +170,11 @@ def parts() -> dict:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(parts_of=None, description: str | None = None) -> None:
+    """Time `parts_of()` ({name: (former, new)}, called after django.setup(); this module's `parts` by default),
+    each way alternately, and print the minimum per call. bench/create_read_parts.py runs its parts through it."""
+    parser = argparse.ArgumentParser(description=description or __doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000, help="calls per way per round")
     parser.add_argument("-r", type=int, default=7, help="rounds (the minimum is printed)")
     args = parser.parse_args()
@@ -180,7 +183,7 @@ def main() -> None:
     import django
 
     django.setup()
-    found = parts()
+    found = (parts_of or parts)()
     print(f"load average {os.getloadavg()[0]:.2f}; minimum of {args.r} rounds of {args.n} calls, CPU µs per call")
     print(f"{'part':40} {'former':>8} {'new':>8} {'saved':>8}")
     for name, (former, new) in found.items():

@@ -147,7 +147,11 @@ async def _too_large(send, limit: int) -> None:
 
 def run_wsgi(wsgi_application, environ: dict) -> tuple[str, list, bytes]:
     """Call a WSGI application and collect its answer whole: (status line, header list, body). Shared by this
-    hand-off and config/http_server's threads."""
+    hand-off and config/http_server's threads. An application with `serve` (config/handler.py's Handler) answers
+    the same three itself, without a start_response callback."""
+    serve = getattr(wsgi_application, "serve", None)
+    if serve is not None:
+        return serve(environ)
     started: list = []
 
     def start_response(status, headers, exc_info=None):

@@ -2,7 +2,11 @@
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-application = get_wsgi_application()
+django.setup(set_prefix=False)  # as get_wsgi_application
+
+from config.handler import Handler  # noqa: E402
+
+application = Handler()

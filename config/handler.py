@@ -1,0 +1,157 @@
+"""The WSGI handler both of this project's servers call (config/asgi.py): Django's WSGIHandler, its work around the
+middleware chain done for less in the usual case, with the same effects.
+
+Per request Django's handler sends request_started (Signal.send: a lock, the receivers list walked and filtered
+by sender, its weak references resolved), whose receivers are Django's own `reset_queries` and
+`close_old_connections`, each listing the thread's initialized database connections through asgiref's Local;
+builds the header list through ResponseHeaders' mapping interface (Python calls per header); and the server then
+closes the response, which sends request_finished the same way (`close_old_connections`, `close_caches`,
+`reset_urlconf`). Here:
+
+- both signals call the receivers Signal.send would call, in its order, with the same arguments, found once and
+  found again whenever the signal's receivers list changes (`_Receivers`: a receiver connected or disconnected
+  later, for any sender or this one, is heard as Django would have it heard); when request_started's receivers are
+  Django's two alone, their work is done inline in their order on the connections listed once (the same
+  connections cleared of their query log, then closed when unusable or past CONN_MAX_AGE).
+- the header list is the response's header store as it is (what `items()` yields, in order) when the response
+  sets no cookie; otherwise Django's own list, Set-Cookie lines after.
+- `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
+  start_response callback, and closes the response as HttpResponseBase.close does (resource closers, `closed`,
+  request_finished) when its class does not close otherwise.
+
+The sender of both signals stays WSGIHandler, as before this class, so receivers connected for that sender still
+hear them. Exceptions propagate as from Django's handler (the middleware chain turns a view's into a 500 response;
+the server answers 500 for the rest). tests/core/test_handler.py compares both handlers request by request.
+docs/performance.md, "Tenth step".
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler, get_script_name
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connections, reset_queries
+from django.dispatch.dispatcher import NONE_ID, _make_id
+from django.http.response import HttpResponseBase
+from django.urls import set_script_prefix, set_urlconf
+from django.utils.log import log_response
+
+_base_close = HttpResponseBase.close
+
+
+class _Receivers:
+    """What Signal.send(sender=WSGIHandler, ...) calls: the signal's receivers connected for any sender or for
+    WSGIHandler, in the list's order, weak references resolved at each send (a dead one skipped), as
+    `Signal._live_receivers` finds them; found again whenever the signal's receivers list differs from the copy
+    taken when they were last found (`connect`, `disconnect` and the clearing of dead references all change it;
+    comparing is a C list comparison whose entries are the same objects). With an asynchronous receiver the signal
+    sends itself (Signal.send runs those through async_to_sync)."""
+
+    __slots__ = ("fused", "signal", "state")
+
+    def __init__(self, signal, fused: tuple = ()):
+        self.signal = signal
+        self.fused = fused  # receivers whose work `request_started_send` does inline when they are all there are
+        self.state: tuple = (None, None, False)  # (the list as copied, its receivers or None, they are `fused`)
+
+    def current(self) -> tuple:
+        state = self.state
+        receivers = self.signal.receivers
+        if receivers != state[0]:
+            seen = list(receivers)
+            refs = []
+            for (_, sender_key), ref, is_async in seen:
+                if sender_key in (NONE_ID, _SENDER_ID):
+                    if is_async:
+                        refs = None
+                        break
+                    refs.append(ref)
+            fused = refs is not None and len(refs) == len(self.fused) and all(
+                _resolved(ref) is function for ref, function in zip(refs, self.fused, strict=True))
+            state = self.state = (seen, refs, fused)  # one assignment: another thread sees all three or none
+        return state
+
+    def send(self, **named) -> None:
+        refs = self.current()[1]
+        if refs is None:
+            self.signal.send(sender=WSGIHandler, **named)
+            return
+        for ref in refs:
+            receiver = _resolved(ref)
+            if receiver is not None:
+                receiver(signal=self.signal, sender=WSGIHandler, **named)
+
+
+def _resolved(ref):
+    return ref() if isinstance(ref, weakref.ReferenceType) else ref
+
+
+_SENDER_ID = _make_id(WSGIHandler)
+_started = _Receivers(request_started, (reset_queries, close_old_connections))
+_finished = _Receivers(request_finished)
+
+
+def request_started_send(environ) -> None:
+    """request_started.send(sender=WSGIHandler, environ=environ). With Django's two receivers only, their work
+    inline, in their order, on the thread's initialized connections listed once."""
+    if not _started.current()[2]:
+        _started.send(environ=environ)
+        return
+    initialized = connections.all(initialized_only=True)
+    for conn in initialized:  # reset_queries
+        conn.queries_log.clear()
+    for conn in initialized:  # close_old_connections
+        conn.close_if_unusable_or_obsolete()
+
+
+class Handler(WSGIHandler):
+    """WSGIHandler with `serve` for this project's servers; see the module's docstring."""
+
+    def _response(self, environ):
+        """WSGIHandler.__call__ up to start_response: (response, status line, header list)."""
+        set_script_prefix(get_script_name(environ))
+        request_started_send(environ)
+        request = self.request_class(environ)
+        set_urlconf(settings.ROOT_URLCONF)  # get_response, inline
+        response = self._middleware_chain(request)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        response._handler_class = WSGIHandler
+        status = "%d %s" % (response.status_code, response.reason_phrase)  # noqa: UP031 - Django's very format
+        if response.cookies:
+            headers = [*response.items(),
+                       *(("Set-Cookie", c.output(header="")) for c in response.cookies.values())]
+        else:
+            headers = list(response.headers._store.values())
+        return response, status, headers
+
+    def __call__(self, environ, start_response):
+        response, status, headers = self._response(environ)
+        start_response(status, headers)
+        if getattr(response, "file_to_stream", None) is not None and environ.get("wsgi.file_wrapper"):
+            response.file_to_stream.close = response.close  # as WSGIHandler: the server closes the wrapper
+            response = environ["wsgi.file_wrapper"](response.file_to_stream, response.block_size)
+        return response
+
+    def serve(self, environ) -> tuple[str, list, bytes]:
+        """The answer to `environ` whole, the response closed: what run_wsgi collects from `__call__` (the
+        environ carries no wsgi.file_wrapper)."""
+        response, status, headers = self._response(environ)
+        try:
+            body = b"".join(response)
+        finally:
+            if type(response).close is _base_close:
+                for closer in response._resource_closers:
+                    try:  # noqa: SIM105 - as HttpResponseBase.close, without a context manager per closer
+                        closer()
+                    except Exception:  # noqa: S110
+                        pass
+                response._resource_closers.clear()
+                response.closed = True
+                _finished.send()
+            else:
+                response.close()
+        return status, headers, body

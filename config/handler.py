@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import weakref
 
-from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch.dispatcher import NONE_ID, _make_id
 from django.http.response import HttpResponseBase
-from django.urls import set_script_prefix, set_urlconf
-from django.utils.log import log_response
+from django.urls import set_script_prefix
 
 _base_close = HttpResponseBase.close
 
@@ -114,11 +112,7 @@ class Handler(WSGIHandler):
         set_script_prefix(get_script_name(environ))
         request_started_send(environ)
         request = self.request_class(environ)
-        set_urlconf(settings.ROOT_URLCONF)  # get_response, inline
-        response = self._middleware_chain(request)
-        response._resource_closers.append(request.close)
-        if response.status_code >= 400:
-            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        response = self.get_response(request)
         response._handler_class = WSGIHandler
         status = "%d %s" % (response.status_code, response.reason_phrase)  # noqa: UP031 - Django's very format
         if response.cookies:
@@ -143,7 +137,7 @@ class Handler(WSGIHandler):
         try:
             body = b"".join(response)
         finally:
-            if type(response).close is _base_close:
+            if getattr(response.close, "__func__", None) is _base_close:  # not closed another way (class, instance)
                 for closer in response._resource_closers:
                     try:  # noqa: SIM105 - as HttpResponseBase.close, without a context manager per closer
                         closer()

@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP runs Django's WSGI handler on a pool of threads (config/http_threads.py: one
-reusable database connection per thread); websockets go to the routes the apps declare (Channels).
+"""ASGI entry point: HTTP runs Django's WSGI handler (config/handler.py's Handler) on a pool of threads
+(config/http_threads.py: one reusable database connection per thread); websockets go to the routes the apps
+declare (Channels).
 
 gunicorn's default worker (config/server.py ThreadsWorker) takes the two applications out of this router and
 serves HTTP with the WSGI handler on its own threads, websockets with `websocket_application`."""

@@ -320,11 +320,14 @@ def column_values(connection, entry, column) -> list:
 
 def lookup_values(connection, meta, where: dict) -> list:
     """[meta.get_field(name).get_db_prep_value(value, connection) for name, value in where] (WHERE parameters)."""
-    params = []
     entries = plan(connection, meta, tuple(where), False)
-    for (_, field, _, kind, types, _), value in zip(entries, where.values(), strict=True):
-        params.append(value if kind == _PASS and type(value) in types else field.get_db_prep_value(value, connection))
-    return params
+    return [lookup_value(connection, entry, value) for entry, value in zip(entries, where.values(), strict=True)]
+
+
+def lookup_value(connection, entry, value):
+    """`field.get_db_prep_value(value, connection)` for the field of a `plan` entry (one of `lookup_values`)."""
+    _, field, _, kind, types, _ = entry
+    return value if kind == _PASS and type(value) in types else field.get_db_prep_value(value, connection)
 
 
 def pk_value(connection, obj):

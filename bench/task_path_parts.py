@@ -6,7 +6,10 @@ repeats; no statement is sent (a cursor that records and answers one updated row
 
 - write_together_if: the parameters of a cached set_state's compare-and-swap (a task run Pending → Running:
   its state and decision rows, nine fields set, the workspace scope, the flow run's state id) by the code
-  before the plan (tests/core/test_write_together_if_plan.py `reference_write_together_if`) against the plan.
+  before the plan (tests/core/test_write_plans.py `reference_write_together_if`) against the plan;
+- insert_if: the parameters of a task run create's one statement (the run, if its flow run is in the
+  workspace, and its Pending state) by the code before the plan (`reference_insert_if`) against the plan;
+- uuid4: a new id by uuid.uuid4 against rows.uuid4.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ class _Recorder:
         self.params = params
 
     def fetchone(self):
-        return (1,)
+        return (1, 1)
 
 
 def main() -> None:
@@ -43,7 +46,7 @@ def main() -> None:
     from apps.core import prepared, rows
     from apps.engine.models.runs import FlowRun, OrchestrationDecision, TaskRun, TaskRunState
     from apps.engine.services.run_states import _DECISION_NAMES, _STATE_NAMES
-    from tests.core.test_write_together_if_plan import reference_write_together_if
+    from tests.core.test_write_plans import reference_insert_if, reference_write_together_if
 
     recorder = _Recorder()
     prepared.cursor_for = lambda connection: contextlib.nullcontext(recorder)
@@ -71,6 +74,22 @@ def main() -> None:
             for write in (reference_write_together_if, prepared.write_together_if)),
     }
     pairs["rows alone"] = (inserts, inserts)
+
+    def create_rows():
+        run = rows.new_instance(TaskRun, ("id", "workspace_id", "flow_run_id", "task_key", "dynamic_key", "name",
+                                          "empirical_policy", "tags", "task_inputs"),
+                                (uuid.uuid4(), ws, flow_run_id, "t", "0", "t-0", {"retries": 0}, [], {}))
+        run.state_type, run.state_name, run.state_timestamp, run.expected_start_time = "PENDING", "Pending", now, now
+        state = rows.new_instance(TaskRunState, _STATE_NAMES["task_run"], (
+            uuid.uuid4(), ws, "PENDING", "Pending", now, None, {"task_run_id": str(run.id)}, None, run.id))
+        return run, state
+
+    pairs["insert_if"] = tuple(
+        (lambda write=write: (lambda run, state: write(run, exists=(FlowRun, {"id": flow_run_id, "workspace_id": ws}),
+                                                      dependents=[state]))(*create_rows()))
+        for write in (reference_insert_if, prepared.insert_if))
+    pairs["create rows alone"] = (create_rows, create_rows)
+    pairs["uuid4"] = (uuid.uuid4, rows.uuid4)
     print(f"{'part':<20}{'before µs':>12}{'after µs':>12}")
     for name, (before, after) in pairs.items():
         best = {before: float("inf"), after: float("inf")}

@@ -538,6 +538,43 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     return done
 
 
+@dataclass(frozen=True)
+class _InsertIfPlan:
+    """What `insert_if` works from for one shape of call, worked out once: the statement, the `rows.plan`
+    entries of the `exists` columns and of each row's columns (the row's, then its dependents')."""
+
+    sql: str
+    where: list
+    rows: tuple
+
+
+_insert_if_plans: dict = {}
+
+
+def _insert_if_plan(connection, obj, meta, names: tuple, dependents) -> _InsertIfPlan:
+    """The plan of an `insert_if` of this shape (models and `exists` columns), cached."""
+    key = (type(obj), meta, names, tuple(map(type, dependents)), connection.alias, connection.vendor)
+    found = _insert_if_plans.get(key)
+    if found is not None:
+        return found
+    # Names come from the models' meta, quoted by the backend; every value is a parameter.
+    # The other columns (the workspace) IS NOT DISTINCT FROM, which no index serves: every plan, a generic
+    # one too, finds the row by its primary key (WorkspaceScopedManager.by_pk_for_workspace).
+    fields = [meta.get_field(n) for n in names]
+    guard = " AND ".join(f"{_quoted(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
+                         for f in fields)
+    parts = [f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {guard})",  # noqa: S608
+             f"r AS ({_head(connection, obj)} SELECT {_typed_marks(connection, obj)} WHERE EXISTS "  # noqa: S608
+             "(SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]
+    parts += [f"d{n} AS ({_head(connection, d)} SELECT {_typed_marks(connection, d)} FROM r)"  # noqa: S608
+              for n, d in enumerate(dependents)]
+    found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
+    plan = _insert_if_plans[key] = _InsertIfPlan(
+        sql=f"WITH {', '.join(parts)} {found_inserted}", where=rows.plan(connection, meta, names, False),
+        rows=tuple(rows.plan(connection, row._meta, None, True) for row in (obj, *dependents)))
+    return plan
+
+
 def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple[bool, bool]:
     """INSERT `obj` only if the row `exists` names (a model and column values: its primary key and e.g. its
     workspace, matched as Django's `exact` matches them) is there, skipping a row that violates a unique
@@ -555,26 +592,13 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
             for row in dependents if inserted else ():
                 insert(row)
         return True, inserted
-    key = ("insert_if", obj._meta.label, meta.label, tuple(where), tuple(d._meta.label for d in dependents))
-    sql = _write_sql.get(key)
-    if sql is None:
-        # Names come from the models' meta, quoted by the backend; every value is a parameter.
-        # The other columns (the workspace) IS NOT DISTINCT FROM, which no index serves: every plan, a generic
-        # one too, finds the row by its primary key (WorkspaceScopedManager.by_pk_for_workspace).
-        fields = [meta.get_field(n) for n in where]
-        guard = " AND ".join(f"{_quoted(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
-                             for f in fields)
-        parts = [f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {guard})",  # noqa: S608
-                 f"r AS ({_head(connection, obj)} SELECT {_typed_marks(connection, obj)} WHERE EXISTS "  # noqa: S608
-                 "(SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]
-        parts += [f"d{n} AS ({_head(connection, d)} SELECT {_typed_marks(connection, d)} FROM r)"  # noqa: S608
-                  for n, d in enumerate(dependents)]
-        found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
-        sql = _write_sql[key] = f"WITH {', '.join(parts)} {found_inserted}"
-    params = rows.lookup_values(connection, meta, where)
-    params += [value for row in (obj, *dependents) for value in _values(connection, row)]
+    plan = _insert_if_plan(connection, obj, meta, tuple(where), dependents)
+    params = [rows.lookup_value(connection, entry, value) for entry, value in zip(plan.where, where.values(),
+                                                                                  strict=True)]
+    for row, entries in zip((obj, *dependents), plan.rows, strict=True):
+        params += rows.values(connection, row, entries, True)
     with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(plan.sql, params)
         found, inserted = cursor.fetchone()
     if inserted:
         _saved(connection, [obj, *dependents])

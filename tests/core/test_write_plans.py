@@ -1,7 +1,8 @@
-"""`write_together_if` works from a plan per shape of call (apps/core/prepared.py `_swap_plan`: the statement
-and each parameter's preparation, worked out once): it must send the same statement with the same parameters
-(values and types) as the code it replaced, kept here as the specification, for every shape the engine uses
-and many generated ones (models, fields set, scope, the `also` row, guard values of each kind)."""
+"""`write_together_if` and `insert_if` work from a plan per shape of call (apps/core/prepared.py `_swap_plan`,
+`_insert_if_plan`: the statement and each parameter's preparation, worked out once): each must send the same
+statement with the same parameters (values and types) as the code it replaced, kept here as the
+specification, for the shapes the engine uses and many generated ones (models, fields set, scope, the `also`
+row, guard values of each kind; the rows and dependents of a create)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from apps.core import prepared
+from apps.core import prepared, rows
 from apps.engine.models.runs import FlowRun, FlowRunState, OrchestrationDecision, TaskRun, TaskRunState
 
 NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
@@ -70,6 +71,35 @@ def reference_write_together_if(inserts, row, fields, *, unchanged, value, scope
     return done
 
 
+def reference_insert_if(obj, *, exists, dependents=()):
+    """insert_if's PostgreSQL way before its plan (prepared.py at a79c577), kept as the specification."""
+    connection = connections["default"]
+    model, where = exists
+    meta = model._meta
+    key = ("insert_if", obj._meta.label, meta.label, tuple(where), tuple(d._meta.label for d in dependents))
+    sql = _reference_sql.get(key)
+    if sql is None:
+        q = prepared._quoted
+        fields = [meta.get_field(n) for n in where]
+        guard = " AND ".join(f"{q(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
+                             for f in fields)
+        parts = [f"g AS (SELECT 1 FROM {q(connection, meta.db_table)} WHERE {guard})",
+                 f"r AS ({prepared._head(connection, obj)} SELECT {prepared._typed_marks(connection, obj)} WHERE "
+                 "EXISTS (SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]
+        parts += [f"d{n} AS ({prepared._head(connection, d)} SELECT {prepared._typed_marks(connection, d)} FROM r)"
+                  for n, d in enumerate(dependents)]
+        found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
+        sql = _reference_sql[key] = f"WITH {', '.join(parts)} {found_inserted}"
+    params = rows.lookup_values(connection, meta, where)
+    params += [value for row in (obj, *dependents) for value in prepared._values(connection, row)]
+    with prepared.cursor_for(connection) as cursor:
+        cursor.execute(sql, params)
+        found, inserted = cursor.fetchone()
+    if inserted:
+        prepared._saved(connection, [obj, *dependents])
+    return bool(found), bool(inserted)
+
+
 class _Recorder:
     """A cursor that records what it is given and answers that one row was updated."""
 
@@ -80,7 +110,7 @@ class _Recorder:
         self.sent.append((sql, [(type(p), p if not hasattr(p, "obj") else (p.obj, p.dumps)) for p in params]))
 
     def fetchone(self):
-        return (1,)
+        return (1, 1)
 
 
 def _sent_by(write, monkeypatch, make_args):
@@ -162,3 +192,56 @@ def test_an_unknown_field_still_fails_as_before(monkeypatch):
             write([], run, ["no_such_field"], unchanged="state_id", value=None)
         assert type(raised.value).__name__ == "FieldDoesNotExist"
     assert connection.vendor == "postgresql"
+
+
+def _creates(seed: int):
+    """A task run create's insert_if (the run, its first state as dependent), or a generated variant: another
+    `exists` (id alone, id and workspace, as ids or strings), no dependents or two, a flow run create's rows."""
+    rng = random.Random(seed)
+    ws, parent = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
+    names = rng.choice([("id", "workspace_id"), ("id",), ("workspace_id", "id")])
+    spelled = rng.choice([lambda v: v, str])
+    n_dependents = rng.choice([0, 1, 1, 2])
+    kind = rng.choice(["task_run", "task_run", "flow_run"])
+
+    def make():
+        r = random.Random(seed)
+        run_id = uuid.UUID(int=r.getrandbits(128))
+        if kind == "task_run":
+            obj = rows.new_instance(TaskRun, ("id", "workspace_id", "flow_run_id", "task_key", "dynamic_key", "name",
+                                              "empirical_policy", "tags", "task_inputs", "cache_key"),
+                                    (run_id, ws, parent, "t", str(r.randint(0, 9)), "t-0", {"retries": r.randint(0, 3)},
+                                     r.choice([[], ["a", "b"]]), {"x": [{"input_type": "parameter", "name": "x"}]},
+                                     r.choice([None, "key"])))
+            state_model = TaskRunState
+        else:
+            obj = FlowRun(id=run_id, workspace_id=ws, flow_id=parent, name=f"run-{seed}", parameters={"p": r.random()})
+            state_model = FlowRunState
+        obj.state_type, obj.state_name, obj.state_timestamp = "PENDING", "Pending", NOW
+        dependents = []
+        for _ in range(n_dependents):
+            state = state_model(id=uuid.UUID(int=r.getrandbits(128)), workspace_id=ws, type="PENDING", name="Pending",
+                                timestamp=NOW, state_details={"k": r.random()})
+            setattr(state, f"{kind}_id", run_id)
+            dependents.append(state)
+        where = {name: spelled(parent if name == "id" else ws) for name in names}
+        return obj, (FlowRun, where), dependents
+
+    return make
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", range(100))
+def test_the_insert_plan_sends_what_the_reference_sends(seed, monkeypatch):
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+    make = _creates(seed)
+    for _ in range(2):  # the plan's first (building) call and a cached one
+        sent = []
+        for insert_if in (reference_insert_if, prepared.insert_if):
+            recorder = _Recorder()
+            monkeypatch.setattr(prepared, "cursor_for", lambda c, recorder=recorder: contextlib.nullcontext(recorder))
+            obj, exists, dependents = make()
+            answer = insert_if(obj, exists=exists, dependents=dependents)
+            sent.append((answer, recorder.sent, [(o._state.adding, o._state.db) for o in (obj, *dependents)]))
+        assert sent[0] == sent[1]
+        assert sent[0][1]

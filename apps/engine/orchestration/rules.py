@@ -258,7 +258,9 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
             continue
         if has_before:
             rule.before(ctx)
-        entered.append((rule, universal, has_after, has_cleanup, own_still_valid))
+        if has_after or has_cleanup or (own_still_valid and not universal):
+            # (a rule with neither hook, nor a still_valid of its own to call, would do nothing below)
+            entered.append((rule, universal, has_after, has_cleanup, own_still_valid))
 
     if ctx.proposed is not None:
         for before in plan.bookkeeping_before:
@@ -278,8 +280,12 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
         if universal:
             if ctx.wrote_state and has_after:
                 rule.after(ctx)
-        elif rule.still_valid() if own_still_valid else (
-                _type(ctx.initial) == rule.from_type and _type(ctx.proposed) == rule.to_type):
+            continue
+        # Rule.still_valid, inline unless the rule has its own (`to_type` as the rule may have decided it)
+        current, proposed = ctx.initial, ctx.proposed
+        if rule.still_valid() if own_still_valid else (
+                (current.type if current is not None else None) == rule.from_type
+                and (proposed.type if proposed is not None else None) == rule.to_type):
             if has_after:
                 rule.after(ctx)
         elif has_cleanup:

@@ -184,7 +184,9 @@ class PreparedQuery:
                 self._compiled[key] = compiled
         params = list(compiled.params)
         for position, index, convert in compiled.slots:
-            params[position] = convert(values[index])
+            value = values[index]
+            # `_as_uuid` of a UUID is the UUID itself: inline for the usual argument (an id)
+            params[position] = value if convert is _as_uuid and type(value) is uuid.UUID else convert(value)
         with cursor_for(connection) as cursor:
             if self._server_prepared or not isinstance(cursor, _PreparingCursor):
                 cursor.execute(compiled.sql, params)

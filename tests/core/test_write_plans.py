@@ -156,7 +156,8 @@ def _shapes(seed: int):
         state = state_model(id=uuid.UUID(int=r.getrandbits(128)), workspace_id=ws, type="RUNNING",
                             name="Running", timestamp=NOW, state_details={"k": seeds[1]}, data=seeds[2])
         setattr(state, f"{kind}_id", run_id)
-        decision = OrchestrationDecision(workspace_id=ws, initial_state_type="PENDING", proposed_state_type="RUNNING",
+        decision = OrchestrationDecision(id=uuid.UUID(int=r.getrandbits(128)), workspace_id=ws,
+                                         initial_state_type="PENDING", proposed_state_type="RUNNING",
                                          proposed_state_name="Running", decision="ACCEPT", rule="CoreTaskPolicy",
                                          reason="No rule objected.", state_id=state.id, details={})
         setattr(decision, f"{kind}_id", run_id)
@@ -175,8 +176,6 @@ def _shapes(seed: int):
 def test_the_plan_sends_what_the_reference_sends(seed, monkeypatch):
     monkeypatch.setattr(timezone, "now", lambda: NOW)
     make_args = _shapes(seed)
-    # The decision's default id is a fresh uuid4 per instance: the same one for both ways
-    monkeypatch.setattr(OrchestrationDecision._meta.pk, "default", lambda: uuid.UUID(int=seed))
     for _ in range(2):  # the plan's first (building) call and a cached one
         reference = _sent_by(reference_write_together_if, monkeypatch, make_args)
         planned = _sent_by(prepared.write_together_if, monkeypatch, make_args)

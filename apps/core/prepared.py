@@ -452,7 +452,7 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str
                also: tuple | None) -> _SwapPlan:
     """The plan of a `write_together_if` call of this shape (models, fields, guards), cached: the SQL depends
     only on them, and each parameter's preparation only on its field (rows.plan)."""
-    key = (tuple(map(type, inserts)), type(row), tuple(fields), unchanged, scope, also and (also[0], also[2]),
+    key = (tuple(map(type, inserts)), type(row), tuple(fields), unchanged, tuple(scope), also and (also[0], also[2]),
            connection.alias, connection.vendor)
     found = _swap_plans.get(key)
     if found is not None:

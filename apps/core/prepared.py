@@ -184,7 +184,9 @@ class PreparedQuery:
                 self._compiled[key] = compiled
         params = list(compiled.params)
         for position, index, convert in compiled.slots:
-            params[position] = convert(values[index])
+            value = values[index]
+            # `_as_uuid` of a UUID is the UUID itself: inline for the usual argument (an id)
+            params[position] = value if convert is _as_uuid and type(value) is uuid.UUID else convert(value)
         with cursor_for(connection) as cursor:
             if self._server_prepared or not isinstance(cursor, _PreparingCursor):
                 cursor.execute(compiled.sql, params)
@@ -429,6 +431,72 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
     _saved(connection, inserts)
 
 
+@dataclass(frozen=True)
+class _SwapPlan:
+    """What `write_together_if` works from for one shape of call, worked out once: the statement and the
+    `rows.plan` entries its parameters are made by, in the statement's order."""
+
+    sql: str
+    update: list  # the SET fields of the row
+    pk: tuple  # the row's primary key
+    scope: tuple  # the `scope` fields
+    guard: tuple  # the `unchanged` field
+    other: tuple | None  # the `also` row's primary key and field
+    inserts: tuple  # per row of `inserts`, its columns
+
+
+_swap_plans: dict = {}
+
+
+def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str, scope: tuple[str, ...],
+               also: tuple | None) -> _SwapPlan:
+    """The plan of a `write_together_if` call of this shape (models, fields, guards), cached: the SQL depends
+    only on them, and each parameter's preparation only on its field (rows.plan)."""
+    key = (tuple(map(type, inserts)), type(row), tuple(fields), unchanged, tuple(scope), also and (also[0], also[2]),
+           connection.alias, connection.vendor)
+    found = _swap_plans.get(key)
+    if found is not None:
+        return found
+    meta = row._meta
+    guard_field = meta.get_field(unchanged)
+    scoped = [meta.get_field(name) for name in scope]
+    other = None
+    if also is not None:
+        other_model, _, other_name, _ = also
+        other = (other_model._meta, other_model._meta.get_field(other_name))
+    # Names come from the models' meta, quoted by the backend; every value is a parameter.
+    where = " AND ".join([f"{_quoted(connection, meta.pk.column)} = %s",
+                          # IS NOT DISTINCT FROM: the same rows as `=` for the NOT NULL workspace, and no
+                          # index serves it, so a generic plan finds the row by its primary key, never by
+                          # the workspace_id index (as apps/core/models.py `for_workspace_unindexed`)
+                          *(f"{_quoted(connection, f.column)} IS NOT DISTINCT FROM %s" for f in scoped),
+                          f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s"])
+    if other is not None:
+        other_meta, other_field = other
+        where += (f" AND EXISTS (SELECT 1 FROM {_quoted(connection, other_meta.db_table)} "  # noqa: S608
+                  f"WHERE {_quoted(connection, other_meta.pk.column)} = %s "
+                  f"AND {_quoted(connection, other_field.column)} IS NOT DISTINCT FROM %s)")
+    if fields:
+        guard = "g AS (UPDATE {} SET {} WHERE {} RETURNING 1)".format(  # noqa: S608
+            _quoted(connection, meta.db_table),
+            ", ".join(f"{_quoted(connection, meta.get_field(n).column)} = %s" for n in fields), where)
+    else:
+        guard = f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {where})"  # noqa: S608
+    parts = [guard] + [f"i{n} AS ({_head(connection, o)} SELECT {_typed_marks(connection, o)} "  # noqa: S608
+                       "WHERE EXISTS (SELECT 1 FROM g))" for n, o in enumerate(inserts)]
+
+    def entry(model_meta, field):
+        return rows.plan(connection, model_meta, (field.name,), False)[0]
+
+    plan = _swap_plans[key] = _SwapPlan(
+        sql=f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)",  # noqa: S608
+        update=rows.plan(connection, meta, tuple(fields), False), pk=entry(meta, meta.pk),
+        scope=tuple(entry(meta, f) for f in scoped), guard=entry(meta, guard_field),
+        other=other and (entry(other[0], other[0].pk), entry(*other)),
+        inserts=tuple(rows.plan(connection, o._meta, None, True) for o in inserts))
+    return plan
+
+
 def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, value, scope: tuple[str, ...] = (),
                       also: tuple | None = None) -> bool:
     """Compare-and-swap: `write_together(inserts, row, fields)` in one statement, but only if the column of
@@ -452,53 +520,61 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     connection = connections["default"]
     if connection.vendor != "postgresql":
         raise NotImplementedError("write_together_if needs PostgreSQL.")
-    meta = row._meta
-    guard_field = meta.get_field(unchanged)
-    scoped = [meta.get_field(name) for name in scope]
-    other = None
-    if also is not None:
-        other_model, other_pk, other_name, other_value = also
-        other = (other_model._meta, other_model._meta.get_field(other_name))
-    key = ("together_if", tuple(o._meta.label for o in inserts), meta.label, tuple(fields), unchanged, tuple(scope),
-           other and (other[0].label, other[1].name))
-    sql = _write_sql.get(key)
-    if sql is None:
-        # Names come from the models' meta, quoted by the backend; every value is a parameter.
-        where = " AND ".join([f"{_quoted(connection, meta.pk.column)} = %s",
-                              # IS NOT DISTINCT FROM: the same rows as `=` for the NOT NULL workspace, and no
-                              # index serves it, so a generic plan finds the row by its primary key, never by
-                              # the workspace_id index (as apps/core/models.py `for_workspace_unindexed`)
-                              *(f"{_quoted(connection, f.column)} IS NOT DISTINCT FROM %s" for f in scoped),
-                              f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s"])
-        if other is not None:
-            other_meta, other_field = other
-            where += (f" AND EXISTS (SELECT 1 FROM {_quoted(connection, other_meta.db_table)} "  # noqa: S608
-                      f"WHERE {_quoted(connection, other_meta.pk.column)} = %s "
-                      f"AND {_quoted(connection, other_field.column)} IS NOT DISTINCT FROM %s)")
-        if fields:
-            guard = "g AS (UPDATE {} SET {} WHERE {} RETURNING 1)".format(  # noqa: S608
-                _quoted(connection, meta.db_table),
-                ", ".join(f"{_quoted(connection, meta.get_field(n).column)} = %s" for n in fields), where)
-        else:
-            guard = f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {where})"  # noqa: S608
-        parts = [guard] + [f"i{n} AS ({_head(connection, o)} SELECT {_typed_marks(connection, o)} "  # noqa: S608
-                           "WHERE EXISTS (SELECT 1 FROM g))" for n, o in enumerate(inserts)]
-        sql = _write_sql[key] = f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)"  # noqa: S608
+    plan = _swap_plan(connection, inserts, row, fields, unchanged, scope, also)
     # The SET values (if any), then the primary key (as `_update_values`), the scope's, the guards' values.
-    params = _update_values(connection, row, fields)
-    params += [f.get_db_prep_value(getattr(row, f.attname), connection) for f in scoped]
-    params.append(guard_field.get_db_prep_value(value, connection))
-    if other is not None:
-        other_meta, other_field = other
-        params.append(other_meta.pk.get_db_prep_value(other_pk, connection))
-        params.append(other_field.get_db_prep_value(other_value, connection))
-    params += [v for obj in inserts for v in _values(connection, obj)]
+    params = rows.values(connection, row, plan.update, False)
+    params.append(rows.lookup_value(connection, plan.pk, row.pk))
+    for entry in plan.scope:
+        params.append(rows.lookup_value(connection, entry, getattr(row, entry[0])))
+    params.append(rows.lookup_value(connection, plan.guard, value))
+    if also is not None:
+        params.append(rows.lookup_value(connection, plan.other[0], also[1]))
+        params.append(rows.lookup_value(connection, plan.other[1], also[3]))
+    for obj, entries in zip(inserts, plan.inserts, strict=True):
+        params += rows.values(connection, obj, entries, True)
     with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(plan.sql, params)
         done = cursor.fetchone()[0] == 1
     if done:
         _saved(connection, inserts)
     return done
+
+
+@dataclass(frozen=True)
+class _InsertIfPlan:
+    """What `insert_if` works from for one shape of call, worked out once: the statement, the `rows.plan`
+    entries of the `exists` columns and of each row's columns (the row's, then its dependents')."""
+
+    sql: str
+    where: list
+    rows: tuple
+
+
+_insert_if_plans: dict = {}
+
+
+def _insert_if_plan(connection, obj, meta, names: tuple, dependents) -> _InsertIfPlan:
+    """The plan of an `insert_if` of this shape (models and `exists` columns), cached."""
+    key = (type(obj), meta, names, tuple(map(type, dependents)), connection.alias, connection.vendor)
+    found = _insert_if_plans.get(key)
+    if found is not None:
+        return found
+    # Names come from the models' meta, quoted by the backend; every value is a parameter.
+    # The other columns (the workspace) IS NOT DISTINCT FROM, which no index serves: every plan, a generic
+    # one too, finds the row by its primary key (WorkspaceScopedManager.by_pk_for_workspace).
+    fields = [meta.get_field(n) for n in names]
+    guard = " AND ".join(f"{_quoted(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
+                         for f in fields)
+    parts = [f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {guard})",  # noqa: S608
+             f"r AS ({_head(connection, obj)} SELECT {_typed_marks(connection, obj)} WHERE EXISTS "  # noqa: S608
+             "(SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]
+    parts += [f"d{n} AS ({_head(connection, d)} SELECT {_typed_marks(connection, d)} FROM r)"  # noqa: S608
+              for n, d in enumerate(dependents)]
+    found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
+    plan = _insert_if_plans[key] = _InsertIfPlan(
+        sql=f"WITH {', '.join(parts)} {found_inserted}", where=rows.plan(connection, meta, names, False),
+        rows=tuple(rows.plan(connection, row._meta, None, True) for row in (obj, *dependents)))
+    return plan
 
 
 def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple[bool, bool]:
@@ -518,26 +594,13 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
             for row in dependents if inserted else ():
                 insert(row)
         return True, inserted
-    key = ("insert_if", obj._meta.label, meta.label, tuple(where), tuple(d._meta.label for d in dependents))
-    sql = _write_sql.get(key)
-    if sql is None:
-        # Names come from the models' meta, quoted by the backend; every value is a parameter.
-        # The other columns (the workspace) IS NOT DISTINCT FROM, which no index serves: every plan, a generic
-        # one too, finds the row by its primary key (WorkspaceScopedManager.by_pk_for_workspace).
-        fields = [meta.get_field(n) for n in where]
-        guard = " AND ".join(f"{_quoted(connection, f.column)} {'=' if f.primary_key else 'IS NOT DISTINCT FROM'} %s"
-                             for f in fields)
-        parts = [f"g AS (SELECT 1 FROM {_quoted(connection, meta.db_table)} WHERE {guard})",  # noqa: S608
-                 f"r AS ({_head(connection, obj)} SELECT {_typed_marks(connection, obj)} WHERE EXISTS "  # noqa: S608
-                 "(SELECT 1 FROM g) ON CONFLICT DO NOTHING RETURNING 1)"]
-        parts += [f"d{n} AS ({_head(connection, d)} SELECT {_typed_marks(connection, d)} FROM r)"  # noqa: S608
-                  for n, d in enumerate(dependents)]
-        found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
-        sql = _write_sql[key] = f"WITH {', '.join(parts)} {found_inserted}"
-    params = rows.lookup_values(connection, meta, where)
-    params += [value for row in (obj, *dependents) for value in _values(connection, row)]
+    plan = _insert_if_plan(connection, obj, meta, tuple(where), dependents)
+    params = [rows.lookup_value(connection, entry, value) for entry, value in zip(plan.where, where.values(),
+                                                                                  strict=True)]
+    for row, entries in zip((obj, *dependents), plan.rows, strict=True):
+        params += rows.values(connection, row, entries, True)
     with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(plan.sql, params)
         found, inserted = cursor.fetchone()
     if inserted:
         _saved(connection, [obj, *dependents])

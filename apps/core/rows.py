@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
+import threading
 import uuid
 
+from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import (
     BooleanField,
     CharField,
@@ -38,7 +41,7 @@ from django.db.models import (
     UUIDField,
 )
 from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute, ForwardManyToOneDescriptor
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
@@ -130,18 +133,62 @@ def new_instance_builder(model, names: tuple):
 _CONSTANT, _MADE = "constant", "made"
 
 
+# --- ids -------------------------------------------------------------------------------------------------
+class _RandomBytes(threading.local):
+    """Per thread: random bytes read ahead for `uuid4`, and how many of them are used."""
+
+    buffer = b""
+    used = 0
+
+
+_random = _RandomBytes()
+_READ_AHEAD = 16 * 64  # bytes: ids per os.urandom call
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # the variant's and the version's bits of the int
+_V4_SET = (0x8000 << 48) | (4 << 76)  # RFC 4122 variant, version 4: what UUID(bytes=…, version=4) sets
+_new_object, _set_attribute, _SAFETY_UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
+def uuid4() -> uuid.UUID:
+    """A random (version 4) UUID, as `uuid.uuid4()` makes one (`UUID(bytes=os.urandom(16), version=4)`): the
+    same CSPRNG bytes, variant and version bits and resulting object, but the bytes read 64 ids at a time (one
+    getrandom call instead of one per id) and the UUID set up without `UUID.__init__`'s argument checks: half
+    the CPU of an id (a set_state makes two, a create two). Thread-safe (each thread has its own bytes) and
+    fork-safe: a child forgets the bytes read before the fork (`_forget_random_bytes`), so a parent and the
+    children gunicorn forks after preloading never hand out the same ones."""
+    local = _random
+    buffer, used = local.buffer, local.used
+    if used == len(buffer):
+        buffer, used = local.buffer, local.used = os.urandom(_READ_AHEAD), 0
+    local.used = used + 16
+    made = _new_object(uuid.UUID)
+    _set_attribute(made, "int", int.from_bytes(buffer[used:used + 16]) & _V4_CLEAR | _V4_SET)
+    _set_attribute(made, "is_safe", _SAFETY_UNKNOWN)
+    return made
+
+
+def _forget_random_bytes() -> None:
+    # In a child, the only thread is the one that forked: its bytes are the only ones the child could reuse.
+    _random.buffer, _random.used = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random_bytes)
+
+
 def _default_of(field) -> tuple[str, object]:
     """(_CONSTANT, value) when `field.get_default()` gives the same object on every call, else (_MADE, a function
     giving what it gives). Django's `Field.get_default` (ForeignKey's too, which only unwraps a model instance)
     returns, without a `db_default`: the `default` itself when it is not callable, NULL's None or the empty
     string when there is none (the same immutable value every time, worked out once here rather than by two
-    calls per field and instance); a callable `default` is called afresh each time (dict, list, uuid4...)."""
+    calls per field and instance); a callable `default` is called afresh each time (dict, list, uuid4...: Python's
+    `uuid.uuid4` as `uuid4` below, which makes the same kind of id for less)."""
     getter = type(field).get_default
     if field.has_db_default() or getter not in (Field.get_default, ForeignKey.get_default):
         return _MADE, field.get_default
     if not field.has_default():
         return _CONSTANT, field.get_default()  # None or "": Django's rule for a field without a default
     if callable(field.default):
+        if field.default is uuid.uuid4 and getter is Field.get_default:
+            return _MADE, uuid4  # the same kind of id, made faster
         return _MADE, field.default if getter is Field.get_default else field.get_default
     if getter is Field.get_default:
         return _CONSTANT, field.default
@@ -168,6 +215,56 @@ def init_signals_quiet(models) -> bool:
     if not pre_init.receivers and not post_init.receivers:
         return True
     return not any(pre_init.has_listeners(m) or post_init.has_listeners(m) for m in models)
+
+
+# --- relations set ---------------------------------------------------------------------------------------
+_forward_plans: dict = {}
+
+
+def _forward_plan(model, name: str):
+    """(column attname, target attname, cache name, target model) when `obj.<name> = value` on an instance of
+    `model` is Django's own ForwardManyToOneDescriptor.__set__ of a one-column ForeignKey (not one-to-one)
+    whose column has Django's own descriptor; else None."""
+    descriptor = _class_attribute(model, name)
+    if type(descriptor) is not ForwardManyToOneDescriptor:
+        return None
+    field = descriptor.field
+    if not field.remote_field.multiple or len(field.related_fields) != 1:
+        return None
+    column, target = field.related_fields[0]
+    if type(_class_attribute(model, column.attname)) is not ForeignKeyDeferredAttribute:
+        return None
+    return column.attname, target.attname, field.cache_name, field.remote_field.model._meta.concrete_model
+
+
+def set_forward(obj, name: str, value) -> None:
+    """`setattr(obj, name, value)` for a ForeignKey `name` (a state row onto its run): what Django's descriptor
+    does, without its call chain (the router's db_for_write twice and allow_relation, the column's descriptor,
+    the cache helpers), when no database router is configured and `value` is an instance of the related model
+    itself: each `_state.db` left None becomes the other's (or the default alias), as db_for_write without
+    routers gives; the column takes the target's value and the relation cache `value`. Anything else (no
+    routers check to skip, None, another class, another kind of relation, two databases) goes through
+    setattr, which also raises Django's own errors. tests/core/test_set_forward.py compares both ways."""
+    model = type(obj)
+    key = (model, name)
+    plan = _forward_plans.get(key, _forward_plans)
+    if plan is _forward_plans:
+        plan = _forward_plans[key] = _forward_plan(model, name)
+    if plan is None or value is None or type(value) is not plan[3] or router.routers:
+        setattr(obj, name, value)
+        return
+    column, target, cache_name, _ = plan
+    state, value_state = obj._state, value._state
+    if state.db is None:
+        state.db = value_state.db or DEFAULT_DB_ALIAS
+    if value_state.db is None:
+        value_state.db = state.db or DEFAULT_DB_ALIAS
+    if state.db != value_state.db:
+        setattr(obj, name, value)  # Django's allow_relation refuses it: its error
+        return
+    attributes = value.__dict__
+    obj.__dict__[column] = attributes[target] if target in attributes else getattr(value, target)
+    state.fields_cache[cache_name] = value
 
 
 # --- parameters ------------------------------------------------------------------------------------------
@@ -320,11 +417,14 @@ def column_values(connection, entry, column) -> list:
 
 def lookup_values(connection, meta, where: dict) -> list:
     """[meta.get_field(name).get_db_prep_value(value, connection) for name, value in where] (WHERE parameters)."""
-    params = []
     entries = plan(connection, meta, tuple(where), False)
-    for (_, field, _, kind, types, _), value in zip(entries, where.values(), strict=True):
-        params.append(value if kind == _PASS and type(value) in types else field.get_db_prep_value(value, connection))
-    return params
+    return [lookup_value(connection, entry, value) for entry, value in zip(entries, where.values(), strict=True)]
+
+
+def lookup_value(connection, entry, value):
+    """`field.get_db_prep_value(value, connection)` for the field of a `plan` entry (one of `lookup_values`)."""
+    _, field, _, kind, types, _ = entry
+    return value if kind == _PASS and type(value) in types else field.get_db_prep_value(value, connection)
 
 
 def pk_value(connection, obj):

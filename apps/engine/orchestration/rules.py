@@ -21,6 +21,7 @@ locked, nothing written yet) that raises `NeedsLock` and the set_state starts ag
 from __future__ import annotations
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -167,10 +168,10 @@ class Rule:
 
 class Bookkeeping:
     """A transform that runs on every transition that writes a state (Prefect's universal transforms):
-    timestamps, run counts, durations. `before` sees the final proposal; `after` the written state."""
+    timestamps, run counts, durations. `before` sees the final proposal; `after` the written state.
 
-    def __init__(self, ctx: OrchestrationContext):
-        self.ctx = ctx
+    Stateless: everything a hook needs is in the context it is given, so one instance per policy serves every
+    transition, in every thread (`Policy.plan`), rather than a new one per transform and set_state."""
 
     @property
     def name(self) -> str:
@@ -191,13 +192,12 @@ def _overrides(cls, base, name: str) -> bool:
 class _Plan:
     """What `orchestrate` runs for one policy and one (from, to) pair, worked out once: the applicable rules,
     each as (class, universal, overrides `before`, overrides `after`, overrides `cleanup`, own `still_valid`),
-    and the bookkeeping with a `before` or an `after` of its own. A hook left as the base's no-op is not
-    called (calling it would do nothing)."""
+    and the bookkeeping hooks of their own (bound methods of the policy's one instance per transform). A hook
+    left as the base's no-op is not called (calling it would do nothing)."""
 
     rules: tuple
-    bookkeeping: tuple
-    bookkeeping_before: tuple  # indexes into `bookkeeping`, in order
-    bookkeeping_after: tuple  # indexes into `bookkeeping`, in reverse order
+    bookkeeping_before: tuple  # in policy order
+    bookkeeping_after: tuple  # in reverse order
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,11 @@ class Policy:
     rules: tuple
     bookkeeping: tuple
     _plans: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
+
+    @functools.cached_property
+    def transforms(self) -> list[Bookkeeping]:
+        """One instance of each bookkeeping transform (they are stateless), shared by every plan."""
+        return [transform() for transform in self.bookkeeping]
 
     def rules_for(self, from_type, to_type) -> list[type[Rule]]:
         return [rule for rule in self.rules if rule.applies(from_type, to_type)]
@@ -220,12 +225,12 @@ class Policy:
             rules = tuple((rule, rule.universal, _overrides(rule, Rule, "before"), _overrides(rule, Rule, "after"),
                            _overrides(rule, Rule, "cleanup"), _overrides(rule, Rule, "still_valid"))
                           for rule in self.rules_for(from_type, to_type))
-            bookkeeping = tuple(self.bookkeeping)
+            transforms = self.transforms
             plan = self._plans[(from_type, to_type)] = _Plan(
-                rules=rules, bookkeeping=bookkeeping,
-                bookkeeping_before=tuple(n for n, t in enumerate(bookkeeping) if _overrides(t, Bookkeeping, "before")),
-                bookkeeping_after=tuple(n for n, t in reversed(list(enumerate(bookkeeping)))
-                                        if _overrides(t, Bookkeeping, "after")))
+                rules=rules,
+                bookkeeping_before=tuple(t.before for t in transforms if _overrides(type(t), Bookkeeping, "before")),
+                bookkeeping_after=tuple(t.after for t in reversed(transforms)
+                                        if _overrides(type(t), Bookkeeping, "after")))
         return plan
 
 
@@ -253,18 +258,19 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
             continue
         if has_before:
             rule.before(ctx)
-        entered.append((rule, universal, has_after, has_cleanup, own_still_valid))
+        if has_after or has_cleanup or (own_still_valid and not universal):
+            # (a rule with neither hook, nor a still_valid of its own to call, would do nothing below)
+            entered.append((rule, universal, has_after, has_cleanup, own_still_valid))
 
     if ctx.proposed is not None:
-        transforms = [transform(ctx) for transform in plan.bookkeeping]
-        for n in plan.bookkeeping_before:
-            transforms[n].before(ctx)
+        for before in plan.bookkeeping_before:
+            before(ctx)
         if ctx.proposed is not None:
             write_state(ctx)
             ctx.validated = ctx.proposed
             ctx.wrote_state = True
-            for n in plan.bookkeeping_after:
-                transforms[n].after(ctx)
+            for after in plan.bookkeeping_after:
+                after(ctx)
         else:
             ctx.validated = ctx.initial
     else:
@@ -274,8 +280,12 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
         if universal:
             if ctx.wrote_state and has_after:
                 rule.after(ctx)
-        elif rule.still_valid() if own_still_valid else (
-                _type(ctx.initial) == rule.from_type and _type(ctx.proposed) == rule.to_type):
+            continue
+        # Rule.still_valid, inline unless the rule has its own (`to_type` as the rule may have decided it)
+        current, proposed = ctx.initial, ctx.proposed
+        if rule.still_valid() if own_still_valid else (
+                (current.type if current is not None else None) == rule.from_type
+                and (proposed.type if proposed is not None else None) == rule.to_type):
             if has_after:
                 rule.after(ctx)
         elif has_cleanup:

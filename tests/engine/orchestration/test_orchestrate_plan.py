@@ -26,7 +26,7 @@ def reference_orchestrate(ctx, policy, write_state):
             continue
         rule.before(ctx)
         entered.append(rule)
-    transforms = [transform(ctx) for transform in policy.bookkeeping]
+    transforms = [transform() for transform in policy.bookkeeping]  # (each took the context until taskpath)
     if ctx.proposed is not None:
         for transform in transforms:
             transform.before(ctx)
@@ -129,3 +129,19 @@ def test_the_planned_loop_calls_what_the_plain_loop_called_on_random_policies():
                     compared += 1
                     hooks_called += len(got[0])
     assert compared > 5_000 and hooks_called > 20_000
+
+
+def test_the_bookkeeping_transforms_hold_no_state():
+    """One instance of each transform serves every transition of its policy, in every thread (rules.py
+    `Policy.transforms`): no transform may keep anything on itself (an assignment to an attribute of `self`)."""
+    import ast
+    import inspect
+
+    from apps.engine.orchestration.bookkeeping import FLOW_RUN_BOOKKEEPING, TASK_RUN_BOOKKEEPING
+
+    for transform in {*FLOW_RUN_BOOKKEEPING, *TASK_RUN_BOOKKEEPING}:
+        tree = ast.parse(inspect.getsource(transform))
+        stores = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
+                  and isinstance(node.value, ast.Name) and node.value.id == "self"]
+        assert not stores, transform
+        assert "__init__" not in vars(transform), transform

@@ -9,8 +9,7 @@ repeats; no statement is sent (a cursor that records and answers one updated row
   before the plan (tests/core/test_write_plans.py `reference_write_together_if`) against the plan;
 - insert_if: the parameters of a task run create's one statement (the run, if its flow run is in the
   workspace, and its Pending state) by the code before the plan (`reference_insert_if`) against the plan;
-- uuid4: a new id by uuid.uuid4 against rows.uuid4;
-- state onto run: `run.state = row` (a new state row onto a run read) against rows.set_forward.
+- uuid4: a new id by uuid.uuid4 against rows.uuid4.
 """
 
 from __future__ import annotations
@@ -91,18 +90,6 @@ def main() -> None:
         for write in (reference_insert_if, prepared.insert_if))
     pairs["create rows alone"] = (create_rows, create_rows)
     pairs["uuid4"] = (uuid.uuid4, rows.uuid4)
-    state_row = inserts()[0]
-    run._state.db = "default"
-
-    def descriptor():
-        state_row._state.db = None  # new, as deferred_writer's row is
-        run.state = state_row
-
-    def set_forward():
-        state_row._state.db = None
-        rows.set_forward(run, "state", state_row)
-
-    pairs["state onto run"] = (descriptor, set_forward)
     print(f"{'part':<20}{'before µs':>12}{'after µs':>12}")
     for name, (before, after) in pairs.items():
         best = {before: float("inf"), after: float("inf")}

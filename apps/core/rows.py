@@ -24,7 +24,6 @@ import os
 import threading
 import uuid
 
-from django.db import DEFAULT_DB_ALIAS, router
 from django.db.models import (
     BooleanField,
     CharField,
@@ -41,7 +40,7 @@ from django.db.models import (
     UUIDField,
 )
 from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute, ForwardManyToOneDescriptor
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
@@ -215,56 +214,6 @@ def init_signals_quiet(models) -> bool:
     if not pre_init.receivers and not post_init.receivers:
         return True
     return not any(pre_init.has_listeners(m) or post_init.has_listeners(m) for m in models)
-
-
-# --- relations set ---------------------------------------------------------------------------------------
-_forward_plans: dict = {}
-
-
-def _forward_plan(model, name: str):
-    """(column attname, target attname, cache name, target model) when `obj.<name> = value` on an instance of
-    `model` is Django's own ForwardManyToOneDescriptor.__set__ of a one-column ForeignKey (not one-to-one)
-    whose column has Django's own descriptor; else None."""
-    descriptor = _class_attribute(model, name)
-    if type(descriptor) is not ForwardManyToOneDescriptor:
-        return None
-    field = descriptor.field
-    if not field.remote_field.multiple or len(field.related_fields) != 1:
-        return None
-    column, target = field.related_fields[0]
-    if type(_class_attribute(model, column.attname)) is not ForeignKeyDeferredAttribute:
-        return None
-    return column.attname, target.attname, field.cache_name, field.remote_field.model._meta.concrete_model
-
-
-def set_forward(obj, name: str, value) -> None:
-    """`setattr(obj, name, value)` for a ForeignKey `name` (a state row onto its run): what Django's descriptor
-    does, without its call chain (the router's db_for_write twice and allow_relation, the column's descriptor,
-    the cache helpers), when no database router is configured and `value` is an instance of the related model
-    itself: each `_state.db` left None becomes the other's (or the default alias), as db_for_write without
-    routers gives; the column takes the target's value and the relation cache `value`. Anything else (no
-    routers check to skip, None, another class, another kind of relation, two databases) goes through
-    setattr, which also raises Django's own errors. tests/core/test_set_forward.py compares both ways."""
-    model = type(obj)
-    key = (model, name)
-    plan = _forward_plans.get(key, _forward_plans)
-    if plan is _forward_plans:
-        plan = _forward_plans[key] = _forward_plan(model, name)
-    if plan is None or value is None or type(value) is not plan[3] or router.routers:
-        setattr(obj, name, value)
-        return
-    column, target, cache_name, _ = plan
-    state, value_state = obj._state, value._state
-    if state.db is None:
-        state.db = value_state.db or DEFAULT_DB_ALIAS
-    if value_state.db is None:
-        value_state.db = state.db or DEFAULT_DB_ALIAS
-    if state.db != value_state.db:
-        setattr(obj, name, value)  # Django's allow_relation refuses it: its error
-        return
-    attributes = value.__dict__
-    obj.__dict__[column] = attributes[target] if target in attributes else getattr(value, target)
-    state.fields_cache[cache_name] = value
 
 
 # --- parameters ------------------------------------------------------------------------------------------

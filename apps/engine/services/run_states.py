@@ -92,7 +92,7 @@ def deferred_writer(pending: list):
         row = rows.new_instance(_STATE_MODELS[kind], _STATE_NAMES[kind], (
             p.id, run.workspace_id, p.type, p.name, p.timestamp, p.message, p.state_details, p.data, run.id))
         pending.append(row)
-        rows.set_forward(run, "state", row)  # run.state = row
+        run.state = row
         ctx.changed_fields.add("state")
 
     return write

@@ -68,7 +68,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
             # Nothing has these keys: the conflict was the id the client chose, which another task run has.
             raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
         return existing, False
-    rows.set_forward(run, "state", pending[0] if pending else None)  # run.state = …
+    run.state = pending[0] if pending else None
     state_cache.remember_created(run)
     return run, True
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import os
-import threading
 import uuid
 
 from django.db.models import (
@@ -132,62 +130,18 @@ def new_instance_builder(model, names: tuple):
 _CONSTANT, _MADE = "constant", "made"
 
 
-# --- ids -------------------------------------------------------------------------------------------------
-class _RandomBytes(threading.local):
-    """Per thread: random bytes read ahead for `uuid4`, and how many of them are used."""
-
-    buffer = b""
-    used = 0
-
-
-_random = _RandomBytes()
-_READ_AHEAD = 16 * 64  # bytes: ids per os.urandom call
-_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))  # the variant's and the version's bits of the int
-_V4_SET = (0x8000 << 48) | (4 << 76)  # RFC 4122 variant, version 4: what UUID(bytes=…, version=4) sets
-_new_object, _set_attribute, _SAFETY_UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
-
-
-def uuid4() -> uuid.UUID:
-    """A random (version 4) UUID, as `uuid.uuid4()` makes one (`UUID(bytes=os.urandom(16), version=4)`): the
-    same CSPRNG bytes, variant and version bits and resulting object, but the bytes read 64 ids at a time (one
-    getrandom call instead of one per id) and the UUID set up without `UUID.__init__`'s argument checks: half
-    the CPU of an id (a set_state makes two, a create two). Thread-safe (each thread has its own bytes) and
-    fork-safe: a child forgets the bytes read before the fork (`_forget_random_bytes`), so a parent and the
-    children gunicorn forks after preloading never hand out the same ones."""
-    local = _random
-    buffer, used = local.buffer, local.used
-    if used == len(buffer):
-        buffer, used = local.buffer, local.used = os.urandom(_READ_AHEAD), 0
-    local.used = used + 16
-    made = _new_object(uuid.UUID)
-    _set_attribute(made, "int", int.from_bytes(buffer[used:used + 16]) & _V4_CLEAR | _V4_SET)
-    _set_attribute(made, "is_safe", _SAFETY_UNKNOWN)
-    return made
-
-
-def _forget_random_bytes() -> None:
-    # In a child, the only thread is the one that forked: its bytes are the only ones the child could reuse.
-    _random.buffer, _random.used = b"", 0
-
-
-os.register_at_fork(after_in_child=_forget_random_bytes)
-
-
 def _default_of(field) -> tuple[str, object]:
     """(_CONSTANT, value) when `field.get_default()` gives the same object on every call, else (_MADE, a function
     giving what it gives). Django's `Field.get_default` (ForeignKey's too, which only unwraps a model instance)
     returns, without a `db_default`: the `default` itself when it is not callable, NULL's None or the empty
     string when there is none (the same immutable value every time, worked out once here rather than by two
-    calls per field and instance); a callable `default` is called afresh each time (dict, list, uuid4...: Python's
-    `uuid.uuid4` as `uuid4` below, which makes the same kind of id for less)."""
+    calls per field and instance); a callable `default` is called afresh each time (dict, list, uuid4...)."""
     getter = type(field).get_default
     if field.has_db_default() or getter not in (Field.get_default, ForeignKey.get_default):
         return _MADE, field.get_default
     if not field.has_default():
         return _CONSTANT, field.get_default()  # None or "": Django's rule for a field without a default
     if callable(field.default):
-        if field.default is uuid.uuid4 and getter is Field.get_default:
-            return _MADE, uuid4  # the same kind of id, made faster
         return _MADE, field.default if getter is Field.get_default else field.get_default
     if getter is Field.get_default:
         return _CONSTANT, field.default

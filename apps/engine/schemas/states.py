@@ -11,7 +11,6 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from apps.core import rows
 from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
@@ -129,7 +128,7 @@ class StateValue:
     message: str | None = None
     data: Any = None
     state_details: dict = field(default_factory=lambda: dict(STATE_DETAIL_DEFAULTS))
-    id: uuid.UUID = field(default_factory=rows.uuid4)  # a new state's id (uuid.uuid4's kind, made faster)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @classmethod
     def from_input(cls, data: dict, *, now: datetime.datetime | None = None) -> StateValue:

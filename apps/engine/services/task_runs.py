@@ -33,7 +33,7 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     now = timezone.now()
     workspace_id = getattr(workspace, "pk", workspace)
     # TaskRun(**values), built without Model.__init__'s work where rows.new_instance can (the same instance)
-    values = {"id": id or rows.uuid4(), "workspace_id": workspace_id, "flow_run_id": flow_run_id,
+    values = {"id": id or uuid.uuid4(), "workspace_id": workspace_id, "flow_run_id": flow_run_id,
               "task_key": task_key, "dynamic_key": dynamic_key, "name": name or f"{task_key}-{dynamic_key}",
               "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields}
     run = rows.new_instance(TaskRun, tuple(values), tuple(values.values()))

@@ -9,7 +9,6 @@ repeats; no statement is sent (a cursor that records and answers one updated row
   before the plan (tests/core/test_write_plans.py `reference_write_together_if`) against the plan;
 - insert_if: the parameters of a task run create's one statement (the run, if its flow run is in the
   workspace, and its Pending state) by the code before the plan (`reference_insert_if`) against the plan;
-- uuid4: a new id by uuid.uuid4 against rows.uuid4.
 """
 
 from __future__ import annotations
@@ -89,7 +88,6 @@ def main() -> None:
                                                       dependents=[state]))(*create_rows()))
         for write in (reference_insert_if, prepared.insert_if))
     pairs["create rows alone"] = (create_rows, create_rows)
-    pairs["uuid4"] = (uuid.uuid4, rows.uuid4)
     print(f"{'part':<20}{'before µs':>12}{'after µs':>12}")
     for name, (before, after) in pairs.items():
         best = {before: float("inf"), after: float("inf")}

@@ -4,6 +4,7 @@ own, with the same workloads; prints the figures docs/performance.md reports and
 
     .venv/bin/python bench/compare.py                      # defaults: client 4x25x10, api 4x25x10, polls 8 x 30 s
     .venv/bin/python bench/compare.py --client 2 5 10 --api 2 5 10 --polls-seconds 15   # smaller, under load
+    .venv/bin/python bench/compare.py --pairs 4               # both servers up, client-oss/api runs alternated
     .venv/bin/python bench/compare.py --skip prefect --skip client --skip api --database praetor_bench_mine \
         --server-python /tmp/other-venv/bin/python          # polls only, own database, another interpreter
 
@@ -30,6 +31,7 @@ import json
 import os
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,6 +317,11 @@ def main() -> None:
     parser.add_argument("--server-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="the interpreter that runs this server (migrate, gunicorn): another venv to compare")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--pairs", type=int, default=0, metavar="N",
+                        help="instead of the modes one after the other: both servers up at once, N pairs of runs "
+                             "(client-oss against Prefect's client mode, then API mode against its API mode), the "
+                             "order within a pair alternating; prints each pair's ratios, their median and the ratio "
+                             "of the sums (see run_pairs)")
     parser.add_argument("--no-analyze", action="store_true",
                         help="no ANALYZE when a mode starts and every 5 s while it runs (as before 2026-12-06: with "
                              "autovacuum off the planner then has no statistics; see Analyzer)")
@@ -325,6 +332,9 @@ def main() -> None:
     print(f"logs in {workdir}; machine load average {os.getloadavg()} on {os.cpu_count()} cores; PostgreSQL autovacuum "
           f"{'on' if autovacuum_on() else 'off'}; "
           f"{'no ANALYZE' if args.no_analyze else 'ANALYZE every 5 s during each mode'}")
+    if args.pairs:
+        run_pairs(args, workdir)
+        return
     results: list[dict] = []
     try:
         fresh_database(args.database)
@@ -381,6 +391,69 @@ def main() -> None:
     print(f"\nmachine load average at the end {os.getloadavg()}; logs in {workdir}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+
+
+def run_pairs(args, workdir: Path) -> None:
+    """`--pairs N`: the machine's speed drifts by tens of percent within minutes (other tenants of the host: the
+    client processes' own CPU per task run moves with it), so two servers measured minutes apart can differ by the
+    drift alone. Here both servers run at once (idle between their runs) and each pair measures them back to back,
+    this server first in odd pairs and Prefect first in even ones, so a trend over a pair favours neither. Per pair
+    the ratios of server CPU per task run and of task runs/s (client-oss against Prefect's client mode, the same
+    client work, and API mode against API mode); then the median of each ratio over the pairs and the ratio of the
+    summed CPU. Every run is printed as `measure` prints it; `--json` writes them all with the pairs' ratios."""
+    results: list[dict] = []
+    pairs: list[dict] = []
+    analyze = not args.no_analyze
+    try:
+        fresh_database(args.database)
+        fresh_database(args.prefect_database)
+        praetor, url, key, _ = start_praetor(workdir, args.database, args.workers, args.server_python)
+        prefect, purl = start_prefect(workdir, args.prefect_database)
+        for _ in range(2):  # warm both of this server's workers up, and Prefect's imports
+            flows.api_worker(url, key, 1, 2, defaultdict(list), [])
+        flows.api_worker(purl, None, 1, 2, defaultdict(list), [])
+        ours = {"client": ("client-oss", url, key), "api": ("api", url, key)}
+        theirs = {"client": ("client", purl, None), "api": ("api", purl, None)}
+        for n in range(args.pairs):
+            pair = {"pair": n + 1}
+            for kind, size in (("client", tuple(args.client)), ("api", tuple(args.api))):
+                runs = [("praetor", praetor, args.database, *ours[kind]),
+                        ("prefect 2.20", prefect, args.prefect_database, *theirs[kind])]
+                if n % 2:
+                    runs.reverse()
+                got = {}
+                for label, server, database, mode, run_url, run_key in runs:
+                    got[label] = measure(label, server, database, mode, run_url, run_key, size, analyze=analyze)
+                    results.append({**got[label], "pair": n + 1})
+                a, b = got["praetor"], got["prefect 2.20"]
+                pair[kind] = {"cpu_ratio": (a["server_cpu"] / a["task_runs"]) / (b["server_cpu"] / b["task_runs"]),
+                              "rate_ratio": a["task_runs_s"] / b["task_runs_s"],
+                              "ours_ms": a["server_cpu"] / a["task_runs"] * 1000,
+                              "theirs_ms": b["server_cpu"] / b["task_runs"] * 1000}
+            pairs.append(pair)
+    finally:
+        _stop_clients()
+        for service in list(Service.running):
+            service.stop()
+    print("\n===== pairs (server CPU per task run, ours / Prefect's = ratio; task runs/s ratio)")
+    for pair in pairs:
+        c, a = pair["client"], pair["api"]
+        print(f"   pair {pair['pair']}: client-oss {c['ours_ms']:.1f} / {c['theirs_ms']:.1f} ms = "
+              f"{c['cpu_ratio']:.3f}, x{c['rate_ratio']:.2f} task runs/s;   "
+              f"api {a['ours_ms']:.1f} / {a['theirs_ms']:.1f} ms = {a['cpu_ratio']:.3f}, x{a['rate_ratio']:.2f}")
+    for kind, mode in (("client", "client-oss"), ("api", "api")):
+        ratios = sorted(p[kind]["cpu_ratio"] for p in pairs)
+        rates = sorted(p[kind]["rate_ratio"] for p in pairs)
+        ours_runs = [r for r in results if r["label"] == "praetor" and r["mode"] == mode]
+        their_runs = [r for r in results if r["label"] == "prefect 2.20" and r["mode"] == kind]
+        summed = ((sum(r["server_cpu"] for r in ours_runs) / sum(r["task_runs"] for r in ours_runs))
+                  / (sum(r["server_cpu"] for r in their_runs) / sum(r["task_runs"] for r in their_runs)))
+        print(f">> {mode}: server CPU per task run, median of {len(ratios)} pairs {statistics.median(ratios):.3f} of "
+              f"Prefect's (range {ratios[0]:.3f}-{ratios[-1]:.3f}; summed {summed:.3f});   task runs/s median "
+              f"x{statistics.median(rates):.2f} (range x{rates[0]:.2f}-x{rates[-1]:.2f})")
+    print(f"\nmachine load average at the end {os.getloadavg()}; logs in {workdir}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": results, "pairs": pairs}, indent=1, default=str))
 
 
 def run_polls(label: str, url: str, key: str | None, args, extra_env: dict) -> dict:

@@ -1,8 +1,9 @@
 """The parts of the task run views that branch taskpath changed, each timed against what it replaced in one
-process, alternating (so both see the same machine load): µs of process CPU per call, the minimum over
-repeats; no statement is sent (a cursor that records and answers one updated row stands in).
+process, alternating (bench/request_parts.py's runner, so both see the same machine load): µs of process CPU per
+call, the minimum over the rounds; no statement is sent (a cursor that records and answers one updated row stands
+in).
 
-    DJANGO_SETTINGS_MODULE=config.settings.test python bench/task_path_parts.py [--repeat 7]
+    DJANGO_SETTINGS_MODULE=config.settings.test python bench/task_path_parts.py [-n 2000] [-r 7]
 
 - write_together_if: the parameters of a cached set_state's compare-and-swap (a task run Pending → Running:
   its state and decision rows, nine fields set, the workspace scope, the flow run's state id) by the code
@@ -13,16 +14,11 @@ repeats; no statement is sent (a cursor that records and answers one updated row
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
-import os
 import sys
-import time
-import timeit
 import uuid
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from pathlib import Path
 
 
 class _Recorder:
@@ -33,15 +29,8 @@ class _Recorder:
         return (1, 1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--number", type=int, default=5000)
-    args = parser.parse_args()
-
-    import django
-
-    django.setup()
+def parts() -> dict:
+    """{name: (former, new)}: two callables of the same work."""
     from apps.core import prepared, rows
     from apps.engine.models.runs import FlowRun, OrchestrationDecision, TaskRun, TaskRunState
     from apps.engine.services.run_states import _DECISION_NAMES, _STATE_NAMES
@@ -88,14 +77,14 @@ def main() -> None:
                                                       dependents=[state]))(*create_rows()))
         for write in (reference_insert_if, prepared.insert_if))
     pairs["create rows alone"] = (create_rows, create_rows)
-    print(f"{'part':<20}{'before µs':>12}{'after µs':>12}")
-    for name, (before, after) in pairs.items():
-        best = {before: float("inf"), after: float("inf")}
-        for _ in range(args.repeat):
-            for fn in (before, after):
-                best[fn] = min(best[fn], timeit.Timer(fn, timer=time.process_time).timeit(args.number)
-                               / args.number * 1e6)
-        print(f"{name:<20}{best[before]:>12.1f}{best[after]:>12.1f}")
+    return pairs
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import request_parts
+
+    request_parts.main(parts, __doc__)
 
 
 if __name__ == "__main__":

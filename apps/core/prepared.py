@@ -445,16 +445,14 @@ class _SwapPlan:
     inserts: tuple  # per row of `inserts`, its columns
 
 
-_swap_plans: dict = {}
-
 
 def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str, scope: tuple[str, ...],
                also: tuple | None) -> _SwapPlan:
     """The plan of a `write_together_if` call of this shape (models, fields, guards), cached: the SQL depends
     only on them, and each parameter's preparation only on its field (rows.plan)."""
-    key = (tuple(map(type, inserts)), type(row), tuple(fields), unchanged, tuple(scope), also and (also[0], also[2]),
-           connection.alias, connection.vendor)
-    found = _swap_plans.get(key)
+    key = ("together_if", tuple(map(type, inserts)), type(row), tuple(fields), unchanged, tuple(scope),
+           also and (also[0], also[2]), connection.alias, connection.vendor)
+    found = _write_sql.get(key)
     if found is not None:
         return found
     meta = row._meta
@@ -488,7 +486,7 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str
     def entry(model_meta, field):
         return rows.plan(connection, model_meta, (field.name,), False)[0]
 
-    plan = _swap_plans[key] = _SwapPlan(
+    plan = _write_sql[key] = _SwapPlan(
         sql=f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)",  # noqa: S608
         update=rows.plan(connection, meta, tuple(fields), False), pk=entry(meta, meta.pk),
         scope=tuple(entry(meta, f) for f in scoped), guard=entry(meta, guard_field),
@@ -550,13 +548,11 @@ class _InsertIfPlan:
     rows: tuple
 
 
-_insert_if_plans: dict = {}
-
 
 def _insert_if_plan(connection, obj, meta, names: tuple, dependents) -> _InsertIfPlan:
     """The plan of an `insert_if` of this shape (models and `exists` columns), cached."""
-    key = (type(obj), meta, names, tuple(map(type, dependents)), connection.alias, connection.vendor)
-    found = _insert_if_plans.get(key)
+    key = ("insert_if", type(obj), meta, names, tuple(map(type, dependents)), connection.alias, connection.vendor)
+    found = _write_sql.get(key)
     if found is not None:
         return found
     # Names come from the models' meta, quoted by the backend; every value is a parameter.
@@ -571,7 +567,7 @@ def _insert_if_plan(connection, obj, meta, names: tuple, dependents) -> _InsertI
     parts += [f"d{n} AS ({_head(connection, d)} SELECT {_typed_marks(connection, d)} FROM r)"  # noqa: S608
               for n, d in enumerate(dependents)]
     found_inserted = "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM r)"
-    plan = _insert_if_plans[key] = _InsertIfPlan(
+    plan = _write_sql[key] = _InsertIfPlan(
         sql=f"WITH {', '.join(parts)} {found_inserted}", where=rows.plan(connection, meta, names, False),
         rows=tuple(rows.plan(connection, row._meta, None, True) for row in (obj, *dependents)))
     return plan

@@ -281,11 +281,8 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
             if ctx.wrote_state and has_after:
                 rule.after(ctx)
             continue
-        # Rule.still_valid, inline unless the rule has its own (`to_type` as the rule may have decided it)
-        current, proposed = ctx.initial, ctx.proposed
         if rule.still_valid() if own_still_valid else (
-                (current.type if current is not None else None) == rule.from_type
-                and (proposed.type if proposed is not None else None) == rule.to_type):
+                _type(ctx.initial) == rule.from_type and _type(ctx.proposed) == rule.to_type):
             if has_after:
                 rule.after(ctx)
         elif has_cleanup:

@@ -7,15 +7,11 @@ serves HTTP with the WSGI handler on its own threads, websockets with `websocket
 
 import os
 
-import django
+from config.handler import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-django.setup(set_prefix=False)  # as get_wsgi_application
-
-from config.handler import Handler  # noqa: E402
-
 # Django's WSGIHandler, its work around the middleware chain cheaper (config/handler.py)
-django_wsgi_app = Handler()
+django_wsgi_app = get_wsgi_application()
 
 # The URLconf imported here, in gunicorn's master (preload_app), not by each worker's first request: every fork
 # (start, and each max_requests recycle) otherwise spent 430-630 ms of CPU importing every view module on a

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import weakref
 
+import django
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
@@ -149,3 +150,9 @@ class Handler(WSGIHandler):
             else:
                 response.close()
         return status, headers, body
+
+
+def get_wsgi_application() -> Handler:
+    """Django's `get_wsgi_application` with this module's Handler: what config/asgi.py and config/wsgi.py serve."""
+    django.setup(set_prefix=False)
+    return Handler()

@@ -2,11 +2,7 @@
 
 import os
 
-import django
+from config.handler import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-django.setup(set_prefix=False)  # as get_wsgi_application
-
-from config.handler import Handler  # noqa: E402
-
-application = Handler()
+application = get_wsgi_application()  # Django's, with config/handler.py's Handler

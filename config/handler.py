@@ -4,20 +4,17 @@ middleware chain done for less in the usual case, with the same effects.
 Per request Django's handler sends request_started (Signal.send: a lock, the receivers list walked and filtered
 by sender, its weak references resolved), whose receivers are Django's own `reset_queries` and
 `close_old_connections`, each listing the thread's initialized database connections through asgiref's Local;
-builds the header list through ResponseHeaders' mapping interface (Python calls per header); and the server then
-closes the response, which sends request_finished the same way (`close_old_connections`, `close_caches`,
-`reset_urlconf`). Here:
+and builds the header list through ResponseHeaders' mapping interface (Python calls per header). Here:
 
-- both signals call the receivers Signal.send would call, in its order, with the same arguments, found once and
-  found again whenever the signal's receivers list changes (`_Receivers`: a receiver connected or disconnected
-  later, for any sender or this one, is heard as Django would have it heard); when request_started's receivers are
+- request_started calls the receivers Signal.send would call, in its order, with the same arguments, found once
+  and found again whenever the signal's receivers list changes (`_Receivers`: a receiver connected or
+  disconnected later, for any sender or this one, is heard as Django would have it heard); when its receivers are
   Django's two alone, their work is done inline in their order on the connections listed once (the same
   connections cleared of their query log, then closed when unusable or past CONN_MAX_AGE).
 - the header list is the response's header store as it is (what `items()` yields, in order) when the response
   sets no cookie; otherwise Django's own list, Set-Cookie lines after.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
-  start_response callback, and closes the response as HttpResponseBase.close does (resource closers, `closed`,
-  request_finished) when its class does not close otherwise.
+  start_response callback, then closes the response (Django's `close`: its resource closers, request_finished).
 
 The sender of both signals stays WSGIHandler, as before this class, so receivers connected for that sender still
 hear them. Exceptions propagate as from Django's handler (the middleware chain turns a view's into a 500 response;
@@ -31,13 +28,10 @@ import weakref
 
 import django
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.core.signals import request_finished, request_started
+from django.core.signals import request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch.dispatcher import NONE_ID, _make_id
-from django.http.response import HttpResponseBase
 from django.urls import set_script_prefix
-
-_base_close = HttpResponseBase.close
 
 
 class _Receivers:
@@ -89,7 +83,6 @@ def _resolved(ref):
 
 _SENDER_ID = _make_id(WSGIHandler)
 _started = _Receivers(request_started, (reset_queries, close_old_connections))
-_finished = _Receivers(request_finished)
 
 
 def request_started_send(environ) -> None:
@@ -138,17 +131,7 @@ class Handler(WSGIHandler):
         try:
             body = b"".join(response)
         finally:
-            if getattr(response.close, "__func__", None) is _base_close:  # not closed another way (class, instance)
-                for closer in response._resource_closers:
-                    try:  # noqa: SIM105 - as HttpResponseBase.close, without a context manager per closer
-                        closer()
-                    except Exception:  # noqa: S110
-                        pass
-                response._resource_closers.clear()
-                response.closed = True
-                _finished.send()
-            else:
-                response.close()
+            response.close()  # resource closers, then request_finished (sender WSGIHandler: `_handler_class`)
         return status, headers, body
 
 

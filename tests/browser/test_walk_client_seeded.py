@@ -247,8 +247,14 @@ def test_2_runs_filters_history_decisions_timeline_logs_cancel_and_retry(ui, wal
     ui.goto(walk.base + "runs/")
     page.get_by_text("Filter runs").click()
     page.get_by_label(re.compile(r"^Deployment\b")).select_option(label="walk-report/daily")
-    ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=30)
-    page.get_by_label("Expected start from (UTC)").fill(ahead.strftime("%Y-%m-%dT%H:%M"))
+    # From half an hour ahead, the late and executed runs fall before it; but never past the schedule's next cron
+    # run (0 2 * * *), which half an hour ahead left out from 01:30 to 02:00 UTC
+    now = datetime.datetime.now(datetime.UTC)
+    next_cron = now.replace(hour=2, minute=0, second=0, microsecond=0)
+    if next_cron <= now:
+        next_cron += datetime.timedelta(days=1)
+    since = min(now + datetime.timedelta(minutes=30), next_cron)
+    page.get_by_label("Expected start from (UTC)").fill(since.strftime("%Y-%m-%dT%H:%M"))
     ui.submit("Apply filters")
     rows = runs.get_by_role("row")
     assert rows.count() >= 1 + 4, "the upcoming run and the scheduler's three cron runs"

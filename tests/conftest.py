@@ -30,6 +30,21 @@ def pytest_sessionstart(session):
         )
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """`--reuse-db` (pyproject.toml) keeps the test database between runs. A run stopped part-way (Ctrl-C, a
+    killed session) while a module-scoped live server's data was committed leaves those rows behind, and the next
+    run would find them: a second user with the same email, a second audit chain. So every session starts from
+    what `migrate` made: emptied, with the tier catalog put back, as after any transactional test."""
+    from django.core.management import call_command
+
+    from apps.billing.catalog import tier_catalog_restore
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+        tier_catalog_restore()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """A transactional test (live_server, browser) ends with a flush that also empties tables seeded by

@@ -23,7 +23,6 @@ from apps.engine.orchestration.policies import FLOW_RUN_DECIDED_FROM, flow_polic
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.flow_runs import flow_run_get_for_update
-from apps.engine.services import flow_runs as flow_run_services
 from apps.engine.services import task_run_state_cache
 from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state, flow_run_update
 from apps.engine.services.flows import flow_create
@@ -347,11 +346,3 @@ def test_the_answers_and_rows_are_those_of_the_locked_way(ws, flow, counted, mon
     statuses = {status for _, body in locked[0] for status in re.findall(r'"status": "(\w+)"', body)}
     assert statuses == {"ACCEPT", "REJECT", "ABORT", "WAIT"}
 
-
-def test_a_guard_on_the_state_alone_would_not_do(ws, flow, monkeypatch):
-    """The check the PATCH test above relies on: with the state id as the only column compared, the copy's
-    stale policy decides (and the run fails instead of retrying)."""
-    monkeypatch.setattr(flow_run_services, "FLOW_RUN_DECIDED_FROM", ("state_id",))
-    run = _create(ws, flow, state={"type": "RUNNING"})
-    flow_run_update(workspace=ws, flow_run_id=run.pk, changes={"empirical_policy": {"retries": 1}})
-    assert flow_run_set_state(workspace=ws, flow_run_id=run.pk, state={"type": "FAILED"}).status == "ACCEPT"

@@ -61,8 +61,9 @@ _lock = threading.Lock()
 _task_runs: dict = {}  # (workspace id, task run id) -> (run attributes, state attributes or None)
 _flow_runs: dict = {}  # (workspace id, flow run id) -> (run attributes, state attributes or None)
 
-# Hits and misses of `get`, counted only with PRAETOR_SET_STATE_CACHE_STATS (benchmarks: a path, written to
-# PATH.PID as JSON every 20 lookups and at exit; docs/performance.md, "Ninth step ... (branch setcache)").
+# Hits and misses of `get` ("hit", "miss") and `flow_run_get` ("flow_run_hit", "flow_run_miss"), counted only
+# with PRAETOR_SET_STATE_CACHE_STATS (benchmarks: a path, written to PATH.PID as JSON every 20 lookups and at
+# exit; docs/performance.md, "Ninth step ... (branch setcache)").
 stats: dict | None = {"hit": 0, "miss": 0} if settings.PRAETOR_SET_STATE_CACHE_STATS else None
 
 
@@ -75,7 +76,7 @@ def _write_stats() -> None:
 def _count(hit: bool, kind: str = "") -> None:
     key = kind + ("hit" if hit else "miss")
     stats[key] = stats.get(key, 0) + 1
-    if (stats["hit"] + stats["miss"]) % 20 == 0:
+    if sum(stats.values()) % 20 == 0:
         _write_stats()
 
 

@@ -440,13 +440,13 @@ class _SwapPlan:
     update: list  # the SET fields of the row
     pk: tuple  # the row's primary key
     scope: tuple  # the `scope` fields
-    guard: tuple  # the `unchanged` field
+    guard: tuple  # the `unchanged` fields
     other: tuple | None  # the `also` row's primary key and field
     inserts: tuple  # per row of `inserts`, its columns
 
 
 
-def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str, scope: tuple[str, ...],
+def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: tuple[str, ...], scope: tuple[str, ...],
                also: tuple | None) -> _SwapPlan:
     """The plan of a `write_together_if` call of this shape (models, fields, guards), cached: the SQL depends
     only on them, and each parameter's preparation only on its field (rows.plan)."""
@@ -456,7 +456,7 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str
     if found is not None:
         return found
     meta = row._meta
-    guard_field = meta.get_field(unchanged)
+    guard_fields = [meta.get_field(name) for name in unchanged]
     scoped = [meta.get_field(name) for name in scope]
     other = None
     if also is not None:
@@ -468,7 +468,7 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str
                           # index serves it, so a generic plan finds the row by its primary key, never by
                           # the workspace_id index (as apps/core/models.py `for_workspace_unindexed`)
                           *(f"{_quoted(connection, f.column)} IS NOT DISTINCT FROM %s" for f in scoped),
-                          f"{_quoted(connection, guard_field.column)} IS NOT DISTINCT FROM %s"])
+                          *(f"{_quoted(connection, f.column)} IS NOT DISTINCT FROM %s" for f in guard_fields)])
     if other is not None:
         other_meta, other_field = other
         where += (f" AND EXISTS (SELECT 1 FROM {_quoted(connection, other_meta.db_table)} "  # noqa: S608
@@ -489,20 +489,22 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: str
     plan = _write_sql[key] = _SwapPlan(
         sql=f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM g)",  # noqa: S608
         update=rows.plan(connection, meta, tuple(fields), False), pk=entry(meta, meta.pk),
-        scope=tuple(entry(meta, f) for f in scoped), guard=entry(meta, guard_field),
+        scope=tuple(entry(meta, f) for f in scoped), guard=tuple(entry(meta, f) for f in guard_fields),
         other=other and (entry(other[0], other[0].pk), entry(*other)),
         inserts=tuple(rows.plan(connection, o._meta, None, True) for o in inserts))
     return plan
 
 
-def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, value, scope: tuple[str, ...] = (),
-                      also: tuple | None = None) -> bool:
+def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str | tuple[str, ...], value,
+                      scope: tuple[str, ...] = (), also: tuple | None = None) -> bool:
     """Compare-and-swap: `write_together(inserts, row, fields)` in one statement, but only if the column of
     `row`'s field `unchanged` still holds `value` (IS NOT DISTINCT FROM: NULL matches NULL); returns whether
-    it did. With `fields`, the UPDATE carries the condition and the INSERTs run only if it updated the row;
-    without, only the INSERTs run, if a plain read of the row in the statement's snapshot meets it. PostgreSQL
-    only. In autocommit the statement is its own transaction: the deferred foreign keys between the rows are
-    checked when it ends.
+    it did. `unchanged` may name several fields, `value` then being a tuple of their values in that order: each
+    column must still hold its value (a flow run's state id and the other columns its rules read). With
+    `fields`, the UPDATE carries the condition and the INSERTs run only if it updated the row; without, only
+    the INSERTs run, if a plain read of the row in the statement's snapshot meets it. PostgreSQL only.
+    In autocommit the statement is its own transaction: the deferred foreign keys between the rows are checked
+    when it ends.
 
     `scope`: fields of `row` whose columns must still hold its values (its workspace), compared IS NOT DISTINCT
     FROM. `also`: (model, primary key, field, value): another row that must exist with that field's column IS NOT
@@ -518,13 +520,16 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str, 
     connection = connections["default"]
     if connection.vendor != "postgresql":
         raise NotImplementedError("write_together_if needs PostgreSQL.")
+    if type(unchanged) is str:
+        unchanged, value = (unchanged,), (value,)
     plan = _swap_plan(connection, inserts, row, fields, unchanged, scope, also)
     # The SET values (if any), then the primary key (as `_update_values`), the scope's, the guards' values.
     params = rows.values(connection, row, plan.update, False)
     params.append(rows.lookup_value(connection, plan.pk, row.pk))
     for entry in plan.scope:
         params.append(rows.lookup_value(connection, entry, getattr(row, entry[0])))
-    params.append(rows.lookup_value(connection, plan.guard, value))
+    for entry, expected in zip(plan.guard, value, strict=True):
+        params.append(rows.lookup_value(connection, entry, expected))
     if also is not None:
         params.append(rows.lookup_value(connection, plan.other[0], also[1]))
         params.append(rows.lookup_value(connection, plan.other[1], also[3]))

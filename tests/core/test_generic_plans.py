@@ -37,6 +37,7 @@ BY_ID = (
     flow_runs._FLOW_RUN_GET,
     flow_runs._FLOW_RUN_ID,
     flow_runs._FLOW_RUN_FOR_UPDATE,
+    flow_runs._FLOW_RUN_FOR_SET_STATE,
     task_runs._TASK_RUN_GET,
     task_runs._TASK_RUN_FOR_UPDATE,
     task_runs._TASK_RUN_FOR_SET_STATE,

@@ -93,6 +93,7 @@ def _calls(g) -> dict:
         "flow_runs._FLOW_RUN_GET": [("one", (ws, g["run"])), ("one", (ws, g["scheduled"]))],
         "flow_runs._FLOW_RUN_ID": [("one", (ws, g["run"]))],
         "flow_runs._FLOW_RUN_FOR_UPDATE": [("one", (ws, g["run"])), ("one", (ws, g["scheduled"]))],
+        "flow_runs._FLOW_RUN_FOR_SET_STATE": [("one", (ws, g["run"])), ("one", (miss, g["run"]))],
         "work_pools._POLL_QUEUES": [("all", (ws, "mypool")), ("all", (ws, "nope"))],
         "work_pools._POOL_ID": [("one", (ws, "mypool"))],
         # the poll's read, compiled per shape: two of its shapes

@@ -72,11 +72,39 @@ def test_flow_create_queries(authed_client, workspace, django_assert_num_queries
     assert not any("SAVEPOINT" in q["sql"] or "INSERT" in q["sql"] for q in captured.captured_queries)
 
 
-def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries):
+def test_flow_run_set_state_queries(authed_client, workspace, django_assert_num_queries, no_set_state_cache):
     run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
-    # lock+read run with state; then insert state, update run and insert decision in one statement
-    with django_assert_num_queries(REQUEST + ATOMIC + 2):
-        assert set_flow_state(authed_client, workspace, run["id"], "RUNNING").status_code == 201
+    # optimistic, no transaction: one query reads the run with its state, unlocked; one inserts the state, updates
+    # the run and inserts the decision if the run's state and the other columns its rules read are unchanged
+    for target in ("RUNNING", "COMPLETED"):
+        with django_assert_num_queries(REQUEST + 2) as captured:
+            assert set_flow_state(authed_client, workspace, run["id"], target).status_code == 201
+        assert not any("SAVEPOINT" in q["sql"] or "FOR UPDATE" in q["sql"] for q in captured.captured_queries)
+    # a decision that writes nothing (an abort: a Completed run does not crash), the same way
+    with django_assert_num_queries(REQUEST + 2):
+        assert set_flow_state(authed_client, workspace, run["id"], "CRASHED").json()["status"] == "ABORT"
+
+
+def test_flow_run_set_state_queries_from_the_process_copy(authed_client, workspace, django_assert_num_queries):
+    task_run_state_cache.clear()
+    run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
+    # the create left the run in this process's copy: one compare-and-swap statement each, nothing read
+    for target in ("RUNNING", "COMPLETED"):
+        with django_assert_num_queries(REQUEST + 1) as captured:
+            assert set_flow_state(authed_client, workspace, run["id"], target).status_code == 201
+        (write,) = [q["sql"] for q in captured.captured_queries]
+        # the workspace and the ten columns the flow policies read (the state id among them)
+        assert write.startswith("WITH g AS (UPDATE") and write.count("IS NOT DISTINCT FROM") == 11
+    # a Completed run is no longer copied: read again for this abort
+    with django_assert_num_queries(REQUEST + 2):
+        assert set_flow_state(authed_client, workspace, run["id"], "CRASHED").json()["status"] == "ABORT"
+    # a subflow's states are mirrored onto its parent's task run: the locked way at once, after the read
+    parent = create_flow_run(authed_client, workspace, run["flow_id"])
+    task = create_task_run(authed_client, workspace, parent["id"])
+    subflow = create_flow_run(authed_client, workspace, run["flow_id"], parent_task_run_id=task["id"])
+    with django_assert_num_queries(REQUEST + 1 + ATOMIC + 2 + 2) as captured:
+        assert set_flow_state(authed_client, workspace, subflow["id"], "RUNNING").status_code == 201
+    assert sum("FOR UPDATE" in q["sql"] for q in captured.captured_queries) == 2  # the run's, its parent task's
 
 
 def test_task_run_create_queries(authed_client, workspace, running_flow_run, django_assert_num_queries):

@@ -87,6 +87,7 @@ class UpdateSubflowParentTask(Bookkeeping):
     def after(self, ctx: OrchestrationContext) -> None:
         if ctx.run.parent_task_run_id is None:
             return
+        ctx.require_lock()  # a write of another row (the parent's task run): only under the run's lock
         # Imported here: services call orchestration, and this one transform calls back into a service.
         from apps.engine.services.task_runs import task_run_mirror_subflow_state
 

@@ -26,6 +26,15 @@ CORE_FLOW_POLICY = Policy(
     bookkeeping=FLOW_RUN_BOOKKEEPING,
 )
 
+# The flow run columns the flow policies read (their rules and FLOW_RUN_BOOKKEEPING; the run's id and workspace
+# aside): a flow run set_state decided without the row lock writes only if each still holds the value it was
+# decided from (apps/engine/services/run_states.py). Besides set_state, a PATCH changes the policy and the
+# process id, a deleted deployment or parent task run empties its column, so the state id alone would not do.
+# A rule or transform that reads another column must add it here: tests/engine/orchestration/
+# test_flow_run_set_state_cache.py orchestrates every transition from a run holding only these.
+FLOW_RUN_DECIDED_FROM = ("state_id", "empirical_policy", "run_count", "deployment_id", "infrastructure_pid",
+                         "parent_task_run_id", "start_time", "end_time", "total_run_time", "expected_start_time")
+
 CORE_TASK_POLICY = Policy(
     name="CoreTaskPolicy",
     rules=(

@@ -53,6 +53,19 @@ _FLOW_RUN_FOR_UPDATE = PreparedQuery(
     .select_for_update(of=("self",)).select_related("state"))
 
 
+# The same read without the lock, for the optimistic set_state (apps/engine/services/run_states.py), without the
+# JSON columns that no flow rule, bookkeeping step or answer reads (neither sent nor decoded).
+FLOW_RUN_SET_STATE_UNREAD = ("parameters", "context", "job_variables", "created_by", "tags")
+_FLOW_RUN_FOR_SET_STATE = PreparedQuery(
+    lambda workspace_id, flow_run_id: FlowRun.objects.by_pk_for_workspace(workspace_id, flow_run_id)
+    .select_related("state").defer(*FLOW_RUN_SET_STATE_UNREAD))
+
+
+def flow_run_get_for_set_state(*, workspace, flow_run_id: uuid.UUID) -> FlowRun | None:
+    """The flow run with its state, unlocked: one snapshot, so the joined state is the one the run points at."""
+    return _FLOW_RUN_FOR_SET_STATE.one(getattr(workspace, "pk", workspace), flow_run_id)
+
+
 def flow_run_any_running(*, workspace) -> bool:
     """Whether some flow run of the workspace is Running: a run under way, which may start subflows (of
     flows the workspace has not seen yet, too) while the workspace is read-only. One index probe

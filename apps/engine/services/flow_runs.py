@@ -12,17 +12,24 @@ from apps.core import prepared, rows
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models.deployments import Deployment
 from apps.engine.models.runs import Decision, Flow, FlowRun, StateType, TaskRun
-from apps.engine.orchestration.policies import MINIMAL_FLOW_POLICY, flow_policy
+from apps.engine.orchestration.policies import FLOW_RUN_DECIDED_FROM, MINIMAL_FLOW_POLICY, flow_policy
 from apps.engine.orchestration.rules import OrchestrationContext, orchestrate
 from apps.engine.schemas.runs import FLOW_RUN_POLICY_DEFAULTS
 from apps.engine.schemas.states import StateValue
-from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_update
+from apps.engine.selectors.flow_runs import FLOW_RUN_RELATED, flow_run_get_for_set_state, flow_run_get_for_update
 from apps.engine.selectors.flows import flow_exists
 from apps.engine.services import flow_run_inputs
+from apps.engine.services import task_run_state_cache as state_cache
 from apps.engine.services.hydration import HydrationError, hydrate
 from apps.engine.services.job_variables import job_variables_validate
 from apps.engine.services.names import run_name
-from apps.engine.services.run_states import SetStateResult, decision_record, deferred_writer, run_set_state
+from apps.engine.services.run_states import (
+    SetStateResult,
+    decision_record,
+    deferred_writer,
+    run_set_state,
+    run_try_set_state,
+)
 
 _UPDATABLE = ("name", "flow_version", "parameters", "empirical_policy", "tags", "infrastructure_pid", "job_variables")
 
@@ -94,7 +101,8 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
         if existing is None:  # removed meanwhile (the ORM way's read back raised there)
             raise Conflict("The run for this idempotency key was removed meanwhile; retry.", code="retry")
         return existing, False
-    return run, True  # its `state` is the state row written (pending[0]), set by deferred_writer
+    state_cache.flow_run_remember_created(run)  # its `state` is the state row written (pending[0]), by deferred_writer
+    return run, True
 
 
 _FIRST_STATE_NOTE = "The run's first state."
@@ -205,17 +213,47 @@ def flow_run_set_state(*, workspace, flow_run_id: uuid.UUID, state: dict | State
                        actor=None, parameters: dict | None = None) -> SetStateResult:
     """Propose a state for a flow run; the core flow policy decides (the minimal one with force=True).
 
-    The run row is locked for the whole transaction, so concurrent proposals for one run are decided
-    one after the other, each seeing the state the previous one left.
+    Concurrent proposals for one run are decided one after the other, each seeing the state the previous one
+    left. On PostgreSQL optimistically first (apps/engine/services/run_states.py): from this process's copy of
+    the run (apps/engine/services/task_run_state_cache.py), one statement writes if the run is still in the
+    workspace with the state and every other column the flow policies read (`FLOW_RUN_DECIDED_FROM`) as
+    copied; else (no copy, or the run changed since) one query reads the run with its state, unlocked, and one
+    statement writes if those columns still hold what was read. Otherwise (another change won in between, a
+    subflow, whose states are mirrored onto its parent's task run, or another database) in a transaction: the
+    same read under the run's row lock, then the write.
     """
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
+    policy = flow_policy(force=force)
+    if connection.vendor == "postgresql":
+        workspace_id = getattr(workspace, "pk", workspace)
+        run = state_cache.flow_run_get(workspace_id, flow_run_id) if state_cache.ENABLED else None
+        if run is not None:
+            if run.parent_task_run_id is None:
+                result = run_try_set_state(kind="flow_run", run=run, proposed=proposed, policy=policy, now=now,
+                                           force=force, parameters=parameters, cached=True,
+                                           decided_from=FLOW_RUN_DECIDED_FROM)
+                if result is not None:
+                    state_cache.flow_run_remember(run)
+                    return result
+            state_cache.flow_run_forget(workspace_id, flow_run_id)  # moved on, or a subflow: read it afresh
+        run = flow_run_get_for_set_state(workspace=workspace, flow_run_id=flow_run_id)
+        if run is None:
+            raise NotFound("Flow run not found.")
+        if run.parent_task_run_id is None:  # a subflow's bookkeeping writes its parent's task run: locked
+            result = run_try_set_state(kind="flow_run", run=run, proposed=proposed, policy=policy, now=now,
+                                       force=force, parameters=parameters, decided_from=FLOW_RUN_DECIDED_FROM)
+            if result is not None:
+                state_cache.flow_run_remember(run)
+                return result
     with transaction.atomic():
         run = flow_run_get_for_update(workspace=workspace, flow_run_id=flow_run_id)
         if run is None:
             raise NotFound("Flow run not found.")
-        return run_set_state(kind="flow_run", run=run, proposed=proposed, policy=flow_policy(force=force), now=now,
-                             force=force, parameters=parameters)
+        result = run_set_state(kind="flow_run", run=run, proposed=proposed, policy=policy, now=now, force=force,
+                               parameters=parameters)
+    state_cache.flow_run_remember(run)
+    return result
 
 
 def flow_run_resume(*, workspace, flow_run_id: uuid.UUID, run_input: dict | None = None,

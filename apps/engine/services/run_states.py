@@ -6,7 +6,7 @@ UPDATE), so a second proposal waits for the first transaction and orchestrates f
 The state insert, the run update and the decision insert go together (on PostgreSQL one statement of
 data-modifying CTEs, built once per process: apps/core/prepared.py `write_together`).
 
-Optimistic (`run_try_set_state`, PostgreSQL, task runs): the run was read without a lock and without a
+Optimistic (`run_try_set_state`, PostgreSQL): the run was read without a lock and without a
 transaction; the same three writes go in one autocommit statement that is a compare-and-swap on the run's
 state id (apps/core/prepared.py `write_together_if`): the run UPDATE carries `state_id IS NOT DISTINCT
 FROM <the state id read>` and the inserts run only if it updated the row; a decision that writes no state
@@ -22,23 +22,31 @@ written nothing, and the caller takes the locked way from a fresh read, when
   anything is written; such writes happen only in the locked transaction.
 A decision that writes nothing needs no row lock: its only write is the decision row, which is right as of
 the statement's snapshot (the state it was decided from is the run's state there); a transition committed
-later is simply ordered after it, as if it had taken the lock second. Flow runs keep the locked way: the
-PATCH (`flow_run_update`) writes `empirical_policy`, which flow rules and bookkeeping read and write, and a
-swap on the state id would not see that; a subflow's states are also mirrored onto its parent's task run.
+later is simply ordered after it, as if it had taken the lock second.
 
-From this process's cache (`cached=True`, task runs, apps/engine/services/task_run_state_cache.py): the same
-optimistic way without the read. The run and its flow run are the process's copies, as it last wrote or read
-them, so the compare-and-swap must stand for the read as well: it checks the task run's state id, its
-workspace, and (an EXISTS in the same WHERE, or in the guard SELECT of a decision that writes nothing) the
-flow run's state id, all in the statement's snapshot. The rules read of the task run only fields that change
-with its state (a PATCH changes the name only) and of the flow run its id, state, state type and run count,
-which change only with its state; states are never reused, so equal ids mean the copies are what a read at
-that instant would have returned, and the outcome is the one the read would have given. A copy that is
-stale in any way (a transition by another process or by the cancellation service, a paused or cancelled
-flow run, a deleted run, a copied state whose transaction rolled back) makes the statement write nothing;
-the caller drops the copy and reads, exactly as without it. One more case gives up before writing: a
-decision that writes no state answers with the run's current state, and a copy of a state's JSON shows as a
-read shows it only when it has no object of two keys or more and no float (`_renders_as_stored`).
+Flow runs (`decided_from`): besides set_state, the PATCH (`flow_run_update`) writes `empirical_policy` and
+`infrastructure_pid`, which the flow rules read, and deleting a deployment or a parent task run empties the
+run's column; the state id alone would not see those. So a flow run's compare-and-swap compares every column
+the flow policies read (apps/engine/orchestration/policies.py `FLOW_RUN_DECIDED_FROM`, the state id among
+them) with the value it was decided from: whatever changed any of them in between, nothing is written and the
+locked way decides. A subflow's states are mirrored onto its parent's task run (a write of another row:
+`require_lock`), so a subflow always takes the locked way.
+
+From this process's cache (`cached=True`, apps/engine/services/task_run_state_cache.py): the same
+optimistic way without the read. The run (and a task run's flow run) are the process's copies, as it last
+wrote or read them, so the compare-and-swap must stand for the read as well. For a task run it checks the
+task run's state id, its workspace, and (an EXISTS in the same WHERE, or in the guard SELECT of a decision
+that writes nothing) the flow run's state id, all in the statement's snapshot. The rules read of the task
+run only fields that change with its state (a PATCH changes the name only) and of the flow run its id,
+state, state type and run count, which change only with its state; states are never reused, so equal ids
+mean the copies are what a read at that instant would have returned, and the outcome is the one the read
+would have given. For a flow run it checks its workspace and every `decided_from` column, which are all the
+inputs of its orchestration besides its state (a state is never changed once written). A copy that is stale
+in any way (a transition by another process or by the cancellation service, a paused or cancelled flow run,
+a PATCH, a deleted run, a copied state whose transaction rolled back) makes the statement write nothing; the
+caller drops the copy and reads, exactly as without it. One more case gives up before writing: a decision
+that writes no state answers with the run's current state, and a copy of a state's JSON shows as a read
+shows it only when it has no object of two keys or more and no float (`_renders_as_stored`).
 """
 
 from __future__ import annotations
@@ -156,7 +164,8 @@ def _renders_as_stored(state: StateValue | None) -> bool:
 
 
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
-                      flow_run=None, parameters: dict | None = None, cached: bool = False) -> SetStateResult | None:
+                      flow_run=None, parameters: dict | None = None, cached: bool = False,
+                      decided_from: tuple[str, ...] = ("state_id",)) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
@@ -166,8 +175,12 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     `cached`: `run` (and `flow_run`) are this process's copies (apps/engine/services/task_run_state_cache.py),
     not a read: the write also requires the run to be in its workspace and the flow run to still have the
     state id copied; an outcome that writes no state answers with the run's current state, given up (None)
-    unless the copy shows as the row would (`_renders_as_stored`): the caller then reads it."""
-    read_state_id = run.state_id
+    unless the copy shows as the row would (`_renders_as_stored`): the caller then reads it.
+
+    `decided_from`: the run's columns (the state id first) that must still hold the values orchestration read
+    (`FLOW_RUN_DECIDED_FROM` for a flow run), taken before the rules change any of them."""
+    # (rules and bookkeeping set new values on the run, never change a value such as a policy dict in place)
+    expected = tuple([getattr(run, name) for name in decided_from])
     attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
                          data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
     try:
@@ -177,11 +190,11 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     except NeedsLock:
         return None
     if not cached:
-        written = prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id)
+        written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected)
     elif not ctx.wrote_state and not _renders_as_stored(ctx.validated):
         return None
     else:
         also = (type(flow_run), flow_run.pk, "state_id", flow_run.state_id) if flow_run is not None else None
-        written = prepared.write_together_if(inserts, run, changed, unchanged="state_id", value=read_state_id,
+        written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected,
                                              scope=("workspace_id",), also=also)
     return SetStateResult(ctx) if written else None

@@ -1,6 +1,7 @@
-"""A per-process cache of what a task run set_state orchestrates from, so that a set_state can skip its read:
-the task run (with its state) as it was after the last write this process made or saw, and its flow run
-(with its state) as this process last read it.
+"""A per-process cache of what a set_state orchestrates from, so that a set_state can skip its read: the task
+run (with its state) as it was after the last write this process made or saw, and its flow run (with its
+state) as this process last read or wrote it; the flow run's entry also serves the flow run's own set_state
+(`flow_run_get`, below).
 
 Why it is safe to decide from a copy that may be stale: the write that follows is a compare-and-swap on BOTH
 state ids (apps/engine/services/run_states.py, "From this process's cache"): the task run's UPDATE (or, for a
@@ -25,6 +26,16 @@ rules read the states' details), `remember` copies the attributes in. An entry i
 reaches a terminal state (the client's task run is over; a rerun only misses once) and on a lost
 compare-and-swap, so it holds about the task runs under way. `settings.PRAETOR_SET_STATE_CACHE` (read when
 this module is imported) turns it off.
+
+A flow run's own set_state (`flow_run_get`, `flow_run_remember`): its entry holds the columns the flow
+policies read (`FLOW_RUN_DECIDED_FROM`), its state type and its state (data included), filled by the create
+that inserted it and by each of its set_states, dropped when it reaches a terminal state. Its compare-and-swap
+compares all of those columns and the workspace with the copy's (apps/engine/services/run_states.py), so a
+PATCH of its policy or process id, a deleted deployment, or a transition elsewhere makes it write nothing and
+the set_state reads afresh. An entry copied as a task run's parent (by a task run's read, which leaves out the
+policy and the state's data) serves task runs only: the flow run's set_state then reads. With the prefect
+client, a flow run's requests come on one connection, so one process: its create fills the entry, and both of
+its set_states (Running, Completed) are one statement each.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from django.conf import settings
 from django.db.models.base import ModelState
 
 from apps.engine.models.runs import FlowRun, FlowRunState, TaskRun, TaskRunState
+from apps.engine.orchestration.policies import FLOW_RUN_DECIDED_FROM
 from apps.engine.orchestration.rules import TERMINAL_STATES
 
 ENABLED: bool = settings.PRAETOR_SET_STATE_CACHE
@@ -49,8 +61,9 @@ _lock = threading.Lock()
 _task_runs: dict = {}  # (workspace id, task run id) -> (run attributes, state attributes or None)
 _flow_runs: dict = {}  # (workspace id, flow run id) -> (run attributes, state attributes or None)
 
-# Hits and misses of `get`, counted only with PRAETOR_SET_STATE_CACHE_STATS (benchmarks: a path, written to
-# PATH.PID as JSON every 20 lookups and at exit; docs/performance.md, "Ninth step ... (branch setcache)").
+# Hits and misses of `get` ("hit", "miss") and `flow_run_get` ("flow_run_hit", "flow_run_miss"), counted only
+# with PRAETOR_SET_STATE_CACHE_STATS (benchmarks: a path, written to PATH.PID as JSON every 20 lookups and at
+# exit; docs/performance.md, "Ninth step ... (branch setcache)").
 stats: dict | None = {"hit": 0, "miss": 0} if settings.PRAETOR_SET_STATE_CACHE_STATS else None
 
 
@@ -60,9 +73,10 @@ def _write_stats() -> None:
         json.dump(stats, out)
 
 
-def _count(hit: bool) -> None:
-    stats["hit" if hit else "miss"] += 1
-    if (stats["hit"] + stats["miss"]) % 20 == 0:
+def _count(hit: bool, kind: str = "") -> None:
+    key = kind + ("hit" if hit else "miss")
+    stats[key] = stats.get(key, 0) + 1
+    if sum(stats.values()) % 20 == 0:
         _write_stats()
 
 
@@ -170,7 +184,10 @@ def remember(run, *, flow_run: bool = True) -> None:
     parent = cache.get("flow_run") if flow_run else None
     if parent is not None:
         parent_state = parent._state.fields_cache.get("state")
-        if parent_state is None or parent_state.pk == parent.state_id:
+        kept = _flow_runs.get((workspace_id, parent.pk))
+        # an entry of the same state says the same of what task runs read (it may hold more: the flow run's own)
+        if (parent_state is None or parent_state.pk == parent.state_id) and (
+                kept is None or kept[0]["state_id"] != parent.state_id):
             _put(_flow_runs, MAX_FLOW_RUNS, (workspace_id, parent.pk),
                  (_attributes(parent), _attributes(parent_state) if parent_state is not None else None))
     state_attributes = _attributes(state)
@@ -192,9 +209,68 @@ def remember_created(run) -> None:
     _put(_task_runs, MAX_TASK_RUNS, (attributes["workspace_id"], attributes["id"]), (attributes, state_attributes))
 
 
+# What a flow run's entry holds of the run: its id and workspace, what the flow policies read, and what a task
+# run's set_state reads of its flow run besides those (the state type).
+_FLOW_RUN_COPIED = ("id", "workspace_id", "state_type", *FLOW_RUN_DECIDED_FROM)
+_FLOW_RUN_COPIED_NAMES = frozenset(_FLOW_RUN_COPIED)
+
+
+def flow_run_get(workspace_id, flow_run_id) -> FlowRun | None:
+    """The flow run as last created, written or read by its set_state here, with its state (new instances,
+    the caller's to mutate; its other columns deferred), or None: not cached, or cached as a task run's parent
+    only (without the policy and the state's data)."""
+    entry = _flow_runs.get((workspace_id, flow_run_id))
+    if entry is not None and (entry[1] is None or "data" not in entry[1]
+                              or not entry[0].keys() >= _FLOW_RUN_COPIED_NAMES):
+        entry = None
+    if stats is not None:
+        _count(entry is not None, "flow_run_")
+    if entry is None:
+        return None
+    run = _instance(FlowRun, entry[0])
+    run.__dict__["workspace_id"] = workspace_id  # the one asked for (the entry's): the write checks the run is in it
+    run._state.fields_cache["state"] = _state_instance(FlowRunState, entry[1])
+    return run
+
+
+def _flow_run_put(attributes: dict, state_attributes: dict) -> None:
+    state_attributes["state_details"] = dict(state_attributes["state_details"] or {})
+    _put(_flow_runs, MAX_FLOW_RUNS, (attributes["workspace_id"], attributes["id"]),
+         ({name: attributes[name] for name in _FLOW_RUN_COPIED}, state_attributes))
+
+
+def flow_run_remember(run) -> None:
+    """Keep `run` (a flow run with its state loaded, as just written or read; ids as a read gives them) for its
+    next set_state in this process and as its task runs' flow run; a run in a terminal state is dropped."""
+    if not ENABLED:
+        return
+    state = run._state.fields_cache.get("state")
+    if state is None or state.pk != run.state_id or state.type in TERMINAL_STATES:
+        with _lock:
+            _flow_runs.pop((run.workspace_id, run.pk), None)
+        return
+    _flow_run_put(run.__dict__, _attributes(state))
+
+
+def flow_run_remember_created(run) -> None:
+    """Keep a flow run just inserted by a create (with its first state), its ids made the database's."""
+    if not ENABLED:
+        return
+    state = run._state.fields_cache.get("state")
+    if state is None or state.type in TERMINAL_STATES:
+        return
+    _flow_run_put(_canonical_ids({name: run.__dict__[name] for name in _FLOW_RUN_COPIED}, FlowRun),
+                  _canonical_ids(_attributes(state), FlowRunState))
+
+
 def forget(workspace_id, task_run_id) -> None:
     with _lock:
         _task_runs.pop((workspace_id, task_run_id), None)
+
+
+def flow_run_forget(workspace_id, flow_run_id) -> None:
+    with _lock:
+        _flow_runs.pop((workspace_id, flow_run_id), None)
 
 
 def clear() -> None:

@@ -17,6 +17,7 @@ from apps.engine.models import ConcurrencyLimit, OrchestrationDecision, TaskRun,
 from apps.engine.orchestration.task_rules import needs_lock_likely
 from apps.engine.schemas.states import StateValue
 from apps.engine.selectors.task_runs import task_run_get_for_set_state
+from apps.engine.services import task_run_state_cache
 from apps.engine.services import task_runs as task_run_services
 from apps.engine.services.flow_runs import flow_run_create
 from apps.engine.services.flows import flow_create
@@ -30,6 +31,13 @@ pytestmark = pytest.mark.django_db
 def ws():
     assert connection.vendor == "postgresql"
     return WorkspaceFactory()
+
+
+@pytest.fixture(autouse=True)
+def no_copy(monkeypatch):
+    """The read path: a create copies its task run and its flow run (task_run_state_cache), so a set_state would
+    not read at all."""
+    monkeypatch.setattr(task_run_state_cache, "ENABLED", False)
 
 
 @pytest.fixture

@@ -130,7 +130,12 @@ def test_a_copy_made_stale_by_another_process_decides_nothing(ws, copied, counte
     ("CANCELLED", "ABORT", "PENDING"),
 ])
 def test_a_flow_run_stopped_after_the_copy_is_seen(ws, flow_run, copied, counted, flow_state, status, task_state):
+    stale = task_run_state_cache._flow_runs[(ws.pk, flow_run.pk)]
+    # another process stops the flow run: this one's copy still says Running
     flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": flow_state}, force=True)
+    task_run_state_cache._flow_runs[(ws.pk, flow_run.pk)] = stale
+    counted.clear()
+    counted.update(hit=0, miss=0)
     result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
     assert counted["hit"] == 1  # the copy said Running: its statement found the flow run moved, wrote nothing
     assert result.status == status

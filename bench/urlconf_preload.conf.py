@@ -9,7 +9,11 @@ exec(compile(Path(__file__).resolve().parent.parent.joinpath("deploy", "gunicorn
              "deploy/gunicorn.conf.py", "exec"))
 
 
+_deployed_pre_fork = pre_fork  # noqa: F821 - defined by deploy/gunicorn.conf.py, executed above
+
+
 def pre_fork(server, worker):
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018 - imported once in the master; each fork inherits it
+    _deployed_pre_fork(server, worker)  # after the import, so the URLconf's objects are frozen too

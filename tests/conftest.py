@@ -35,14 +35,21 @@ def django_db_setup(django_db_setup, django_db_blocker):
     """`--reuse-db` (pyproject.toml) keeps the test database between runs. A run stopped part-way (Ctrl-C, a
     killed session) while a module-scoped live server's data was committed leaves those rows behind, and the next
     run would find them: a second user with the same email, a second audit chain. So every session starts from
-    what `migrate` made: emptied, with the tier catalog put back, as after any transactional test."""
+    what `migrate` made: emptied, with the tier catalog put back, as after any transactional test. Only a database
+    pytest-django set up as a test database (none when no collected test uses one) is emptied."""
     from django.core.management import call_command
+    from django.db import connections
 
     from apps.billing.catalog import tier_catalog_restore
 
     with django_db_blocker.unblock():
-        call_command("flush", interactive=False, verbosity=0)
-        tier_catalog_restore()
+        for alias in connections:
+            settings_dict = connections[alias].settings_dict
+            if settings_dict["NAME"] != settings_dict.get("TEST", {}).get("NAME"):
+                continue
+            call_command("flush", database=alias, interactive=False, verbosity=0)
+            if alias == "default":
+                tier_catalog_restore()
 
 
 @pytest.hookimpl(hookwrapper=True)

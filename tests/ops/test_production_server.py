@@ -15,7 +15,9 @@ import yaml
 
 from tests.ops.processes import REPO, clean_env, free_port, http_request, start_group, stop_group, wait_for_http
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+# django_db: pytest-django sets up the test database the server uses only for a session with a test marked so,
+# and this module may run alone.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.django_db]
 
 HOST = "praetor.example.com"
 BIN = Path(sys.executable).parent

@@ -200,22 +200,38 @@ def _children_cpu() -> float:
 
 
 # --- the two servers -----------------------------------------------------------------------------------------
+def prepare_praetor(database: str, python: str = str(ROOT / ".venv" / "bin" / "python")) -> tuple[str, str]:
+    """Migrate `database` and make a workspace in it (bench/flows.py setup); returns its API path and key."""
+    env = production_env(database, free_port(), 1)
+    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
+                         cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+    return lines["URL"].split()[0], lines["KEY"].strip()
+
+
 def start_praetor(workdir: Path, database: str, workers: int, python: str = str(ROOT / ".venv" / "bin" / "python"),
                   config: str = "deploy/gunicorn.conf.py",
                   workspace: tuple[str, str] | None = None) -> tuple[Service, str, str, str]:
     """Migrate, make a workspace (bench/flows.py setup) unless `workspace` names one already made (its API path
     and key), start gunicorn; returns it, the workspace's API URL, the key and the server's /api URL."""
     env = production_env(database, free_port(), workers)
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     if workspace is None:
-        setup_env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        out = subprocess.run([python, "bench/flows.py", "setup"], env={**setup_env, "PRAETOR_TEST_DB_NAME": database},
-                             cwd=ROOT, check=True, capture_output=True, text=True).stdout
-        lines = dict(line.split(None, 1) for line in out.splitlines() if line.strip())
-        workspace = lines["URL"].split()[0], lines["KEY"].strip()
+        workspace = prepare_praetor(database, python)
+    else:
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
     path, key = workspace
     server, url = start_gunicorn(python, env, workdir / "praetor.log", config)
     return server, f"{url}{path}", key, f"{url}/api"
+
+
+def prefect_env(workdir: Path, database: str) -> dict:
+    """The environment `prefect server start` runs in here: its own home and database, no analytics, no UI."""
+    return {**os.environ, "PREFECT_HOME": str(workdir / "prefect-home"),
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+            "PREFECT_LOGGING_SERVER_LEVEL": "WARNING"}
 
 
 def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:
@@ -223,10 +239,7 @@ def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:
     prefect = ROOT / ".venv-prefect" / "bin" / "prefect"
     if not prefect.exists():
         raise SystemExit(f"{prefect} is missing: run scripts/prefect-env.sh")
-    env = {**os.environ, "PREFECT_HOME": str(workdir / "prefect-home"),
-           "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_LOGGING_SERVER_LEVEL": "WARNING"}
+    env = prefect_env(workdir, database)
     server = Service("prefect server start", [str(prefect), "server", "start", "--host", "127.0.0.1", "--port",
                                               str(port)], env, workdir / "prefect.log")
     server.wait_http(f"http://127.0.0.1:{port}/api/health")

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from instructions import _VALGRIND, KINDS, _control, _database, _functions, _headers, _summary  # noqa: E402
 
 VARIANTS = ("whole", "middleware", "prepare", "auth", "dispatch", "tenancy", "validate", "service", "json",
-            "render", "encode", "statement", "raw", "request", "started", "close", "replay", "replayraw")
+            "render", "encode", "statement", "raw", "request", "started", "close", "closelean", "replay", "replayraw")
 
 
 # ---- in process (the child under valgrind) ----
@@ -271,6 +271,32 @@ class Pieces:
             for p in planned:
                 response = chain(self.request(*p))
                 thunks.append(response.close)
+        elif variant == "closelean":
+            # a prototype (bench only) of request_finished done as config/handler.py does request_started: its
+            # three receivers' work inline on the thread's initialized database and cache connections listed once
+            # (here: before the batch, as a per-thread memo would), without Signal.send
+            from django.core.cache import caches
+            from django.db import connections
+            from django.urls import set_urlconf
+
+            chain = self.handler._middleware_chain
+            databases = connections.all(initialized_only=True)
+            cached = caches.all(initialized_only=True)
+            for p in planned:
+                response = chain(self.request(*p))
+
+                def close(r=response):
+                    for closer in r._resource_closers:
+                        closer()
+                    r.closed = True
+                    for conn in databases:  # close_old_connections
+                        conn.close_if_unusable_or_obsolete()
+                    for cache in cached:  # close_caches
+                        cache.close()
+                    set_urlconf(None)  # reset_urlconf
+
+                thunks.append(close)
+                self.results.append(response)
         elif variant in ("replay", "replayraw"):
             thunks = self._replay(variant, kind, planned[0], runs[0], n)
         elif variant in ("statement", "raw"):

@@ -16,6 +16,10 @@ called alone, their inputs made before the batch (outside the count) from a real
   service or selector alone (task_run_create, task_run_set_state, task_run_get); `json` the answer's dict
   (task_run_json, SetStateResult.as_json);
 - `render`: lean_render (the answer encoded, headers); `encode` its JSON encoding alone;
+- `request` (WSGIRequest(environ)), `started` (set_script_prefix + request_started_send), `close` (a response's
+  close(): request_finished); `closelean` a prototype of request_finished's receivers inline (bench only);
+- `replay` / `replayraw`: the one statement the kind's service sends (captured from a call), sent again by
+  prepared.py's cursor path / by psycopg's lower level (as `statement` / `raw` below, for every kind);
 - `statement` (the read): the read's one statement by apps/core/prepared.py's path (PreparedQuery._execute: cursor_for,
   _PreparingCursor.execute, fetchone); `raw` the same prepared statement by psycopg's lower level
   (pgconn.exec_prepared, psycopg.adapt.Transformer to dump the parameters and load the row): a prototype of a leaner

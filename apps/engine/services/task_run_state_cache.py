@@ -246,8 +246,7 @@ def flow_run_remember(run) -> None:
         return
     state = run._state.fields_cache.get("state")
     if state is None or state.pk != run.state_id or state.type in TERMINAL_STATES:
-        with _lock:
-            _flow_runs.pop((run.workspace_id, run.pk), None)
+        flow_run_forget(run.workspace_id, run.pk)
         return
     _flow_run_put(run.__dict__, _attributes(state))
 

@@ -45,15 +45,6 @@ def flow(ws):
     return flow_create(workspace=ws, name="copy", tags=[])[0]
 
 
-@pytest.fixture
-def counted(monkeypatch):
-    """The copy's hits and misses from here on."""
-    stats = {"hit": 0, "miss": 0}
-    monkeypatch.setattr(task_run_state_cache, "stats", stats)
-    monkeypatch.setattr(task_run_state_cache, "_write_stats", lambda: None)
-    return stats
-
-
 def _create(ws, flow, **fields) -> FlowRun:
     return flow_run_create(workspace=ws, flow_id=flow.pk, **fields)[0]
 

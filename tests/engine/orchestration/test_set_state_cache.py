@@ -33,15 +33,6 @@ def ws():
 
 
 @pytest.fixture
-def counted(monkeypatch):
-    """The cache's hits and misses from here on."""
-    stats = {"hit": 0, "miss": 0}
-    monkeypatch.setattr(task_run_state_cache, "stats", stats)
-    monkeypatch.setattr(task_run_state_cache, "_write_stats", lambda: None)
-    return stats
-
-
-@pytest.fixture
 def flow_run(ws):
     flow, _ = flow_create(workspace=ws, name="copy", tags=[])
     run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})

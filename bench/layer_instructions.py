@@ -16,8 +16,9 @@ called alone, their inputs made before the batch (outside the count) from a real
   service or selector alone (task_run_create, task_run_set_state, task_run_get); `json` the answer's dict
   (task_run_json, SetStateResult.as_json);
 - `render`: lean_render (the answer encoded, headers); `encode` its JSON encoding alone;
-- `request` (WSGIRequest(environ)), `started` (set_script_prefix + request_started_send), `close` (a response's
-  close(): request_finished); `closelean` a prototype of request_finished's receivers inline (bench only);
+- `request` (WSGIRequest(environ)), `started` (set_script_prefix + request_started_send), `close` (a response
+  closed as Handler.serve closes it: config/handler.py's `close`, request_finished_send); `closedjango` (the
+  response's own close(): HttpResponseBase.close, request_finished by Signal.send);
 - `replay` / `replayraw`: the one statement the kind's service sends (captured from a call), sent again by
   prepared.py's cursor path / by psycopg's lower level (as `statement` / `raw` below, for every kind);
 - `statement` (the read): the read's one statement by apps/core/prepared.py's path (PreparedQuery._execute: cursor_for,
@@ -54,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from instructions import _VALGRIND, KINDS, _control, _database, _functions, _headers, _summary  # noqa: E402
 
 VARIANTS = ("whole", "middleware", "prepare", "auth", "dispatch", "tenancy", "validate", "service", "json",
-            "render", "encode", "statement", "raw", "request", "started", "close", "closelean", "replay", "replayraw")
+            "render", "encode", "statement", "raw", "request", "started", "close", "closedjango", "replay", "replayraw")
 
 
 # ---- in process (the child under valgrind) ----
@@ -179,13 +180,14 @@ class Pieces:
         return task_run_create_set(schemas.task_run_create_body(data))
 
     def make(self, variant: str, kind: str, n: int) -> None:
-        from django.core.handlers.wsgi import get_script_name
+        from django.core.handlers.wsgi import WSGIHandler, get_script_name
         from django.urls import set_script_prefix
 
         from apps.core.api.lean import _AUTHENTICATION, _ENCODE, lean_render
         from apps.engine.api.common import path_uuid
         from apps.engine.schemas import runs as schemas
         from apps.engine.schemas import states as state_schemas
+        from config.handler import close as handler_close
         from config.handler import request_started_send
 
         runs = self.runs(kind, n) if kind != "create" else [None] * n
@@ -270,37 +272,12 @@ class Pieces:
                     request_started_send(e)
 
                 thunks.append(started)
-        elif variant == "close":
+        elif variant in ("close", "closedjango"):
             chain = self.handler._middleware_chain
             for p in planned:
                 response = chain(self.request(*p))
-                thunks.append(response.close)
-        elif variant == "closelean":
-            # a prototype (bench only) of request_finished done as config/handler.py does request_started: its
-            # three receivers' work inline on the thread's initialized database and cache connections listed once
-            # (here: before the batch, as a per-thread memo would), without Signal.send
-            from django.core.cache import caches
-            from django.db import connections
-            from django.urls import set_urlconf
-
-            chain = self.handler._middleware_chain
-            databases = connections.all(initialized_only=True)
-            cached = caches.all(initialized_only=True)
-            for p in planned:
-                response = chain(self.request(*p))
-
-                def close(r=response):
-                    for closer in r._resource_closers:
-                        closer()
-                    r.closed = True
-                    for conn in databases:  # close_old_connections
-                        conn.close_if_unusable_or_obsolete()
-                    for cache in cached:  # close_caches
-                        cache.close()
-                    set_urlconf(None)  # reset_urlconf
-
-                thunks.append(close)
-                self.results.append(response)
+                response._handler_class = WSGIHandler  # as Handler._response sets it
+                thunks.append(response.close if variant == "closedjango" else lambda r=response: handler_close(r))
         elif variant in ("replay", "replayraw"):
             thunks = self._replay(variant, kind, planned[0], runs[0], n)
         elif variant in ("statement", "raw"):

@@ -6,32 +6,42 @@ by sender, its weak references resolved), whose receivers are Django's own `rese
 `close_old_connections`, each listing the thread's initialized database connections through asgiref's Local;
 and builds the header list through ResponseHeaders' mapping interface (Python calls per header). Here:
 
-- request_started calls the receivers Signal.send would call, in its order, with the same arguments, found once
-  and found again whenever the signal's receivers list changes (`_Receivers`: a receiver connected or
-  disconnected later, for any sender or this one, is heard as Django would have it heard); when its receivers are
-  Django's two alone, their work is done inline in their order on the connections listed once (the same
-  connections cleared of their query log, then closed when unusable or past CONN_MAX_AGE).
+- request_started and request_finished call the receivers Signal.send would call, in its order, with the same
+  arguments, found once and found again whenever the signal's receivers list changes (`_Receivers`: a receiver
+  connected or disconnected later, for any sender or this one, is heard as Django would have it heard); when a
+  signal's receivers are Django's own alone (request_started: reset_queries, close_old_connections;
+  request_finished: close_old_connections, close_caches, reset_urlconf), their work is done inline in their order
+  on the thread's initialized database connections and caches (`_Initialized`: what `all(initialized_only=True)`
+  lists, kept per thread once every alias is initialized, instead of asking asgiref's Local for each alias at
+  each signal).
 - the header list is the response's header store as it is (what `items()` yields, in order) when the response
   sets no cookie; otherwise Django's own list, Set-Cookie lines after.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
-  start_response callback, then closes the response (Django's `close`: its resource closers, request_finished).
+  start_response callback, then closes the response (`close`: a class keeping Django's HttpResponseBase.close
+  has that method's steps done here, its resource closers then request_finished; any other class's close() is
+  called).
 
 The sender of both signals stays WSGIHandler, as before this class, so receivers connected for that sender still
 hear them. Exceptions propagate as from Django's handler (the middleware chain turns a view's into a 500 response;
 the server answers 500 for the rest). tests/core/test_handler.py compares both handlers request by request.
-docs/performance.md, "Tenth step".
+docs/performance.md, "Tenth step" and "Twelfth step: request_finished".
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import weakref
 
 import django
+from django.core.cache import caches, close_caches
+from django.core.handlers.base import reset_urlconf
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.core.signals import request_started
+from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch.dispatcher import NONE_ID, _make_id
-from django.urls import set_script_prefix
+from django.http import HttpResponseBase
+from django.urls import set_script_prefix, set_urlconf
 
 
 class _Receivers:
@@ -83,19 +93,80 @@ def _resolved(ref):
 
 _SENDER_ID = _make_id(WSGIHandler)
 _started = _Receivers(request_started, (reset_queries, close_old_connections))
+_finished = _Receivers(request_finished, (close_old_connections, close_caches, reset_urlconf))
+
+
+class _Initialized:
+    """`handler.all(initialized_only=True)` (`connections`, `caches`): the current thread's initialized connections.
+    Django lists them by asking asgiref's Local twice for each configured alias (~12 k instructions a time). An
+    alias, once initialized, keeps its connection object where it was made (Django never drops one; only
+    Django's test servers replace one, as their threads start, before any request): so once every alias is, the
+    list is kept and given again. It is kept in a context variable, tagged with the thread and the handler's
+    storage: seen only in this thread and this context (or copies of it), where a thread's database connections
+    and a context's caches are the ones listed, and only while the storage is the same object
+    (override_settings(CACHES) replaces the caches')."""
+
+    __slots__ = ("handler", "kept")
+
+    def __init__(self, handler, name: str):
+        self.handler = handler
+        self.kept = contextvars.ContextVar(name)
+
+    def __call__(self) -> list:
+        kept, handler = self.kept.get(None), self.handler
+        if kept is not None and kept[0] == threading.get_ident() and kept[1] is handler._connections:
+            return kept[2]
+        listed = handler.all(initialized_only=True)
+        if len(listed) == len(handler.settings):
+            self.kept.set((threading.get_ident(), handler._connections, listed))
+        return listed
+
+
+_databases = _Initialized(connections, "praetor_initialized_databases")
+_caches = _Initialized(caches, "praetor_initialized_caches")
 
 
 def request_started_send(environ) -> None:
     """request_started.send(sender=WSGIHandler, environ=environ). With Django's two receivers only, their work
-    inline, in their order, on the thread's initialized connections listed once."""
+    inline, in their order, on the thread's initialized connections."""
     if not _started.current()[2]:
         _started.send(environ=environ)
         return
-    initialized = connections.all(initialized_only=True)
+    initialized = _databases()
     for conn in initialized:  # reset_queries
         conn.queries_log.clear()
     for conn in initialized:  # close_old_connections
         conn.close_if_unusable_or_obsolete()
+
+
+def request_finished_send() -> None:
+    """request_finished.send(sender=WSGIHandler). With Django's three receivers only, their work inline, in their
+    order, on the thread's initialized connections and caches."""
+    if not _finished.current()[2]:
+        _finished.send()
+        return
+    for conn in _databases():  # close_old_connections
+        conn.close_if_unusable_or_obsolete()
+    for cache in _caches():  # close_caches (caches.close_all)
+        cache.close()
+    set_urlconf(None)  # reset_urlconf
+
+
+def close(response) -> None:
+    """response.close(), its request_finished sent by request_finished_send when its class keeps Django's
+    HttpResponseBase.close (whose steps these are: its resource closers, one's Exception ignored, then
+    request_finished; sender: `_handler_class`, WSGIHandler as `Handler._response` sets it)."""
+    if type(response).close is not HttpResponseBase.close:
+        response.close()
+        return
+    for closer in response._resource_closers:
+        try:  # noqa: SIM105 - Django's very form (contextlib.suppress: a context manager a closer)
+            closer()
+        except Exception:  # noqa: S110 - ignored, as Django ignores it
+            pass
+    response._resource_closers.clear()
+    response.closed = True
+    request_finished_send()
 
 
 class Handler(WSGIHandler):
@@ -131,7 +202,7 @@ class Handler(WSGIHandler):
         try:
             body = b"".join(response)
         finally:
-            response.close()  # resource closers, then request_finished (sender WSGIHandler: `_handler_class`)
+            close(response)
         return status, headers, body
 
 

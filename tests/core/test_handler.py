@@ -436,11 +436,12 @@ def test_the_kept_lists_are_the_threads_and_the_contexts(settings):
         caches["default"]
         here = both()
         assert here[0] == here[1] == [caches["default"], caches["other"]] and both()[0] is here[0]  # kept
-        elsewhere = []
-        thread = threading.Thread(target=lambda: elsewhere.append(both()))
-        thread.start()
-        thread.join()
-        assert elsewhere == [([], [])]
+        elsewhere, context = [], contextvars.copy_context()
+        for run in (both, lambda: context.run(both)):  # a thread of its own, this context carried to another
+            thread = threading.Thread(target=lambda run=run: elsewhere.append(run()))
+            thread.start()
+            thread.join()
+        assert elsewhere == [([], []), ([], [])]
         assert contextvars.Context().run(both) == ([], [])
         assert contextvars.copy_context().run(both) == here
 

@@ -4,7 +4,9 @@ middleware chain done for less in the usual case, with the same effects.
 Per request Django's handler sends request_started (Signal.send: a lock, the receivers list walked and filtered
 by sender, its weak references resolved), whose receivers are Django's own `reset_queries` and
 `close_old_connections`, each listing the thread's initialized database connections through asgiref's Local;
-and builds the header list through ResponseHeaders' mapping interface (Python calls per header). Here:
+at the response's close, request_finished the same way (close_old_connections, close_caches listing the
+initialized caches, reset_urlconf); and builds the header list through ResponseHeaders' mapping interface
+(Python calls per header). Here:
 
 - request_started and request_finished call the receivers Signal.send would call, in its order, with the same
   arguments, found once and found again whenever the signal's receivers list changes (`_Receivers`: a receiver
@@ -98,7 +100,7 @@ _finished = _Receivers(request_finished, (close_old_connections, close_caches, r
 
 class _Initialized:
     """`handler.all(initialized_only=True)` (`connections`, `caches`): the current thread's initialized connections.
-    Django lists them by asking asgiref's Local twice for each configured alias (~12 k instructions a time). An
+    Django lists them by asking asgiref's Local twice for each configured alias (12-16 k instructions a time). An
     alias, once initialized, keeps its connection object where it was made (Django never drops one; only
     Django's test servers replace one, as their threads start, before any request): so once every alias is, the
     list is kept and given again. It is kept in a context variable, tagged with the thread and the handler's

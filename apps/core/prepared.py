@@ -301,6 +301,17 @@ class _UUIDBinaryDumper(psycopg_uuid.UUIDBinaryDumper):
     dump = operator.attrgetter("bytes")
 
 
+class _PlainIntDumper(numeric.IntBinaryDumper):
+    """psycopg's dumper of a plain int (int2, int4, int8 or numeric by its value, binary), under Transformer cache
+    keys of its own. psycopg's keys a plain int by its sized dumper's class (Int2, Int4, Int8), the very key of
+    Django's wrapped values: after a plain 5, a Transformer would send an Int2(40000) by the int2 dumper the 5 took
+    (binary: truncated to -25536) instead of the digits the wrapper's registered dumper sends (refused by the
+    server). _Statements keeps one Transformer for all its statements; psycopg's cursor one per statement."""
+
+    def get_key(self, obj, format):
+        return (int, super().get_key(obj, format))
+
+
 class _RawCursor:
     """One psycopg cursor per database connection, used as Django's `connection.cursor()` is (`with … as
     cursor`), with database errors turned into Django's as its CursorWrapper does, but without building a
@@ -325,14 +336,19 @@ class _RawCursor:
             for wrapper, dumper in ((numeric.Int2, numeric.Int2Dumper), (numeric.Int4, numeric.Int4Dumper),
                                     (numeric.Int8, numeric.Int8Dumper)):
                 self.cursor.adapters.register_dumper(wrapper, dumper)
+            self.cursor.adapters.register_dumper(int, _PlainIntDumper)
             self.cursor.adapters.register_dumper(uuid.UUID, _UUIDBinaryDumper)
         else:
             self.cursor = self.raw.cursor()
         rows.use_c_timestamptz_loader(self.cursor.adapters)
-        # This module's statements by psycopg's lower level, prepared under names of ours (`_run`); the SQL is
-        # sent as UTF-8 (Django's backend sets client_encoding so)
-        self.statements = (_Statements(self.raw, self.cursor) if settings.PRAETOR_DB_PREPARE
-                           and self.raw.info.encoding == "utf-8" else None)
+        # This module's statements by psycopg's lower level, prepared under names of ours (`_run`), one executor
+        # per physical connection (this cursor may be made again on the same one: its statements are still
+        # there); the SQL is sent as UTF-8 (Django's backend sets client_encoding so)
+        self.statements = None
+        if settings.PRAETOR_DB_PREPARE and self.raw.info.encoding == "utf-8":
+            self.statements = getattr(connection, "_praetor_statements", None)
+            if self.statements is None or self.statements.raw is not self.raw:
+                self.statements = connection._praetor_statements = _Statements(self.raw, self.cursor)
 
     def __enter__(self):
         self.connection.validate_no_broken_transaction()

@@ -169,7 +169,7 @@ def test_a_transaction_is_begun_as_psycopg_begins_it_and_rolled_back(workspace, 
             assert prepared.insert(state)  # the block's first statement
             assert raw.pgconn.transaction_status == pq.TransactionStatus.INTRANS
             assert prepared._run(connection, "SHOW transaction_isolation", [], "fetchone") == ("repeatable read",)
-            1 / 0  # noqa: B018
+            1 / 0
     finally:
         raw.isolation_level = None
     assert not FlowRunState.all_workspaces.filter(pk=state.pk).exists()
@@ -313,3 +313,20 @@ def test_the_psycopg_internals_relied_on_are_there(run, preparing):
     flow_run_get(workspace=FlowRun.all_workspaces.get(pk=run).workspace_id, flow_run_id=run)
     assert statements.names and not raw._prepared._names
     assert raw.prepare_threshold == prepared._PREPARE_ONLY_WHEN_ASKED
+
+
+def test_a_plain_int_leaves_djangos_wrapped_integers_their_own_dumpers(preparing):
+    """One Transformer sends every statement: a plain int (keyed by psycopg under its sized dumper's class, Int2)
+    must not make a wrapped Int2(40000) go by the truncating binary int2 dumper (-25536): it is refused, as bound
+    on the client. In one statement through psycopg's cursor too."""
+    from psycopg.types.numeric import Int2, Int4
+
+    assert prepared._run(connection, "SELECT %s::int, %s::int", [5, 40_000], "fetchone") == (5, 40_000)
+    for prepare in (True, False):
+        with pytest.raises(DataError, match="out of range"), transaction.atomic():
+            prepared._run(connection, "SELECT %s::int2", [Int2(40_000)], "fetchone", prepare)
+    with pytest.raises(DataError, match="out of range"), transaction.atomic(), prepared.cursor_for(
+            connection) as cursor:
+        cursor.execute("SELECT %s::int, %s::int2", [5, Int2(40_000)])
+    assert prepared._run(connection, "SELECT %s, %s, %s", [Int2(-5), Int4(2**31 - 1), 2**40], "fetchone") == (
+        -5, 2**31 - 1, 2**40)

@@ -342,13 +342,14 @@ class _RawCursor:
             self.cursor = self.raw.cursor()
         rows.use_c_timestamptz_loader(self.cursor.adapters)
         # This module's statements by psycopg's lower level, prepared under names of ours (`_run`), one executor
-        # per physical connection (this cursor may be made again on the same one: its statements are still
-        # there); the SQL is sent as UTF-8 (Django's backend sets client_encoding so)
+        # per physical connection, kept on it as psycopg keeps its cache of prepared statements (this cursor may be
+        # made again for the same connection, whose statements are still there); the SQL is sent as UTF-8
+        # (Django's backend sets client_encoding so)
         self.statements = None
         if settings.PRAETOR_DB_PREPARE and self.raw.info.encoding == "utf-8":
-            self.statements = getattr(connection, "_praetor_statements", None)
-            if self.statements is None or self.statements.raw is not self.raw:
-                self.statements = connection._praetor_statements = _Statements(self.raw, self.cursor)
+            self.statements = getattr(self.raw, "_praetor_statements", None)
+            if self.statements is None:
+                self.statements = self.raw._praetor_statements = _Statements(self.raw, self.cursor)
 
     def __enter__(self):
         self.connection.validate_no_broken_transaction()
@@ -491,7 +492,7 @@ def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
     cursor_for gives (Django's when queries are logged or wrapped, which then sees and counts the statement)."""
     handle = cursor_for(connection)
     statements = getattr(handle, "statements", None)
-    if statements is None:
+    if statements is None or statements.pgconn.pipeline_status:  # (Django opens no pipeline)
         with handle as cursor:
             cursor.execute(sql, params)
             if fetch is None:
@@ -500,14 +501,18 @@ def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors:
         result = statements.run(sql, params, prepare)
-    if fetch == "fetchone":
-        if not result.ntuples:
-            return None
+    if fetch == "fetchone" or fetch == "fetchall":
+        if result.status != _TUPLES_OK:
+            with connection.wrap_database_errors:
+                status = (result.command_status or b"").decode()
+                raise psycopg.ProgrammingError(  # as psycopg's fetch
+                    f"the last operation didn't produce records (command status: {status})")
         tx = statements.tx
-        tx.set_pgresult(result)
-        return tx.load_row(0, tuple)
-    if fetch == "fetchall":
-        tx = statements.tx
+        if fetch == "fetchone":
+            if not result.ntuples:
+                return None
+            tx.set_pgresult(result)
+            return tx.load_row(0, tuple)
         tx.set_pgresult(result)
         return tx.load_rows(0, result.ntuples, tuple)
     if fetch == "rowcount":

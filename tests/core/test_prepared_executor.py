@@ -330,3 +330,19 @@ def test_a_plain_int_leaves_djangos_wrapped_integers_their_own_dumpers(preparing
         cursor.execute("SELECT %s::int, %s::int2", [5, Int2(40_000)])
     assert prepared._run(connection, "SELECT %s, %s, %s", [Int2(-5), Int4(2**31 - 1), 2**40], "fetchone") == (
         -5, 2**31 - 1, 2**40)
+
+
+def test_a_fetch_without_rows_raises_as_the_cursors_and_a_pipeline_takes_the_cursor(run, preparing):
+    sql, params = 'UPDATE "engine_flowrun" SET "name" = "name" WHERE "id" = %s', [run]
+    expected = r"^the last operation didn't produce records \(command status: UPDATE 1\)$"
+    with pytest.raises(ProgrammingError, match=expected), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cursor.fetchone()
+    for fetch in ("fetchone", "fetchall"):
+        with pytest.raises(ProgrammingError, match=expected):
+            prepared._run(connection, sql, params, fetch)
+    assert prepared._run(connection, sql, params, "rowcount") == 1
+    held = dict(_statements().names)
+    with connection.connection.pipeline():  # psycopg's pipeline mode (Django opens none): through the cursor
+        assert prepared._run(connection, "SELECT %s::int", [7], "fetchone") == (7,)
+    assert _statements().names == held

@@ -259,22 +259,15 @@ def _populate(related: tuple, row, from_obj) -> None:
         populator.remote_setter(obj, from_obj)
 
 
-# What psycopg's prepare_threshold of a connection becomes when it is None (Django's default, which turns
-# preparation off entirely, even for `prepare=True`): a count no statement reaches, so that psycopg prepares no
-# statement by its count alone (nor any other: this module's are prepared by _Statements, under its own names).
-_PREPARE_ONLY_WHEN_ASKED = 2**62
-
-
 class _PreparingCursor(psycopg.Cursor):
-    """psycopg's server-binding cursor (parameters sent apart from the SQL), whose statements psycopg does not
-    prepare unless told (`prepare=True`; nothing of this module tells it: its fixed statements are prepared by
-    _Statements under names of its own). psycopg's cache of prepared statements thus stays empty, and psycopg
-    never sends the DEALLOCATE ALL it sends on a rollback when it holds some, which would drop _Statements' too.
-    The path of this module's statements when _Statements is not used (see `_run`), of COPY and `insert_many`."""
+    """psycopg's server-binding cursor (parameters sent apart from the SQL), preparing as psycopg does by default
+    (by the connection's prepare_threshold: None, nothing; this module's fixed statements are prepared by
+    _Statements under names of its own). The path of this module's statements where _Statements is not used (see
+    `_run`), and of COPY and `insert_many`."""
 
     _transformers: dict | None = None
 
-    def execute(self, query, params=None, *, prepare: bool | None = False, binary: bool | None = None):
+    def execute(self, query, params=None, *, prepare: bool | None = None, binary: bool | None = None):
         # psycopg keeps a cursor's Transformer (its dumpers by parameter type, loaders by column type) while the
         # same query object is executed again, and makes a new one for another: this cursor runs each of this
         # module's statements (one str object each, built once) in turn, so it keeps one per statement.
@@ -318,16 +311,14 @@ class _RawCursor:
     wrapper per statement (about a third of a statement's client CPU). It reads timestamps through psycopg's
     C loader (rows.use_c_timestamptz_loader: the same datetimes as Django's loader).
 
-    With settings.PRAETOR_DB_PREPARE (the default) the cursor binds parameters on the server and prepares
-    its statements (_PreparingCursor); without, it is the connection's own cursor (Django's client-side
-    binding, nothing prepared), for a pooler that cannot keep prepared statements (pgbouncer in transaction
-    mode before 1.21, or without max_prepared_statements)."""
+    With settings.PRAETOR_DB_PREPARE (the default) the cursor binds parameters on the server (_PreparingCursor)
+    and this module's statements are prepared and sent by `statements` (_Statements, through `_run`); without,
+    it is the connection's own cursor (Django's client-side binding, nothing prepared), for a pooler that cannot
+    keep prepared statements (pgbouncer in transaction mode before 1.21, or without max_prepared_statements)."""
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
         if settings.PRAETOR_DB_PREPARE:
-            if self.raw.prepare_threshold is None:
-                self.raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
             self.cursor = _PreparingCursor(self.raw)
             # Bound on the server, psycopg's C dumpers of Django's Int2/Int4 wrappers (IntegerField values)
             # send an out-of-range value truncated (40000 as smallint -25536) and Int8's raise OverflowError;
@@ -343,10 +334,12 @@ class _RawCursor:
         rows.use_c_timestamptz_loader(self.cursor.adapters)
         # This module's statements by psycopg's lower level, prepared under names of ours (`_run`), one executor
         # per physical connection, kept on it as psycopg keeps its cache of prepared statements (this cursor may be
-        # made again for the same connection, whose statements are still there); the SQL is sent as UTF-8
-        # (Django's backend sets client_encoding so)
+        # made again for the same connection, whose statements are still there). Only where psycopg prepares
+        # nothing itself (prepare_threshold None, as Django's backend sets it unless OPTIONS says otherwise): its
+        # cache then stays empty, and it never sends the DEALLOCATE ALL it sends on a rollback when it holds
+        # statements, which would drop ours too. The SQL is sent as UTF-8 (Django's backend sets client_encoding).
         self.statements = None
-        if settings.PRAETOR_DB_PREPARE and self.raw.info.encoding == "utf-8":
+        if settings.PRAETOR_DB_PREPARE and self.raw.prepare_threshold is None and self.raw.info.encoding == "utf-8":
             self.statements = getattr(self.raw, "_praetor_statements", None)
             if self.statements is None:
                 self.statements = self.raw._praetor_statements = _Statements(self.raw, self.cursor)
@@ -363,8 +356,8 @@ class _RawCursor:
 
 def cursor_for(connection):
     """A cursor for the statements of this module: the connection's own raw psycopg cursor on PostgreSQL
-    (preparing its statements, _RawCursor), Django's cursor when queries are being logged or wrapped (DEBUG,
-    django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
+    (_RawCursor, its `statements` preparing them), Django's cursor when queries are being logged or wrapped
+    (DEBUG, django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
     it: bound on the client, not prepared)."""
     if connection.vendor != "postgresql" or connection.queries_logged or connection.execute_wrappers:
         return connection.cursor()

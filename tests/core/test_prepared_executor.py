@@ -312,7 +312,30 @@ def test_the_psycopg_internals_relied_on_are_there(run, preparing):
     # ALL)
     flow_run_get(workspace=FlowRun.all_workspaces.get(pk=run).workspace_id, flow_run_id=run)
     assert statements.names and not raw._prepared._names
-    assert raw.prepare_threshold == prepared._PREPARE_ONLY_WHEN_ASKED
+    assert raw.prepare_threshold is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_whose_psycopg_prepares_by_count_takes_the_cursor(run, preparing):
+    """prepare_threshold set (OPTIONS): psycopg prepares statements itself and forgets them all on a rollback
+    (DEALLOCATE ALL, ours too): the executor is not used, psycopg's cursor prepares by its count."""
+    connection.close()
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.prepare_threshold = 1
+    try:
+        connection._praetor_raw_cursor = None
+        assert prepared.cursor_for(connection).statements is None
+        for _ in range(3):
+            assert prepared._run(connection, "SELECT %s::int + 40", [2], "fetchone") == (42,)
+        assert raw._prepared._names  # prepared by psycopg
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            prepared._run(connection, "SELECT %s::int + 40", [2], "fetchone")
+            1 / 0
+        assert prepared._run(connection, "SELECT %s::int + 40", [2], "fetchone") == (42,)
+        assert not raw._prepared._names  # forgotten on the rollback
+    finally:
+        connection.close()  # a connection of the default settings for the next test
 
 
 def test_a_plain_int_leaves_djangos_wrapped_integers_their_own_dumpers(preparing):

@@ -417,10 +417,11 @@ class _Statements:
     statements of its own: _PreparingCursor keeps it from preparing any): a statement then answers "prepared
     statement does not exist"; every name is forgotten (prepared again on their next use), and the statement is
     prepared and sent again if it was its own transaction (autocommit), else the error is raised (the transaction
-    is already aborted). Up to `most` statements are prepared per connection; past that, statements are sent
-    unnamed (bound on the server, not prepared)."""
+    is already aborted). Up to `most` statements are held per connection (the fixed statements are a few
+    dozen; a flow run filter's page statement is one per body shape): another one past that deallocates them all
+    first (`deallocate_all`)."""
 
-    most = 256
+    most = 100
 
     def __init__(self, raw, cursor):
         self.raw, self.pgconn = raw, raw.pgconn
@@ -435,6 +436,15 @@ class _Statements:
             raise self._error(result)
         self.names[key] = name
         return name
+
+    def deallocate_all(self) -> None:
+        """DEALLOCATE ALL on the connection (psycopg holds none of its own) and forget every name: each statement
+        is prepared again on its next use. When `most` are held, before another is prepared (psycopg deallocates
+        its least recently used one past its prepared_max, 100)."""
+        result = self.pgconn.exec_(b"DEALLOCATE ALL")
+        if result.status != _COMMAND_OK:
+            raise self._error(result)
+        self.names.clear()
 
     def _error(self, result) -> psycopg.Error:
         if result.status == _FATAL_ERROR:
@@ -461,16 +471,14 @@ class _Statements:
                 key = (sql, tx.types)
                 name = self.names.get(key)
                 if name is None:
-                    if len(self.names) < self.most:
-                        name = self._prepare(key, query)
-                    else:
-                        result = pgconn.exec_params(query, values, tx.types, tx.formats)
-                if name is not None:
-                    result = pgconn.exec_prepared(name, values, tx.formats)
-                    if result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
-                        self.names.clear()  # DEALLOCATE ALL or DISCARD ALL: every name is gone
-                        if pgconn.transaction_status == _IDLE:  # autocommit: nothing else was undone
-                            result = pgconn.exec_prepared(self._prepare(key, query), values, tx.formats)
+                    if len(self.names) >= self.most:
+                        self.deallocate_all()
+                    name = self._prepare(key, query)
+                result = pgconn.exec_prepared(name, values, tx.formats)
+                if result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+                    self.names.clear()  # DEALLOCATE ALL or DISCARD ALL: every name is gone
+                    if pgconn.transaction_status == _IDLE:  # autocommit: nothing else was undone
+                        result = pgconn.exec_prepared(self._prepare(key, query), values, tx.formats)
         status = result.status
         if status != _TUPLES_OK and status != _COMMAND_OK:
             raise self._error(result)

@@ -282,14 +282,14 @@ def test_another_workspaces_id_reads_nothing_through_the_executor(authed_client,
     assert any(key[0] == sql for key in _statements().names)  # it went through the executor, prepared
 
 
-def test_past_its_most_statements_are_sent_unnamed(preparing, monkeypatch):
+def test_at_its_most_statements_are_deallocated_and_prepared_again(preparing, monkeypatch):
     statements = _statements()
-    prepared._run(connection, "SELECT %s::int + 1", [1], "fetchone")
+    assert prepared._run(connection, "SELECT %s::int + 1", [1], "fetchone") == (2,)
     monkeypatch.setattr(statements, "most", len(statements.names))
-    held = _server_statements()
     assert prepared._run(connection, "SELECT %s::int + 2", [1], "fetchone") == (3,)
-    assert _server_statements() == held and len(statements.names) == statements.most
-    assert prepared._run(connection, "SELECT %s::int + 1", [1], "fetchone") == (2,)  # still prepared
+    assert _ours() == {name: "SELECT %s::int + 2" for name in _server_statements()}  # only the new one is held
+    assert prepared._run(connection, "SELECT %s::int + 1", [1], "fetchone") == (2,)  # prepared again
+    assert len(statements.names) == len(_server_statements()) == 2
 
 
 def test_the_psycopg_internals_relied_on_are_there(run, preparing):

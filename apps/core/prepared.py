@@ -405,16 +405,18 @@ class _Statements:
     """This module's fixed statements sent by psycopg's lower level (`pgconn.exec_prepared` of a statement
     prepared under a name of ours, parameters dumped and rows loaded by a psycopg Transformer kept for the
     connection): what psycopg's Cursor.execute would send for `execute(sql, params, prepare=True)`, without its
-    Python-level steps per statement (query conversion, its prepared-statement cache, the wait loop; ~40% of a
-    statement's client instructions, docs/performance.md "a lower-level statement executor").
+    Python-level steps per statement (query conversion, its prepared-statement cache, the wait loop: 52 Python
+    calls a statement become 19; docs/performance.md "a lower-level statement executor"). libpq's blocking calls
+    (PQexecPrepared…), the GIL released while they wait (tested), stand in for psycopg's non-blocking wait loop.
 
     One per physical connection (_RawCursor's); what psycopg's cache would do, done here: a statement (its SQL and
     its parameters' types, as psycopg keys it) is prepared on its first use on the connection, under a name never
     given before (praetor_N: psycopg's own are _pg3_N); a transaction is begun first as psycopg begins one
     (not in autocommit: inside an atomic block); a server error is raised as psycopg raises it (its class by
     SQLSTATE). PostgreSQL keeps a prepared statement through rollbacks; it forgets them on DEALLOCATE [ALL] or
-    DISCARD ALL, which nothing of ours sends (psycopg would send DEALLOCATE ALL on a rollback if it held prepared
-    statements of its own: _PreparingCursor keeps it from preparing any): a statement then answers "prepared
+    DISCARD ALL, which nothing of ours sends but `deallocate_all` (psycopg would send DEALLOCATE ALL on a rollback if
+    it held prepared statements of its own: used only where its prepare_threshold is None, so it prepares none;
+    see _RawCursor): a statement then answers "prepared
     statement does not exist"; every name is forgotten (prepared again on their next use), and the statement is
     prepared and sent again if it was its own transaction (autocommit), else the error is raised (the transaction
     is already aborted). Up to `most` statements are held per connection (the fixed statements are a few

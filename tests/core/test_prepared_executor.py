@@ -316,6 +316,32 @@ def test_the_psycopg_internals_relied_on_are_there(run, preparing):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_other_threads_run_while_a_statement_waits(preparing):
+    """libpq's blocking call (psycopg's waited without blocking) releases the GIL: the threaded server's other
+    requests go on while a statement waits for the server."""
+    import threading
+    import time
+
+    spins, done = [0], threading.Event()
+
+    def spin():
+        while not done.is_set():
+            spins[0] += 1
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        started, before = time.monotonic(), spins[0]
+        assert prepared._run(connection, "SELECT pg_sleep(%s::float8)", [0.3], "fetchone") == (None,)
+        waited, spun = time.monotonic() - started, spins[0] - before
+    finally:
+        done.set()
+        thread.join()
+    assert waited >= 0.3 and spun > 10_000  # a thread held out by the GIL would spin a few hundred times at most
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_connection_whose_psycopg_prepares_by_count_takes_the_cursor(run, preparing):
     """prepare_threshold set (OPTIONS): psycopg prepares statements itself and forgets them all on a rollback
     (DEALLOCATE ALL, ours too): the executor is not used, psycopg's cursor prepares by its count."""

@@ -388,9 +388,10 @@ def main() -> None:
         print(f"{'all (weighted by the workload)' + variant:44} {total_n:5d} {total_calls / total_n:10.0f} "
               f"{1000 * total_cpu / total_n:11.2f} {'':13} {pg_ms}")
     raw = connections["default"].connection
-    if raw is not None and raw.prepare_threshold is not None:
-        # psycopg's own bookkeeping: statements prepared over the run (a ROLLBACK makes it forget them all)
-        print(f"prepared statements: {raw._prepared._prepared_idx} prepared, {len(raw._prepared._names)} held")
+    held = getattr(raw, "_praetor_statements", None)
+    if held is not None:
+        # apps/core/prepared.py's executor: statements prepared and held on the connection
+        print(f"prepared statements: {len(held.names)} held")
     if runner.stats is not None:
         if args.dump:
             runner.stats.dump_stats(args.dump)

@@ -20,7 +20,8 @@ called alone, their inputs made before the batch (outside the count) from a real
   closed as Handler.serve closes it: config/handler.py's `close`, request_finished_send); `closedjango` (the
   response's own close(): HttpResponseBase.close, request_finished by Signal.send);
 - `replay` / `replayraw`: the one statement the kind's service sends (captured from a call), sent again by
-  prepared.py's cursor path / by psycopg's lower level (as `statement` / `raw` below, for every kind);
+  prepared.py's path (`_run`: since branch rawexec its _Statements executor; before, cursor_for's
+  _PreparingCursor.execute and fetch) / by psycopg's lower level (as `statement` / `raw` below, for every kind);
 - `statement` (the read): the read's one statement by apps/core/prepared.py's path (PreparedQuery._execute: cursor_for,
   _PreparingCursor.execute, fetchone); `raw` the same prepared statement by psycopg's lower level
   (pgconn.exec_prepared, psycopg.adapt.Transformer to dump the parameters and load the row): a prototype of a leaner
@@ -288,38 +289,38 @@ class Pieces:
             raise ValueError(variant)
         self.thunks = thunks
 
-    def _replay(self, variant: str, kind: str, planned, run, n: int) -> list:
+    def _replay(self, variant: str, kind: str, planned, run_id, n: int) -> list:
         """n sends of the one statement the kind's service sends (captured from a call of it now), by
-        prepared.py's cursor path (`replay`: cursor_for, _PreparingCursor.execute, fetchall) or by psycopg's lower
-        level (`replayraw`). Sent again, a set_state's write finds the run's state changed and writes nothing (its
-        optimistic guard), a create's finds the run there; a read reads."""
+        prepared.py's path (`replay`: prepared._run: cursor_for, then _Statements.run and the rows loaded, or the
+        cursor's execute and fetch where _Statements is not used) or by psycopg's lower level (`replayraw`, a bench
+        prototype). Sent again, a set_state's write finds the run's state changed and writes nothing (its optimistic
+        guard), a create's finds the run there; a read reads."""
         import psycopg
         from django.db import connections
         from psycopg import pq
         from psycopg._queries import PostgresQuery
         from psycopg.adapt import Transformer
 
-        from apps.core.prepared import _PreparingCursor, cursor_for
+        from apps.core import prepared
+        from apps.core.prepared import cursor_for
 
         seen = []
-        execute = _PreparingCursor.execute
+        run = prepared._run
 
-        def seen_execute(cursor, query, params=None, **kw):
-            seen.append((query, params, kw))
-            return execute(cursor, query, params, **kw)
+        def seen_run(connection, sql, params, fetch, prepare=True):
+            seen.append((sql, params, fetch, prepare))
+            return run(connection, sql, params, fetch, prepare)
 
-        _PreparingCursor.execute = seen_execute
+        prepared._run = seen_run
         try:
-            self._service(kind, planned[2], run)()
+            self._service(kind, planned[2], run_id)()
         finally:
-            _PreparingCursor.execute = execute
-        ((query, params, kw),) = seen
+            prepared._run = run
+        ((query, params, fetch, prepare),) = seen
         connection = connections["default"]
         if variant == "replay":
             def replay():
-                with cursor_for(connection) as cursor:
-                    cursor.execute(query, params, **kw)
-                    return cursor.fetchall()
+                return run(connection, query, params, fetch, prepare)
 
             return [replay] * n
         cursor = cursor_for(connection).cursor
@@ -434,22 +435,29 @@ class Pieces:
 
     def statements(self) -> dict:
         """{kind: [what one request sends the database: its statements' first 90 characters, COMMIT]} (counted
-        natively, before the counts): psycopg's Cursor.execute and Connection.commit patched for the while."""
+        natively, before the counts): psycopg's Cursor.execute and Connection.commit, prepared._Statements.run patched
+        for the while."""
         import psycopg
 
+        from apps.core.prepared import _Statements
+
         seen: list = []
-        execute, commit = psycopg.Cursor.execute, psycopg.Connection.commit
+        execute, commit, run = psycopg.Cursor.execute, psycopg.Connection.commit, _Statements.run
 
         def seen_execute(cursor, query, params=None, **kw):
             seen.append(str(query)[:90])
             return execute(cursor, query, params, **kw)
+
+        def seen_run(statements, sql, params, prepare=True):  # prepared.py's executor, below psycopg's cursor
+            seen.append(sql[:90])
+            return run(statements, sql, params, prepare)
 
         def seen_commit(connection):
             seen.append("COMMIT")
             return commit(connection)
 
         out = {}
-        psycopg.Cursor.execute, psycopg.Connection.commit = seen_execute, seen_commit
+        psycopg.Cursor.execute, psycopg.Connection.commit, _Statements.run = seen_execute, seen_commit, seen_run
         try:
             for kind in KINDS:
                 self.make("whole", kind, 1)
@@ -458,7 +466,7 @@ class Pieces:
                 self.finish("whole")
                 out[kind] = list(seen)
         finally:
-            psycopg.Cursor.execute, psycopg.Connection.commit = execute, commit
+            psycopg.Cursor.execute, psycopg.Connection.commit, _Statements.run = execute, commit, run
         return out
 
 

@@ -147,7 +147,7 @@ def parts() -> dict:
     connection.ensure_connection()
     raw = connection.connection
     if raw.prepare_threshold is None:
-        raw.prepare_threshold = prepared._PREPARE_ONLY_WHEN_ASKED
+        raw.prepare_threshold = 2**62  # psycopg prepares when told (prepare=True), never by count
     former_cursor = psycopg.Cursor(raw)
     for wrapper, dumper in ((numeric.Int2, numeric.Int2Dumper), (numeric.Int4, numeric.Int4Dumper),
                             (numeric.Int8, numeric.Int8Dumper)):

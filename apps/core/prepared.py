@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import itertools
 import json
 import operator
 import re
@@ -38,6 +39,9 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import DateTimeField, Field, JSONField, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.query import get_related_populators
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.errors import error_from_result
 from psycopg.types import numeric
 from psycopg.types import uuid as psycopg_uuid
 
@@ -187,12 +191,8 @@ class PreparedQuery:
             value = values[index]
             # `_as_uuid` of a UUID is the UUID itself: inline for the usual argument (an id)
             params[position] = value if convert is _as_uuid and type(value) is uuid.UUID else convert(value)
-        with cursor_for(connection) as cursor:
-            if self._server_prepared or not isinstance(cursor, _PreparingCursor):
-                cursor.execute(compiled.sql, params)
-            else:
-                cursor.execute(compiled.sql, params, prepare=False)  # bound on the server, planned with its values
-            return connection.alias, compiled, getattr(cursor, fetch)()
+        # server_prepared=False: bound on the server, planned with its values
+        return connection.alias, compiled, _run(connection, compiled.sql, params, fetch, self._server_prepared)
 
     @staticmethod
     def _instance(alias: str, compiled: _Compiled, row, quiet: bool):
@@ -259,23 +259,15 @@ def _populate(related: tuple, row, from_obj) -> None:
         populator.remote_setter(obj, from_obj)
 
 
-# What psycopg's prepare_threshold of a connection becomes when it is None (Django's default, which turns
-# preparation off entirely, even for `prepare=True`): a count no statement reaches, so that only the
-# statements executed with `prepare=True` (ours, below) are prepared, never one by its count alone.
-_PREPARE_ONLY_WHEN_ASKED = 2**62
-
-
 class _PreparingCursor(psycopg.Cursor):
-    """psycopg's server-binding cursor whose statements are prepared unless told otherwise: the first
-    execution of a statement (its SQL and parameter types) on a connection sends Parse for a named statement,
-    later ones only Bind/Execute, so PostgreSQL parses and plans it once per connection (and re-plans only
-    when its plan cache decides to). For the fixed-shape statements of this module; psycopg keeps up to
-    `prepared_max` of them per connection (the least recently used deallocated) and forgets them all on a
-    rollback, a savepoint's too (DEALLOCATE ALL: they are prepared again on their next use)."""
+    """psycopg's server-binding cursor (parameters sent apart from the SQL), preparing as psycopg does by default
+    (by the connection's prepare_threshold: None, nothing; this module's fixed statements are prepared by
+    _Statements under names of its own). The path of this module's statements where _Statements is not used (see
+    `_run`), and of COPY and `insert_many`."""
 
     _transformers: dict | None = None
 
-    def execute(self, query, params=None, *, prepare: bool | None = True, binary: bool | None = None):
+    def execute(self, query, params=None, *, prepare: bool | None = None, binary: bool | None = None):
         # psycopg keeps a cursor's Transformer (its dumpers by parameter type, loaders by column type) while the
         # same query object is executed again, and makes a new one for another: this cursor runs each of this
         # module's statements (one str object each, built once) in turn, so it keeps one per statement.
@@ -302,22 +294,31 @@ class _UUIDBinaryDumper(psycopg_uuid.UUIDBinaryDumper):
     dump = operator.attrgetter("bytes")
 
 
+class _PlainIntDumper(numeric.IntBinaryDumper):
+    """psycopg's dumper of a plain int (int2, int4, int8 or numeric by its value, binary), under Transformer cache
+    keys of its own. psycopg's keys a plain int by its sized dumper's class (Int2, Int4, Int8), the very key of
+    Django's wrapped values: after a plain 5, a Transformer would send an Int2(40000) by the int2 dumper the 5 took
+    (binary: truncated to -25536) instead of the digits the wrapper's registered dumper sends (refused by the
+    server). _Statements keeps one Transformer for all its statements; psycopg's cursor one per statement."""
+
+    def get_key(self, obj, format):
+        return (int, super().get_key(obj, format))
+
+
 class _RawCursor:
     """One psycopg cursor per database connection, used as Django's `connection.cursor()` is (`with … as
     cursor`), with database errors turned into Django's as its CursorWrapper does, but without building a
     wrapper per statement (about a third of a statement's client CPU). It reads timestamps through psycopg's
     C loader (rows.use_c_timestamptz_loader: the same datetimes as Django's loader).
 
-    With settings.PRAETOR_DB_PREPARE (the default) the cursor binds parameters on the server and prepares
-    its statements (_PreparingCursor); without, it is the connection's own cursor (Django's client-side
-    binding, nothing prepared), for a pooler that cannot keep prepared statements (pgbouncer in transaction
-    mode before 1.21, or without max_prepared_statements)."""
+    With settings.PRAETOR_DB_PREPARE (the default) the cursor binds parameters on the server (_PreparingCursor)
+    and this module's statements are prepared and sent by `statements` (_Statements, through `_run`); without,
+    it is the connection's own cursor (Django's client-side binding, nothing prepared), for a pooler that cannot
+    keep prepared statements (pgbouncer in transaction mode before 1.21, or without max_prepared_statements)."""
 
     def __init__(self, connection):
         self.connection, self.raw = connection, connection.connection
         if settings.PRAETOR_DB_PREPARE:
-            if self.raw.prepare_threshold is None:
-                self.raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
             self.cursor = _PreparingCursor(self.raw)
             # Bound on the server, psycopg's C dumpers of Django's Int2/Int4 wrappers (IntegerField values)
             # send an out-of-range value truncated (40000 as smallint -25536) and Int8's raise OverflowError;
@@ -326,10 +327,22 @@ class _RawCursor:
             for wrapper, dumper in ((numeric.Int2, numeric.Int2Dumper), (numeric.Int4, numeric.Int4Dumper),
                                     (numeric.Int8, numeric.Int8Dumper)):
                 self.cursor.adapters.register_dumper(wrapper, dumper)
+            self.cursor.adapters.register_dumper(int, _PlainIntDumper)
             self.cursor.adapters.register_dumper(uuid.UUID, _UUIDBinaryDumper)
         else:
             self.cursor = self.raw.cursor()
         rows.use_c_timestamptz_loader(self.cursor.adapters)
+        # This module's statements by psycopg's lower level, prepared under names of ours (`_run`), one executor
+        # per physical connection, kept on it as psycopg keeps its cache of prepared statements (this cursor may be
+        # made again for the same connection, whose statements are still there). Only where psycopg prepares
+        # nothing itself (prepare_threshold None, as Django's backend sets it unless OPTIONS says otherwise): its
+        # cache then stays empty, and it never sends the DEALLOCATE ALL it sends on a rollback when it holds
+        # statements, which would drop ours too. The SQL is sent as UTF-8 (Django's backend sets client_encoding).
+        self.statements = None
+        if settings.PRAETOR_DB_PREPARE and self.raw.prepare_threshold is None and self.raw.info.encoding == "utf-8":
+            self.statements = getattr(self.raw, "_praetor_statements", None)
+            if self.statements is None:
+                self.statements = self.raw._praetor_statements = _Statements(self.raw, self.cursor)
 
     def __enter__(self):
         self.connection.validate_no_broken_transaction()
@@ -343,8 +356,8 @@ class _RawCursor:
 
 def cursor_for(connection):
     """A cursor for the statements of this module: the connection's own raw psycopg cursor on PostgreSQL
-    (preparing its statements, _RawCursor), Django's cursor when queries are being logged or wrapped (DEBUG,
-    django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
+    (_RawCursor, its `statements` preparing them), Django's cursor when queries are being logged or wrapped
+    (DEBUG, django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
     it: bound on the client, not prepared)."""
     if connection.vendor != "postgresql" or connection.queries_logged or connection.execute_wrappers:
         return connection.cursor()
@@ -353,6 +366,164 @@ def cursor_for(connection):
     if raw is None or raw.raw is not connection.connection:
         raw = connection._praetor_raw_cursor = _RawCursor(connection)
     return raw
+
+
+_OK, _IDLE = pq.ConnStatus.OK, pq.TransactionStatus.IDLE
+_TUPLES_OK, _COMMAND_OK = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_NO_SUCH_STATEMENT = b"26000"  # invalid_sql_statement_name: "prepared statement … does not exist"
+_PLACEHOLDER = re.compile(r"%(.)", re.DOTALL)
+# Statement names, never one given twice in the process (a connection's _RawCursor may be made again, while
+# the statements it prepared are still held by the server)
+_names = itertools.count()
+_converted: dict = {}  # SQL -> (its text as sent: $1, $2, …; UTF-8; its parameters' formats)
+
+
+def _convert(sql: str) -> tuple:
+    """`sql` (Django's placeholders: %s, and %% for a %) as PostgreSQL takes it ($1, $2, …), as psycopg's own
+    conversion sends it (tested), and one PyFormat.AUTO per parameter (psycopg's for %s); cached."""
+    found = _converted.get(sql)
+    if found is None:
+        count = 0
+
+        def placeholder(match):
+            nonlocal count
+            if match.group(1) == "%":
+                return "%"
+            if match.group(1) != "s":
+                raise psycopg.ProgrammingError(f"only '%s' and '%%' placeholders are sent this way: {sql[:80]!r}")
+            count += 1
+            return f"${count}"
+
+        text = _PLACEHOLDER.sub(placeholder, sql)
+        found = _converted[sql] = (text.encode(), [PyFormat.AUTO] * count)
+    return found
+
+
+class _Statements:
+    """This module's fixed statements sent by psycopg's lower level (`pgconn.exec_prepared` of a statement
+    prepared under a name of ours, parameters dumped and rows loaded by a psycopg Transformer kept for the
+    connection): what psycopg's Cursor.execute would send for `execute(sql, params, prepare=True)`, without its
+    Python-level steps per statement (query conversion, its prepared-statement cache, the wait loop: 52 Python
+    calls a statement become 19; docs/performance.md "a lower-level statement executor"). libpq's blocking calls
+    (PQexecPrepared…), the GIL released while they wait (tested), stand in for psycopg's non-blocking wait loop.
+
+    One per physical connection (_RawCursor's); what psycopg's cache would do, done here: a statement (its SQL and
+    its parameters' types, as psycopg keys it) is prepared on its first use on the connection, under a name never
+    given before (praetor_N: psycopg's own are _pg3_N); a transaction is begun first as psycopg begins one
+    (not in autocommit: inside an atomic block); a server error is raised as psycopg raises it (its class by
+    SQLSTATE). PostgreSQL keeps a prepared statement through rollbacks; it forgets them on DEALLOCATE [ALL] or
+    DISCARD ALL, which nothing of ours sends but `deallocate_all` (psycopg would send DEALLOCATE ALL on a rollback if
+    it held prepared statements of its own: used only where its prepare_threshold is None, so it prepares none;
+    see _RawCursor): a statement then answers "prepared
+    statement does not exist"; every name is forgotten (prepared again on their next use), and the statement is
+    prepared and sent again if it was its own transaction (autocommit), else the error is raised (the transaction
+    is already aborted). Up to `most` statements are held per connection (the fixed statements are a few
+    dozen; a flow run filter's page statement is one per body shape): another one past that deallocates them all
+    first (`deallocate_all`)."""
+
+    most = 100
+
+    def __init__(self, raw, cursor):
+        self.raw, self.pgconn = raw, raw.pgconn
+        # The cursor's adapters: its dumpers (integers, UUIDs) and loaders (the C timestamptz loader)
+        self.tx = Transformer(cursor)
+        self.names: dict = {}  # (SQL, parameter types) -> the statement's name on the server
+
+    def _prepare(self, key: tuple, query: bytes) -> bytes:
+        name = b"praetor_%d" % next(_names)
+        result = self.pgconn.prepare(name, query, param_types=key[1])
+        if result.status != _COMMAND_OK:
+            raise self._error(result)
+        self.names[key] = name
+        return name
+
+    def deallocate_all(self) -> None:
+        """DEALLOCATE ALL on the connection (psycopg holds none of its own) and forget every name: each statement
+        is prepared again on its next use. When `most` are held, before another is prepared (psycopg deallocates
+        its least recently used one past its prepared_max, 100)."""
+        result = self.pgconn.exec_(b"DEALLOCATE ALL")
+        if result.status != _COMMAND_OK:
+            raise self._error(result)
+        self.names.clear()
+
+    def _error(self, result) -> psycopg.Error:
+        if result.status == _FATAL_ERROR:
+            return error_from_result(result, encoding=self.raw.info.encoding)
+        return psycopg.InternalError(f"unexpected result status from query: {pq.ExecStatus(result.status)}")
+
+    def run(self, sql: str, params, prepare: bool = True):
+        """Send `sql` with `params` (prepared unless `prepare` is false: then bound on the server, planned with
+        its values); the result (psycopg's PGresult), its rows loaded by `self.tx`. Errors are psycopg's."""
+        raw, pgconn, tx = self.raw, self.pgconn, self.tx
+        query, formats = _converted.get(sql) or _convert(sql)
+        if len(params) != len(formats):
+            raise psycopg.ProgrammingError(f"the query has {len(formats)} placeholders but {len(params)} parameters "
+                                           "were passed")
+        with raw.lock:
+            if pgconn.status != _OK:
+                raise psycopg.OperationalError("the connection is closed")
+            if pgconn.transaction_status == _IDLE and not raw.autocommit:
+                raw.wait(raw._start_query())  # psycopg's BEGIN (isolation level, read only… of the connection)
+            values = tx.dump_sequence(params, formats)
+            if not prepare:
+                result = pgconn.exec_params(query, values, tx.types, tx.formats)
+            else:
+                key = (sql, tx.types)
+                name = self.names.get(key)
+                if name is None:
+                    if len(self.names) >= self.most:
+                        self.deallocate_all()
+                    name = self._prepare(key, query)
+                result = pgconn.exec_prepared(name, values, tx.formats)
+                if result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
+                    self.names.clear()  # DEALLOCATE ALL or DISCARD ALL: every name is gone
+                    if pgconn.transaction_status == _IDLE:  # autocommit: nothing else was undone
+                        result = pgconn.exec_prepared(self._prepare(key, query), values, tx.formats)
+        status = result.status
+        if status != _TUPLES_OK and status != _COMMAND_OK:
+            raise self._error(result)
+        return result
+
+
+def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
+    """Execute one of this module's statements on `connection` (Django's) and answer by `fetch`: "fetchone" (the
+    first row or None), "fetchall" (the rows), "rowcount" (the rows affected or read), None (nothing), as the cursor
+    of cursor_for would (the rows as tuples). By _Statements where cursor_for gives the raw cursor of a preparing
+    connection (behind Django's broken-transaction check and error wrapping, as _RawCursor is); else by the cursor
+    cursor_for gives (Django's when queries are logged or wrapped, which then sees and counts the statement)."""
+    handle = cursor_for(connection)
+    statements = getattr(handle, "statements", None)
+    if statements is None or statements.pgconn.pipeline_status:  # (Django opens no pipeline)
+        with handle as cursor:
+            cursor.execute(sql, params)
+            if fetch is None:
+                return None
+            return cursor.rowcount if fetch == "rowcount" else getattr(cursor, fetch)()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        result = statements.run(sql, params, prepare)
+    if fetch == "fetchone" or fetch == "fetchall":
+        if result.status != _TUPLES_OK:
+            with connection.wrap_database_errors:
+                status = (result.command_status or b"").decode()
+                raise psycopg.ProgrammingError(  # as psycopg's fetch
+                    f"the last operation didn't produce records (command status: {status})")
+        tx = statements.tx
+        if fetch == "fetchone":
+            if not result.ntuples:
+                return None
+            tx.set_pgresult(result)
+            return tx.load_row(0, tuple)
+        tx.set_pgresult(result)
+        return tx.load_rows(0, result.ntuples, tuple)
+    if fetch == "rowcount":
+        if result.status == _TUPLES_OK:
+            return result.ntuples
+        count = result.command_tuples
+        return count if count is not None else -1
+    return None
 
 
 # --- writes of one row, SQL built once per model (and set of columns) ------------------------------------
@@ -424,10 +595,9 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
     params = [value for obj in inserts for value in _values(connection, obj)]
     if updated is not None:
         params += _update_values(connection, updated, fields)
-    with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
-        if updated is not None and cursor.fetchone()[0] != 1:
-            raise DatabaseError("Save with update_fields did not affect any rows.")
+    counted = _run(connection, sql, params, "fetchone")
+    if updated is not None and counted[0] != 1:
+        raise DatabaseError("Save with update_fields did not affect any rows.")
     _saved(connection, inserts)
 
 
@@ -535,9 +705,7 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str |
         params.append(rows.lookup_value(connection, plan.other[1], also[3]))
     for obj, entries in zip(inserts, plan.inserts, strict=True):
         params += rows.values(connection, obj, entries, True)
-    with cursor_for(connection) as cursor:
-        cursor.execute(plan.sql, params)
-        done = cursor.fetchone()[0] == 1
+    done = _run(connection, plan.sql, params, "fetchone")[0] == 1
     if done:
         _saved(connection, inserts)
     return done
@@ -600,9 +768,7 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
                                                                                   strict=True)]
     for row, entries in zip((obj, *dependents), plan.rows, strict=True):
         params += rows.values(connection, row, entries, True)
-    with cursor_for(connection) as cursor:
-        cursor.execute(plan.sql, params)
-        found, inserted = cursor.fetchone()
+    found, inserted = _run(connection, plan.sql, params, "fetchone")
     if inserted:
         _saved(connection, [obj, *dependents])
     return bool(found), bool(inserted)
@@ -624,9 +790,7 @@ def insert(obj, *, ignore_conflicts: bool = False) -> bool:
             _quoted(connection, meta.db_table), ", ".join(_quoted(connection, f.column) for f in fields),
             ", ".join(["%s"] * len(fields)), " ON CONFLICT DO NOTHING" if ignore_conflicts else "")
     params = _values(connection, obj)
-    with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
-        inserted = cursor.rowcount == 1
+    inserted = _run(connection, sql, params, "rowcount") == 1
     if inserted:
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -826,7 +990,5 @@ def update(obj, fields: list[str]) -> None:
             _quoted(connection, meta.db_table), ", ".join(f"{_quoted(connection, f.column)} = %s" for f in targets),
             _quoted(connection, meta.pk.column))
     params = _update_values(connection, obj, fields)
-    with cursor_for(connection) as cursor:
-        cursor.execute(sql, params)
-        if cursor.rowcount != 1:
-            raise DatabaseError("Save with update_fields did not affect any rows.")
+    if _run(connection, sql, params, "rowcount") != 1:
+        raise DatabaseError("Save with update_fields did not affect any rows.")

@@ -16,6 +16,7 @@ import uuid
 import pytest
 from django.db import connection
 
+from apps.core import prepared as prepared_statements
 from apps.engine.models.runs import FlowRun
 from apps.engine.selectors import flow_runs, flows, task_runs
 from tests.core.rows_helpers import fill_rows
@@ -111,6 +112,8 @@ def _off_the_primary_key(plan: dict, pkeys: dict) -> list[str]:
 def test_generic_plans_of_the_hot_by_id_statements_use_the_primary_key(authed_client, workspace, settings, scenario):
     settings.PRAETOR_DB_PREPARE = True
     connection._praetor_raw_cursor = None
+    # only this test's statements prepared on the connection (they outlive the earlier tests' rollbacks)
+    prepared_statements.cursor_for(connection).statements.deallocate_all()
     _scenario(scenario, workspace)
     _hot_requests(authed_client, workspace)
     with connection.cursor() as cursor:
@@ -232,6 +235,8 @@ def test_generic_plans_of_the_flow_run_pages_use_the_primary_key_or_the_flow(
 ):
     settings.PRAETOR_DB_PREPARE = True
     connection._praetor_raw_cursor = None
+    # only this test's statements prepared on the connection (they outlive the earlier tests' rollbacks)
+    prepared_statements.cursor_for(connection).statements.deallocate_all()
     _scenario(scenario, workspace)
     if scenario == "one huge workspace, analysed":
         # _fill gives every run one flow: then reading the primary key backwards until the page is full is the
@@ -300,6 +305,8 @@ def test_the_flow_by_name_read_is_not_prepared_and_takes_the_unique_name_index(a
 
     settings.PRAETOR_DB_PREPARE = True
     connection._praetor_raw_cursor = None
+    # only this test's statements prepared on the connection (they outlive the earlier tests' rollbacks)
+    prepared_statements.cursor_for(connection).statements.deallocate_all()
     _scenario(scenario, workspace)
     first = create_flow(authed_client, workspace, name="by-name")
     for _ in range(6):  # past the five executions after which a prepared statement may turn generic

@@ -49,8 +49,14 @@ def _as_sent(sql: str) -> str:
 
 
 def _known() -> dict:
-    """The statements psycopg holds as prepared on this connection: {name: statement}."""
-    return {name.decode(): key[0].decode() for key, name in connection.connection._prepared._names.items()}
+    """The statements apps/core/prepared.py's executor (_Statements) holds as prepared on this connection: {name:
+    statement as sent}. psycopg itself prepares none (its cache of names, a private of psycopg's, stays empty: it
+    would send DEALLOCATE ALL on a rollback otherwise, dropping ours)."""
+    assert not connection.connection._prepared._names
+    raw = getattr(connection, "_praetor_raw_cursor", None)
+    if raw is None or raw.raw is not connection.connection or raw.statements is None:
+        return {}
+    return {name.decode(): _as_sent(key[0]) for key, name in raw.statements.names.items()}
 
 
 def test_every_prepared_query_reads_the_same_prepared_and_is_prepared_on_the_server(graph, settings):  # noqa: F811
@@ -176,10 +182,12 @@ def test_without_prepare_nothing_is_prepared_and_the_cursor_binds_on_the_client(
     import psycopg
 
     _preparing(settings, False)
+    before = _server_statements()  # those an earlier test prepared on this connection, if any
     _workload(authed_client, workspace)
     raw = prepared.cursor_for(connection)
     assert isinstance(raw.cursor, psycopg.ClientCursor) and not isinstance(raw.cursor, prepared._PreparingCursor)
-    assert not _known() and not _server_statements()
+    assert raw.statements is None
+    assert not _known() and _server_statements() == before
 
 
 def test_under_djangos_query_log_the_statements_are_counted_and_not_prepared(authed_client, workspace, settings):
@@ -225,6 +233,7 @@ def test_out_of_range_integers_fail_as_bound_on_the_client(workspace, settings):
 
 def test_a_multi_row_insert_bound_on_the_server_splits_past_its_parameter_limit(workspace, settings):
     _preparing(settings, True)
+    before = _server_statements()
     n = 65535 // len(prepared._columns(Log(workspace=workspace))) + 7
     stamp = timezone.now()
     logs = [Log(workspace=workspace, name="n", level=20, message=str(i), timestamp=stamp) for i in range(n)]
@@ -233,7 +242,7 @@ def test_a_multi_row_insert_bound_on_the_server_splits_past_its_parameter_limit(
     assert sorted(int(m) for m in Log.objects.for_workspace(workspace).values_list("message", flat=True)) == list(
         range(n)
     )
-    assert not any(sql.startswith('INSERT INTO "engine_log"') for sql in _server_statements().values())
+    assert _server_statements() == before
 
 
 @pytest.mark.django_db(transaction=True)
@@ -250,16 +259,16 @@ def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connect
         got = flow_run_get(workspace=workspace, flow_run_id=run_id)
         assert (got.pk, got.state_id, got.state.type) == (expected.pk, expected.state_id, expected.state.type)
         known, held = _known(), _server_statements()
-        assert known and known.items() <= held.items()  # psycopg's names are the server's
+        assert known and known.items() <= held.items()  # the executor's names are the server's
         return known
 
-    read_and_check()
-    # A statement that fails in a transaction, which rolls back: psycopg forgets its statements (DEALLOCATE ALL).
+    first = read_and_check()
+    # A statement that fails in a transaction, which rolls back: PostgreSQL keeps the prepared statements, and so
+    # does the executor (psycopg prepared none, so sends no DEALLOCATE ALL).
     with pytest.raises(IntegrityError), transaction.atomic():
         assert read_and_check()
         prepared.insert(state)  # its id is taken
-    assert not _known() and not _server_statements()
-    read_and_check()  # prepared again
+    assert first.items() <= read_and_check().items()
     # The same failure in autocommit, then inside a savepoint of a transaction that goes on and commits.
     with pytest.raises(IntegrityError):
         prepared.insert(state)
@@ -273,13 +282,14 @@ def test_statements_run_on_after_a_failed_statement_a_rollback_and_a_new_connect
         read_and_check()
         assert prepared.insert(fresh)
     assert FlowRunState.all_workspaces.filter(pk=fresh.pk).exists()
-    read_and_check()
+    assert first.items() <= read_and_check().items()
     # A new connection (CONN_MAX_AGE, a dropped one): a new backend, a new cursor, statements prepared there.
     old_cursor, old_pid = prepared.cursor_for(connection), connection.connection.info.backend_pid
     connection.close()
-    read_and_check()
+    again = read_and_check()
     assert prepared.cursor_for(connection) is not old_cursor
     assert connection.connection.info.backend_pid != old_pid
+    assert not again.keys() & first.keys()  # under new names
 
 
 def test_compare_and_swap_on_a_null_column_decides_the_same_prepared(authed_client, workspace, settings):

@@ -12,7 +12,8 @@ For Django's own field classes on PostgreSQL, a value of the field's usual type 
 UUID, bool, float, timedelta, aware datetime), in psycopg's integer wrapper (Int2/Int4/Int8) or in a Jsonb
 with the field's encoder; `values` returns that directly and asks the field for anything else (None aside,
 which every such field saves as NULL). auto_now/auto_now_add fields stamp `timezone.now()` as Django's
-DateTimeField.pre_save does (one stamp per field), without its call and setattr.
+DateTimeField.pre_save does, without its call and setattr, and once per row rather than once per field (a new
+row's `created` and `updated` are one instant).
 tests/core/test_prepared_fast.py checks both against Django for every model and many values.
 """
 
@@ -273,11 +274,16 @@ def values(connection, obj, entries: list, add: bool) -> list:
     attributes = obj.__dict__
     # Filled by index rather than appended: a method call less per field (a run's row has 25)
     params = [None] * len(entries)
+    stamp = None
     for n, (attname, field, pre_save, kind, types, wrap) in enumerate(entries):
         if pre_save == _READ:
             value = attributes[attname] if attname in attributes else getattr(obj, attname)
         elif pre_save == _STAMP:
-            value = attributes[attname] = timezone.now()
+            # One `timezone.now()` per row: a new row's `created` and `updated` are the same instant (as
+            # PostgreSQL's now() would make them), where Django's pre_save reads the clock once per field
+            if stamp is None:
+                stamp = timezone.now()
+            value = attributes[attname] = stamp
         else:
             value = field.pre_save(obj, add)
         if kind and value is None:

@@ -130,9 +130,11 @@ def _instance(model, attributes: dict):
     obj = object.__new__(model)
     state = ModelState()
     state.adding, state.db, state.fields_cache = False, "default", {}
-    own = obj.__dict__
-    own.update(attributes)
+    # A copy of the entry (its table copied whole) as the instance's `__dict__`, rather than each attribute
+    # inserted into the fresh instance's own: the same attributes, `_state` last rather than first
+    own = attributes.copy()
     own["_state"] = state
+    obj.__dict__ = own
     return obj
 
 

@@ -78,15 +78,17 @@ def instance_builder(model, init_list):
         return None
     attnames = tuple(init_list)
     new = object.__new__
+    template = {"_state": None, **dict.fromkeys(attnames)}  # the `__dict__`'s keys in order (new_instance_builder)
 
     def build(alias, values):
         obj = new(model)
         state = ModelState()
         state.adding = False
         state.db = alias
-        attributes = obj.__dict__
+        attributes = template.copy()
         attributes["_state"] = state
         attributes.update(zip(attnames, values, strict=True))
+        obj.__dict__ = attributes
         return obj
 
     return build

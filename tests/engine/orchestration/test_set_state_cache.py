@@ -257,3 +257,28 @@ def test_the_answers_and_rows_are_those_without_the_copy(ws, flow_run, counted, 
     assert with_copy[2] == without[2]
     statuses = {status for _, body in with_copy[0] for status in re.findall(r'"status": "(\w+)"', body)}
     assert statuses == {"ACCEPT", "REJECT", "ABORT", "WAIT"}
+
+
+def test_entries_are_keyed_as_the_ids_compare_and_a_hit_owns_its_instances(ws, copied):
+    """Entries are filed by the ids' ints (`key`): an equal UUID that is another object finds the entry, as the
+    UUIDs themselves would, and a string id (never a UUID's key) does not; a hit's instances are new dicts, so what
+    orchestration changes on them never reaches the entry."""
+    same_ws, same_run = uuid.UUID(str(ws.pk)), uuid.UUID(bytes=copied.pk.bytes)
+    assert same_ws is not ws.pk and same_run is not copied.pk
+    assert task_run_state_cache.key(same_ws, same_run) == task_run_state_cache.key(ws.pk, copied.pk)
+    run = task_run_state_cache.get(same_ws, same_run)
+    assert run is not None and run.pk == copied.pk and run.state.pk == copied.state_id
+    assert task_run_state_cache.get(str(ws.pk), str(copied.pk)) is None
+    assert task_run_state_cache.get(ws.pk, uuid.uuid4()) is None
+
+    entry, state_entry = task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)]
+    before = (dict(entry), dict(state_entry), dict(state_entry["state_details"]))
+    run.name, run.run_count = "changed", 99
+    run.state.name = "changed"
+    run.state.state_details["task_run_id"] = "changed"
+    run.flow_run.run_count = 99
+    again = task_run_state_cache.get(ws.pk, copied.pk)
+    assert (dict(entry), dict(state_entry), dict(state_entry["state_details"])) == before
+    assert again.name == copied.name and again.run_count == copied.run_count and again.state.name == "Pending"
+    assert again.flow_run.run_count != 99
+    assert "_state" not in entry and again._state.adding is False and again._state.db == "default"

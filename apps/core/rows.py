@@ -12,7 +12,8 @@ For Django's own field classes on PostgreSQL, a value of the field's usual type 
 UUID, bool, float, timedelta, aware datetime), in psycopg's integer wrapper (Int2/Int4/Int8) or in a Jsonb
 with the field's encoder; `values` returns that directly and asks the field for anything else (None aside,
 which every such field saves as NULL). auto_now/auto_now_add fields stamp `timezone.now()` as Django's
-DateTimeField.pre_save does (one stamp per field), without its call and setattr.
+DateTimeField.pre_save does, without its call and setattr, and once per row rather than once per field (a new
+row's `created` and `updated` are one instant).
 tests/core/test_prepared_fast.py checks both against Django for every model and many values.
 """
 
@@ -77,15 +78,17 @@ def instance_builder(model, init_list):
         return None
     attnames = tuple(init_list)
     new = object.__new__
+    template = {"_state": None, **dict.fromkeys(attnames)}  # the `__dict__`'s keys in order (new_instance_builder)
 
     def build(alias, values):
         obj = new(model)
         state = ModelState()
         state.adding = False
         state.db = alias
-        attributes = obj.__dict__
+        attributes = template.copy()
         attributes["_state"] = state
         attributes.update(zip(attnames, values, strict=True))
+        obj.__dict__ = attributes
         return obj
 
     return build
@@ -113,15 +116,20 @@ def new_instance_builder(model, names: tuple):
                 made.append((f.attname, value))
     made = tuple(made)
     new = object.__new__
+    # The instance's `__dict__` in its final order (`_state`, the given names, the constant defaults, the made
+    # ones), the constants filled in: a copy of it and the given values written over its keys build a new
+    # plain dict at a fraction of the cost of inserting each key into the fresh instance's own (shared-key)
+    # `__dict__` (a copied table rather than an insertion and its probes per key)
+    template = {"_state": None, **dict.fromkeys(names), **constants, **dict.fromkeys(name for name, _ in made)}
 
     def build(values):
         obj = new(model)
-        attributes = obj.__dict__
+        attributes = template.copy()
         attributes["_state"] = ModelState()
         attributes.update(zip(names, values, strict=True))
-        attributes.update(constants)
         for attname, default in made:
             attributes[attname] = default()
+        obj.__dict__ = attributes
         return obj
 
     return build
@@ -273,11 +281,16 @@ def values(connection, obj, entries: list, add: bool) -> list:
     attributes = obj.__dict__
     # Filled by index rather than appended: a method call less per field (a run's row has 25)
     params = [None] * len(entries)
+    stamp = None
     for n, (attname, field, pre_save, kind, types, wrap) in enumerate(entries):
         if pre_save == _READ:
             value = attributes[attname] if attname in attributes else getattr(obj, attname)
         elif pre_save == _STAMP:
-            value = attributes[attname] = timezone.now()
+            # One `timezone.now()` per row: a new row's `created` and `updated` are the same instant (as
+            # PostgreSQL's now() would make them), where Django's pre_save reads the clock once per field
+            if stamp is None:
+                stamp = timezone.now()
+            value = attributes[attname] = stamp
         else:
             value = field.pre_save(obj, add)
         if kind and value is None:

@@ -266,3 +266,34 @@ def test_a_created_task_run_is_the_instance_task_run_init_makes(authed_client, w
         response = authed_client.post(base(workspace) + "task_runs/", body, format="json")
         assert response.status_code == 201, response.content
     assert len(compared) == 12 and len(set(compared)) > 3
+
+
+def test_each_built_instance_owns_its_dict_and_the_next_one_is_still_what_django_makes():
+    """new_instance_builder and instance_builder give each instance a copy of a template as its `__dict__`: what
+    one instance's owner changes (attributes, its ModelState) never shows in the template or the next instance."""
+    names = ("id", "workspace_id", "type", "state_details", "task_run_id")
+
+    def values():
+        return (uuid.uuid4(), uuid.uuid4(), "RUNNING", {"a": 1}, uuid.uuid4())
+
+    first = rows.new_instance(TaskRunState, names, values())
+    first.type, first.name, first.message = "CHANGED", "changed", "changed"
+    first.__dict__["extra"] = 1
+    first._state.adding, first._state.db = False, "default"
+    given = values()
+    second = rows.new_instance(TaskRunState, names, given)
+    _same_new(second, TaskRunState(**dict(zip(names, given, strict=True))))
+    assert second.__dict__ is not first.__dict__ and second._state is not first._state
+    assert "extra" not in second.__dict__ and next(iter(second.__dict__)) == "_state"
+
+    attnames = [f.attname for f in TaskRunState._meta.concrete_fields]
+    build = rows.instance_builder(TaskRunState, attnames)
+    row = [getattr(first, name, None) for name in attnames]
+    read = build("default", row)
+    read.type = "OTHER"
+    read.__dict__["extra"] = 1
+    again = build("default", row)
+    django = TaskRunState.from_db("default", attnames, row)
+    assert again.__dict__.keys() == django.__dict__.keys() and "extra" not in again.__dict__
+    assert all(again.__dict__[name] is django.__dict__[name] for name in attnames)
+    assert (again._state.adding, again._state.db) == (django._state.adding, django._state.db) == (False, "default")

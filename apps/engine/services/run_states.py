@@ -194,7 +194,7 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     elif not ctx.wrote_state and not _renders_as_stored(ctx.validated):
         return None
     else:
-        also = (type(flow_run), flow_run.pk, "state_id", flow_run.state_id) if flow_run is not None else None
+        also = (type(flow_run), flow_run.id, "state_id", flow_run.state_id) if flow_run is not None else None
         written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected,
                                              scope=("workspace_id",), also=also)
     return SetStateResult(ctx) if written else None

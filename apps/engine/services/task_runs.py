@@ -68,7 +68,8 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
             # Nothing has these keys: the conflict was the id the client chose, which another task run has.
             raise Conflict("A task run with this id already exists.", code="task_run_id_taken")
         return existing, False
-    run.state = pending[0] if pending else None
+    if not pending:  # (else orchestration's writer already pointed the run at its one state row, pending[0])
+        run.state = None
     state_cache.remember_created(run)
     return run, True
 

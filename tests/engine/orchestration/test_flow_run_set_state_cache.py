@@ -60,10 +60,10 @@ def _decisions(ws, run) -> list[tuple]:
 
 def _as_another_process(ws, run, change) -> None:
     """`change()`, then this process's copy of `run` as it was before: what another process's change leaves."""
-    stale = task_run_state_cache._flow_runs.get((ws.pk, run.pk))
+    stale = task_run_state_cache._flow_runs.get(task_run_state_cache.key(ws.pk, run.pk))
     assert stale is not None
     change()
-    task_run_state_cache._flow_runs[(ws.pk, run.pk)] = stale
+    task_run_state_cache._flow_runs[task_run_state_cache.key(ws.pk, run.pk)] = stale
 
 
 def test_a_hit_is_one_statement(ws, flow, counted, django_assert_num_queries):
@@ -185,7 +185,8 @@ def test_another_workspace_is_never_served_from_the_copy(ws, flow):
     with pytest.raises(NotFound):
         flow_run_set_state(workspace=other, flow_run_id=run.pk, state={"type": "RUNNING"})
     # even a copy filed under the other workspace (none is: entries are filed under their run's) decides nothing
-    task_run_state_cache._flow_runs[(other.pk, run.pk)] = task_run_state_cache._flow_runs[(ws.pk, run.pk)]
+    flow_runs, key = task_run_state_cache._flow_runs, task_run_state_cache.key
+    flow_runs[key(other.pk, run.pk)] = flow_runs[key(ws.pk, run.pk)]
     with pytest.raises(NotFound):
         flow_run_set_state(workspace=other, flow_run_id=run.pk, state={"type": "RUNNING"})
     assert _row(ws, run).state_type == "PENDING"
@@ -194,7 +195,7 @@ def test_another_workspace_is_never_served_from_the_copy(ws, flow):
 
 def test_a_copy_made_by_a_create_has_canonical_ids(ws, flow):
     run, _ = flow_run_create(workspace=ws, flow_id=str(flow.pk).upper())
-    attributes, state = task_run_state_cache._flow_runs[(ws.pk, run.pk)]
+    attributes, state = task_run_state_cache._flow_runs[task_run_state_cache.key(ws.pk, run.pk)]
     assert set(attributes) == {"id", "workspace_id", "state_type", *FLOW_RUN_DECIDED_FROM}
     assert state["flow_run_id"] == run.pk and state["id"] == attributes["state_id"]
 
@@ -204,7 +205,7 @@ def test_an_entry_copied_for_task_runs_only_is_read_first(ws, flow, counted, dja
     task, _ = task_run_create(workspace=ws, flow_run_id=run.pk, task_key="t", dynamic_key="0")
     task_run_state_cache.clear()
     task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": "RUNNING"})  # reads, copies the parent
-    assert "empirical_policy" not in task_run_state_cache._flow_runs[(ws.pk, run.pk)][0]
+    assert "empirical_policy" not in task_run_state_cache._flow_runs[task_run_state_cache.key(ws.pk, run.pk)][0]
     with django_assert_num_queries(2):  # without the policy and the state's data: read, then write
         assert flow_run_set_state(workspace=ws, flow_run_id=run.pk, state={"type": "COMPLETED"}).status == "ACCEPT"
     assert counted["flow_run_miss"] == 1
@@ -234,7 +235,7 @@ def test_orchestration_reads_only_the_columns_the_copy_holds(ws, flow, force, po
     deployment = Deployment.objects.for_workspace(ws).create(workspace=ws, flow=flow, name="d")
     for deployed, (initial, proposed) in itertools.product((None, deployment.pk), itertools.product(_STATES, _STATES)):
         run = _create(ws, flow, state=initial, deployment_id=deployed, empirical_policy=policy_values)
-        stored = task_run_state_cache._flow_runs.get((ws.pk, run.pk))
+        stored = task_run_state_cache._flow_runs.get(task_run_state_cache.key(ws.pk, run.pk))
         if stored is None:  # a terminal first state is not copied: copy it here
             task_run_state_cache._flow_run_put(
                 {**run.__dict__}, {**task_run_state_cache._attributes(run.state)})

@@ -97,10 +97,10 @@ def test_a_decision_that_writes_no_state_is_one_statement_too(ws, flow_run, copi
 
 
 def test_a_copy_made_stale_by_another_process_decides_nothing(ws, copied, counted, django_assert_num_queries):
-    stale = task_run_state_cache._task_runs[(ws.pk, copied.pk)]
+    stale = task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)]
     # another process moves the run to Running: this one's copy still says Pending
     task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
-    task_run_state_cache._task_runs[(ws.pk, copied.pk)] = stale
+    task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)] = stale
     with django_assert_num_queries(3):  # the copy's statement (nothing written), the read, the write
         result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
     # decided from Running (a rerun), as without the copy; from the stale Pending it would be a first run
@@ -121,10 +121,10 @@ def test_a_copy_made_stale_by_another_process_decides_nothing(ws, copied, counte
     ("CANCELLED", "ABORT", "PENDING"),
 ])
 def test_a_flow_run_stopped_after_the_copy_is_seen(ws, flow_run, copied, counted, flow_state, status, task_state):
-    stale = task_run_state_cache._flow_runs[(ws.pk, flow_run.pk)]
+    stale = task_run_state_cache._flow_runs[task_run_state_cache.key(ws.pk, flow_run.pk)]
     # another process stops the flow run: this one's copy still says Running
     flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": flow_state}, force=True)
-    task_run_state_cache._flow_runs[(ws.pk, flow_run.pk)] = stale
+    task_run_state_cache._flow_runs[task_run_state_cache.key(ws.pk, flow_run.pk)] = stale
     counted.clear()
     counted.update(hit=0, miss=0)
     result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
@@ -148,9 +148,10 @@ def test_another_workspace_is_never_served_from_the_copy(ws, copied):
     with pytest.raises(NotFound):
         task_run_set_state(workspace=other, task_run_id=copied.pk, state={"type": "RUNNING"})
     # even a copy filed under the other workspace (none is: entries are filed under their run's) decides nothing
-    task_run_state_cache._task_runs[(other.pk, copied.pk)] = task_run_state_cache._task_runs[(ws.pk, copied.pk)]
+    task_runs, key = task_run_state_cache._task_runs, task_run_state_cache.key
+    task_runs[key(other.pk, copied.pk)] = task_runs[key(ws.pk, copied.pk)]
     flow_runs = task_run_state_cache._flow_runs
-    flow_runs.update({(other.pk, key[1]): entry for key, entry in list(flow_runs.items()) if key[0] == ws.pk})
+    flow_runs.update({(other.pk.int, k[1]): entry for k, entry in list(flow_runs.items()) if k[0] == ws.pk.int})
     with pytest.raises(NotFound):
         task_run_set_state(workspace=other, task_run_id=copied.pk, state={"type": "RUNNING"})
     assert TaskRun.objects.for_workspace(ws).get(pk=copied.pk).state_type == "PENDING"
@@ -161,7 +162,7 @@ def test_the_copy_is_bounded_oldest_first(ws, make_task, monkeypatch):
     monkeypatch.setattr(task_run_state_cache, "MAX_TASK_RUNS", 3)
     task_run_state_cache.clear()
     tasks = [make_task() for _ in range(5)]
-    assert list(task_run_state_cache._task_runs) == [(ws.pk, t.pk) for t in tasks[2:]]
+    assert list(task_run_state_cache._task_runs) == [task_run_state_cache.key(ws.pk, t.pk) for t in tasks[2:]]
 
 
 def test_a_copy_made_by_a_create_has_canonical_ids(ws, flow_run):
@@ -169,7 +170,7 @@ def test_a_copy_made_by_a_create_has_canonical_ids(ws, flow_run):
     run, _ = task_run_create(workspace=ws, flow_run_id=str(flow_run.pk).upper(), task_key="t", dynamic_key="0",
                              id=str(uuid.uuid4()).upper())
     ((key, (attributes, _)),) = task_run_state_cache._task_runs.items()
-    assert key == (ws.pk, uuid.UUID(str(run.pk)))
+    assert key == (ws.pk.int, uuid.UUID(str(run.pk)).int) == task_run_state_cache.key(ws.pk, uuid.UUID(str(run.pk)))
     assert attributes["flow_run_id"] == flow_run.pk and isinstance(attributes["flow_run_id"], uuid.UUID)
     assert "task_inputs" not in attributes  # deferred, as the read defers it (a hit reads it never: one statement)
 
@@ -256,3 +257,28 @@ def test_the_answers_and_rows_are_those_without_the_copy(ws, flow_run, counted, 
     assert with_copy[2] == without[2]
     statuses = {status for _, body in with_copy[0] for status in re.findall(r'"status": "(\w+)"', body)}
     assert statuses == {"ACCEPT", "REJECT", "ABORT", "WAIT"}
+
+
+def test_entries_are_keyed_as_the_ids_compare_and_a_hit_owns_its_instances(ws, copied):
+    """Entries are filed by the ids' ints (`key`): an equal UUID that is another object finds the entry, as the
+    UUIDs themselves would, and a string id (never a UUID's key) does not; a hit's instances are new dicts, so what
+    orchestration changes on them never reaches the entry."""
+    same_ws, same_run = uuid.UUID(str(ws.pk)), uuid.UUID(bytes=copied.pk.bytes)
+    assert same_ws is not ws.pk and same_run is not copied.pk
+    assert task_run_state_cache.key(same_ws, same_run) == task_run_state_cache.key(ws.pk, copied.pk)
+    run = task_run_state_cache.get(same_ws, same_run)
+    assert run is not None and run.pk == copied.pk and run.state.pk == copied.state_id
+    assert task_run_state_cache.get(str(ws.pk), str(copied.pk)) is None
+    assert task_run_state_cache.get(ws.pk, uuid.uuid4()) is None
+
+    entry, state_entry = task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)]
+    before = (dict(entry), dict(state_entry), dict(state_entry["state_details"]))
+    run.name, run.run_count = "changed", 99
+    run.state.name = "changed"
+    run.state.state_details["task_run_id"] = "changed"
+    run.flow_run.run_count = 99
+    again = task_run_state_cache.get(ws.pk, copied.pk)
+    assert (dict(entry), dict(state_entry), dict(state_entry["state_details"])) == before
+    assert again.name == copied.name and again.run_count == copied.run_count and again.state.name == "Pending"
+    assert again.flow_run.run_count != 99
+    assert "_state" not in entry and again._state.adding is False and again._state.db == "default"

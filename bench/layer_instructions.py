@@ -11,7 +11,8 @@ called alone, their inputs made before the batch (outside the count) from a real
 - `prepare`: apps/core/api/lean.py's lean_prepare_on (authentication by the auth cache, body read and decode);
   `auth` the authentication alone;
 - `dispatch`: the view's lean dispatch (tenancy, rate-limit draw, permission, the view's handler: validation,
-  service, JSON build, Response); `tenancy` its resolve_tenant + rate_limit_draw + check_declared_permission alone;
+  service, JSON build, Response); `tenancy` its resolve_tenant + rate_limit_draw + check_declared_permission alone,
+  `resolve`, `draw` and `permission` each of the three alone (the view's tenancy resolved before, outside the count);
   `validate` the body's FlatValidator (and the create's task_run_create_set; a read's path_uuid); `service` the
   service or selector alone (task_run_create, task_run_set_state, task_run_get); `json` the answer's dict
   (task_run_json, SetStateResult.as_json);
@@ -55,8 +56,9 @@ sys.path.insert(0, str(ROOT))
 
 from instructions import _VALGRIND, KINDS, _control, _database, _functions, _headers, _summary  # noqa: E402
 
-VARIANTS = ("whole", "middleware", "prepare", "auth", "dispatch", "tenancy", "validate", "service", "json",
-            "render", "encode", "statement", "raw", "request", "started", "close", "closedjango", "replay", "replayraw")
+VARIANTS = ("whole", "middleware", "prepare", "auth", "dispatch", "tenancy", "resolve", "draw", "permission",
+            "validate", "service", "json", "render", "encode", "statement", "raw", "request", "started", "close",
+            "closedjango", "replay", "replayraw")
 
 
 # ---- in process (the child under valgrind) ----
@@ -238,6 +240,17 @@ class Pieces:
                     v.check_declared_permission(r)
 
                 thunks.append(tenancy)
+        elif variant in ("resolve", "draw", "permission"):  # tenancy's three parts alone
+            for p, run in zip(planned, runs, strict=True):
+                request = self.request(*p)
+                view = self.view(kind, request, run)
+                lean, kwargs = view.request, view.kwargs
+                if variant == "resolve":
+                    thunks.append(lambda v=view, r=lean, k=kwargs: v.resolve_tenant(r, k))
+                elif variant == "draw":
+                    thunks.append(lambda v=view, r=lean: v.rate_limit_draw(r))
+                else:
+                    thunks.append(lambda v=view, r=lean: v.check_declared_permission(r))
         elif variant == "validate":
             for _, path, data in planned:
                 if kind == "create":

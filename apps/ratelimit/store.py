@@ -32,7 +32,7 @@ class _Current:
     """What the draws of the settings in force use: whether limiting is on, the limiter, its leased twin, and
     the start of every bucket key."""
 
-    __slots__ = ("enabled", "key_prefix", "leased", "limiter")
+    __slots__ = ("enabled", "key_prefix", "keys", "leased", "limiter")
 
     def __init__(self) -> None:
         self.enabled = bool(settings.PRAETOR_RATELIMIT_ENABLED)
@@ -60,6 +60,7 @@ class _Current:
         self.limiter, self.leased = limiter, leased
         prefix = getattr(settings, "PRAETOR_REDIS_PREFIX", "praetor:")
         self.key_prefix = f"{prefix}rl:{settings.PRAETOR_RATELIMIT_NAMESPACE}"
+        self.keys: dict[tuple, str] = {}  # (bucket, kind, id) -> its key under this prefix (`bucket_key`)
 
 
 _current: _Current | None = None
@@ -97,6 +98,19 @@ def get_leased_limiter() -> LeasedLimiter:
     return (_current or current()).leased
 
 
+_KEYS_MAX = 10_000
+
+
 def bucket_key(bucket: str, kind: str, ident) -> str:
-    """`{PRAETOR_REDIS_PREFIX}rl:{namespace}{bucket}:{kind}:{id}`, e.g. `praetor:rl:api:org:<uuid>`."""
-    return f"{(_current or current()).key_prefix}{bucket}:{kind}:{ident}"
+    """`{PRAETOR_REDIS_PREFIX}rl:{namespace}{bucket}:{kind}:{id}`, e.g. `praetor:rl:api:org:<uuid>`. Remembered per
+    (bucket, kind, id) with the settings in force (every API request draws by one; an organization's id is a UUID,
+    whose `str` is Python and costs several times a lookup)."""
+    limiting = _current or current()
+    memo = limiting.keys
+    key = memo.get((bucket, kind, ident))
+    if key is None:
+        key = f"{limiting.key_prefix}{bucket}:{kind}:{ident}"
+        if len(memo) >= _KEYS_MAX:
+            memo.clear()
+        memo[(bucket, kind, ident)] = key
+    return key

@@ -46,3 +46,26 @@ def test_a_change_of_a_setting_is_in_force_at_the_next_draw(settings, redis):
     settings.PRAETOR_RATELIMIT_REDIS_URL = "" if redis else "redis://127.0.0.1:6379/15"
     assert isinstance(store.get_limiter(), LocalLimiter if redis else FailOpenLimiter)
     assert store.get_leased_limiter().limiter is store.get_limiter()
+
+
+def test_a_bucket_key_is_remembered_per_id_and_follows_a_change_of_prefix(settings):
+    import uuid
+
+    settings.PRAETOR_RATELIMIT_ENABLED = True
+    org = uuid.uuid4()
+    first = store.bucket_key("api", "org", org)
+    assert first == f"{store.current().key_prefix}api:org:{org}"
+    assert store.bucket_key("api", "org", org) is first  # remembered
+    assert store.bucket_key("api", "org", str(org)) == first  # the id's text: the same key
+    assert store.bucket_key("logs_events", "org", org) == f"{store.current().key_prefix}logs_events:org:{org}"
+    assert store.bucket_key("api", "user", org) == f"{store.current().key_prefix}api:user:{org}"
+    settings.PRAETOR_RATELIMIT_NAMESPACE = "moved:"
+    assert store.bucket_key("api", "org", org) == f"{settings.PRAETOR_REDIS_PREFIX}rl:moved:api:org:{org}"
+
+
+def test_the_bucket_key_memo_is_bounded(settings, monkeypatch):
+    settings.PRAETOR_RATELIMIT_ENABLED = True
+    monkeypatch.setattr(store, "_KEYS_MAX", 3)
+    keys = [store.bucket_key("api", "ip", f"10.0.0.{i}") for i in range(10)]
+    assert keys == [f"{store.current().key_prefix}api:ip:10.0.0.{i}" for i in range(10)]
+    assert len(store.current().keys) <= 3

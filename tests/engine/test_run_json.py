@@ -283,3 +283,19 @@ def test_timestamps_shared_with_the_state_render_as_their_own():
         assert json.dumps(rendered) == json.dumps(reference_task_run_json(run, now=NOW)), n
         seen.add(tuple(rendered[f] == rendered["state"]["timestamp"] for f in ("expected_start_time", "end_time")))
     assert len(seen) == 4
+
+
+def test_uuid_text_is_str_and_its_memo_stays_bounded(monkeypatch):
+    from apps.engine.schemas import states
+
+    class Sub(uuid.UUID):
+        def __str__(self):
+            return "sub"
+
+    monkeypatch.setattr(states, "_UUID_TEXTS", {})
+    monkeypatch.setattr(states, "_UUID_TEXTS_MAX", 8)
+    ids = [uuid.uuid4() for _ in range(30)]
+    for value in [*ids, *ids[::-1], *(uuid.UUID(str(u)) for u in ids), "text", 5, None, Sub(int=ids[0].int)]:
+        assert states.uuid_text(value) == str(value)
+        assert len(states._UUID_TEXTS) <= 8
+    assert all(states._UUID_TEXTS[key] == str(uuid.UUID(int=key)) for key in states._UUID_TEXTS)

@@ -33,6 +33,26 @@ _DEFAULT_NAMES: dict[str, str] = {}
 _DETAIL_KEY_SET = frozenset(STATE_DETAIL_DEFAULTS)
 
 
+# `uuid_text`'s memo: a UUID's text by its int, emptied when full
+_UUID_TEXTS: dict[int, str] = {}
+_UUID_TEXTS_MAX = 2048
+
+
+def uuid_text(value) -> str:
+    """`str(value)`. A UUID's text comes from a bounded memo keyed by its int (`UUID.__str__` formats the int
+    alone, ~8 k instructions in Python): a task run's id, its flow run's and its states' are written out in
+    several of its requests (the state details, each answer)."""
+    if type(value) is not uuid.UUID:
+        return str(value)
+    key = value.int
+    text = _UUID_TEXTS.get(key)
+    if text is None:
+        if len(_UUID_TEXTS) >= _UUID_TEXTS_MAX:
+            _UUID_TEXTS.clear()
+        text = _UUID_TEXTS[key] = str(value)
+    return text
+
+
 def iso(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -213,7 +233,7 @@ def state_json(state, *, id_text: str | None = None, timestamp_text: str | None 
     else:
         details = {key: stored.get(key, default) for key, default in STATE_DETAIL_DEFAULTS.items()}
     return {
-        "id": id_text or str(state.id), "type": state.type, "name": state.name,
+        "id": id_text or uuid_text(state.id), "type": state.type, "name": state.name,
         "timestamp": timestamp_text or iso(state.timestamp),
         "message": state.message, "data": state.data, "state_details": details,
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
 import uuid
 
 from django.db.models import (
@@ -208,7 +209,9 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
         from django.db.backends.postgresql.operations import get_json_dumps
         from django.db.backends.postgresql.psycopg_any import Jsonb
 
-        return _WRAP, (dict, list, str, int, float, bool), functools.partial(Jsonb, dumps=get_json_dumps(field.encoder))
+        dumps = get_json_dumps(field.encoder)
+        return _WRAP, (dict, list, str, int, float, bool), functools.partial(
+            Jsonb, dumps=json_dumps if dumps is json.dumps else dumps)
     if cls.get_db_prep_save is not Field.get_db_prep_save:
         return generic
     prep_value, db_prep_value, to_python = cls.get_prep_value, cls.get_db_prep_value, cls.to_python
@@ -233,6 +236,22 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
             and own_ops.adapt_datetimefield_value is PostgresOperations.adapt_datetimefield_value):
         return _AWARE, (datetime.datetime,), None
     return generic
+
+
+# What json.dumps writes for an empty object and an empty list with its default encoder (fixed: no separator
+# or indent reaches them), as bytes, which psycopg's JSON dumpers send as they are.
+_EMPTY_JSON = {dict: b"{}", list: b"[]"}
+
+
+def json_dumps(obj) -> str | bytes:
+    """`json.dumps(obj)`, as the dumps function of the Jsonb parameters `values` makes for a JSONField without an
+    encoder: an empty dict or list is its fixed text without going through the encoder (~12 k instructions a
+    value fewer; a created task run's tags and task inputs are often empty)."""
+    if not obj:
+        empty = _EMPTY_JSON.get(type(obj))
+        if empty is not None:
+            return empty
+    return json.dumps(obj)
 
 
 def _pre_save_kind(field, add: bool) -> int:

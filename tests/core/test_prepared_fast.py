@@ -5,6 +5,7 @@ warnings included)."""
 
 from __future__ import annotations
 
+import collections
 import datetime
 import decimal
 import functools
@@ -204,7 +205,13 @@ def _param(value):
         dumps = value.dumps
         if isinstance(dumps, functools.partial):
             dumps = (dumps.func, dumps.args, tuple(sorted(dumps.keywords.items())))
-        return ("Jsonb", json.dumps(value.obj, default=repr, sort_keys=True), dumps)
+        text = None
+        if dumps is rows.json_dumps:  # json.dumps with its empty values' text fixed (test_json_dumps_is_json_dumps)
+            dumps, text = json.dumps, rows.json_dumps(value.obj)
+            text = text.decode() if isinstance(text, bytes) else text
+        elif dumps is json.dumps:
+            text = json.dumps(value.obj)
+        return ("Jsonb", json.dumps(value.obj, default=repr, sort_keys=True), dumps, text)
     if isinstance(value, Value):
         return ("Value", id(value))
     return (type(value), value)
@@ -424,3 +431,24 @@ def test_only_djangos_own_json_field_without_a_decoder_takes_the_scanner():
     for position in (1, 2, 3):
         assert by_position[position].__qualname__.startswith("_chain_conversion")
     assert by_position[2]("{}") == ("own", "{}") and by_position[3]('{"a": 1}') == ("then", {"a": 1})
+
+
+@pytest.mark.parametrize("value", [{}, [], {"a": []}, [{}], [[]], 0, 0.0, "", False, True, 1, "x", None,
+                                   collections.OrderedDict(), {"é": "\u2028"}, [1, 2.5, None]])
+def test_json_dumps_is_json_dumps(value):
+    """rows.json_dumps, the dumps of the Jsonb parameters `values` makes, gives json.dumps' text (bytes for an
+    empty dict or list, which psycopg's JSON dumpers send as they are)."""
+    got = rows.json_dumps(value)
+    assert (got.decode() if isinstance(got, bytes) else got) == json.dumps(value)
+    assert isinstance(got, bytes) == (type(value) in (dict, list) and not value)
+
+
+def test_only_a_json_field_without_an_encoder_dumps_by_json_dumps():
+    class Encoder(json.JSONEncoder):
+        pass
+
+    plain, encoded = JSONField(), JSONField(encoder=Encoder)
+    plain.set_attributes_from_name("plain")
+    encoded.set_attributes_from_name("encoded")
+    assert rows._fast_kind(plain, connection)[2].keywords["dumps"] is rows.json_dumps
+    assert rows._fast_kind(encoded, connection)[2].keywords["dumps"].keywords == {"cls": Encoder}

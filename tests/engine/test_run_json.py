@@ -249,3 +249,53 @@ def test_default_state_names_are_prefects():
         assert StateValue.from_input({"type": state_type}).name == default_state_name(state_type)
         assert StateValue.new(state_type).name == default_state_name(state_type)
     assert default_state_name("CANCELLING") == "Cancelling" and default_state_name("AWAITING_RETRY") == "Awaiting Retry"
+
+
+def test_timestamps_shared_with_the_state_render_as_their_own():
+    """task_run_json formats a timestamp that is its state's (or its `created`) once: the text of each field
+    stays its own value's, whether it is the same object, an equal one in the same zone, the same instant in
+    another zone, or an equal one of the other fold in a zone where the fold changes the offset."""
+    import zoneinfo
+
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    ambiguous = datetime.datetime(2026, 11, 1, 1, 30, tzinfo=new_york)  # 01:30 happens twice: fold 0 and 1
+    assert ambiguous == ambiguous.replace(fold=1) and ambiguous.isoformat() != ambiguous.replace(fold=1).isoformat()
+    rng = random.Random(20261207)
+    seen = set()
+    for n in range(2000):
+        run = _run(rng)
+        if not run.state_id:
+            continue
+        stamp = rng.choice([NOW, ambiguous, ambiguous.replace(fold=1)])
+        state = run.state
+        state.timestamp = stamp
+        others = [stamp, stamp + datetime.timedelta(0), stamp.replace(fold=1 - stamp.fold),
+                  stamp.astimezone(datetime.timezone(datetime.timedelta(hours=5, minutes=30))),
+                  stamp + datetime.timedelta(microseconds=1), None]
+        for name in ("expected_start_time", "start_time", "end_time", "updated"):
+            setattr(run, name, rng.choice(others))
+        if rng.random() < 0.3:
+            run.updated = run.created
+        if rng.random() < 0.5:  # the run's state id as another object, as text, or (never so) another id
+            run.__dict__["state_id"] = rng.choice([uuid.UUID(str(state.id)), str(state.id), uuid.uuid4()])
+        run.updated = run.updated or run.created
+        rendered = task_run_json(run, now=NOW)
+        assert json.dumps(rendered) == json.dumps(reference_task_run_json(run, now=NOW)), n
+        seen.add(tuple(rendered[f] == rendered["state"]["timestamp"] for f in ("expected_start_time", "end_time")))
+    assert len(seen) == 4
+
+
+def test_uuid_text_is_str_and_its_memo_stays_bounded(monkeypatch):
+    from apps.engine.schemas import states
+
+    class Sub(uuid.UUID):
+        def __str__(self):
+            return "sub"
+
+    monkeypatch.setattr(states, "_UUID_TEXTS", {})
+    monkeypatch.setattr(states, "_UUID_TEXTS_MAX", 8)
+    ids = [uuid.uuid4() for _ in range(30)]
+    for value in [*ids, *ids[::-1], *(uuid.UUID(str(u)) for u in ids), "text", 5, None, Sub(int=ids[0].int)]:
+        assert states.uuid_text(value) == str(value)
+        assert len(states._UUID_TEXTS) <= 8
+    assert all(states._UUID_TEXTS[key] == str(uuid.UUID(int=key)) for key in states._UUID_TEXTS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from apps.engine.models.runs import StateType
 from apps.engine.orchestration.rules import Bookkeeping, OrchestrationContext
+from apps.engine.schemas.states import uuid_text
 
 
 class SetRunStateFields(Bookkeeping):
@@ -67,10 +68,10 @@ class UpdateStateDetails(Bookkeeping):
     def before(self, ctx: OrchestrationContext) -> None:
         details = ctx.proposed.state_details
         if ctx.kind == "flow_run":
-            details["flow_run_id"] = str(ctx.run.id)
+            details["flow_run_id"] = uuid_text(ctx.run.id)
         else:
-            details["flow_run_id"] = str(ctx.run.flow_run_id) if ctx.run.flow_run_id else None
-            details["task_run_id"] = str(ctx.run.id)
+            details["flow_run_id"] = uuid_text(ctx.run.flow_run_id) if ctx.run.flow_run_id else None
+            details["task_run_id"] = uuid_text(ctx.run.id)
 
 
 class UpdateSubflowStateDetails(Bookkeeping):

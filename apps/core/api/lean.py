@@ -207,10 +207,6 @@ def _fresh_headers(store: dict) -> ResponseHeaders:
     return headers
 
 
-def _fresh_cookies(_) -> SimpleCookie:
-    return SimpleCookie()
-
-
 def _response_model(status):
     """(attributes, fresh) of `Response(None, status=status)`: its attributes in order, and for each mutable one
     (a list, the headers, the empty cookie jar) how to make an equal one for a new response; None (`respond`
@@ -229,7 +225,7 @@ def _response_model(status):
         elif kind is ResponseHeaders and type(value._store) is dict:
             fresh.append((name, _fresh_headers, value._store))
         elif kind is SimpleCookie and not value:
-            fresh.append((name, _fresh_cookies, None))
+            fresh.append((name, SimpleCookie, value))  # SimpleCookie(an empty jar): a new empty jar
         else:
             return None
     return dict(model.__dict__), tuple(fresh)

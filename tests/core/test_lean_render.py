@@ -256,3 +256,65 @@ def test_the_views_headers_are_stored_as_setting_them_one_by_one_stores_them(cha
         for name, value in response.renderer_context["view"].headers.items():
             expected[name] = value
         assert list(response.headers._store.items()) == list(expected.headers._store.items())
+
+
+def _made(response) -> list:
+    """Everything a response holds, its mutable parts by value and type."""
+    state = []
+    for name, value in response.__dict__.items():
+        if name == "headers":
+            value = (type(value), list(value._store.items()))
+        elif name == "cookies":
+            value = (type(value), dict(value))
+        state.append((name, value))
+    return state
+
+
+@pytest.mark.parametrize("data", DATA, ids=range(len(DATA)))
+@pytest.mark.parametrize("status", [None, 200, 201, 204, 400])
+def test_respond_makes_what_the_constructor_makes(data, status):
+    from apps.core.api.lean import _RESPONSE_MODELS, respond
+
+    expected = Response(data) if status is None else Response(data, status=status)
+    for _ in range(2):  # the first makes the status's model, the second uses it
+        got = respond(data) if status is None else respond(data, status=status)
+        assert type(got) is Response and _made(got) == _made(expected)
+        assert got.status_code == expected.status_code and got.data is data
+    assert _RESPONSE_MODELS[status] is not False  # made from the model: every attribute is of a kind it copies
+    # Each response's mutable parts are its own: changing one's changes no other's (nor the next one's).
+    first, second = respond(data, status=status), respond(data, status=status)
+    first["X-Own"] = "1"
+    first.cookies["c"] = "v"
+    first._resource_closers.append(print)
+    first._post_render_callbacks.append(print)
+    first._container.append(b"more")
+    assert _made(second) == _made(expected) and _made(respond(data, status=status)) == _made(expected)
+    # And both render, and close, alike.
+    assert lean_render(_prepared(second)) is True
+    assert _state(second) == _state(_prepared(Response(data, status=status)).render())
+
+
+def _prepared(response):
+    response.accepted_renderer, response.accepted_media_type = _RENDERER, _RENDERER.media_type
+    response.renderer_context = {"view": object(), "args": (), "kwargs": {}, "request": None}
+    return response
+
+
+def test_respond_of_what_the_constructor_refuses_or_converts(settings):
+    from rest_framework import serializers
+
+    from apps.core.api.lean import respond
+
+    for status in (99, 600, "x", None.__class__):
+        with pytest.raises((TypeError, ValueError)) as expected:
+            Response(None, status=status)
+        with pytest.raises(expected.type):
+            respond(None, status=status)
+    with pytest.raises(AssertionError):
+        respond(serializers.Serializer(), status=200)  # DRF's refusal, even once the status has its model
+    assert _made(respond({}, status="201")) == _made(Response({}, status="201"))
+    # A setting changed (here the Content-Type Django works out): the next responses see it.
+    assert respond({}, status=200)["Content-Type"] == "text/html; charset=utf-8"
+    settings.DEFAULT_CHARSET = "latin-1"
+    assert _made(respond({}, status=200)) == _made(Response({}, status=200))
+    assert respond({}, status=200)["Content-Type"] == "text/html; charset=latin-1"

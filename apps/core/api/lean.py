@@ -20,11 +20,14 @@ from json import JSONDecoder
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.signals import setting_changed
+from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 from rest_framework import exceptions
 from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.utils.json import strict_constant
 
 from apps.core.api.errors import exception_handler
@@ -191,6 +194,72 @@ def lean_render(response) -> bool:
     response._container = [body]
     response._is_rendered = True
     return True
+
+
+# Per status: the attributes DRF's Response(None, status=status) gave a response (`_response_model`).
+_RESPONSE_MODELS: dict = {}
+_new = object.__new__
+
+
+def _fresh_headers(store: dict) -> ResponseHeaders:
+    headers = _new(ResponseHeaders)
+    headers._store = store.copy()
+    return headers
+
+
+def _response_model(status):
+    """(attributes, fresh) of `Response(None, status=status)`: its attributes in order, and for each mutable one
+    (a list, the headers, the empty cookie jar) how to make an equal one for a new response; None (`respond`
+    then calls Response) for a status Response refuses or for an attribute of another kind."""
+    try:
+        model = Response(None, status=status)
+    except (TypeError, ValueError):
+        return None
+    fresh = []
+    for name, value in model.__dict__.items():
+        kind = type(value)
+        if value is None or kind in (bool, int, str, bytes):
+            continue
+        if kind is list and all(type(item) is bytes for item in value):
+            fresh.append((name, list, value))
+        elif kind is ResponseHeaders and type(value._store) is dict:
+            fresh.append((name, _fresh_headers, value._store))
+        elif kind is SimpleCookie and not value:
+            fresh.append((name, SimpleCookie, value))  # SimpleCookie(an empty jar): a new empty jar
+        else:
+            return None
+    return dict(model.__dict__), tuple(fresh)
+
+
+def respond(data=None, status=None) -> Response:
+    """`Response(data, status=status)`, the response the hot handlers return: the same object (class, attributes in
+    their order, headers, a cookie jar and lists of its own), made from the attributes DRF's constructor gave the
+    first response of that status (its work, through Django's HttpResponse, is the same for every one: the status
+    checked, the Content-Type worked out from DEFAULT_CHARSET, an empty body encoded, the cookie jar made; about 65 k
+    instructions a response, docs/performance.md). Any setting changed, the models are made again.
+    tests/core/test_lean_render.py compares both."""
+    model = _RESPONSE_MODELS.get(status)
+    if model is None:
+        if status is not None and type(status) is not int:
+            return Response(data, status=status)  # another type (a str, an IntEnum): as DRF converts it
+        model = _RESPONSE_MODELS[status] = _response_model(status) or False
+    if model is False or isinstance(data, Serializer):
+        return Response(data, status=status)  # (DRF refuses a serializer: its error)
+    attributes, fresh = model
+    response = _new(Response)
+    state = response.__dict__
+    state.update(attributes)
+    for name, make, value in fresh:
+        state[name] = make(value)
+    state["data"] = data
+    return response
+
+
+def _settings_changed(**kwargs) -> None:
+    _RESPONSE_MODELS.clear()  # DEFAULT_CHARSET (the Content-Type) or anything else Response's constructor reads
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="praetor_lean_response_models")
 
 
 def lean_view(view_class, method: str = "POST"):

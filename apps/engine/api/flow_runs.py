@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from apps.core.api.lean import lean_view
+from apps.core.api.lean import lean_view, respond
 from apps.core.api.pagination import parse_limit_offset
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid, NotFound
@@ -67,7 +67,7 @@ class FlowRunCreateView(WorkspaceAPIView):
     def post(self, request, **kwargs):
         data = flow_run_create_set(schemas.flow_run_create_body(request.data))
         run, created = services.flow_run_create(workspace=self.workspace, actor=request.user, **data)
-        return Response(schemas.flow_run_json(run), status=201 if created else 200)
+        return respond(schemas.flow_run_json(run), status=201 if created else 200)
 
 
 class FlowRunFilterView(WorkspaceAPIView):
@@ -78,7 +78,7 @@ class FlowRunFilterView(WorkspaceAPIView):
     def post(self, request, **kwargs):
         body = plain(filters.flow_run_filter_body(request.data))
         runs = selectors.flow_run_page(workspace=self.workspace, body=body)
-        return Response([schemas.flow_run_json(run) for run in runs])
+        return respond([schemas.flow_run_json(run) for run in runs])
 
 
 class FlowRunCountView(WorkspaceAPIView):
@@ -110,7 +110,7 @@ class FlowRunDetailView(WorkspaceAPIView):
         run = selectors.flow_run_get(workspace=self.workspace, flow_run_id=path_uuid(id))
         if run is None:
             raise NotFound("Flow run not found.")
-        return Response(schemas.flow_run_json(run))
+        return respond(schemas.flow_run_json(run))
 
     @extend_schema(request=schemas.FlowRunUpdate, responses={204: None}, operation_id="flow_run_update")
     def patch(self, request, id: str, **kwargs):
@@ -148,7 +148,7 @@ class FlowRunSetStateView(WorkspaceAPIView):
         result = services.flow_run_set_state(workspace=self.workspace, flow_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user,
                                              parameters={"api-version": request.headers.get("X-Prefect-Api-Version")})
-        return Response(result.as_json(), status=201 if result.wrote_state else 200)
+        return respond(result.as_json(), status=201 if result.wrote_state else 200)
 
 
 class FlowRunResumeView(WorkspaceAPIView):

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from apps.core.api.lean import lean_view
+from apps.core.api.lean import lean_view, respond
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid, plain
@@ -45,7 +45,7 @@ class FlowCreateView(WorkspaceAPIView):
         data = schemas.flow_create_body(request.data)  # name and tags: str, list of str (nothing to make plain)
         flow, created = services.flow_create(workspace=self.workspace, name=data["name"], tags=data.get("tags", []),
                                              actor=request.user)
-        return Response(schemas.flow_json(flow), status=201 if created else 200)
+        return respond(schemas.flow_json(flow), status=201 if created else 200)
 
 
 class FlowFilterView(WorkspaceAPIView):

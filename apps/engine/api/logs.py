@@ -20,7 +20,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from apps.core.api.lean import lean_view
+from apps.core.api.lean import lean_view, respond
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import Invalid
 from apps.engine.api.common import page, parse_params
@@ -55,7 +55,7 @@ class LogCreateView(WorkspaceAPIView):
                 raise Invalid("Expected a list of logs.", loc=["body"], code="type_error.list")
             logs = schemas.log_batch(request.data)
         logs_create(workspace=self.workspace, logs=logs, actor=request.user)
-        return Response(status=201)
+        return respond(status=201)
 
 
 class LogFilterView(WorkspaceAPIView):

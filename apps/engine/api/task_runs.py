@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from apps.core.api.lean import lean_view
+from apps.core.api.lean import lean_view, respond
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import parse_body, path_uuid
@@ -43,7 +43,7 @@ class TaskRunCreateView(WorkspaceAPIView):
     def post(self, request, **kwargs):
         data = task_run_create_set(schemas.task_run_create_body(request.data))
         run, created = services.task_run_create(workspace=self.workspace, actor=request.user, **data)
-        return Response(schemas.task_run_json(run), status=201 if created else 200)
+        return respond(schemas.task_run_json(run), status=201 if created else 200)
 
 
 class TaskRunFilterView(WorkspaceAPIView):
@@ -74,7 +74,7 @@ class TaskRunDetailView(WorkspaceAPIView):
         run = selectors.task_run_get(workspace=self.workspace, task_run_id=path_uuid(id))
         if run is None:
             raise NotFound("Task run not found.")
-        return Response(schemas.task_run_json(run))
+        return respond(schemas.task_run_json(run))
 
     @extend_schema(request=schemas.TaskRunUpdate, responses={204: None}, operation_id="task_run_update")
     def patch(self, request, id: str, **kwargs):
@@ -100,7 +100,7 @@ class TaskRunSetStateView(WorkspaceAPIView):
         body = state_schemas.set_state_body(request.data)
         result = services.task_run_set_state(workspace=self.workspace, task_run_id=path_uuid(id),
                                              state=body["state"], force=body.get("force", False), actor=request.user)
-        return Response(result.as_json(), status=201 if result.wrote_state else 200)
+        return respond(result.as_json(), status=201 if result.wrote_state else 200)
 
 
 class TaskRunDecisionsView(WorkspaceAPIView):

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from apps.core.api.lean import lean_view
+from apps.core.api.lean import lean_view, respond
 from apps.core.api.views import WorkspaceAPIView
 from apps.core.errors import NotFound
 from apps.engine.api.common import page, parse_body, path_uuid, plain
@@ -142,7 +142,7 @@ class WorkPoolScheduledRunsView(WorkspaceAPIView):
         out = [{"work_pool_id": str(p.work_pool_id), "work_queue_id": str(p.work_queue_id),
                 "flow_run": flow_run_json(p.run, now=now)} for p in polled]
         services.polled_mark(workspace=self.workspace, pools=[pool], queues=queues)
-        return Response(out)
+        return respond(out)
 
 
 # --- queues of a pool -----------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ class WorkerHeartbeatView(WorkspaceAPIView):
         data = parse_body(schemas.WorkerHeartbeat, request.data)
         services.worker_heartbeat(workspace=self.workspace, pool_name=work_pool_name, name=data["name"],
                                   heartbeat_interval_seconds=data.get("heartbeat_interval_seconds"))
-        return Response(status=204)
+        return respond(status=204)
 
 
 class WorkerFilterView(WorkspaceAPIView):

@@ -226,7 +226,7 @@ def cpu(args) -> None:
                 row = (f"  round {n + 1} {which:8} user {user / tr * 1e6:8,.0f}  system {system / tr * 1e6:7,.0f}  "
                        f"per request user {user / requests * 1e6:6,.0f}  ({requests / tr:.2f} requests a task run, "
                        f"{seconds:.1f} s, load {os.getloadavg()[0]:.2f})")
-                if counts:
+                if counts and which in counts:  # (a `count --only` file holds one server's)
                     c = counts[which]
                     small, large = sorted(int(k) for k in c["runs"])
                     a, b = c["runs"][str(small)], c["runs"][str(large)]

@@ -34,9 +34,11 @@ _EPSILON = 1e-9
 _LUA = (Path(__file__).parent / "token_bucket.lua").read_text()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """The outcome of one draw from a bucket, with what the RateLimit-* headers report."""
+    """The outcome of one draw from a bucket, with what the RateLimit-* headers report. Never changed once made
+    (not `frozen`: a frozen dataclass's `__init__` sets each field by `object.__setattr__`, about twice the cost
+    of a plain one, and every API request makes one)."""
 
     allowed: bool
     limit: int

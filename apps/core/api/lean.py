@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from json import JSONDecoder
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.signals import setting_changed
@@ -47,31 +46,6 @@ _ENCODE = _RENDERER.encoder_class(
 # DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
 # with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
 _DECODE = JSONDecoder(parse_constant=strict_constant).decode
-# A body's digits as "0", its "[" and "{" as "[", every other byte as a space. After the translation, a run of 19
-# zeros is a number of 19 or more digits, which orjson may read otherwise (an int beyond 64 bits becomes a float
-# there); the "[" count bounds the nesting, which json limits by Python's recursion limit (a RecursionError) and
-# orjson at 1024 levels.
-_SHAPE = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x5B if byte in b"[{" else 0x20 for byte in range(256))
-_LONG_NUMBER = b"0" * 19
-_DEEP = 512  # well within json's depth: Python's limit (1000) less the request's frames (under 100)
-
-
-def decode_json(body: bytes):
-    """`_DECODE(body.decode("utf-8"))`, its ValueError too, by orjson when orjson reads `body`: for every text it
-    accepts, orjson builds the same value as json (duplicate keys: the last value at the first key's place; `-0` an
-    int 0; strings, escapes and floats alike), except an integer beyond 64 bits, which it makes a float, and a
-    nesting json refuses by recursion: a body with a run of 19 or more digits or 512 or more "[" and "{" is never
-    given to it. Whatever orjson refuses (NaN, Infinity, a number beyond a float, a lone surrogate escape,
-    invalid UTF-8, a BOM) is decided by json as before. tests/core/test_lean_decode.py compares both."""
-    shape = body.translate(_SHAPE)
-    if _LONG_NUMBER not in shape and (len(body) < 2 * _DEEP or shape.count(b"[") < _DEEP):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    return _DECODE(body.decode("utf-8"))
-
-
 # Per lean view class: whether its instances get a `head`, DRF's default_response_headers, their names in order,
 # and those headers as a response stores them.
 _VIEW_HEADERS: dict = {}
@@ -123,7 +97,7 @@ def lean_prepare_on(request):
             return None if authenticated is None else (*authenticated, {})
         body = request.body
         # DRF's strict JSON (no NaN/Infinity), UTF-8 only; an empty body is DRF's {}.
-        data = decode_json(body) if body else None
+        data = _DECODE(body.decode("utf-8")) if body else None
     except (exceptions.AuthenticationFailed, ValueError, RequestDataTooBig):
         return None
     if authenticated is None or not body or NUL_ESCAPE in body:

@@ -145,3 +145,65 @@ def test_the_bookkeeping_transforms_hold_no_state():
                   and isinstance(node.value, ast.Name) and node.value.id == "self"]
         assert not stores, transform
         assert "__init__" not in vars(transform), transform
+
+
+def _policies():
+    from apps.engine.orchestration import policies
+
+    return [policies.CORE_FLOW_POLICY, policies.CORE_TASK_POLICY, policies.MINIMAL_FLOW_POLICY,
+            policies.MINIMAL_TASK_POLICY]
+
+
+def test_every_pair_plans_the_rules_of_the_policy_in_its_order():
+    """Every (policy, from, to) pair plans the rules whose FROM_STATES/TO_STATES hold the pair, in policy order;
+    a rule is shared (built once, branch rules3) exactly when it has neither `before` nor `still_valid` of its own,
+    the same instance for every call, for the pair's transition."""
+    from apps.engine.orchestration import flow_rules as fr
+    from apps.engine.orchestration import task_rules as tr
+    from apps.engine.orchestration.policies import CORE_TASK_POLICY
+
+    # the task run's two hot transitions, as main (4dad084) planned them
+    assert [e[0] for e in CORE_TASK_POLICY.plan(StateType.PENDING, StateType.RUNNING).rules] == [
+        tr.CacheRetrieval, tr.PreventRunningTasksFromStoppedFlows, tr.SecureTaskConcurrencySlots,
+        fr.WaitForScheduledTime, tr.RenameReruns, tr.UpdateFlowRunTrackerOnTasks, tr.ReleaseTaskConcurrencySlots]
+    assert [e[0] for e in CORE_TASK_POLICY.plan(StateType.RUNNING, StateType.COMPLETED).rules] == [
+        tr.CacheInsertion, tr.ReleaseTaskConcurrencySlots]
+    shared_seen = 0
+    for policy in _policies():
+        for from_type in TYPES:
+            for to_type in TYPES:
+                plan = policy.plan(from_type, to_type)
+                assert [e[0] for e in plan.rules] == [
+                    r for r in policy.rules if from_type in r.FROM_STATES and to_type in r.TO_STATES]
+                assert policy.plan(from_type, to_type) is plan
+                for rule, _universal, has_before, _after, _cleanup, own_still_valid, shared in plan.rules:
+                    assert has_before == ("before" in {n for c in rule.__mro__[:-2] for n in vars(c)})
+                    if has_before or own_still_valid:
+                        assert shared is None
+                    else:
+                        assert type(shared) is rule and shared.ctx is None
+                        assert (shared.from_type, shared.to_type) == (from_type, to_type)
+                        shared_seen += 1
+    assert shared_seen > 50
+
+
+def test_the_shared_rules_hold_no_state():
+    """A rule without `before` is shared by every set_state in every thread (rules.py `_planned`): its hooks may
+    keep nothing on `self` nor reach the context through `self.ctx` (None) or an outcome method."""
+    import ast
+    import inspect
+
+    checked = 0
+    for rule in {r for policy in _policies() for r in policy.rules}:
+        if "before" in {n for c in rule.__mro__[:-2] for n in vars(c)}:
+            continue
+        tree = ast.parse(inspect.getsource(rule))
+        uses = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name) and node.value.id == "self"]
+        stores = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                  and isinstance(node.ctx, ast.Store) and isinstance(node.value, ast.Name) and node.value.id == "self"]
+        assert not stores, rule
+        assert not {"ctx", "reject", "wait", "abort", "rename", "to_type", "from_type"} & set(uses), rule
+        assert "__init__" not in vars(rule), rule
+        checked += 1
+    assert checked >= 3  # UpdateFlowRunTrackerOnTasks, CacheInsertion, ReleaseTaskConcurrencySlots

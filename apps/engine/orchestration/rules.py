@@ -101,11 +101,7 @@ class OrchestrationContext:
 class Rule:
     """One concern of orchestration. Override `before` (may accept, rename, reject, wait or abort),
     `after` (side effects once the state is written) and `cleanup` (undo `before` when a later rule
-    changed the outcome). The docstring of each rule says what it guarantees.
-
-    A rule without a `before` (nor a `still_valid`) of its own is built once per policy and (from, to) pair and
-    shared by every set_state, in every thread (`Policy.plan`): its `after` and `cleanup` must keep nothing on
-    `self` and read the transition only from the context they are given (its `ctx` attribute is None)."""
+    changed the outcome). The docstring of each rule says what it guarantees."""
 
     FROM_STATES: ClassVar[frozenset] = ALL_STATES
     TO_STATES: ClassVar[frozenset] = ALL_STATES
@@ -195,8 +191,7 @@ def _overrides(cls, base, name: str) -> bool:
 @dataclass(frozen=True)
 class _Plan:
     """What `orchestrate` runs for one policy and one (from, to) pair, worked out once: the applicable rules,
-    each as (class, universal, overrides `before`, overrides `after`, overrides `cleanup`, own `still_valid`,
-    the shared instance of a rule with neither `before` nor `still_valid` of its own, else None: `Rule`),
+    each as (class, universal, overrides `before`, overrides `after`, overrides `cleanup`, own `still_valid`),
     and the bookkeeping hooks of their own (bound methods of the policy's one instance per transform). A hook
     left as the base's no-op is not called (calling it would do nothing)."""
 
@@ -227,7 +222,9 @@ class Policy:
         FROM_STATES/TO_STATES and the two types."""
         plan = self._plans.get((from_type, to_type))
         if plan is None:
-            rules = tuple(_planned(rule, from_type, to_type) for rule in self.rules_for(from_type, to_type))
+            rules = tuple((rule, rule.universal, _overrides(rule, Rule, "before"), _overrides(rule, Rule, "after"),
+                           _overrides(rule, Rule, "cleanup"), _overrides(rule, Rule, "still_valid"))
+                          for rule in self.rules_for(from_type, to_type))
             transforms = self.transforms
             plan = self._plans[(from_type, to_type)] = _Plan(
                 rules=rules,
@@ -235,16 +232,6 @@ class Policy:
                 bookkeeping_after=tuple(t.after for t in reversed(transforms)
                                         if _overrides(type(t), Bookkeeping, "after")))
         return plan
-
-
-def _planned(rule: type[Rule], from_type, to_type) -> tuple:
-    """One rule's entry in a plan (`_Plan.rules`)."""
-    has_before, own_still_valid = _overrides(rule, Rule, "before"), _overrides(rule, Rule, "still_valid")
-    # A rule that cannot change the transition (no `before`) holds nothing of a set_state: one instance serves all.
-    shared = (rule(None, from_type, to_type)
-              if not (has_before or own_still_valid or _overrides(rule, Rule, "__init__")) else None)
-    return (rule, rule.universal, has_before, _overrides(rule, Rule, "after"), _overrides(rule, Rule, "cleanup"),
-            own_still_valid, shared)
 
 
 def _type(state: StateValue | None) -> str | None:
@@ -259,17 +246,13 @@ def orchestrate(ctx: OrchestrationContext, policy: Policy, write_state) -> Orche
     from_type, to_type = _type(ctx.initial), _type(ctx.proposed)
     plan = policy.plan(from_type, to_type)
     entered: list = []
-    for rule_class, universal, has_before, has_after, has_cleanup, own_still_valid, shared in plan.rules:
+    for rule_class, universal, has_before, has_after, has_cleanup, own_still_valid in plan.rules:
         if not (universal or own_still_valid):
             # Rule.still_valid, inline: an earlier rule may have changed the transition this rule was chosen for
             proposed, current = ctx.proposed, ctx.initial
             if ((proposed.type if proposed is not None else None) != to_type
                     or (current.type if current is not None else None) != from_type):
                 continue
-        if shared is not None:  # no `before`, no `still_valid` of its own: only its after/cleanup, if any, below
-            if has_after or has_cleanup:
-                entered.append((shared, universal, has_after, has_cleanup, False))
-            continue
         rule = rule_class(ctx, from_type, to_type)
         if own_still_valid and not universal and not rule.still_valid():
             continue

@@ -10,41 +10,28 @@ from __future__ import annotations
 import json
 
 import pytest
-from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 from apps.access import catalog
 from apps.access.models import WorkspaceGrant
 from apps.access.services import workspace_access_delete, workspace_access_set
 from apps.billing.services import organization_tier_set
 from apps.identity.models import ApiKey
-from apps.identity.services import api_key_create, api_key_revoke
+from apps.identity.services import api_key_revoke
 from apps.organizations.models import Tier
 from apps.ratelimit import middleware as ratelimit_middleware
 from apps.ratelimit.selectors import organization_limits
 from apps.workspaces.services import workspace_delete
-from tests.engine.runs_helpers import base, create_flow, create_flow_run, set_flow_state, state
-from tests.factories.access import grant
-from tests.factories.identity import UserFactory
-from tests.factories.organizations import membership
+from tests.engine.runs_helpers import base, create_flow, create_flow_run, member_client, set_flow_state, state
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def drf(monkeypatch, settings):
+def drf(dispatches, monkeypatch, settings):
     """The views DRF's dispatch answered (an empty list: the lean route answered)."""
     settings.PRAETOR_LEAN_VIEWS = True
     monkeypatch.setattr(ratelimit_middleware, "_recent_failures", {})
-    calls = []
-    original = APIView.dispatch
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(type(self).__name__)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(APIView, "dispatch", counted)
-    return calls
+    return dispatches
 
 
 @pytest.fixture
@@ -68,18 +55,6 @@ def _lean(drf, response, status: int):
     """The response's status, and that the lean route answered it (twice in a row: the second from the cache)."""
     assert response.status_code == status, response.content
     assert drf == [], drf
-
-
-def _member_client(organization, workspace, role=catalog.COLLABORATOR) -> tuple[APIClient, object]:
-    organization.tier = Tier.ENTERPRISE  # where workspace roles (and so a grant's role) decide
-    organization.save(update_fields=["tier"])
-    member = UserFactory()
-    membership(organization, member, "member")
-    grant(workspace, role=role, user=member)
-    _, secret = api_key_create(owner=member, name="k", expires_at=None)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client, member
 
 
 def test_a_revoked_key_is_refused_at_the_next_lean_request(authed_client, workspace, running, user_key, drf):
@@ -110,7 +85,7 @@ def test_a_deactivated_user_is_refused_at_the_next_lean_request(authed_client, w
 
 def test_a_lowered_role_refuses_writes_and_a_removed_grant_is_404_at_the_next_lean_request(
         organization, workspace, running, user, drf):
-    client, member = _member_client(organization, workspace)
+    client, member = member_client(organization, workspace, catalog.COLLABORATOR)
     for i in range(2):
         _lean(drf, _write(client, workspace, running, f"w{i}"), 201)
     workspace_access_set(workspace=workspace, principal_type="user", principal_id=member.pk,

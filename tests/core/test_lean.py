@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 from rest_framework.test import APIClient
-from rest_framework.views import APIView
 
 from apps.access import catalog
 from apps.identity.services import api_key_create
@@ -42,19 +41,6 @@ def _masked(response) -> tuple:
         body = pattern.sub(mask, body)
     headers = {k: v for k, v in response.headers.items() if k not in SKIPPED_HEADERS}
     return response.status_code, headers, body
-
-
-@pytest.fixture
-def dispatches(monkeypatch):
-    calls = []
-    original = APIView.dispatch
-
-    def counted(self, request, *args, **kwargs):
-        calls.append(type(self).__name__)
-        return original(self, request, *args, **kwargs)
-
-    monkeypatch.setattr(APIView, "dispatch", counted)
-    return calls
 
 
 @pytest.fixture

@@ -93,3 +93,25 @@ def shape_of(value):
     if isinstance(value, str) and re.fullmatch(r"[0-9a-f-]{36}", value):
         return "uuid"
     return type(value).__name__
+
+
+def member_client(organization, workspace, role):
+    """(an APIClient with a new member's API key, that member): the member granted `role` on `workspace`, the
+    organization on Enterprise (where workspace roles, and so a grant's role, decide)."""
+    from rest_framework.test import APIClient
+
+    from apps.identity.services import api_key_create
+    from apps.organizations.models import Tier
+    from tests.factories.access import grant
+    from tests.factories.identity import UserFactory
+    from tests.factories.organizations import membership
+
+    organization.tier = Tier.ENTERPRISE
+    organization.save(update_fields=["tier"])
+    member = UserFactory()
+    membership(organization, member, "member")
+    grant(workspace, role=role, user=member)
+    _, secret = api_key_create(owner=member, name="k", expires_at=None)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client, member

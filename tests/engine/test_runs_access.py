@@ -4,14 +4,19 @@ nothing; each endpoint needs its declared permission."""
 from __future__ import annotations
 
 import pytest
-from rest_framework.test import APIClient
 
 from apps.access import catalog
 from apps.engine.models import FlowRun, TaskRun
 from apps.identity.services import api_key_create
-from apps.organizations.models import Tier
-from tests.engine.runs_helpers import base, create_flow, create_flow_run, create_task_run, set_flow_state, state
-from tests.factories.access import grant
+from tests.engine.runs_helpers import (
+    base,
+    create_flow,
+    create_flow_run,
+    create_task_run,
+    member_client,
+    set_flow_state,
+    state,
+)
 from tests.factories.identity import UserFactory
 from tests.factories.organizations import OrganizationFactory, membership
 from tests.factories.workspaces import WorkspaceFactory
@@ -79,25 +84,13 @@ def test_anonymous_is_401(api_client, workspace):
     assert api_client.post(base(workspace) + "flow_runs/filter", {}, format="json").status_code == 401
 
 
-def _member_client(organization, workspace, role):
-    organization.tier = Tier.ENTERPRISE
-    organization.save(update_fields=["tier"])
-    user = UserFactory()
-    membership(organization, user, "member")
-    grant(workspace, role=role, user=user)
-    _, secret = api_key_create(owner=user, name="k", expires_at=None)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
 @pytest.fixture
 def reader(workspace, organization):
-    return _member_client(organization, workspace, catalog.READ_ONLY_COLLABORATOR)
+    return member_client(organization, workspace, catalog.READ_ONLY_COLLABORATOR)[0]
 
 
 def test_runner_may_cancel_but_not_run(workspace, organization, authed_client):
-    runner = _member_client(organization, workspace, catalog.RUNNER)
+    runner = member_client(organization, workspace, catalog.RUNNER)[0]
     run = create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])
     set_flow_state(authed_client, workspace, run["id"], "RUNNING")
     url = base(workspace) + f"flow_runs/{run['id']}/set_state"

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 from apps.access import catalog
 from apps.engine.models import FlowRun, FlowRunInput
 from tests.engine.run_input_helpers import KEYSET, SCHEMA, assert_resume_refused, pause_for_input, resume, send, url
-from tests.engine.runs_helpers import base, create_flow, create_flow_run
-from tests.engine.test_runs_access import _member_client
+from tests.engine.runs_helpers import base, create_flow, create_flow_run, member_client
 from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +130,7 @@ def test_another_workspaces_run_and_inputs_are_404_and_unchanged(authed_client, 
 def test_permissions_reader_reads_and_filters_but_cannot_send_or_delete(authed_client, workspace, organization,
                                                                          run_id):
     send(authed_client, workspace, run_id, "k", "v")
-    reader = _member_client(organization, workspace, catalog.READ_ONLY_COLLABORATOR)
+    reader = member_client(organization, workspace, catalog.READ_ONLY_COLLABORATOR)[0]
     assert reader.get(url(workspace, run_id, "/k")).status_code == 200
     assert reader.post(url(workspace, run_id, "/filter"), {"prefix": "k"}, format="json").status_code == 200
     denied = [send(reader, workspace, run_id, "k2", "v"), reader.delete(url(workspace, run_id, "/k"))]

@@ -8,6 +8,7 @@ import contextlib
 import email.utils
 import logging
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("praetor.server")
 
 _RECV_SIZE = 65536
+# How long a thread that has just read a request's head waits, on the socket itself, for the body the client
+# writes right after it (httpx writes head and body in two sends; the body mostly arrives within microseconds):
+# SO_RCVTIMEO, set once a connection; past it the socket is re-armed in the epoll as before.
+_BODY_WAIT = 0.002
+_BODY_WAIT_TIMEVAL = struct.pack("ll", 0, int(_BODY_WAIT * 1e6))
 _WS_TYPES = (b"websocket",)
 
 _BAD_REQUEST = "Invalid HTTP request received."
@@ -98,6 +104,7 @@ class Connection:
         "_server",
         "active",
         "armed",
+        "body_due",
         "client",
         "closed",
         "fd",
@@ -115,6 +122,7 @@ class Connection:
         self._server = server
         self.sock = sock
         self.fd = sock.fileno()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _BODY_WAIT_TIMEVAL)  # read()'s one wait for a body
         try:
             self.client = _address(sock.getpeername())
         except OSError:
@@ -131,6 +139,7 @@ class Connection:
         self.closed = False
         self.rejected = False  # a 413 is queued: what follows is not read
         self.upgrade = False
+        self.body_due = False  # a head was parsed whose body has not been read yet (reset once waited for)
 
     # httptools callbacks -------------------------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -179,6 +188,7 @@ class Connection:
             return
         if request.expect and not self.rejected:
             self.sock.sendall(_CONTINUE)
+        self.body_due = not self.rejected
 
     def on_body(self, chunk: bytes) -> None:
         request = self.request
@@ -210,22 +220,32 @@ class Connection:
         request.arrived = time.perf_counter()
         self.ready.append(request)
         self.request = None
+        self.body_due = False
 
     def _reject(self, status: int) -> None:
+        self.body_due = False
         if not self.rejected:
             self.rejected = True
             self.ready.append(("reject", status))
 
     # reading --------------------------------------------------------------------------------------------------
     def read(self) -> bool:
-        """Read what the socket holds into the parser; False when the peer closed or the socket failed."""
+        """Read what the socket holds into the parser; False when the peer closed or the socket failed.
+
+        A request whose head has just been read and whose body has not: one read that waits (at most
+        `_BODY_WAIT`, the connection's SO_RCVTIMEO) for the body on this thread, instead of re-arming the socket
+        and waiting in the epoll, where the body's readiness could wake another thread (which would then wait for
+        this connection's lock and the GIL). Once per request head, so a client that stops after its head holds
+        a thread at most that long per request it sends."""
+        flags = socket.MSG_DONTWAIT
         while True:
             try:
-                data = self.sock.recv(_RECV_SIZE, socket.MSG_DONTWAIT)
+                data = self.sock.recv(_RECV_SIZE, flags)
             except (BlockingIOError, InterruptedError):
                 return True
             except OSError:
                 return False
+            flags = socket.MSG_DONTWAIT
             if not data:
                 return False
             self.active = time.monotonic()
@@ -238,7 +258,13 @@ class Connection:
             except httptools.HttpParserError:
                 self.rejected = True
                 self.ready.append(("reject", 400))
-            if self.ready or len(data) < _RECV_SIZE:
+            if self.ready:
+                return True
+            if self.body_due:
+                self.body_due = False
+                flags = 0  # blocking: the socket's SO_RCVTIMEO bounds the wait
+                continue
+            if len(data) < _RECV_SIZE:
                 return True
 
     def _upgraded(self, rest: bytes) -> None:

@@ -444,3 +444,70 @@ def test_clients_that_come_and_go_while_idle_connections_are_reaped_leave_nothin
     assert failures == []
     assert not server.connections
     assert [r.getMessage() for r in caplog.records if r.name == "praetor.server"] == []
+
+
+# --- a body written right after its head (httpx's two sends) -----------------------------------------------------
+class _Stub:
+    websocket_app = None
+
+
+def _head_then_body():
+    body = b'{"state": {"type": "RUNNING"}}'
+    head = (f"POST /api/x HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {len(body)}"
+            "\r\n\r\n").encode()
+    return head, body
+
+
+def test_a_body_sent_after_its_head_is_read_by_the_same_read_without_rearming(monkeypatch):
+    """The thread that read the head waits on the socket for the body (not in the epoll, where another thread
+    could be woken for it): one read() returns the whole request."""
+    from config.http_server import connection
+
+    monkeypatch.setattr(connection, "_BODY_WAIT_TIMEVAL", struct.pack("ll", 5, 0), raising=False)  # no race
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = connection.Connection(_Stub(), ours)
+        head, body = _head_then_body()
+        theirs.sendall(head)
+        later = threading.Timer(0.05, theirs.sendall, (body,))
+        later.start()
+        assert conn.read() is True
+        later.join()
+        assert len(conn.ready) == 1
+        assert conn.ready[0].body == [body] and conn.ready[0].method == "POST"
+        assert not conn.body_due
+
+
+def test_a_head_whose_body_does_not_come_holds_the_thread_only_briefly():
+    from config.http_server import connection
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        conn = connection.Connection(_Stub(), ours)
+        head, body = _head_then_body()
+        theirs.sendall(head)
+        started = time.monotonic()
+        assert conn.read() is True  # waited at most _BODY_WAIT (the kernel rounds up to its tick), then gave up
+        assert time.monotonic() - started < 0.5
+        assert not conn.ready and conn.request is not None
+        theirs.sendall(body)
+        assert conn.read() is True
+        assert len(conn.ready) == 1 and conn.ready[0].body == [body]
+        # a GET has no body to wait for: read() returns at once with it
+        theirs.sendall(b"GET /api/y HTTP/1.1\r\nhost: t\r\n\r\n")
+        assert conn.read() is True and len(conn.ready) == 2 and not conn.body_due
+
+
+def test_a_body_sent_late_is_still_answered(serve):
+    server = serve()
+    head, body = _head_then_body()
+    with _connect(server) as sock:
+        reader = Reader(sock)
+        sock.sendall(head)
+        time.sleep(0.1)  # past the wait on the socket: the connection went back to the epoll
+        sock.sendall(body)
+        status, _, answer = reader.response()
+        assert status == 200 and json.loads(answer)["body"] == body.decode()
+        sock.sendall(head + body)
+        status, _, answer = reader.response()
+        assert status == 200 and json.loads(answer)["body"] == body.decode()

@@ -204,6 +204,40 @@ def _perf(pid: int, url: str, key: str, args, work: Path) -> None:
         print(f"  {name.split(':')[-1].replace('sys_enter_', ''):24} {counts.get(name, 0) / requests:7.2f} a request")
 
 
+def _record(pid: int, url: str, key: str, args, work: Path) -> None:
+    """Natively (perf record of tracepoints): which thread each epoll wake-up went to, and what each thread did
+    when it left the CPU after sending an answer (blocked, or preempted while runnable)."""
+    data = work / "perf.data"
+    perf = subprocess.Popen(["perf", "record", "-q", "-o", str(data), "-p", str(pid), "-e",
+                             "syscalls:sys_exit_epoll_wait,syscalls:sys_enter_sendto,sched:sched_switch"],
+                            stderr=subprocess.DEVNULL)
+    time.sleep(1)
+    requests = _client(url, key, args.F, args.T)
+    perf.send_signal(signal.SIGINT)
+    perf.wait(timeout=60)
+    text = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,event,trace"], capture_output=True,
+                          text=True).stdout
+    wakeups = changes = preempted = blocked = 0
+    previous = None
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) < 2:
+            continue
+        tid, event = int(f[0]), f[1].rstrip(":")
+        if event.endswith("sys_exit_epoll_wait") and not line.rstrip().endswith("0x0"):
+            wakeups += 1
+            changes += previous is not None and tid != previous
+            previous = tid
+        elif event.endswith("sched_switch") and f"prev_pid={tid} " in line:
+            if "prev_state=R" in line:
+                preempted += 1
+            else:
+                blocked += 1
+    print(f"\nnatively (perf record, {requests} requests): {wakeups / requests:.2f} epoll wake-ups a request, "
+          f"{changes / requests:.2f} a request on another thread than the wake-up before; a request thread left the "
+          f"CPU {blocked / requests:.2f} times blocked, {preempted / requests:.2f} preempted (runnable)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=3)
@@ -246,6 +280,7 @@ def main() -> None:
                 print(f"  {tid} {name:16} voluntary {dv / requests:6.2f}  involuntary {di / requests:6.2f}")
         print(f"  all              voluntary {vol / requests:6.2f}  involuntary {inv / requests:6.2f}")
         _perf(pid, url, key, args, work)
+        _record(pid, url, key, args, work)
         if args.no_trace:
             return
         out = work / "tr"

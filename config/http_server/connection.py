@@ -111,6 +111,7 @@ class Connection:
         "lock",
         "parser",
         "ready",
+        "recheck",
         "rejected",
         "request",
         "server",
@@ -140,6 +141,7 @@ class Connection:
         self.rejected = False  # a 413 is queued: what follows is not read
         self.upgrade = False
         self.body_due = False  # a head was parsed whose body has not been read yet (reset once waited for)
+        self.recheck = False  # an answer's send took long (the thread was preempted): look for the next request
 
     # httptools callbacks -------------------------------------------------------------------------------------
     def on_message_begin(self) -> None:

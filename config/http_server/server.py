@@ -33,6 +33,9 @@ from config.http_threads import _POLL_PATH_ENDS, _TIMING_LOG, _environ, _TimingL
 logger = logging.getLogger("praetor.server")
 
 _READ = select.EPOLLIN | select.EPOLLONESHOT
+# A send of an answer taking longer than this (s) was preempted, not slow: the client woken by it ran meanwhile.
+# A send to loopback takes 10-30 µs here; the client needs hundreds of µs before it sends the next request.
+_PREEMPTED = 0.0001
 _ACCEPT_BATCH = 1  # one per readiness: with several workers on one listener, each takes its share
 
 
@@ -228,29 +231,43 @@ class Server:
         """Serve the connection's complete requests in order (its lock held), then re-arm or close it. Returns
         the parked connections handed a place by the requests served here."""
         ready, handed = conn.ready, deque()
-        while ready:
-            request = ready[0]
-            if not isinstance(request, _Request):
-                ready.clear()
-                if request[0] == "reject":
-                    self._reject(conn, request[1])
-                else:
-                    self._hand_to_websockets(conn, request[1])
-                return handed
-            other = self.others_limit is not None and not (
-                request.method == "POST" and request.path.endswith(_POLL_PATH_ENDS))
-            if other and not admitted and not self._admit(conn):
-                return handed  # parked: its socket not re-armed until a place frees
-            admitted = False
-            ready.popleft()
-            try:
-                keep = self._respond(conn, request)
-            finally:
-                if other:
-                    self._release(handed)
-            if not keep or conn.closed:
-                self._close_locked(conn)
-                return handed
+        while True:
+            while ready:
+                request = ready[0]
+                if not isinstance(request, _Request):
+                    ready.clear()
+                    if request[0] == "reject":
+                        self._reject(conn, request[1])
+                    else:
+                        self._hand_to_websockets(conn, request[1])
+                    return handed
+                other = self.others_limit is not None and not (
+                    request.method == "POST" and request.path.endswith(_POLL_PATH_ENDS))
+                if other and not admitted and not self._admit(conn):
+                    return handed  # parked: its socket not re-armed until a place frees
+                admitted = False
+                ready.popleft()
+                try:
+                    keep = self._respond(conn, request)
+                finally:
+                    if other:
+                        self._release(handed)
+                if not keep or conn.closed:
+                    self._close_locked(conn)
+                    return handed
+            if not conn.recheck or self.stopping:
+                break
+            # The answer's send took long: this thread was preempted (mostly by the client it woke, which may have
+            # sent its next request meanwhile). Re-armed now, a request already there would wake another thread,
+            # which would wait for this connection's lock and the GIL; read here, it is served as a pipelined one.
+            conn.recheck = False
+            if not conn.read():
+                if not ready:
+                    self._close_locked(conn)
+                    return handed
+                for queued in ready:  # the peer closed its side after sending: answer what it sent, then close
+                    if isinstance(queued, _Request):
+                        queued.keep_alive = False
         if self.stopping and conn.request is None:
             self._close_locked(conn)
             return handed
@@ -330,10 +347,12 @@ class Server:
             lines.append("connection: close\r\n")
         lines.append("\r\n")
         head = "".join(lines).encode("latin1")
+        sending = time.perf_counter()
         try:
             conn.sock.sendall(head if request.method == "HEAD" else head + content)
         except OSError:
             keep = False
+        conn.recheck = time.perf_counter() - sending > _PREEMPTED
         self.served += 1
         if timing is not None:
             timing.write(scope, marks)

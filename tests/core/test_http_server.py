@@ -511,3 +511,70 @@ def test_a_body_sent_late_is_still_answered(serve):
         sock.sendall(head + body)
         status, _, answer = reader.response()
         assert status == 200 and json.loads(answer)["body"] == body.decode()
+
+
+# --- a next request that came while the answer was being sent ----------------------------------------------------
+@pytest.mark.parametrize("preempted", [True, False])
+def test_a_request_that_came_during_a_long_send_is_served_without_a_wake_up(serve, monkeypatch, preempted):
+    """A send that took long (the thread was preempted, the client ran and sent its next request): the thread reads
+    the connection again before re-arming it, so the request is served by it, not handed through the epoll to
+    another thread. A short send re-arms the socket as before: the request takes a wake-up of its own."""
+    from config.http_server import server as server_module
+
+    monkeypatch.setattr(server_module, "_PREEMPTED", -1.0 if preempted else 60.0)
+    wake_ups = []
+    readable = Server._readable
+    monkeypatch.setattr(Server, "_readable", lambda self, conn: (wake_ups.append(1), readable(self, conn))[1])
+    started, go = threading.Event(), threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/first":
+            started.set()
+            assert go.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [threading.current_thread().name.encode()]
+
+    server = serve(app, threads=2)
+    with _connect(server) as sock:
+        reader = Reader(sock)
+        sock.sendall(_get("/first"))
+        assert started.wait(5)
+        sock.sendall(_get("/second"))
+        time.sleep(0.05)  # the second request is in the socket before the first's answer is sent
+        go.set()
+        first, second = reader.response(), reader.response()
+        assert first[0] == second[0] == 200
+        assert len(wake_ups) == (1 if preempted else 2)
+        if preempted:
+            assert first[2] == second[2]  # the same thread
+        sock.sendall(_get("/third"))  # the connection goes on
+        assert reader.response()[0] == 200
+        if not preempted:
+            assert len(wake_ups) == 3
+
+
+def test_a_peer_that_closes_after_its_next_request_gets_the_answer(serve, monkeypatch):
+    from config.http_server import server as server_module
+
+    monkeypatch.setattr(server_module, "_PREEMPTED", -1.0)
+    started, go = threading.Event(), threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/first":
+            started.set()
+            assert go.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    server = serve(app, threads=2)
+    with _connect(server) as sock:
+        reader = Reader(sock)
+        sock.sendall(_get("/first"))
+        assert started.wait(5)
+        sock.sendall(_get("/second"))
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.05)
+        go.set()
+        assert reader.response()[2] == b"/first"
+        assert reader.response()[:3:2] == (200, b"/second")  # then the end of its stream: closed, as from the epoll
+        assert reader.closed()

@@ -17,6 +17,8 @@ client (client-oss mode, 1 x 1 x T):
   wakes. strace slows every call: the counts are exact, the times are not.
 
     .venv/bin/python bench/blocking.py [-F 3] [-T 10] [--tree DIR] [--keep DIR]
+    # native CPU per task run of this checkout's server and DIR's, client runs alternated in rounds
+    .venv/bin/python bench/blocking.py --cpu DIR [-F 10] [-T 10] [--rounds 4]
 
 The database praetor_blocking_tr is made anew and dropped at the end.
 """
@@ -24,6 +26,7 @@ The database praetor_blocking_tr is made anew and dropped at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -238,6 +241,65 @@ def _record(pid: int, url: str, key: str, args, work: Path) -> None:
           f"CPU {blocked / requests:.2f} times blocked, {preempted / requests:.2f} preempted (runnable)")
 
 
+def _ticks(pid: int) -> tuple[float, float, float]:
+    """User and system CPU seconds (clock ticks: 10 ms), and the threads' CPU seconds from schedstat (ns)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    ns = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            ns += int((task / "schedstat").read_text().split()[0])
+    return int(fields[11]) / tick, int(fields[12]) / tick, ns / 1e9
+
+
+def cpu(args, work: Path) -> None:
+    """This checkout's server (`new`) and `--cpu DIR`'s (`old`), each `bench/instructions.py serve` on a fresh
+    database of its own, warmed up; then client runs (1 x F x T) alternated between them, new first in odd rounds;
+    each run's user and system CPU of the serving process per task run, less its idle rate (a pause before)."""
+    import psycopg
+
+    up = {}
+    for which, tree in (("new", ROOT), ("old", Path(args.cpu))):
+        database = f"{DATABASE}_{which}"
+        fresh_database(database)
+        path, key = prepare_praetor(database)
+        port = free_port()
+        env = {**production_env(database, port, 1), "PRAETOR_AUTH_CACHE_SECONDS": "3600", "DB_CONN_MAX_AGE": "600"}
+        server = Service(which, [sys.executable, str(tree / "bench" / "instructions.py"), "serve", str(port)], env,
+                         work / f"{which}.log", cwd=tree)
+        server.wait_http(f"http://127.0.0.1:{port}/health")
+        url = f"http://127.0.0.1:{port}{path}"
+        _client(url, key, 1, args.T)  # warm-up
+        up[which] = (server, url, key, database)
+    tr = args.F * args.T
+    print(f"server CPU per task run natively (1 client process x {args.F} x {args.T}; µs; idle rate subtracted)")
+    try:
+        for n in range(args.rounds):
+            for which in (("new", "old") if n % 2 == 0 else ("old", "new")):
+                server, url, key, database = up[which]
+                with psycopg.connect(f"{PG}/{database}", autocommit=True) as conn:
+                    conn.execute("ANALYZE")
+                pid = server.proc.pid
+                u0, s0, c0 = _ticks(pid)
+                time.sleep(args.idle)
+                u1, s1, c1 = _ticks(pid)
+                t0 = time.perf_counter()
+                requests = _client(url, key, args.F, args.T)
+                seconds = time.perf_counter() - t0
+                u2, s2, c2 = _ticks(pid)
+                user = (u2 - u1) - (u1 - u0) / args.idle * seconds
+                system = (s2 - s1) - (s1 - s0) / args.idle * seconds
+                total = (c2 - c1) - (c1 - c0) / args.idle * seconds
+                print(f"  round {n + 1} {which}  CPU {total / tr * 1e6:7,.0f}  (user {user / tr * 1e6:6,.0f}, system "
+                      f"{system / tr * 1e6:5,.0f}: ticks)  {requests / tr:.2f} requests a task run, {seconds:.1f} s, "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+    finally:
+        for server, _, _, database in up.values():
+            server.stop()
+            with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-F", type=int, default=3)
@@ -246,6 +308,9 @@ def main() -> None:
     parser.add_argument("--keep", help="keep the strace files here")
     parser.add_argument("--no-trace", action="store_true")
     parser.add_argument("--parse", help="only report on the strace files kept in this folder")
+    parser.add_argument("--cpu", metavar="DIR", help="native CPU per task run, this checkout's server against DIR's")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--idle", type=float, default=3)
     args = parser.parse_args()
     if args.parse:
         kept = Path(args.parse)
@@ -255,6 +320,9 @@ def main() -> None:
     tree = Path(args.tree) if args.tree else ROOT
     work = Path(args.keep or tempfile.mkdtemp(prefix="praetor-blocking-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.cpu:
+        cpu(args, work)
+        return
     print(f"files in {work}; serving from {tree}; load average {os.getloadavg()}", flush=True)
     fresh_database(DATABASE)
     path, key = prepare_praetor(DATABASE)

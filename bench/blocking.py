@@ -142,6 +142,12 @@ def parse(files: list[Path], kinds: dict[int, str]) -> list[Segment]:
         kind = kinds.get(fd)
         if name in ("recvfrom", "read") and kind in (None, "http") and not rest.startswith(f"{fd}, 0x"):
             h = _HTTP.match(rest)
+            if h and seg.endpoint not in (None, "(continuation)"):  # a next request read in the same wake-up
+                seg.calls[name] -= 1
+                seg = current[tid] = Segment(tid)
+                seg.calls[name] += 1
+                seg.parts = 0
+                segments.append(seg)
             if h and seg.endpoint is None:
                 seg.endpoint, seg.fd = _endpoint(h.group(2), h.group(3)), fd
                 last[fd] = seg

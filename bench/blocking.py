@@ -20,7 +20,7 @@ client (client-oss mode, 1 x 1 x T):
     # native CPU per task run of this checkout's server and DIR's, client runs alternated in rounds
     .venv/bin/python bench/blocking.py --cpu DIR [-F 10] [-T 10] [--rounds 4]
 
-The database praetor_blocking_tr is made anew and dropped at the end.
+The database praetor_blocking_tr_<checkout> (and with --cpu _new, _old) is made anew and dropped at the end.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from compare import PG, fresh_database, prepare_praetor
 from servers import Service, free_port, production_env
 
 ROOT = flows.ROOT
-DATABASE = "praetor_blocking_tr"
+DATABASE = "praetor_blocking_tr_" + re.sub(r"[^a-z0-9_]", "_", ROOT.name.lower())  # one a checkout
 _ID = re.compile(r"/[0-9a-f][0-9a-f-]{5,}(?=/|$|\?)")
 _LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) (\w+)\((.*)$")
 _HTTP = re.compile(r'^(\d+), "(GET|POST|PATCH|PUT|DELETE|HEAD|OPTIONS) ([^\s"]+)')

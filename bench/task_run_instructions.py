@@ -26,7 +26,7 @@ process's user and system CPU per task run (/proc/PID/stat), less an idle pause'
     .venv/bin/python bench/task_run_instructions.py count [--flows 2 4] [-T 10] [--idle 60] [--json counts.json]
     .venv/bin/python bench/task_run_instructions.py cpu [-F 10] [-T 10] [--rounds 3] [--counts counts.json]
 
-Databases praetor_taskrun_cg and prefect_taskrun_cg are made anew and dropped at the end.
+Databases praetor_taskrun_cg_<checkout> and prefect_taskrun_cg_<checkout> are made anew and dropped at the end.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ from instructions import Counted, _control
 from servers import Service, free_port, production_env
 
 ROOT = flows.ROOT
-DATABASES = {"praetor": "praetor_taskrun_cg", "prefect": "prefect_taskrun_cg"}
+# per checkout (helpers measure side by side on one cluster): praetor_taskrun_cg_<checkout folder>
+_CHECKOUT = "".join(c if c.isalnum() else "_" for c in ROOT.name.lower())
+DATABASES = {"praetor": f"praetor_taskrun_cg_{_CHECKOUT}", "prefect": f"prefect_taskrun_cg_{_CHECKOUT}"}
 VALGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--dump-instr=no", "--trace-children=yes"]
 PREFECT_PYTHON = ROOT / ".venv-prefect" / "bin" / "python"
 

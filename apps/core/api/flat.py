@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import re
 import threading
 import uuid
@@ -233,10 +234,24 @@ def _datetime(field):
 def _json(field):
     if field.validators or field.binary or field.encoder is not None:
         raise Unsupported(f"{field!r}: binary, encoder or validators")
-    generic, scalars = field.run_validation, (str, int, float, bool)
+    generic, isfinite = field.run_validation, math.isfinite
 
     def check(value):
-        return value if type(value) in scalars else generic(value)  # DRF's json.dumps check cannot fail them
+        # DRF's check is rest_framework.utils.json.dumps (allow_nan=False), the value returned as given when it
+        # passes: a str, a bool, a finite float, an int (below _BIG_INT: dumps refuses 4,300 digits) or a dict of str keys and such values (or nulls:
+        # a state's result, {"type": "unpersisted", ...}) always pass; anything else is DRF's.
+        kind = type(value)
+        if kind is str or kind is bool or (kind is int and -_BIG_INT < value < _BIG_INT) or (
+                kind is float and isfinite(value)):
+            return value
+        if kind is not dict:
+            return generic(value)
+        for key, item in value.items():
+            kind = type(item)
+            if type(key) is not str or not (kind is str or item is None or kind is bool or (
+                    kind is int and -_BIG_INT < item < _BIG_INT) or (kind is float and isfinite(item))):
+                return generic(value)
+        return value
 
     return check
 

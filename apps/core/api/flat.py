@@ -238,8 +238,9 @@ def _json(field):
 
     def check(value):
         # DRF's check is rest_framework.utils.json.dumps (allow_nan=False), the value returned as given when it
-        # passes: a str, a bool, a finite float, an int (below _BIG_INT: dumps refuses 4,300 digits) or a dict of str keys and such values (or nulls:
-        # a state's result, {"type": "unpersisted", ...}) always pass; anything else is DRF's.
+        # passes: a str, a bool, a finite float, an int (below _BIG_INT: dumps refuses 4,300 digits) or a dict
+        # of str keys and such values or nulls (a state's result, {"type": "unpersisted", ...}) always pass;
+        # anything else is DRF's.
         kind = type(value)
         if kind is str or kind is bool or (kind is int and -_BIG_INT < value < _BIG_INT) or (
                 kind is float and isfinite(value)):

@@ -144,6 +144,7 @@ def test_bodies_through_the_handler_answer_as_without_the_lean_route(workspace, 
         (set_state, json.dumps({"state": state("RUNNING"), "force": True}).encode(), {}, True),
         ("task_runs/", fresh(good), {"limit": 100}, False),  # over DATA_UPLOAD_MAX_MEMORY_SIZE
         (set_state, json.dumps({"state": state("RUNNING")}).encode(), {"limit": 20}, False),
+        (set_state, b'{"state": {"type": "RUNNING", "data": 1e400}}', {}, True),  # inf: the serializer's 422 (was 500)
         ("task_runs/", b'{"flow_run_id": ', {}, False),  # malformed JSON
         ("task_runs/", b"[1, 2", {}, False),
         ("task_runs/", b"", {}, False),  # empty

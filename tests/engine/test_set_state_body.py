@@ -22,7 +22,11 @@ CHOICES = {
     "type": [*STATE_TYPES, "running", "BOGUS", None, 1, ABSENT, ""],
     "name": [ABSENT, None, "", "  ", "Running", " padded ", "x" * 255, "x" * 256, 5, True, "a\x00b", "\ud800"],
     "message": [ABSENT, None, "", "multi\nline", "nul\x00", 3, [], "  keep  ", {"a": 1}],
-    "data": [ABSENT, None, {}, {"a": [1, 2]}, "str", 1.5, [1], True],
+    "data": [ABSENT, None, {}, {"a": [1, 2]}, "str", 1.5, [1], True, 10**19, float("inf"), float("-inf"),
+             float("nan"), {"type": "unpersisted", "artifact_type": "result", "artifact_description": "d"},
+             {"k": None, "n": 1.5, "b": True, "i": 3, "s": "", "big": 10**19}, {"a": float("inf")},
+             {"a": float("nan")}, {1: "a"}, {("t",): 1}, {"a": {"b": 1}}, {"a": []}, 10**5000,
+             {"a": 10**5000}],  # 1e400 decodes to inf; an int of 4,300 digits fails json.dumps
     "state_details": [
         ABSENT, None, {}, CLIENT_DETAILS, {"flow_run_id": RUN_ID}, {"flow_run_id": "bad"},
         {"flow_run_id": uuid.UUID(int=9).hex}, {"scheduled_time": "2024-01-01T00:00:00Z"},

@@ -253,6 +253,18 @@ def _workers(master: int) -> list[int]:
     return sorted(out)
 
 
+def _tree_ns(master: int) -> int:
+    """CPU time (user + system, ns: /proc/PID/task/TID/schedstat) of the master's and its workers' threads alive now;
+    the request threads live as long as their worker, so a run loses none of theirs."""
+    total = 0
+    for pid in (master, *_workers(master)):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
 def _memory(pid: int) -> dict[str, int]:
     out = {}
     with contextlib.suppress(OSError):
@@ -268,7 +280,8 @@ def ab(args) -> None:
     (a name and KEY=VALUE environment settings), all on one database, client runs (P x F x T, client-oss) alternated
     between them in `--rounds` (the order rotated each round); per run the CPU of each server's process tree (master
     and workers, /proc, compare.py's CpuMeter) per task run, and its workers' Rss, Pss, AnonHugePages and
-    FilePmdMapped (/proc/PID/smaps_rollup, KiB, summed over the workers)."""
+    FilePmdMapped (/proc/PID/smaps_rollup, KiB, summed over the workers). The CPU figure is the threads' schedstat
+    (ns; clock ticks of /proc/PID/stat, 10 ms, shown beside it, are too coarse for a run of a few seconds)."""
     import statistics
 
     from compare import CpuMeter
@@ -301,19 +314,23 @@ def ab(args) -> None:
             for name in names[n % len(names):] + names[:n % len(names)]:
                 server, url = up[name]
                 _analyze("praetor")
+                ns0 = _tree_ns(server.proc.pid)
                 with CpuMeter(server.proc.pid, database) as meter:
                     t0 = time.perf_counter()
                     timings: dict = defaultdict(list)
                     flows.run_client(url, key, P, F, T, timings, extra_env={"PREFECT_API_REQUEST_TIMEOUT": "900"})
                     seconds = time.perf_counter() - t0
+                ns = _tree_ns(server.proc.pid) - ns0
                 requests = sum(len(v) for v in timings.values())
                 mem: dict = defaultdict(int)
                 for pid in _workers(server.proc.pid):
                     for k, v in _memory(pid).items():
                         mem[k] += v
-                cpu_ = meter.seconds("server") / tr * 1e6
+                cpu_ = ns / tr / 1e3
                 rows[name].append(cpu_)
-                print(f"  round {n + 1} {name:12} {cpu_:7,.0f} µs a task run  ({requests / tr:.2f} requests a task "
+                ticks = meter.seconds("server") / tr * 1e6
+                print(f"  round {n + 1} {name:12} {cpu_:7,.0f} µs a task run (ticks: {ticks:5,.0f}"
+                      f"; postgres {meter.seconds('postgres') / tr * 1e6:5,.0f})  ({requests / tr:.2f} requests a task "
                       f"run, {seconds:5.1f} s, load {os.getloadavg()[0]:.2f})  Rss {mem['Rss'] / 1024:6.1f}  Pss "
                       f"{mem['Pss'] / 1024:6.1f}  AnonHugePages {mem['AnonHugePages'] / 1024:5.1f}  FilePmdMapped "
                       f"{mem['FilePmdMapped'] / 1024:4.1f}", flush=True)

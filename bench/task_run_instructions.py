@@ -284,6 +284,7 @@ def ab(args) -> None:
     (ns; clock ticks of /proc/PID/stat, 10 ms, shown beside it, are too coarse for a run of a few seconds)."""
     import statistics
 
+    import psycopg
     from compare import CpuMeter
     from servers import start_gunicorn
 
@@ -293,7 +294,7 @@ def ab(args) -> None:
     for spec in args.variant:
         name, *settings = spec
         variants[name] = dict(s.split("=", 1) for s in settings)
-    database = DATABASES["praetor"]
+    database = f"praetor_ab_{ROOT.name}"  # this checkout's own: other checkouts run `count`/`cpu` on DATABASES's
     fresh_database(database)
     path, key = prepare_praetor(database)
     P, F, T = args.client
@@ -313,7 +314,8 @@ def ab(args) -> None:
         for n in range(args.rounds):
             for name in names[n % len(names):] + names[:n % len(names)]:
                 server, url = up[name]
-                _analyze("praetor")
+                with psycopg.connect(f"{PG}/{database}", autocommit=True) as conn:
+                    conn.execute("ANALYZE")
                 ns0 = _tree_ns(server.proc.pid)
                 with CpuMeter(server.proc.pid, database) as meter:
                     t0 = time.perf_counter()
@@ -337,7 +339,7 @@ def ab(args) -> None:
     finally:
         for service in list(Service.running):
             service.stop()
-        drop()
+        drop([database])
     base = names[0]
     print(f"\nper round, each variant / {base}:")
     for name in names[1:]:
@@ -348,11 +350,11 @@ def ab(args) -> None:
         print(f"  {name:12} median {statistics.median(rows[name]):,.0f} µs a task run")
 
 
-def drop() -> None:
+def drop(names=None) -> None:
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for name in DATABASES.values():
+        for name in names or DATABASES.values():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

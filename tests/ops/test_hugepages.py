@@ -62,12 +62,14 @@ def _resident_pages(lo: int, size: int) -> int:
 
 
 @pytest.mark.skipif(not _thp_usable(), reason="transparent huge pages are off on this kernel")
-def test_a_touched_mapping_is_collapsed_and_an_untouched_one_only_advised():
+def test_a_touched_mapping_is_collapsed_and_a_sparse_one_only_advised():
     touched = mmap.mmap(-1, 8 * HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    untouched = mmap.mmap(-1, 8 * HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    untouched = mmap.mmap(-1, 8 * HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # one page in 512 touched
     try:
         for offset in range(0, len(touched), mmap.PAGESIZE):
             touched[offset] = 1
+        for offset in range(0, len(untouched), HUGE):
+            untouched[offset] = 1
         lo = ctypes.addressof(ctypes.c_char.from_buffer(touched))
         ulo = ctypes.addressof(ctypes.c_char.from_buffer(untouched))
         before = _huge_kib(lo, lo + len(touched))
@@ -75,7 +77,7 @@ def test_a_touched_mapping_is_collapsed_and_an_untouched_one_only_advised():
         assert outcome.advised >= 14 * HUGE and outcome.collapsed >= 6 * HUGE, outcome
         # 7 of its 8 blocks at least are whole (aligned) blocks, collapsed
         assert _huge_kib(lo, lo + len(touched)) - before >= 7 * 2048
-        assert _resident_pages(ulo, len(untouched)) == 0  # advised only: nothing made resident
+        assert _resident_pages(ulo, len(untouched)) <= 8  # advised only: not filled to huge pages
     finally:
         touched.close()
         untouched.close()

@@ -25,6 +25,11 @@ process's user and system CPU per task run (/proc/PID/stat), less an idle pause'
 
     .venv/bin/python bench/task_run_instructions.py count [--flows 2 4] [-T 10] [--idle 60] [--json counts.json]
     .venv/bin/python bench/task_run_instructions.py cpu [-F 10] [-T 10] [--rounds 3] [--counts counts.json]
+    .venv/bin/python bench/task_run_instructions.py ab --config bench/hugepages.conf.py --variant base \\
+        --variant thp PRAETOR_BENCH_HUGEPAGES=worker --variant base2 [--client 2 5 10] [--rounds 8]
+
+`ab`: this server only, as deployed (gunicorn, 2 workers), once per variant of its environment, client runs
+alternated between them; see `ab`'s docstring.
 
 Databases praetor_taskrun_cg and prefect_taskrun_cg are made anew and dropped at the end.
 """
@@ -304,7 +309,7 @@ def ab(args) -> None:
         up = {}
         for name, extra in variants.items():
             env = {**production_env(database, free_port(), args.workers), **extra}
-            server, url = start_gunicorn(sys.executable, env, work / f"{name}.log")
+            server, url = start_gunicorn(sys.executable, env, work / f"{name}.log", args.config)
             for _ in range(args.workers):
                 _client(f"{url}{path}", key, 1, T)  # warm-up
             up[name] = (server, f"{url}{path}")
@@ -378,10 +383,11 @@ def main() -> None:
     v = sub.add_parser("ab", help="this server as deployed under variants of its environment, alternated")
     v.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME [KEY=VALUE ...]",
                    help="a variant's name and environment settings; the first is the base (e.g. --variant base "
-                   "--variant thp PRAETOR_HUGEPAGES=worker)")
+                   "--variant thp PRAETOR_BENCH_HUGEPAGES=worker with --config bench/hugepages.conf.py)")
     v.add_argument("--client", nargs=3, type=int, default=[2, 5, 10], metavar=("P", "F", "T"))
     v.add_argument("--rounds", type=int, default=4)
     v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--config", default="deploy/gunicorn.conf.py", help="gunicorn's config file, for every variant")
     args = parser.parse_args()
     {"count": count, "cpu": cpu, "ab": ab}[args.part](args)
 

@@ -44,32 +44,6 @@ def pre_fork(server, worker):
     gc.freeze()
 
 
-# Transparent huge pages for the heap (config/hugepages.py): `off`, `master` (collapsed in the master after preload,
-# before the first fork), `worker` (collapsed in each worker before it serves), `both`, `advise` (each worker only
-# advises MADV_HUGEPAGE). docs/performance.md, "Thirteenth step: huge pages".
-_HUGEPAGES = os.environ.get("PRAETOR_HUGEPAGES", "off")
-if _HUGEPAGES not in ("off", "master", "worker", "both", "advise"):
-    raise RuntimeError(f"PRAETOR_HUGEPAGES={_HUGEPAGES!r}: off, master, worker, both or advise")
-
-
-def _huge_pages(log, where: str) -> None:
-    from config.hugepages import use_huge_pages
-
-    done = use_huge_pages(collapse=_HUGEPAGES != "advise")
-    log.info("huge pages (%s, %s): %d MiB advised, %d MiB collapsed, %d refused %s", _HUGEPAGES, where,
-             done.advised >> 20, done.collapsed >> 20, done.refused, sorted(done.errors))
-
-
-def when_ready(server):
-    if _HUGEPAGES in ("master", "both"):
-        _huge_pages(server.log, "master")
-
-
-def post_worker_init(worker):
-    if _HUGEPAGES in ("worker", "both", "advise"):
-        _huge_pages(worker.log, f"worker {os.getpid()}")
-
-
 # Proxies whose X-Forwarded-* headers uvicorn believes (client address and scheme in its logs).
 forwarded_allow_ips = os.environ.get("PRAETOR_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Heartbeat files in memory, not on a container's overlay filesystem, which can stall them.

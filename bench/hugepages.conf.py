@@ -1,12 +1,12 @@
-"""deploy/gunicorn.conf.py plus transparent huge pages for the heap (bench/hugepages.py), measured and not kept
-(docs/performance.md, "Thirteenth step: transparent huge pages"). PRAETOR_BENCH_HUGEPAGES picks a variant on top
+"""deploy/gunicorn.conf.py plus transparent huge pages for the heap placed otherwise (config/hugepages.py;
+docs/performance.md, "Thirteenth step: transparent huge pages"). PRAETOR_BENCH_HUGEPAGES picks a variant on top
 of the deployed settings: `off` (as deployed), `master` (the master's heap advised MADV_HUGEPAGE and its mostly
 resident 2 MiB blocks collapsed with MADV_COLLAPSE after preload, before the first fork), `worker` (the same in
-each worker before it serves), `both`, `advise` (each worker only advises MADV_HUGEPAGE). Each step logs what it
-advised and collapsed. Used by `bench/task_run_instructions.py ab --config bench/hugepages.conf.py`."""
+each worker before it serves: what PRAETOR_HUGEPAGES=on does), `both`, `advise` (each worker only advises
+MADV_HUGEPAGE). Each step logs what it advised and collapsed. Used by `bench/task_run_instructions.py ab --config
+bench/hugepages.conf.py`."""
 
 import os
-import sys
 from pathlib import Path
 
 exec(compile(Path(__file__).resolve().parent.parent.joinpath("deploy", "gunicorn.conf.py").read_text(),
@@ -18,8 +18,7 @@ if _VARIANT not in ("off", "master", "worker", "both", "advise"):
 
 
 def _huge_pages(log, where: str) -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from hugepages import use_huge_pages
+    from config.hugepages import use_huge_pages
 
     done = use_huge_pages(collapse=_VARIANT != "advise")
     log.info("huge pages (%s, %s): %d MiB advised, %d MiB collapsed, %d refused %s", _VARIANT, where,

@@ -1,6 +1,6 @@
-"""Transparent huge pages for a web process's heap (Linux), for bench/hugepages.conf.py: measured and not kept
-(docs/performance.md, "Thirteenth step: transparent huge pages"; the version with tests, as config/hugepages.py,
-is in the hugepages branch's history, commit f56df1c).
+"""Transparent huge pages for the web process's heap (Linux; docs/performance.md, "Thirteenth step: transparent huge
+pages"). deploy/gunicorn.conf.py calls `use_huge_pages()` in each worker before it serves when PRAETOR_HUGEPAGES is
+on (off by default: it costs ~50 MiB of PSS a worker, the preloaded heap no longer shared with the master).
 
 `use_huge_pages()` madvises the process's private anonymous read-write mappings (the glibc heap, pymalloc's arenas,
 other mmap'd memory) with MADV_HUGEPAGE and, where a 2 MiB block is mostly resident already, collapses it at once

@@ -25,6 +25,11 @@ process's user and system CPU per task run (/proc/PID/stat), less an idle pause'
 
     .venv/bin/python bench/task_run_instructions.py count [--flows 2 4] [-T 10] [--idle 60] [--json counts.json]
     .venv/bin/python bench/task_run_instructions.py cpu [-F 10] [-T 10] [--rounds 3] [--counts counts.json]
+    .venv/bin/python bench/task_run_instructions.py ab --config bench/hugepages.conf.py --variant base \\
+        --variant thp PRAETOR_BENCH_HUGEPAGES=worker --variant base2 [--client 2 5 10] [--rounds 8]
+
+`ab`: this server only, as deployed (gunicorn, 2 workers), once per variant of its environment, client runs
+alternated between them; see `ab`'s docstring.
 
 Databases praetor_taskrun_cg_<checkout> and prefect_taskrun_cg_<checkout> are made anew and dropped at the end.
 """
@@ -32,6 +37,7 @@ Databases praetor_taskrun_cg_<checkout> and prefect_taskrun_cg_<checkout> are ma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -242,11 +248,121 @@ def cpu(args) -> None:
         drop()
 
 
-def drop() -> None:
+def _workers(master: int) -> list[int]:
+    """The gunicorn master's child processes (its workers)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1]) == master:
+                    out.append(int(entry.name))
+            except OSError:
+                continue
+    return sorted(out)
+
+
+def _tree_ns(master: int) -> int:
+    """CPU time (user + system, ns: /proc/PID/task/TID/schedstat) of the master's and its workers' threads alive now;
+    the request threads live as long as their worker, so a run loses none of theirs."""
+    total = 0
+    for pid in (master, *_workers(master)):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
+def _memory(pid: int) -> dict[str, int]:
+    out = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            parts = line.split()
+            if parts and parts[0].rstrip(":") in ("Rss", "Pss", "AnonHugePages", "FilePmdMapped"):
+                out[parts[0].rstrip(":")] = int(parts[1])
+    return out
+
+
+def ab(args) -> None:
+    """`ab`: this server as deployed (gunicorn, deploy/gunicorn.conf.py, `--workers` workers) once per `--variant`
+    (a name and KEY=VALUE environment settings), all on one database, client runs (P x F x T, client-oss) alternated
+    between them in `--rounds` (the order rotated each round); per run the CPU of each server's process tree (master
+    and workers, /proc, compare.py's CpuMeter) per task run, and its workers' Rss, Pss, AnonHugePages and
+    FilePmdMapped (/proc/PID/smaps_rollup, KiB, summed over the workers). The CPU figure is the threads' schedstat
+    (ns; clock ticks of /proc/PID/stat, 10 ms, shown beside it, are too coarse for a run of a few seconds)."""
+    import statistics
+
+    import psycopg
+    from compare import CpuMeter
+    from servers import start_gunicorn
+
+    work = Path(tempfile.mkdtemp(prefix="praetor-ab-"))
+    print(f"logs in {work}; load average {os.getloadavg()}", flush=True)
+    variants = {}
+    for spec in args.variant:
+        name, *settings = spec
+        variants[name] = dict(s.split("=", 1) for s in settings)
+    database = f"praetor_ab_{ROOT.name}"  # this checkout's own: other checkouts run `count`/`cpu` on DATABASES's
+    fresh_database(database)
+    path, key = prepare_praetor(database)
+    P, F, T = args.client
+    tr = P * F * T
+    rows: dict = defaultdict(list)
+    try:
+        up = {}
+        for name, extra in variants.items():
+            env = {**production_env(database, free_port(), args.workers), **extra}
+            server, url = start_gunicorn(sys.executable, env, work / f"{name}.log", args.config)
+            for _ in range(args.workers):
+                _client(f"{url}{path}", key, 1, T)  # warm-up
+            up[name] = (server, f"{url}{path}")
+        print(f"server CPU per task run (µs, user+system of master and workers; client-oss {P}x{F}x{T}); "
+              f"workers' memory summed (MiB)", flush=True)
+        names = list(variants)
+        for n in range(args.rounds):
+            for name in names[n % len(names):] + names[:n % len(names)]:
+                server, url = up[name]
+                with psycopg.connect(f"{PG}/{database}", autocommit=True) as conn:
+                    conn.execute("ANALYZE")
+                ns0 = _tree_ns(server.proc.pid)
+                with CpuMeter(server.proc.pid, database) as meter:
+                    t0 = time.perf_counter()
+                    timings: dict = defaultdict(list)
+                    flows.run_client(url, key, P, F, T, timings, extra_env={"PREFECT_API_REQUEST_TIMEOUT": "900"})
+                    seconds = time.perf_counter() - t0
+                ns = _tree_ns(server.proc.pid) - ns0
+                requests = sum(len(v) for v in timings.values())
+                mem: dict = defaultdict(int)
+                for pid in _workers(server.proc.pid):
+                    for k, v in _memory(pid).items():
+                        mem[k] += v
+                cpu_ = ns / tr / 1e3
+                rows[name].append(cpu_)
+                ticks = meter.seconds("server") / tr * 1e6
+                print(f"  round {n + 1} {name:12} {cpu_:7,.0f} µs a task run (ticks: {ticks:5,.0f}"
+                      f"; postgres {meter.seconds('postgres') / tr * 1e6:5,.0f})  ({requests / tr:.2f} requests a task "
+                      f"run, {seconds:5.1f} s, load {os.getloadavg()[0]:.2f})  Rss {mem['Rss'] / 1024:6.1f}  Pss "
+                      f"{mem['Pss'] / 1024:6.1f}  AnonHugePages {mem['AnonHugePages'] / 1024:5.1f}  FilePmdMapped "
+                      f"{mem['FilePmdMapped'] / 1024:4.1f}", flush=True)
+    finally:
+        for service in list(Service.running):
+            service.stop()
+        drop([database])
+    base = names[0]
+    print(f"\nper round, each variant / {base}:")
+    for name in names[1:]:
+        ratios = [b / a for a, b in zip(rows[base], rows[name], strict=False)]
+        print(f"  {name:12} " + "  ".join(f"{r:.3f}" for r in ratios) + f"   median {statistics.median(ratios):.3f}"
+              f"  (lower in {sum(r < 1 for r in ratios)} of {len(ratios)})")
+    for name in names:
+        print(f"  {name:12} median {statistics.median(rows[name]):,.0f} µs a task run")
+
+
+def drop(names=None) -> None:
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        for name in DATABASES.values():
+        for name in names or DATABASES.values():
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -267,8 +383,16 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--idle", type=float, default=5)
     p.add_argument("--counts", help="a `count --json` file: ns per instruction")
+    v = sub.add_parser("ab", help="this server as deployed under variants of its environment, alternated")
+    v.add_argument("--variant", nargs="+", action="append", required=True, metavar="NAME [KEY=VALUE ...]",
+                   help="a variant's name and environment settings; the first is the base (e.g. --variant base "
+                   "--variant thp PRAETOR_BENCH_HUGEPAGES=worker with --config bench/hugepages.conf.py)")
+    v.add_argument("--client", nargs=3, type=int, default=[2, 5, 10], metavar=("P", "F", "T"))
+    v.add_argument("--rounds", type=int, default=4)
+    v.add_argument("--workers", type=int, default=2)
+    v.add_argument("--config", default="deploy/gunicorn.conf.py", help="gunicorn's config file, for every variant")
     args = parser.parse_args()
-    {"count": count, "cpu": cpu}[args.part](args)
+    {"count": count, "cpu": cpu, "ab": ab}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ def post_worker_init(worker):
     """PRAETOR_HUGEPAGES on: the worker's heap (the preloaded app included) on transparent huge pages before it
     serves (config/hugepages.py: advised MADV_HUGEPAGE, its mostly resident 2 MiB blocks collapsed). Measured under
     the real client (docs/performance.md, "Thirteenth step: transparent huge pages"): 7.5% less server CPU per task
-    run with 4 client processes, 1% with 2, for ~50 MiB more PSS a worker (the preloaded heap copied, no longer
-    shared with the master); off by default for that cost. tests/ops/test_gunicorn_hugepages.py."""
+    run with 4 client processes and 1% with 2 in `task_run_instructions.py ab`, no gain in `compare.py --pairs 4`,
+    for ~50 MiB more PSS a worker (the preloaded heap copied, no longer shared with the master); off by default.
+    tests/ops/test_gunicorn_hugepages.py."""
     if os.environ.get("PRAETOR_HUGEPAGES", "off").lower() in ("1", "true", "yes", "on"):
         from config.hugepages import use_huge_pages
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_for_user
@@ -26,8 +29,31 @@ _SECRET_CHARACTERS = len(ApiKey.USER_PREFIX) + SECRET_LENGTH  # a presented secr
 _LAST_USED_RESOLUTION = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
 
 
+# timezone.now()'s zone (UTC when USE_TZ, else None: a naive local time), read from the settings once, not per
+# request (LazySettings' attribute read is most of timezone.now's cost), and again whenever USE_TZ changes.
+_UNREAD = object()
+_now_tz = _UNREAD
+
+
+@receiver(setting_changed)
+def _use_tz_changed(*, setting, **kwargs) -> None:
+    global _now_tz
+    if setting == "USE_TZ":
+        _now_tz = _UNREAD
+
+
+def _read_now_tz():
+    global _now_tz
+    _now_tz = UTC if settings.USE_TZ else None
+    return _now_tz
+
+
+_sha256 = hashlib.sha256
+_PREFIXES = (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX)
+
+
 def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return _sha256(secret.encode()).hexdigest()
 
 
 def unique_user_handle(email: str) -> str:
@@ -114,28 +140,29 @@ def api_key_owner_authenticate(secret: str) -> tuple:
     API request asks for both; apps/identity/authentication.py)."""
     if not isinstance(secret, str) or len(secret) != _SECRET_CHARACTERS:
         raise NotFound("Invalid API key.")
-    prefix, body = secret[:4], secret[4:]
-    if prefix not in (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX):
+    prefix = secret[:4]
+    if prefix not in _PREFIXES:
         raise NotFound("Invalid API key.")
-    digest = _digest(secret)
+    digest = _sha256(secret.encode()).hexdigest()  # _digest(secret), without its call
     # The auth cache keeps the key with its owner and whether that is a user (whose `is_active` is checked on
     # every request): read together, without the owner's descriptors (key.owner, user_id) each request.
-    cached = authcache.get(("api_key", digest))
+    cached = authcache.get(digest)  # the digest alone (a str: no other entry's key is one)
     if cached is None:
         key = (
             ApiKey.objects.select_related("user", "service_account")
-            .filter(lookup=body[:LOOKUP_LENGTH], prefix=prefix)
+            .filter(lookup=secret[4:4 + LOOKUP_LENGTH], prefix=prefix)
             .first()
         )
         if key is None or not secrets.compare_digest(key.digest, digest):
             raise NotFound("Invalid API key.")
         owner, of_user = key.owner, bool(key.user_id)
         if key.is_usable() and (not of_user or owner.is_active):
-            authcache.put(("api_key", digest), (key, owner, of_user))
+            authcache.put(digest, (key, owner, of_user))
     else:
         key, owner, of_user = cached
-    now = timezone.now()
-    if not key.is_usable(now):
+    tz = _now_tz
+    now = datetime.now(_read_now_tz() if tz is _UNREAD else tz)  # timezone.now()
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):  # not key.is_usable(now)
         raise NotFound("This API key has been revoked or has expired.")
     if of_user and not owner.is_active:
         raise NotFound("Invalid API key.")

@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.signals import setting_changed
 from django.db import transaction
-from django.dispatch import receiver
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_for_user
@@ -27,25 +24,6 @@ LAST_USED_RESOLUTION_SECONDS = 60
 _OWNER = object()  # sentinel: "the key's owner is the actor"
 _SECRET_CHARACTERS = len(ApiKey.USER_PREFIX) + SECRET_LENGTH  # a presented secret's length (both prefixes: 4)
 _LAST_USED_RESOLUTION = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
-
-
-# timezone.now()'s zone (UTC when USE_TZ, else None: a naive local time), read from the settings once, not per
-# request (LazySettings' attribute read is most of timezone.now's cost), and again whenever USE_TZ changes.
-_UNREAD = object()
-_now_tz = _UNREAD
-
-
-@receiver(setting_changed)
-def _use_tz_changed(*, setting, **kwargs) -> None:
-    global _now_tz
-    if setting == "USE_TZ":
-        _now_tz = _UNREAD
-
-
-def _read_now_tz():
-    global _now_tz
-    _now_tz = UTC if settings.USE_TZ else None
-    return _now_tz
 
 
 _sha256 = hashlib.sha256
@@ -160,9 +138,8 @@ def api_key_owner_authenticate(secret: str) -> tuple:
             authcache.put(digest, (key, owner, of_user))
     else:
         key, owner, of_user = cached
-    tz = _now_tz
-    now = datetime.now(_read_now_tz() if tz is _UNREAD else tz)  # timezone.now()
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):  # not key.is_usable(now)
+    now = timezone.now()
+    if not key.is_usable(now):
         raise NotFound("This API key has been revoked or has expired.")
     if of_user and not owner.is_active:
         raise NotFound("Invalid API key.")

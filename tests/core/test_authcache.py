@@ -4,8 +4,6 @@ within the epoch poll (1 s) when another process announced it, within the TTL wh
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
@@ -87,13 +85,7 @@ def test_a_cached_key_still_expires_on_time(api_client, user, workspace, monkeyp
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert _flows(api_client, workspace).status_code == 200
     later = timezone.now() + timezone.timedelta(minutes=6)
-
-    class Later(datetime):  # the key check's clock (apps/identity/services.py reads datetime.now(tz))
-        @classmethod
-        def now(cls, tz=None):
-            return later.astimezone(tz)
-
-    monkeypatch.setattr("apps.identity.services.datetime", Later)
+    monkeypatch.setattr("apps.identity.services.timezone.now", lambda: later)
     assert _flows(api_client, workspace).status_code == 401
 
 

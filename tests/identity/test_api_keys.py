@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -100,42 +100,9 @@ def test_last_used_is_written_once_older_than_the_resolution(user, monkeypatch, 
     now = timezone.now()
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=now - age)
     authcache.clear()
-    monkeypatch.setattr("apps.identity.services.datetime", _frozen_at(now))  # the key check's clock
+    monkeypatch.setattr("apps.identity.services.timezone.now", lambda: now)
     api_key_authenticate(secret)
     assert (ApiKey.objects.get(pk=key.pk).last_used_at == now) is written
-
-
-def _frozen_at(instant, zones=None):
-    """A datetime class whose now(tz) is `instant` (in zone tz, as datetime.now(tz) would be), recording tz."""
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            if zones is not None:
-                zones.append(tz)
-            return instant.astimezone(tz) if tz is not None else instant.astimezone(None).replace(tzinfo=None)
-
-    return Frozen
-
-
-def test_the_key_check_reads_the_clock_as_timezone_now_does(user, settings, monkeypatch):
-    """api_key_owner_authenticate's clock is timezone.now(): aware UTC under USE_TZ, naive local time without,
-    USE_TZ read again when it changes (the zone is kept between requests, not read per request)."""
-    from apps.core import authcache
-    from apps.identity import services
-
-    _, secret = api_key_create(owner=user, name="k", expires_at=None)
-    api_key_owner_authenticate(secret)
-    zones = []
-    monkeypatch.setattr(services, "datetime", _frozen_at(timezone.now(), zones))
-    api_key_owner_authenticate(secret)
-    settings.USE_TZ = False
-    authcache.clear()  # the row read again, as this setting reads it (naive times)
-    api_key_owner_authenticate(secret)
-    settings.USE_TZ = True
-    authcache.clear()
-    api_key_owner_authenticate(secret)
-    assert zones == [timezone.now().tzinfo, None, timezone.now().tzinfo] and zones[0] is UTC
 
 
 def test_the_key_entry_is_found_by_the_digest(user):
@@ -164,14 +131,12 @@ def test_a_cached_key_is_refused_exactly_when_it_is_not_usable(user, monkeypatch
     """The key check on every request (api_key_owner_authenticate, the key read from the auth cache) refuses a
     key exactly when ApiKey.is_usable(now) is false: revoked, or expired at `now` to the microsecond (a key
     expiring at `now` itself is expired)."""
-    from apps.identity import services
-
     key, secret = api_key_create(owner=user, name="k", expires_at=None)
     cached = api_key_owner_authenticate(secret)[1]  # the entry's key, checked again on each request
     now = timezone.now()
     cached.revoked_at = now - timedelta(seconds=1) if revoked else None
     cached.expires_at = None if expires_in is None else now + expires_in
-    monkeypatch.setattr(services, "datetime", _frozen_at(now))
+    monkeypatch.setattr("apps.identity.services.timezone.now", lambda: now)
     if cached.is_usable(now):
         assert api_key_owner_authenticate(secret)[1] is cached
     else:

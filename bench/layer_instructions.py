@@ -186,7 +186,6 @@ class Pieces:
         from django.core.handlers.wsgi import WSGIHandler, get_script_name
         from django.urls import set_script_prefix
 
-        from apps.core.api import lean
         from apps.core.api.lean import _AUTHENTICATION, _ENCODE, lean_render
         from apps.engine.api.common import path_uuid
         from apps.engine.schemas import runs as schemas
@@ -213,9 +212,7 @@ class Pieces:
         elif variant == "auth":
             for p in planned:
                 request = self.request(*p)
-                # what lean_prepare_on calls (since branch authlean its lean_authenticate; before, authenticate)
-                authenticate = getattr(lean, "lean_authenticate", _AUTHENTICATION.authenticate)
-                thunks.append(lambda r=request, a=authenticate: a(r))
+                thunks.append(lambda r=request: _AUTHENTICATION.authenticate(r))
         elif variant in ("dispatch", "render", "encode"):
             for p in planned:
                 request = self.request(*p)

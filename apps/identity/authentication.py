@@ -33,24 +33,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         request._praetor_api_key = key
         return owner, key
 
-    def lean_authenticate(self, request):
-        """`authenticate(request)`, the header read from META when it is a str of printable ASCII with one
-        space, after "Bearer" in any case: DRF's parsing (the str encoded as ISO-8859-1, split on ASCII
-        whitespace, the first part compared lower-cased with b"bearer", two parts, the second decoded as ASCII)
-        gives exactly "Bearer" and the text after the space for such a header (it has no whitespace but that
-        one space, every character is ASCII), so the same secret reaches the same key check, with the same
-        errors. Any other header (absent, bytes, another shape) is `authenticate`'s, unchanged."""
-        header = request.META.get("HTTP_AUTHORIZATION")
-        if (type(header) is not str or len(header) < 8 or not header.isascii() or not header.isprintable()
-                or header.count(" ") != 1 or header[6] != " " or header[:6].lower() != "bearer"):
-            return self.authenticate(request)
-        try:
-            owner, key = api_key_owner_authenticate(header[7:])
-        except NotFound as exc:
-            raise exceptions.AuthenticationFailed(str(exc)) from None
-        request._praetor_api_key = key
-        return owner, key
-
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
 

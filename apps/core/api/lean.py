@@ -38,7 +38,6 @@ from apps.identity.authentication import ApiKeyAuthentication
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 _JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _AUTHENTICATION = ApiKeyAuthentication()
-lean_authenticate = _AUTHENTICATION.lean_authenticate  # the lean route's authentication (DRF's for any other header)
 _RENDERER = JSONRenderer()
 # JSONRenderer.render's json.dumps for an Accept without an indent, as one encoder made once (it keeps no state
 # between calls): the same arguments, so the same text.
@@ -116,7 +115,7 @@ def lean_prepare_on(request):
     if not _plain(request):
         return None
     try:
-        authenticated = lean_authenticate(request)
+        authenticated = _AUTHENTICATION.authenticate(request)
         if request.method == "GET":
             return None if authenticated is None else (*authenticated, {})
         body = _body(request)

@@ -26,8 +26,12 @@ _SECRET_CHARACTERS = len(ApiKey.USER_PREFIX) + SECRET_LENGTH  # a presented secr
 _LAST_USED_RESOLUTION = timedelta(seconds=LAST_USED_RESOLUTION_SECONDS)
 
 
+_sha256 = hashlib.sha256
+_PREFIXES = (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX)
+
+
 def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return _sha256(secret.encode()).hexdigest()
 
 
 def unique_user_handle(email: str) -> str:
@@ -114,24 +118,24 @@ def api_key_owner_authenticate(secret: str) -> tuple:
     API request asks for both; apps/identity/authentication.py)."""
     if not isinstance(secret, str) or len(secret) != _SECRET_CHARACTERS:
         raise NotFound("Invalid API key.")
-    prefix, body = secret[:4], secret[4:]
-    if prefix not in (ApiKey.USER_PREFIX, ApiKey.SERVICE_ACCOUNT_PREFIX):
+    prefix = secret[:4]
+    if prefix not in _PREFIXES:
         raise NotFound("Invalid API key.")
-    digest = _digest(secret)
+    digest = _sha256(secret.encode()).hexdigest()  # _digest(secret), without its call
     # The auth cache keeps the key with its owner and whether that is a user (whose `is_active` is checked on
     # every request): read together, without the owner's descriptors (key.owner, user_id) each request.
-    cached = authcache.get(("api_key", digest))
+    cached = authcache.get(digest)  # the digest alone (a str: no other entry's key is one)
     if cached is None:
         key = (
             ApiKey.objects.select_related("user", "service_account")
-            .filter(lookup=body[:LOOKUP_LENGTH], prefix=prefix)
+            .filter(lookup=secret[4:4 + LOOKUP_LENGTH], prefix=prefix)
             .first()
         )
         if key is None or not secrets.compare_digest(key.digest, digest):
             raise NotFound("Invalid API key.")
         owner, of_user = key.owner, bool(key.user_id)
         if key.is_usable() and (not of_user or owner.is_active):
-            authcache.put(("api_key", digest), (key, owner, of_user))
+            authcache.put(digest, (key, owner, of_user))
     else:
         key, owner, of_user = cached
     now = timezone.now()

@@ -5,7 +5,13 @@ from django.utils import timezone
 
 from apps.core.errors import Invalid, NotFound
 from apps.identity.models import ApiKey
-from apps.identity.services import api_key_authenticate, api_key_create, api_key_revoke
+from apps.identity.services import (
+    _digest,
+    api_key_authenticate,
+    api_key_create,
+    api_key_owner_authenticate,
+    api_key_revoke,
+)
 from tests.factories.organizations import ServiceAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +103,42 @@ def test_last_used_is_written_once_older_than_the_resolution(user, monkeypatch, 
     monkeypatch.setattr("apps.identity.services.timezone.now", lambda: now)
     api_key_authenticate(secret)
     assert (ApiKey.objects.get(pk=key.pk).last_used_at == now) is written
+
+
+def test_the_key_entry_is_found_by_the_digest(user):
+    """The auth cache's entry of a key is the key's digest's: a second request reads it (no query), another
+    key has its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core import authcache
+
+    authcache.clear()
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    other, other_secret = api_key_create(owner=user, name="o", expires_at=None)
+    assert api_key_owner_authenticate(secret)[1].pk == key.pk
+    assert authcache.get(_digest(secret))[0].pk == key.pk and authcache.get(_digest(other_secret)) is None
+    with CaptureQueriesContext(connection) as queries:
+        assert api_key_owner_authenticate(secret) == (user, key)
+    assert not queries.captured_queries
+    assert api_key_owner_authenticate(other_secret)[1].pk == other.pk
+
+
+@pytest.mark.parametrize(("revoked", "expires_in"), [
+    (False, None), (True, None), (False, timedelta(microseconds=1)), (False, timedelta(0)),
+    (False, timedelta(microseconds=-1)), (True, timedelta(days=1)), (False, timedelta(days=-1))])
+def test_a_cached_key_is_refused_exactly_when_it_is_not_usable(user, monkeypatch, revoked, expires_in):
+    """The key check on every request (api_key_owner_authenticate, the key read from the auth cache) refuses a
+    key exactly when ApiKey.is_usable(now) is false: revoked, or expired at `now` to the microsecond (a key
+    expiring at `now` itself is expired)."""
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    cached = api_key_owner_authenticate(secret)[1]  # the entry's key, checked again on each request
+    now = timezone.now()
+    cached.revoked_at = now - timedelta(seconds=1) if revoked else None
+    cached.expires_at = None if expires_in is None else now + expires_in
+    monkeypatch.setattr("apps.identity.services.timezone.now", lambda: now)
+    if cached.is_usable(now):
+        assert api_key_owner_authenticate(secret)[1] is cached
+    else:
+        with pytest.raises(NotFound, match="revoked or has expired"):
+            api_key_owner_authenticate(secret)

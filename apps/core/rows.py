@@ -23,7 +23,6 @@ import datetime
 import functools
 import json
 import uuid
-from json.encoder import encode_basestring_ascii
 
 from django.db.models import (
     BooleanField,
@@ -244,54 +243,14 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
 _EMPTY_JSON = {dict: b"{}", list: b"[]"}
 
 
-# json.dumps' own string writer (its default ensure_ascii=True): the text of a str, quoted and escaped
-_ASCII_TEXT = encode_basestring_ascii
-
-
-def _flat_dict_text(obj: dict) -> str | None:
-    """`json.dumps(obj)` for a dict of str keys whose values are None, a bool, a str, an int or a finite float (a
-    state's details, a run's policy), or None for any other dict. What json.dumps' C encoder writes for each (its
-    default separators ", " and ": "; keys and strings by its own `encode_basestring_ascii`; ints and floats by
-    `int.__repr__`/`float.__repr__`), without its per-call encoder (~40 k instructions for a state's 15 details,
-    ~10 k this way). Exact types only: a subclass of str, int or float is json.dumps'."""
-    parts = []
-    append = parts.append
-    for key, value in obj.items():
-        if type(key) is not str:
-            return None  # json.dumps converts (or refuses) other keys
-        if value is None:
-            text = "null"
-        elif value is True:
-            text = "true"
-        elif value is False:
-            text = "false"
-        else:
-            kind = type(value)
-            if kind is str:
-                text = _ASCII_TEXT(value)
-            elif kind is int:
-                text = int.__repr__(value)  # (an int of 4,300+ digits: its ValueError, as json.dumps')
-            elif kind is float and value - value == 0.0:  # finite: inf and nan give nan
-                text = float.__repr__(value)
-            else:
-                return None
-        append(f"{_ASCII_TEXT(key)}: {text}")
-    return "{" + ", ".join(parts) + "}"
-
-
 def json_dumps(obj) -> str | bytes:
     """`json.dumps(obj)`, as the dumps function of the Jsonb parameters `values` makes for a JSONField without an
     encoder: an empty dict or list is its fixed text without going through the encoder (~12 k instructions a
-    value fewer; a created task run's tags and task inputs are often empty); a flat dict of scalars is
-    `_flat_dict_text`'s."""
+    value fewer; a created task run's tags and task inputs are often empty)."""
     if not obj:
         empty = _EMPTY_JSON.get(type(obj))
         if empty is not None:
             return empty
-    elif type(obj) is dict:
-        text = _flat_dict_text(obj)
-        if text is not None:
-            return text
     return json.dumps(obj)
 
 

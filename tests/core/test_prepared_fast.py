@@ -8,7 +8,6 @@ from __future__ import annotations
 import collections
 import datetime
 import decimal
-import enum
 import functools
 import importlib
 import json
@@ -453,43 +452,3 @@ def test_only_a_json_field_without_an_encoder_dumps_by_json_dumps():
     encoded.set_attributes_from_name("encoded")
     assert rows._fast_kind(plain, connection)[2].keywords["dumps"] is rows.json_dumps
     assert rows._fast_kind(encoded, connection)[2].keywords["dumps"].keywords == {"cls": Encoder}
-
-
-_FLAT_VALUES = [None, True, False, "", "x", "é", "\u2028", "\x00\x1f\x7f", 'q"\\/', "\ud800", "日本", "a\nb\tc",
-                0, 1, -1, 10**18 - 1, -(10**18) + 1, 10**18, -(10**18), 10**40, 10**5000,
-                0.0, -0.0, 1.5, 1e16, 1e-5, 1e308,
-                float("inf"), float("-inf"), float("nan"), [], {}, [1], {"a": 1}, (1,),
-                enum.IntEnum("E", "A").A, type("S", (str,), {})("sub"), type("F", (float,), {})(2.5)]
-_FLAT_KEYS = ["a", "", "é", "\u2028", 'k"ey', "\ud800", 1, 1.5, True, None, type("S", (str,), {})("subkey")]
-
-
-def test_json_dumps_of_flat_dicts_is_json_dumps():
-    """rows.json_dumps' text of flat dicts (`_flat_dict_text`, a state's details, a run's policy) is json.dumps',
-    for every scalar kind and key kind, the refused ones (json.dumps' own text or its own error) included."""
-    import random
-
-    rng = random.Random(7)
-    dicts = [{"a": value} for value in _FLAT_VALUES] + [{key: 1} for key in _FLAT_KEYS]
-    dicts += [{rng.choice(_FLAT_KEYS[:6]) + str(n): rng.choice(_FLAT_VALUES) for n in range(rng.randrange(1, 20))}
-              for _ in range(3000)]
-    dicts.append(dict(STATE_DETAILS_SAMPLE))
-    fast = 0
-    for value in dicts:
-        try:
-            expected = json.dumps(value)
-        except (ValueError, TypeError) as error:
-            with pytest.raises(type(error)):
-                rows.json_dumps(value)
-            continue
-        assert rows.json_dumps(value) == expected, value
-        fast += rows._flat_dict_text(value) is not None
-    assert fast > 200  # the flat way is taken (296 of them)
-    assert rows._flat_dict_text(dict(STATE_DETAILS_SAMPLE)) == json.dumps(STATE_DETAILS_SAMPLE)
-
-
-STATE_DETAILS_SAMPLE = {
-    "flow_run_id": "e7434359-8b4b-4343-9437-fd604a148214", "task_run_id": "6a2cbaf6-46bd-4858-95c8-678b41c53d7b",
-    "child_flow_run_id": None, "scheduled_time": None, "cache_key": None, "cache_expiration": None,
-    "untrackable_result": False, "pause_timeout": None, "pause_reschedule": False, "pause_key": None,
-    "run_input_keyset": None, "refresh_cache": None, "retriable": None, "transition_id": None,
-    "task_parameters_id": None}

@@ -666,7 +666,7 @@ def _swap_plan(connection, inserts: list, row, fields: list[str], unchanged: tup
 
 
 def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str | tuple[str, ...], value,
-                      scope: tuple[str, ...] = (), also: tuple | None = None) -> bool:
+                      scope: tuple[str, ...] = (), also: tuple | None = None, connection=None) -> bool:
     """Compare-and-swap: `write_together(inserts, row, fields)` in one statement, but only if the column of
     `row`'s field `unchanged` still holds `value` (IS NOT DISTINCT FROM: NULL matches NULL); returns whether
     it did. `unchanged` may name several fields, `value` then being a tuple of their values in that order: each
@@ -686,8 +686,12 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str |
     nothing is updated and nothing inserted. A plain read sees the last version committed when the statement
     began: the inserts (a decision that changes nothing) are then right as of that instant, and a writer
     still in progress is ordered after it. The `also` row is read as of that instant too: a change of it
-    committed later is ordered after this statement, as if it had come second."""
-    connection = connections["default"]
+    committed later is ordered after this statement, as if it had come second.
+
+    `connection`: `connections["default"]` when the caller has it already (this thread's, looked up once a
+    request: each lookup is asgiref's Local, ~12 k instructions); None: looked up here."""
+    if connection is None:
+        connection = connections["default"]
     if connection.vendor != "postgresql":
         raise NotImplementedError("write_together_if needs PostgreSQL.")
     if type(unchanged) is str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from apps.core import prepared, rows
@@ -225,14 +225,15 @@ def flow_run_set_state(*, workspace, flow_run_id: uuid.UUID, state: dict | State
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = flow_policy(force=force)
-    if connection.vendor == "postgresql":
+    default = connections[DEFAULT_DB_ALIAS]  # looked up once, handed to the write (as task_run_set_state)
+    if default.vendor == "postgresql":
         workspace_id = getattr(workspace, "pk", workspace)
         run = state_cache.flow_run_get(workspace_id, flow_run_id) if state_cache.ENABLED else None
         if run is not None:
             if run.parent_task_run_id is None:
                 result = run_try_set_state(kind="flow_run", run=run, proposed=proposed, policy=policy, now=now,
                                            force=force, parameters=parameters, cached=True,
-                                           decided_from=FLOW_RUN_DECIDED_FROM)
+                                           decided_from=FLOW_RUN_DECIDED_FROM, connection=default)
                 if result is not None:
                     state_cache.flow_run_remember(run)
                     return result
@@ -242,7 +243,8 @@ def flow_run_set_state(*, workspace, flow_run_id: uuid.UUID, state: dict | State
             raise NotFound("Flow run not found.")
         if run.parent_task_run_id is None:  # a subflow's bookkeeping writes its parent's task run: locked
             result = run_try_set_state(kind="flow_run", run=run, proposed=proposed, policy=policy, now=now,
-                                       force=force, parameters=parameters, decided_from=FLOW_RUN_DECIDED_FROM)
+                                       force=force, parameters=parameters, decided_from=FLOW_RUN_DECIDED_FROM,
+                                       connection=default)
             if result is not None:
                 state_cache.flow_run_remember(run)
                 return result

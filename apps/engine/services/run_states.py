@@ -165,7 +165,7 @@ def _renders_as_stored(state: StateValue | None) -> bool:
 
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
                       flow_run=None, parameters: dict | None = None, cached: bool = False,
-                      decided_from: tuple[str, ...] = ("state_id",)) -> SetStateResult | None:
+                      decided_from: tuple[str, ...] = ("state_id",), connection=None) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
@@ -178,7 +178,10 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     unless the copy shows as the row would (`_renders_as_stored`): the caller then reads it.
 
     `decided_from`: the run's columns (the state id first) that must still hold the values orchestration read
-    (`FLOW_RUN_DECIDED_FROM` for a flow run), taken before the rules change any of them."""
+    (`FLOW_RUN_DECIDED_FROM` for a flow run), taken before the rules change any of them.
+
+    `connection`: this thread's `connections["default"]` when the caller has it (handed to `write_together_if`,
+    which otherwise looks it up)."""
     # (rules and bookkeeping set new values on the run, never change a value such as a policy dict in place)
     expected = tuple([getattr(run, name) for name in decided_from])
     attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
@@ -190,11 +193,12 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     except NeedsLock:
         return None
     if not cached:
-        written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected)
+        written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected,
+                                             connection=connection)
     elif not ctx.wrote_state and not _renders_as_stored(ctx.validated):
         return None
     else:
         also = (type(flow_run), flow_run.id, "state_id", flow_run.state_id) if flow_run is not None else None
         written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected,
-                                             scope=("workspace_id",), also=also)
+                                             scope=("workspace_id",), also=also, connection=connection)
     return SetStateResult(ctx) if written else None

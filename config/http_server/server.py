@@ -39,6 +39,14 @@ _PREEMPTED = 0.0001
 _ACCEPT_BATCH = 1  # one per readiness: with several workers on one listener, each takes its share
 
 
+def _pending(sock: socket.socket) -> bool:
+    """Whether the peer has sent bytes this side has not read yet (not an end of stream, not an error)."""
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except OSError:  # nothing there (EAGAIN), or the socket failed: nothing to serve
+        return False
+
+
 class Server:
     """Serves HTTP on `sockets` (listening, already bound) with `wsgi_app` on `threads` threads (of which
     `poll_threads` keep room for polls), and websocket upgrades with `websocket_app` (ASGI) on one asyncio thread.
@@ -414,14 +422,19 @@ class Server:
 
     def _close_idle(self, now: float, idle_for: float) -> None:
         """Close connections waiting in the epoll, between requests, for more than `idle_for` seconds. A
-        connection in a thread's hands (its lock taken) or half-way through a request is left alone."""
+        connection in a thread's hands (its lock taken) or half-way through a request is left alone, and so is one
+        whose next request has arrived but no thread has taken yet (`_pending`): closed, its unread bytes would
+        make the kernel reset the connection, and the client would lose a request it had delivered (seen when a
+        worker stops at `max_requests` under load); left armed, a thread serves it (while stopping, with
+        Connection: close)."""
         with self.table_lock:
             candidates = [c for c in self.connections.values()
                           if c.armed and c.request is None and now - c.active >= idle_for]
         for conn in candidates:
             if conn.lock.acquire(blocking=False):
                 try:
-                    if conn.armed and conn.request is None and not conn.ready and now - conn.active >= idle_for:
+                    if (conn.armed and conn.request is None and not conn.ready and now - conn.active >= idle_for
+                            and not _pending(conn.sock)):
                         self._close_locked(conn)
                 finally:
                     conn.lock.release()

@@ -343,6 +343,38 @@ def test_stop_answers_the_request_in_flight_with_connection_close_and_accepts_no
     assert not [t for t in server.workers if t.is_alive()]
 
 
+def test_stop_serves_a_request_that_arrived_on_an_idle_connection_before_a_thread_took_it(serve):
+    """A keep-alive connection whose next request is in the socket, not yet taken by a thread (all busy), when
+    the server stops (a worker's max_requests): the request is answered (Connection: close), not reset away."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(environ, start_response):
+        if environ["PATH_INFO"] == "/busy":
+            entered.set()
+            release.wait(5)
+        return _echo(environ, start_response)
+
+    server = serve(app=slow, threads=1)
+    waiting, busy = _connect(server), _connect(server)
+    waiting.sendall(_get("/first"))
+    assert Reader(waiting).response()[0] == 200  # served: now idle, armed in the epoll
+    busy.sendall(_get("/busy"))
+    assert entered.wait(5)  # the only thread is held
+    waiting.sendall(_get("/second"))  # delivered, but no thread is free to take it
+    time.sleep(0.1)
+    stopper = threading.Thread(target=server.stop, args=(5,))
+    stopper.start()
+    time.sleep(0.2)  # stop() has gone over the idle connections at least once
+    release.set()
+    reader = Reader(waiting)
+    status, headers, body = reader.response()
+    assert status == 200 and json.loads(body)["PATH_INFO"] == "/second"
+    assert ("connection", "close") in headers and reader.closed()
+    assert Reader(busy).response()[0] == 200
+    stopper.join(5)
+    assert not stopper.is_alive() and not server.connections
+
+
 def _ws_frame(text: str) -> bytes:
     payload, mask = text.encode(), os.urandom(4)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))

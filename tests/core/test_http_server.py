@@ -545,6 +545,20 @@ def test_a_body_sent_late_is_still_answered(serve):
         assert status == 200 and json.loads(answer)["body"] == body.decode()
 
 
+def _first_held(answer):
+    """An app that holds `/first` until `go` is set (`started` set once it runs), answering `answer(environ)`."""
+    started, go = threading.Event(), threading.Event()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/first":
+            started.set()
+            assert go.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [answer(environ)]
+
+    return app, started, go
+
+
 # --- a next request that came while the answer was being sent ----------------------------------------------------
 @pytest.mark.parametrize("preempted", [True, False])
 def test_a_request_that_came_during_a_long_send_is_served_without_a_wake_up(serve, monkeypatch, preempted):
@@ -557,15 +571,7 @@ def test_a_request_that_came_during_a_long_send_is_served_without_a_wake_up(serv
     wake_ups = []
     readable = Server._readable
     monkeypatch.setattr(Server, "_readable", lambda self, conn: (wake_ups.append(1), readable(self, conn))[1])
-    started, go = threading.Event(), threading.Event()
-
-    def app(environ, start_response):
-        if environ["PATH_INFO"] == "/first":
-            started.set()
-            assert go.wait(5)
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [threading.current_thread().name.encode()]
-
+    app, started, go = _first_held(lambda environ: threading.current_thread().name.encode())
     server = serve(app, threads=2)
     with _connect(server) as sock:
         reader = Reader(sock)
@@ -589,15 +595,7 @@ def test_a_peer_that_closes_after_its_next_request_gets_the_answer(serve, monkey
     from config.http_server import server as server_module
 
     monkeypatch.setattr(server_module, "_PREEMPTED", -1.0)
-    started, go = threading.Event(), threading.Event()
-
-    def app(environ, start_response):
-        if environ["PATH_INFO"] == "/first":
-            started.set()
-            assert go.wait(5)
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [environ["PATH_INFO"].encode()]
-
+    app, started, go = _first_held(lambda environ: environ["PATH_INFO"].encode())
     server = serve(app, threads=2)
     with _connect(server) as sock:
         reader = Reader(sock)

@@ -12,31 +12,16 @@ import re
 import uuid
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.core.errors import NotFound
 from apps.engine.models import FlowRun, OrchestrationDecision, TaskRun, TaskRunState
 from apps.engine.services import task_run_state_cache
-from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
-from apps.engine.services.flows import flow_create
+from apps.engine.services.flow_runs import flow_run_set_state
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
 from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ws():
-    assert connection.vendor == "postgresql"
-    return WorkspaceFactory()
-
-
-@pytest.fixture
-def flow_run(ws):
-    flow, _ = flow_create(workspace=ws, name="copy", tags=[])
-    run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
-    return run
 
 
 @pytest.fixture

@@ -13,25 +13,10 @@ from django.utils.connection import ConnectionProxy
 from apps.core import prepared
 from apps.engine.models import TaskRun
 from apps.engine.services import task_run_state_cache
-from apps.engine.services.flow_runs import flow_run_create, flow_run_set_state
-from apps.engine.services.flows import flow_create
+from apps.engine.services.flow_runs import flow_run_set_state
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
-from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ws():
-    assert connection.vendor == "postgresql"
-    return WorkspaceFactory()
-
-
-@pytest.fixture
-def flow_run(ws):
-    flow, _ = flow_create(workspace=ws, name="conn", tags=[])
-    run, _ = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})
-    return run
 
 
 @pytest.fixture

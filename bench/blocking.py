@@ -26,7 +26,6 @@ The database praetor_blocking_tr_<checkout> (and with --cpu _new, _old) is made 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import signal
@@ -40,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import flows
 from compare import PG, fresh_database, prepare_praetor
-from servers import Service, free_port, production_env
+from servers import Service, free_port, production_env, thread_ns
 
 ROOT = flows.ROOT
 DATABASE = "praetor_blocking_tr_" + re.sub(r"[^a-z0-9_]", "_", ROOT.name.lower())  # one a checkout
@@ -251,11 +250,7 @@ def _ticks(pid: int) -> tuple[float, float, float]:
     """User and system CPU seconds (clock ticks: 10 ms), and the threads' CPU seconds from schedstat (ns)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
-    ns = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            ns += int((task / "schedstat").read_text().split()[0])
-    return int(fields[11]) / tick, int(fields[12]) / tick, ns / 1e9
+    return int(fields[11]) / tick, int(fields[12]) / tick, thread_ns(pid) / 1e9
 
 
 def cpu(args, work: Path) -> None:

@@ -63,6 +63,17 @@ class Service:
             Service.running.remove(self)
 
 
+def thread_ns(pid: int) -> int:
+    """CPU time (user + system, ns) of a process's threads alive now, from /proc/PID/task/TID/schedstat: finer than
+    /proc/PID/stat's 10 ms clock ticks for runs of a few seconds; 0 for a process gone."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
 def production_env(database: str, port: int, workers: int) -> dict:
     """The environment of this server as deployed (production settings) on 127.0.0.1:`port` with `workers` worker
     processes, on database `database` and a Redis key prefix of its own."""

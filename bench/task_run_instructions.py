@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import flows
 from compare import PG, fresh_database, prefect_env, prepare_praetor
 from instructions import Counted, _control
-from servers import Service, free_port, production_env
+from servers import Service, free_port, production_env, thread_ns
 
 ROOT = flows.ROOT
 # named after the checkout: helpers' worktrees run this at the same time on one PostgreSQL, and each run drops its own
@@ -264,13 +264,7 @@ def _workers(master: int) -> list[int]:
 def _tree_ns(master: int) -> int:
     """CPU time (user + system, ns: /proc/PID/task/TID/schedstat) of the master's and its workers' threads alive now;
     the request threads live as long as their worker, so a run loses none of theirs."""
-    total = 0
-    for pid in (master, *_workers(master)):
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError, ValueError):
-                    total += int((task / "schedstat").read_text().split()[0])
-    return total
+    return sum(thread_ns(pid) for pid in (master, *_workers(master)))
 
 
 def _memory(pid: int) -> dict[str, int]:

@@ -24,6 +24,7 @@ import functools
 import json
 import uuid
 
+import orjson
 from django.db.models import (
     BooleanField,
     CharField,
@@ -243,15 +244,31 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
 _EMPTY_JSON = {dict: b"{}", list: b"[]"}
 
 
+# orjson for the Jsonb parameters: datetimes, dataclasses and subclasses of str, int, dict and list are refused
+# (no `default`), so they take json.dumps as before (which writes the subclasses and refuses the others).
+_JSONB_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
 def json_dumps(obj) -> str | bytes:
-    """`json.dumps(obj)`, as the dumps function of the Jsonb parameters `values` makes for a JSONField without an
-    encoder: an empty dict or list is its fixed text without going through the encoder (~12 k instructions a
-    value fewer; a created task run's tags and task inputs are often empty)."""
+    """The JSON of a Jsonb parameter `values` makes for a JSONField without an encoder (Django's dumps there is
+    `json.dumps`): an empty dict or list is its fixed text without going through an encoder (~12 k instructions a
+    value fewer; a created task run's tags and task inputs are often empty); anything else orjson's bytes (about
+    a tenth of json.dumps' cost), or `json.dumps(obj)` for what orjson refuses (an int beyond 64 bits, a key that
+    is not an exact str, a lone surrogate, the types above, a nesting beyond 254 levels), so those are stored or
+    refused as before. orjson's text differs from json.dumps' (UTF-8 rather than `\\u` escapes, no spaces, floats
+    outside [1e-4, 1e16) without an exponent's sign or with none): PostgreSQL stores the same jsonb for both
+    (tests/core/test_rows_jsonb.py reads it back). A non-finite float, a UUID or an Enum member that is neither
+    an int nor a str (which json.dumps refused, PostgreSQL refusing json's `NaN`) are written by orjson (`null`,
+    the UUID's text, the member's value): no value this project stores can be one (docs/performance.md,
+    "Fourteenth step")."""
     if not obj:
         empty = _EMPTY_JSON.get(type(obj))
         if empty is not None:
             return empty
-    return json.dumps(obj)
+    try:
+        return orjson.dumps(obj, option=_JSONB_OPTIONS)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj)
 
 
 def _pre_save_kind(field, add: bool) -> int:

@@ -25,25 +25,21 @@ from django.core.signals import setting_changed
 from django.http.cookie import SimpleCookie
 from django.http.response import ResponseHeaders
 from rest_framework import exceptions
-from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.utils.json import strict_constant
 
 from apps.core.api.errors import exception_handler
 from apps.core.api.parsers import NUL_ESCAPE
+from apps.core.api.renderers import JSONRenderer
 from apps.identity.authentication import ApiKeyAuthentication
 
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 _JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _AUTHENTICATION = ApiKeyAuthentication()
+# The project's renderer (DEFAULT_RENDERER_CLASSES, apps/core/api/renderers.py): its `render` for an Accept
+# without an indent is the body DRF's dispatch writes (orjson's, or json's where orjson refuses the data).
 _RENDERER = JSONRenderer()
-# JSONRenderer.render's json.dumps for an Accept without an indent, as one encoder made once (it keeps no state
-# between calls): the same arguments, so the same text.
-_ENCODE = _RENDERER.encoder_class(
-    ensure_ascii=_RENDERER.ensure_ascii, allow_nan=not _RENDERER.strict, indent=None,
-    separators=SHORT_SEPARATORS if _RENDERER.compact else LONG_SEPARATORS).encode
 # DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
 # with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
 _DECODE = JSONDecoder(parse_constant=strict_constant).decode
@@ -190,15 +186,7 @@ def lean_render(response) -> bool:
             or response._post_render_callbacks or response.cookies or response._is_rendered):
         response.render()
         return False
-    data = response.data
-    # JSONRenderer.render: nothing for None; else the two line separators escaped, UTF-8.
-    if data is None:
-        body = b""
-    else:
-        text = _ENCODE(data)
-        if "\u2028" in text or "\u2029" in text:
-            text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-        body = text.encode()
+    body = _RENDERER.render(response.data)  # nothing for None (as DRF's dispatch renders it: no indent asked)
     store = response.headers._store
     key = (tuple(store.items()), not body)
     headers = _PLAIN_HEADERS.get(key)

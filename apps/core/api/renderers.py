@@ -35,22 +35,19 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | 
 _JSON = JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=SHORT_SEPARATORS)
 _json_encode = _JSON.encode
 _drf_default = _JSON.default
-_ALL = slice(None)
 
 
 def _default(obj):
-    """What json's C encoder writes for a subclass of a type it knows (the plain value: a list's or tuple's
-    items and a str's, int's or float's value as stored, a dict's `items()`), else DRF's encoder's `default`."""
+    """What json's C encoder writes for a subclass of a type it knows (a str's, int's or float's value as stored,
+    a list's or tuple's items as it iterates, a dict's `items()`), else DRF's encoder's `default`."""
     if isinstance(obj, str):  # (in json's order of checks)
         return str.__str__(obj)
     if isinstance(obj, int):
         return int.__int__(obj)
     if isinstance(obj, float):
         return float.__float__(obj)
-    if isinstance(obj, list):
-        return list.copy(obj)
-    if isinstance(obj, tuple):
-        return tuple.__getitem__(obj, _ALL)
+    if isinstance(obj, (list, tuple)):
+        return list(obj)  # (json iterates a subclass of either by its __iter__)
     if isinstance(obj, dict):
         return dict(obj.items())
     return _drf_default(obj)

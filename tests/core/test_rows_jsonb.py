@@ -1,0 +1,92 @@
+"""apps/core/rows.py's `json_dumps` (the Jsonb parameters' dumps) by orjson: PostgreSQL stores the same jsonb as
+for json.dumps' text (read back as text), and what orjson refuses is json.dumps' text as before."""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import random
+
+import pytest
+from django.db import DataError, connection, transaction
+from psycopg.types.json import Jsonb
+
+from apps.core import rows
+
+EDGES = [
+    {"a": 1.5, "b": -0.0, "c": 0.0, "d": 1e-05, "e": 1e16, "f": 1e-4, "g": 9.999999999999998e15, "h": 5e-324,
+     "i": 1.7976931348623157e308, "j": -2.5e-300, "k": 0.1, "l": 1e22, "m": 123456789.123456789},
+    {"s": "é中😀\u2028\u2029\ufeff\x7f\x85", "esc": "\n\t\r\b\f\x01\x1f\"\\/", "": ""},
+    {"nested": {"deep": [[{"x": [None, True, False, {}]}], []], "list": [1, -1, 2**63 - 1, -2**63, 2**64 - 1]}},
+    ["x", 1, 2.5, None, True, [], {}], "a plain string", 7, -0.0, 1e-07, True,
+    {"b": 1, "a": 2, "b2": {"z": 1, "y": 2}}, {"k": (1, 2)},
+]
+REFUSED = [
+    {"big": 2**64}, {"small": -2**63 - 1}, [10**30], {1: "int key"}, {"k": {None: 1, True: 2, 1.5: 3}},
+    collections.OrderedDict(b=1, a=2),
+]
+
+
+def _stored(dumps, value) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::jsonb::text", [Jsonb(value, dumps=dumps)])
+        return cursor.fetchone()[0]
+
+
+def _random(rng: random.Random, depth: int = 0):
+    kind = rng.randrange(8 if depth < 3 else 5)
+    if kind == 0:
+        return rng.choice([None, True, False, 0, -1, 2**63 - 1, rng.randrange(-10**9, 10**9)])
+    if kind in (1, 2):
+        value = 10 ** rng.uniform(-30, 30)
+        return rng.choice([value, -value, 0.0, -0.0, float(rng.randrange(10**6))])
+    if kind in (3, 4):
+        return "".join(rng.choice("aé\u2028😀\n\x00\x1f\"\\/ 中") for _ in range(rng.randrange(6))).replace("\x00", "")
+    items = [_random(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 5:
+        return items
+    return {str(rng.randrange(20)) + "k": item for item in items}
+
+
+@pytest.mark.django_db
+def test_postgresql_stores_the_same_jsonb_as_for_json_dumps():
+    rng = random.Random(3)
+    values = EDGES + REFUSED + [_random(rng) for _ in range(400)]
+    for value in values:
+        assert _stored(rows.json_dumps, value) == _stored(json.dumps, value), value
+
+
+@pytest.mark.django_db
+def test_it_is_orjson_and_json_dumps_for_what_orjson_refuses():
+    """Guards the change (json.dumps writes `", "` and `\\u00e9`), and the fallback's text."""
+    assert rows.json_dumps({"a": "é", "b": 1e-05}) == '{"a":"é","b":0.00001}'.encode()
+    for value in REFUSED:
+        assert rows.json_dumps(value) == json.dumps(value)
+    for value in ("\ud800", {"x": "a\udfffb"}):  # a lone surrogate: json.dumps' escape, which PostgreSQL refuses
+        assert rows.json_dumps(value) == json.dumps(value)
+        with pytest.raises(DataError), transaction.atomic():
+            _stored(rows.json_dumps, value)
+
+
+@pytest.mark.django_db
+def test_what_json_dumps_refused_is_refused():
+    """A datetime, an object or a str subclass key: json.dumps' TypeError, as before."""
+    import datetime
+
+    class Key(str):
+        pass
+
+    for value in ({"t": datetime.datetime(2026, 1, 1)}, [object()], {"d": datetime.date(2026, 1, 1)}):
+        with pytest.raises(TypeError):
+            rows.json_dumps(value)
+    assert rows.json_dumps({Key("k"): 1}) == json.dumps({Key("k"): 1})
+
+
+@pytest.mark.django_db
+def test_a_non_finite_float_is_null_where_postgresql_refused_json_s_nan():
+    """The documented difference (no value this project stores can be one)."""
+    for value in (math.nan, math.inf):
+        with pytest.raises(DataError), transaction.atomic():
+            _stored(json.dumps, {"x": value})
+        assert _stored(rows.json_dumps, {"x": value}) == '{"x": null}'

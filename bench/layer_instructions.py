@@ -16,7 +16,7 @@ called alone, their inputs made before the batch (outside the count) from a real
   `validate` the body's FlatValidator (and the create's task_run_create_set; a read's path_uuid); `service` the
   service or selector alone (task_run_create, task_run_set_state, task_run_get); `json` the answer's dict
   (task_run_json, SetStateResult.as_json);
-- `render`: lean_render (the answer encoded, headers); `encode` its JSON encoding alone (the renderer's `render`);
+- `render`: lean_render (the answer encoded, headers); `encode` its JSON encoding alone (lean.py's `_RENDER`);
 - `request` (WSGIRequest(environ)), `started` (set_script_prefix + request_started_send), `close` (a response
   closed as Handler.serve closes it: config/handler.py's `close`, request_finished_send); `closedjango` (the
   response's own close(): HttpResponseBase.close, request_finished by Signal.send);
@@ -186,7 +186,7 @@ class Pieces:
         from django.core.handlers.wsgi import WSGIHandler, get_script_name
         from django.urls import set_script_prefix
 
-        from apps.core.api.lean import _AUTHENTICATION, _RENDERER, lean_render
+        from apps.core.api.lean import _AUTHENTICATION, _RENDER, lean_render
         from apps.engine.api.common import path_uuid
         from apps.engine.schemas import runs as schemas
         from apps.engine.schemas import states as state_schemas
@@ -227,7 +227,7 @@ class Pieces:
                     if variant == "render":
                         thunks.append(lambda r=response: lean_render(r))
                     else:
-                        thunks.append(lambda d=response.data: _RENDERER.render(d))
+                        thunks.append(lambda d=response.data: _RENDER(d))
         elif variant == "tenancy":
             for p, run in zip(planned, runs, strict=True):
                 request = self.request(*p)

@@ -305,7 +305,7 @@ def test_the_body_is_orjson_s():
 
 def test_the_project_renders_by_it():
     assert settings.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] == ["apps.core.api.renderers.JSONRenderer"]
-    assert type(lean._RENDERER) is JSONRenderer
+    assert type(lean._RENDERER) is JSONRenderer and lean._RENDER is render_json
 
 
 @pytest.mark.parametrize("accept", ["application/json; indent=4", "application/json; indent=0",

@@ -31,15 +31,17 @@ from rest_framework.utils.json import strict_constant
 
 from apps.core.api.errors import exception_handler
 from apps.core.api.parsers import NUL_ESCAPE
-from apps.core.api.renderers import JSONRenderer
+from apps.core.api.renderers import JSONRenderer, render_json
 from apps.identity.authentication import ApiKeyAuthentication
 
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json"})
 _JSON_CONTENT = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 _AUTHENTICATION = ApiKeyAuthentication()
 # The project's renderer (DEFAULT_RENDERER_CLASSES, apps/core/api/renderers.py): its `render` for an Accept
-# without an indent is the body DRF's dispatch writes (orjson's, or json's where orjson refuses the data).
+# without an indent is the body DRF's dispatch writes (orjson's, or json's where orjson refuses the data);
+# `render_json` itself when its settings are DRF's defaults (read once: JSONRenderer reads them at import).
 _RENDERER = JSONRenderer()
+_RENDER = render_json if _RENDERER.plain() else _RENDERER.render
 # DRF's json.loads (its parse_constant refuses NaN and Infinity) of a str, as one decoder made once: json.loads
 # with keyword arguments makes this decoder per call; a BOM is refused either way (a ValueError: DRF answers).
 _DECODE = JSONDecoder(parse_constant=strict_constant).decode
@@ -186,7 +188,8 @@ def lean_render(response) -> bool:
             or response._post_render_callbacks or response.cookies or response._is_rendered):
         response.render()
         return False
-    body = _RENDERER.render(response.data)  # nothing for None (as DRF's dispatch renders it: no indent asked)
+    data = response.data
+    body = b"" if data is None else _RENDER(data)  # JSONRenderer.render's, as DRF's dispatch (no indent asked)
     store = response.headers._store
     key = (tuple(store.items()), not body)
     headers = _PLAIN_HEADERS.get(key)

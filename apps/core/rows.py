@@ -10,10 +10,10 @@ post_init receiver is connected (`init_signals_quiet`).
 Parameters: `field.get_db_prep_save(field.pre_save(obj, add), connection)` is four to six calls per field.
 For Django's own field classes on PostgreSQL, a value of the field's usual type comes out as itself (str,
 UUID, bool, float, timedelta, aware datetime), in psycopg's integer wrapper (Int2/Int4/Int8) or in a Jsonb
-with the field's encoder; `values` returns that directly and asks the field for anything else (None aside,
-which every such field saves as NULL). auto_now/auto_now_add fields stamp `timezone.now()` as Django's
-DateTimeField.pre_save does, without its call and setattr, and once per row rather than once per field (a new
-row's `created` and `updated` are one instant).
+with the field's encoder (without one `json_dumps`: orjson's text, the same jsonb as json.dumps'); `values`
+returns that directly and asks the field for anything else (None aside, which every such field saves as NULL).
+auto_now/auto_now_add fields stamp `timezone.now()` as Django's DateTimeField.pre_save does, without its call and
+setattr, and once per row rather than once per field (a new row's `created` and `updated` are one instant).
 tests/core/test_prepared_fast.py checks both against Django for every model and many values.
 """
 

@@ -257,18 +257,36 @@ def json_dumps(obj) -> str | bytes:
     is not an exact str, a lone surrogate, the types above, a nesting beyond 254 levels), so those are stored or
     refused as before. orjson's text differs from json.dumps' (UTF-8 rather than `\\u` escapes, no spaces, floats
     outside [1e-4, 1e16) without an exponent's sign or with none): PostgreSQL stores the same jsonb for both
-    (tests/core/test_rows_jsonb.py reads it back). A non-finite float, a UUID or an Enum member that is neither
-    an int nor a str (which json.dumps refused, PostgreSQL refusing json's `NaN`) are written by orjson (`null`,
-    the UUID's text, the member's value): no value this project stores can be one (docs/performance.md,
-    "Fourteenth step")."""
+    (tests/core/test_rows_jsonb.py reads it back). orjson writes a NaN or an infinity as `null`: a text with a
+    `null` whose value holds one (`_finite`, walked only then) is json.dumps' (`NaN`, `Infinity`), which
+    PostgreSQL refuses as before (a flow run's parameters may hold `1e400`, parsed as inf). A UUID or an Enum
+    member that is neither an int nor a str (which json.dumps refused) is written by orjson (the UUID's text, the
+    member's value): no value this project stores can be one (docs/performance.md, "Fourteenth step")."""
     if not obj:
         empty = _EMPTY_JSON.get(type(obj))
         if empty is not None:
             return empty
     try:
-        return orjson.dumps(obj, option=_JSONB_OPTIONS)
+        text = orjson.dumps(obj, option=_JSONB_OPTIONS)
     except orjson.JSONEncodeError:
         return json.dumps(obj)
+    if b"null" in text and not _finite(obj):  # orjson wrote a NaN or an infinity as null: json.dumps' refused text
+        return json.dumps(obj)
+    return text
+
+
+def _finite(obj) -> bool:
+    """Whether no float in `obj` (a value orjson wrote: exact dicts, lists, tuples and scalars) is NaN or infinite."""
+    if type(obj) is float:
+        return obj - obj == 0.0  # (NaN and ±inf give NaN)
+    for item in obj.values() if type(obj) is dict else obj if type(obj) in (list, tuple) else ():
+        kind = type(item)
+        if kind is float:
+            if item - item != 0.0:
+                return False
+        elif (kind is dict or kind is list or kind is tuple) and not _finite(item):
+            return False
+    return True
 
 
 def _pre_save_kind(field, add: bool) -> int:

@@ -275,17 +275,30 @@ def json_dumps(obj) -> str | bytes:
     return text
 
 
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
 def _finite(obj) -> bool:
-    """Whether no float in `obj` (a value orjson wrote: exact dicts, lists, tuples and scalars) is NaN or infinite."""
-    if type(obj) is float:
+    """Whether no float in `obj` (a value orjson wrote: exact dicts, lists, tuples and scalars) is NaN or infinite.
+    The kinds of a container's items first (C calls): its floats and containers are looked at only if it has any."""
+    kind = type(obj)
+    if kind is float:
         return obj - obj == 0.0  # (NaN and ±inf give NaN)
-    for item in obj.values() if type(obj) is dict else obj if type(obj) in (list, tuple) else ():
-        kind = type(item)
-        if kind is float:
-            if item - item != 0.0:
+    if kind is dict:
+        items = obj.values()
+    elif kind is list or kind is tuple:
+        items = obj
+    else:
+        return True
+    kinds = set(map(type, items))
+    if float in kinds:
+        for item in items:
+            if type(item) is float and item - item != 0.0:
                 return False
-        elif (kind is dict or kind is list or kind is tuple) and not _finite(item):
-            return False
+    if not _CONTAINERS.isdisjoint(kinds):
+        for item in items:
+            if type(item) in _CONTAINERS and not _finite(item):
+                return False
     return True
 
 

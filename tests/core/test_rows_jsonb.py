@@ -97,3 +97,30 @@ def test_a_non_finite_float_is_refused_as_before():
                     _stored(dumps, value)
     for value in ({"x": None, "y": 1.5, "z": [None, -0.0, 1e300]}, "null", {"null": "null"}, [None]):
         assert rows.json_dumps(value) == orjson.dumps(value)  # finite: orjson's text, walked or not
+
+
+def test_finite_is_json_dumps_strict_check_over_random_values():
+    """rows._finite(value) is whether json.dumps(value, allow_nan=False) accepts it, over random nested values
+    with NaN and infinities at any depth."""
+    rng = random.Random(5)
+
+    def value(depth=0):
+        kind = rng.randrange(9 if depth < 4 else 5)
+        if kind == 0:
+            return rng.choice([math.nan, math.inf, -math.inf]) if rng.random() < 0.08 else rng.uniform(-9, 9)
+        if kind in (1, 2, 3, 4):
+            return rng.choice([None, "x", 1, True, 2.5, "null"])
+        items = [value(depth + 1) for _ in range(rng.randrange(5))]
+        return items if kind == 5 else tuple(items) if kind == 6 else {str(i): item for i, item in enumerate(items)}
+
+    seen = set()
+    for _ in range(3000):
+        data = value()
+        try:
+            json.dumps(data, allow_nan=False)
+            strict = True
+        except ValueError:
+            strict = False
+        assert rows._finite(data) is strict, data
+        seen.add(strict)
+    assert seen == {True, False}

@@ -7,18 +7,19 @@ Accept without `indent=`: the bytes of `json.dumps(data, cls=DRF's JSONEncoder, 
 allow_nan=False, separators=(",", ":"))` with U+2028/U+2029 escaped, UTF-8, as JSONRenderer.render writes them,
 with one documented difference: a float outside [1e-4, 1e16) is written in orjson's form (`0.00001`, `1e16`)
 where json writes `1e-05`, `1e+16`: the same number (Prefect's own server answers its flow run filter with
-FastAPI's ORJSONResponse, the same form). A non-finite float (which no stored or parsed value can be) is written
-`null` where json's strict encoder raised, and an Enum member that is not an int or str is written as its value
+FastAPI's ORJSONResponse, the same form). A non-finite float (which no answer can hold: docs/performance.md) is
+written `null` where json's strict encoder raised, and an Enum member that is not an int or str is written as its value
 where DRF's encoder raised (TypeError): both were a 500 before.
 
 Whatever orjson refuses (an int beyond 64 bits, a key that is not an exact str, a lone surrogate, a nesting
 beyond 254 levels, a circular reference, a type DRF's encoder cannot write either) takes today's json path, so
 it answers as before, errors included. Types orjson would write in a form of its own go to DRF's encoder's
-`default`: datetimes, dates and times (OPT_PASSTHROUGH_DATETIME: DRF writes `Z` for UTC), dataclasses (DRF
-refuses them), and subclasses of dict, list, str and int (OPT_PASSTHROUGH_SUBCLASS: json writes a dict
-subclass in the order of its `items()`, an OrderedDict moved by `move_to_end` included, which orjson would
-not; the others as their plain values, as json does). The apps/core/api/lean.py route renders by the same
-class, so both dispatches answer the same bytes. tests/core/test_renderers.py compares the two ways.
+`default` (`_default`): datetimes, dates and times (OPT_PASSTHROUGH_DATETIME: DRF writes `Z` for UTC),
+dataclasses (DRF refuses them), and subclasses of dict, list, str and int, str/int enums included
+(OPT_PASSTHROUGH_SUBCLASS: json writes a dict subclass in the order of its `items()`, an OrderedDict moved by
+`move_to_end` included, which orjson would not, a list subclass by its `__iter__`, a str or int subclass by its
+stored value). apps/core/api/lean.py renders by the same `render_json`, so both dispatches answer the same bytes.
+tests/core/test_renderers.py compares the two ways.
 """
 
 from __future__ import annotations

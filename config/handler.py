@@ -18,6 +18,11 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
   each signal).
 - the header list is the response's header store as it is (what `items()` yields, in order) when the response
   sets no cookie; otherwise Django's own list, Set-Cookie lines after.
+- Django's urlconf and script prefix Locals (asgiref's, 10-25 k instructions a read or write) are written only
+  when their value changes, seen through asgiref's storage object (`_Written`): BaseHandler.get_response's
+  `set_urlconf(settings.ROOT_URLCONF)` is left out while the thread's urlconf is known unset (`get_urlconf()` then
+  reads None, which every reader hands to `get_resolver`: the same resolver), request_finished's reset is left out
+  while nothing set it, `set_script_prefix` while the thread holds the prefix this request would set.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
   start_response callback, then closes the response (`close`: a class keeping Django's HttpResponseBase.close
   has that method's steps done here, its resource closers then request_finished; any other class's close() is
@@ -26,7 +31,7 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
 The sender of both signals stays WSGIHandler, as before this class, so receivers connected for that sender still
 hear them. Exceptions propagate as from Django's handler (the middleware chain turns a view's into a 500 response;
 the server answers 500 for the rest). tests/core/test_handler.py compares both handlers request by request.
-docs/performance.md, "Tenth step" and "Twelfth step: request_finished".
+docs/performance.md, "Tenth step", "Twelfth step: request_finished" and "Fourteenth step: asgiref Locals".
 """
 
 from __future__ import annotations

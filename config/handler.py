@@ -18,6 +18,11 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
   each signal).
 - the header list is the response's header store as it is (what `items()` yields, in order) when the response
   sets no cookie; otherwise Django's own list, Set-Cookie lines after.
+- Django's urlconf and script prefix Locals (asgiref's, 10-25 k instructions a read or write) are written only
+  when their value changes, seen through asgiref's storage object (`_Written`): BaseHandler.get_response's
+  `set_urlconf(settings.ROOT_URLCONF)` is left out while the thread's urlconf is known unset (`get_urlconf()` then
+  reads None, which every reader hands to `get_resolver`: the same resolver), request_finished's reset is left out
+  while nothing set it, `set_script_prefix` while the thread holds the prefix this request would set.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
   start_response callback, then closes the response (`close`: a class keeping Django's HttpResponseBase.close
   has that method's steps done here, its resource closers then request_finished; any other class's close() is
@@ -26,7 +31,7 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
 The sender of both signals stays WSGIHandler, as before this class, so receivers connected for that sender still
 hear them. Exceptions propagate as from Django's handler (the middleware chain turns a view's into a 500 response;
 the server answers 500 for the rest). tests/core/test_handler.py compares both handlers request by request.
-docs/performance.md, "Tenth step" and "Twelfth step: request_finished".
+docs/performance.md, "Tenth step", "Twelfth step: request_finished" and "Fourteenth step: asgiref Locals".
 """
 
 from __future__ import annotations
@@ -43,7 +48,9 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch.dispatcher import NONE_ID, _make_id
 from django.http import HttpResponseBase
-from django.urls import set_script_prefix, set_urlconf
+from django.urls import base as urls_base
+from django.urls import get_script_prefix, get_urlconf, set_script_prefix, set_urlconf
+from django.utils.log import log_response
 
 
 class _Receivers:
@@ -127,6 +134,87 @@ class _Initialized:
 _databases = _Initialized(connections, "praetor_initialized_databases")
 _caches = _Initialized(caches, "praetor_initialized_caches")
 
+_UNKNOWN = object()
+
+
+class _Written:
+    """What one of Django's asgiref Locals (`django.urls.base._urlconfs`, `_prefixes`) holds in this thread and this
+    context, as far as this module wrote it last, seen without reading the Local: reading it (`get_urlconf`,
+    `get_script_prefix`) costs 14-25 k instructions (two failed attribute lookups before asgiref's `__getattr__`, a
+    KeyError and an AttributeError when unset), more than writing it (10-12 k).
+
+    asgiref (3.13) keeps a Local's values in a context variable (`_CVar._data`) whose value, a thread-tagged storage
+    object, is replaced at every set or delete (its dict copied, never changed in place): so while that variable holds
+    the same object in the same thread, the Local holds what it held, whoever might have written it since. `value`
+    gives what `noted` recorded then, or _UNKNOWN when the variable holds another object (someone wrote the Local), in
+    another thread, or before any note. Whether asgiref still works this way is checked once, in a context of its own
+    (`_watchable`): if it does not, `value` is always _UNKNOWN and the callers do Django's work as Django does it.
+    tests/core/test_locals.py guards both."""
+
+    __slots__ = ("kept", "var")
+
+    def __init__(self, local, name: str, write, read, value):
+        self.var = _watchable(local, write, read, value)
+        self.kept = contextvars.ContextVar(name)
+
+    def value(self):
+        kept = self.kept.get(None)
+        if kept is not None and kept[0] == threading.get_ident() and kept[1] is self.var.get(None):
+            return kept[2]
+        return _UNKNOWN
+
+    def noted(self, value) -> None:
+        """The Local holds what `value` says (written or read through Django's functions just now)."""
+        if self.var is not _NEVER:
+            self.kept.set((threading.get_ident(), self.var.get(None), value))
+
+
+class _Never:
+    """A stand-in for the context variable when asgiref's storage cannot be watched: never the same object."""
+
+    @staticmethod
+    def get(default):
+        return _UNKNOWN
+
+
+_NEVER = _Never()
+
+
+def _watchable(local, write, read, value):
+    """The context variable holding `local`'s storage, if asgiref's Local keeps it as `_Written` relies on (a
+    replaced object at each write and at each delete, the value read back as written); else _NEVER."""
+    storage = vars(local).get("_storage")
+    var = vars(storage).get("_data") if hasattr(storage, "__dict__") else None
+    if not isinstance(var, contextvars.ContextVar):
+        return _NEVER
+
+    def check() -> bool:  # in an empty context of its own: the thread's own Local is not touched
+        seen = [var.get(None)]
+        write(value)
+        seen.append(var.get(None))
+        written = read()
+        write(None)
+        seen.append(var.get(None))
+        cleared = read()
+        write(None)  # unset already: nothing written, the same object
+        seen.append(var.get(None))
+        return (seen[0] is None and seen[1] is not None and seen[2] is not None and seen[2] is not seen[1]
+                and seen[3] is seen[2] and written is not None and cleared != written)
+
+    return var if contextvars.Context().run(check) else _NEVER
+
+
+def _write_prefix(prefix) -> None:
+    if prefix is None:
+        urls_base.clear_script_prefix()
+    else:
+        set_script_prefix(prefix)
+
+
+_urlconf = _Written(urls_base._urlconfs, "praetor_urlconf_written", set_urlconf, get_urlconf, "praetor.check")
+_prefix = _Written(urls_base._prefixes, "praetor_script_prefix_written", _write_prefix, get_script_prefix,
+                   "/praetor-check")
+
 
 def request_started_send(environ) -> None:
     """request_started.send(sender=WSGIHandler, environ=environ). With Django's two receivers only, their work
@@ -151,7 +239,9 @@ def request_finished_send() -> None:
         conn.close_if_unusable_or_obsolete()
     for cache in _caches():  # close_caches (caches.close_all)
         cache.close()
-    set_urlconf(None)  # reset_urlconf
+    if _urlconf.value() is not None:  # reset_urlconf, unless the urlconf is known unset (see Handler.get_response)
+        set_urlconf(None)
+        _urlconf.noted(None)
 
 
 def close(response) -> None:
@@ -176,7 +266,10 @@ class Handler(WSGIHandler):
 
     def _response(self, environ):
         """WSGIHandler.__call__ up to start_response: (response, status line, header list)."""
-        set_script_prefix(get_script_name(environ))
+        prefix = get_script_name(environ)
+        if _prefix.value() != prefix:  # set_script_prefix, unless this thread's prefix was set from this one
+            set_script_prefix(prefix)
+            _prefix.noted(prefix)
         request_started_send(environ)
         request = self.request_class(environ)
         response = self.get_response(request)
@@ -188,6 +281,21 @@ class Handler(WSGIHandler):
         else:
             headers = list(response.headers._store.values())
         return response, status, headers
+
+    def get_response(self, request):
+        """BaseHandler.get_response, whose first step, `set_urlconf(settings.ROOT_URLCONF)`, is left out when this
+        thread's urlconf is known unset (this module's request_finished_send unset it, and nothing wrote it since):
+        `get_urlconf()` then answers None instead of ROOT_URLCONF during the request, and every reader of it
+        (Django's reverse, resolve, its exception handlers; admindocs) hands it to `get_resolver`, which reads None
+        as ROOT_URLCONF, the same cached resolver. A urlconf set during the request (a middleware's `request.urlconf`,
+        `set_urlconf`) is unset at its end as Django unsets it."""
+        if _urlconf.value() is not None:
+            return super().get_response(request)
+        response = self._middleware_chain(request)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        return response
 
     def __call__(self, environ, start_response):
         response, status, headers = self._response(environ)

@@ -18,7 +18,7 @@ from rest_framework import serializers
 from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
-from apps.engine.schemas.states import State, StateCreate, iso, same_instant_text, state_json, uuid_text
+from apps.engine.schemas.states import State, StateCreate, datetime_text, iso, same_instant_text, state_json, uuid_text
 
 BANNED_NAME_CHARACTERS = ("/", "%", "&", ">", "<")
 
@@ -241,8 +241,8 @@ def flow_run_json(run, *, now: datetime.datetime | None = None) -> dict:
         run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,
         run.end_time)
     return {
-        "id": str(run.id), "created": created.isoformat() if created is not None else None,
-        "updated": updated.isoformat() if updated is not None else None, "name": run.name,
+        "id": str(run.id), "created": datetime_text(created) if created is not None else None,
+        "updated": datetime_text(updated) if updated is not None else None, "name": run.name,
         "flow_id": str(run.flow_id), "state_id": str(state_id) if state_id is not None else None,
         "deployment_id": str(deployment_id) if deployment_id is not None else None,
         "deployment_version": run.deployment_version,
@@ -252,10 +252,10 @@ def flow_run_json(run, *, now: datetime.datetime | None = None) -> dict:
         "empirical_policy": {**FLOW_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
         "parent_task_run_id": str(parent_task_run_id) if parent_task_run_id is not None else None,
         "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
-        "expected_start_time": expected.isoformat() if expected is not None else None,
-        "next_scheduled_start_time": scheduled.isoformat() if scheduled is not None else None,
-        "start_time": start.isoformat() if start is not None else None,
-        "end_time": end.isoformat() if end is not None else None,
+        "expected_start_time": datetime_text(expected) if expected is not None else None,
+        "next_scheduled_start_time": datetime_text(scheduled) if scheduled is not None else None,
+        "start_time": datetime_text(start) if start is not None else None,
+        "end_time": datetime_text(end) if end is not None else None,
         "total_run_time": run.total_run_time.total_seconds(),
         "estimated_run_time": estimated_run_time, "estimated_start_time_delta": lateness,
         "auto_scheduled": run.auto_scheduled,
@@ -334,22 +334,22 @@ def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
     created, updated, expected, scheduled, start, end = (
         run.created, run.updated, run.expected_start_time, run.next_scheduled_start_time, run.start_time,
         run.end_time)
-    created_text = created.isoformat() if created is not None else None
+    created_text = datetime_text(created) if created is not None else None
     state = run.state if state_id else None
     if state is not None:
         state_id_text, stamp = uuid_text(state_id), state.timestamp
-        stamp_text = stamp.isoformat() if stamp is not None else None
+        stamp_text = datetime_text(stamp) if stamp is not None else None
         state_answer = state_json(state, id_text=state_id_text if state.id == state_id else None,
                                   timestamp_text=stamp_text)
     else:
         state_id_text = state_answer = stamp = stamp_text = None  # (the state's answer is None, as state_json's)
     return {
         "id": uuid_text(run.id), "created": created_text,
-        "updated": (created_text if updated is created else updated.isoformat()) if updated is not None else None,
+        "updated": (created_text if updated is created else datetime_text(updated)) if updated is not None else None,
         "name": run.name,
         "flow_run_id": uuid_text(flow_run_id) if flow_run_id is not None else None,
         "task_key": run.task_key, "dynamic_key": run.dynamic_key, "cache_key": run.cache_key,
-        "cache_expiration": cache_expiration.isoformat() if cache_expiration is not None else None,
+        "cache_expiration": datetime_text(cache_expiration) if cache_expiration is not None else None,
         "task_version": run.task_version,
         "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(run.empirical_policy or {})}, "tags": run.tags,
         "state_id": state_id_text or (uuid_text(state_id) if state_id is not None else None),
@@ -357,7 +357,7 @@ def task_run_json(run, *, now: datetime.datetime | None = None) -> dict:
         "state_type": run.state_type, "state_name": run.state_name, "run_count": run.run_count,
         "flow_run_run_count": run.flow_run_run_count,
         "expected_start_time": same_instant_text(expected, stamp, stamp_text) if expected is not None else None,
-        "next_scheduled_start_time": scheduled.isoformat() if scheduled is not None else None,
+        "next_scheduled_start_time": datetime_text(scheduled) if scheduled is not None else None,
         "start_time": same_instant_text(start, stamp, stamp_text) if start is not None else None,
         "end_time": same_instant_text(end, stamp, stamp_text) if end is not None else None,
         "total_run_time": run.total_run_time.total_seconds(),

@@ -360,3 +360,23 @@ def test_database_timestamps_take_the_utc_way(db):
         assert type(value) is datetime.datetime and value.tzinfo is datetime.UTC
         assert datetime_text(value) == value.isoformat()
     assert read_back == NOW
+
+
+def test_task_runs_read_with_fields_deferred_or_the_state_not_held(authed_client, workspace):
+    """task_run_json reads a run's loaded fields from the instance and its state from the instance's relation cache;
+    a run read with fields deferred, or without its state loaded, renders the same: the model loads them."""
+    from apps.engine.selectors.task_runs import task_run_get
+    from tests.engine.runs_helpers import create_flow, create_flow_run, create_task_run, set_task_state
+
+    flow = create_flow(authed_client, workspace)
+    flow_run = create_flow_run(authed_client, workspace, flow["id"])
+    task_run = create_task_run(authed_client, workspace, flow_run["id"])
+    set_task_state(authed_client, workspace, task_run["id"], "RUNNING")
+    run_id = uuid.UUID(task_run["id"])
+    read = task_run_get(workspace=workspace, task_run_id=run_id)
+    expected = json.dumps(reference_task_run_json(read, now=NOW))
+    assert json.dumps(task_run_json(read, now=NOW)) == expected
+    runs = TaskRun.objects.for_workspace(workspace).filter(id=run_id)
+    for run in (runs.get(), runs.defer("task_inputs", "name", "created", "state_timestamp").get(),
+                runs.select_related("state").defer("flow_run_id", "state__timestamp").get()):
+        assert json.dumps(task_run_json(run, now=NOW)) == expected

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from apps.core import prepared, rows
 from apps.engine.models.runs import Decision, FlowRunState, OrchestrationDecision, TaskRunState
 from apps.engine.orchestration.rules import NeedsLock, OrchestrationContext, Policy, orchestrate
-from apps.engine.schemas.states import StateValue, state_json
+from apps.engine.schemas.states import StateValue
 
 
 @dataclass
@@ -78,9 +78,8 @@ class SetStateResult:
         return self.context.wrote_state
 
     def as_json(self) -> dict:
-        ctx = self.context  # (the properties above read through, two calls fewer; StateValue.as_json is state_json)
-        state = ctx.validated
-        return {"state": state_json(state) if state else None, "status": ctx.status, "details": ctx.details_json()}
+        return {"state": self.state.as_json() if self.state else None, "status": self.status,
+                "details": self.context.details_json()}
 
 
 # The columns set_state gives its new rows (the others take their defaults, `created`/`updated` their stamps

@@ -21,7 +21,13 @@ from apps.engine.schemas.runs import (
     flow_run_json,
     task_run_json,
 )
-from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS, StateValue, details_json, iso, state_json
+from apps.engine.schemas.states import STATE_DETAIL_DEFAULTS, StateValue, datetime_text, details_json, state_json
+
+
+def iso(value):
+    """The reference's text of a datetime: `isoformat` itself (the code's `iso` writes UTC's by `datetime_text`)."""
+    return value.isoformat() if value is not None else None
+
 
 NOW = datetime.datetime(2026, 12, 6, 21, 0, 0, 500000, tzinfo=datetime.UTC)
 
@@ -299,3 +305,78 @@ def test_uuid_text_is_str_and_its_memo_stays_bounded(monkeypatch):
         assert states.uuid_text(value) == str(value)
         assert len(states._UUID_TEXTS) <= 8
     assert all(states._UUID_TEXTS[key] == str(uuid.UUID(int=key)) for key in states._UUID_TEXTS)
+
+
+def _datetimes(rng: random.Random, n: int):
+    """n aware UTC datetimes over every year 1..9999, about a third on a whole second, and the edges."""
+    utc = datetime.UTC
+    span = (datetime.datetime.max - datetime.datetime.min) // datetime.timedelta(microseconds=1)
+    edges = [datetime.datetime.min.replace(tzinfo=utc), datetime.datetime.max.replace(tzinfo=utc),
+             datetime.datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=utc), datetime.datetime(1000, 1, 1, tzinfo=utc),
+             *(NOW.replace(microsecond=us) for us in (0, 1, 9, 10, 99, 100, 999, 1000, 1001, 99999, 100000, 999999))]
+    yield from edges
+    for _ in range(n):
+        value = datetime.datetime.min.replace(tzinfo=utc) + datetime.timedelta(microseconds=rng.randrange(span))
+        yield value.replace(microsecond=0) if rng.random() < 0.3 else value
+
+
+def test_datetime_text_is_isoformat():
+    """`datetime_text` writes a UTC datetime's fields itself: the text is `isoformat`'s for every year (zero-padded
+    below 1000, by isoformat), every field's padding, microseconds shown only when not zero; other zones (a fixed
+    offset, UTC as another object, a zone whose fold changes the offset), naive datetimes and a subclass go to
+    `isoformat` (the subclass's own)."""
+    import zoneinfo
+
+    rng = random.Random(20261207)
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+
+    class Sub(datetime.datetime):
+        def isoformat(self, sep="T", timespec="auto"):
+            return "sub"
+
+    for value in _datetimes(rng, 50_000):
+        assert datetime_text(value) == value.isoformat(), value
+        for other in (value.replace(tzinfo=None), value.replace(tzinfo=datetime.timezone(datetime.timedelta(0))),
+                      value.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=-3, minutes=-30)))):
+            assert datetime_text(other) == other.isoformat(), other
+    ambiguous = datetime.datetime(2026, 11, 1, 1, 30, 0, 250, tzinfo=new_york)
+    for value in (ambiguous, ambiguous.replace(fold=1), ambiguous.replace(microsecond=0, fold=1)):
+        assert datetime_text(value) == value.isoformat()
+    assert datetime_text(Sub(2026, 12, 7, tzinfo=datetime.UTC)) == "sub"
+    from apps.engine.schemas.states import iso as state_iso
+
+    assert iso(None) is None and state_iso(None) is None and state_iso(NOW) == NOW.isoformat()
+
+
+def test_database_timestamps_take_the_utc_way(db):
+    """What `datetime_text` writes itself is what answers carry: `timezone.now()`'s stamps and the timestamps read
+    back from the database are aware with `datetime.UTC` itself (Django's UTC session, psycopg's C loader)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now(), %s::timestamptz", [NOW])
+        read_now, read_back = cursor.fetchone()
+    for value in (timezone.now(), read_now, read_back):
+        assert type(value) is datetime.datetime and value.tzinfo is datetime.UTC
+        assert datetime_text(value) == value.isoformat()
+    assert read_back == NOW
+
+
+def test_task_runs_read_with_fields_deferred_or_the_state_not_held(authed_client, workspace):
+    """task_run_json reads a run's loaded fields from the instance and its state from the instance's relation cache;
+    a run read with fields deferred, or without its state loaded, renders the same: the model loads them."""
+    from apps.engine.selectors.task_runs import task_run_get
+    from tests.engine.runs_helpers import create_flow, create_flow_run, create_task_run, set_task_state
+
+    flow = create_flow(authed_client, workspace)
+    flow_run = create_flow_run(authed_client, workspace, flow["id"])
+    task_run = create_task_run(authed_client, workspace, flow_run["id"])
+    set_task_state(authed_client, workspace, task_run["id"], "RUNNING")
+    run_id = uuid.UUID(task_run["id"])
+    read = task_run_get(workspace=workspace, task_run_id=run_id)
+    expected = json.dumps(reference_task_run_json(read, now=NOW))
+    assert json.dumps(task_run_json(read, now=NOW)) == expected
+    runs = TaskRun.objects.for_workspace(workspace).filter(id=run_id)
+    for run in (runs.get(), runs.defer("task_inputs", "name", "created", "state_timestamp").get(),
+                runs.select_related("state").defer("flow_run_id", "state__timestamp").get()):
+        assert json.dumps(task_run_json(run, now=NOW)) == expected

@@ -179,8 +179,9 @@ def _compare(workspace, sides, bodies, seed: int) -> dict:
         orm, statement = (Canon()(outcomes[way]) for way in WAYS)
         if orm == {"error": ["NotFound", "Flow not found."]} and statement == {"error": ["DataError", ""]}:
             # The one known difference: a value the database refuses (an infinite float in the parameters,
-            # which the API's JSON parser never lets through) fails the statement before its flow guard is
-            # read, where the ORM way checked the flow first. With the flow there, both ways fail alike.
+            # `1e400` in a body; the API answers it 422, tests/engine/test_data_refused.py) fails the statement
+            # before its flow guard is read, where the ORM way checked the flow first. With the flow there, both
+            # ways fail alike.
             for way in WAYS:
                 kwargs = {**kwargs_per_way[way], "flow_id": sides[way]["flow"]}
                 assert _outcome(way, workspace, kwargs, sides[way]["parent"])["error"][0] in ("DataError", "NotFound")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from apps.core.errors import DomainError, Invalid
 
 INVALID_REQUEST = "Invalid request received."
+DATA_REFUSED = "A value in the request cannot be stored (for example a number beyond the range JSON can hold)."
 
 
 def _flatten(detail, loc: list) -> list[dict]:
@@ -55,6 +57,12 @@ def exception_handler(exc, context):
         return Response(body, status=exc.status_code, headers=getattr(exc, "headers", None))
     if isinstance(exc, exceptions.ValidationError):
         return validation_response(_flatten(exc.detail, ["body"]))
+    if isinstance(exc, DataError):
+        # SQLSTATE class 22 (data exception): the database refused a value the request carried, such as a number
+        # past JSON's range in free-form JSON (a flow run's parameters: `1e400` parses as infinity, which jsonb
+        # refuses). The client's input, so a 422 like any invalid field, not a 500; the refused statement wrote
+        # nothing, and a service's atomic block around it was rolled back as the error left it.
+        return validation_response([{"loc": ["body"], "msg": DATA_REFUSED, "type": "value_error.data"}])
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

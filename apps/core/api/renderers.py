@@ -26,16 +26,14 @@ from __future__ import annotations
 
 import orjson
 from rest_framework import renderers
-from rest_framework.compat import SHORT_SEPARATORS
 from rest_framework.utils.encoders import JSONEncoder
 
 _dumps = orjson.dumps
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
-# JSONRenderer.render's json.dumps for DRF's default settings and an Accept without an indent, as one encoder
-# made once (it keeps no state between calls): the same arguments, so the same text.
-_JSON = JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=SHORT_SEPARATORS)
-_json_encode = _JSON.encode
-_drf_default = _JSON.default
+_drf_default = JSONEncoder().default  # (keeps no state)
+# DRF's own renderer, for what orjson refuses: its `render` with DRF's default settings and no indent is the body
+# `render_json` stands for (json's encoder, the line separators escaped, UTF-8), errors included.
+_DRF = renderers.JSONRenderer()
 
 
 def _default(obj):
@@ -54,21 +52,13 @@ def _default(obj):
     return _drf_default(obj)
 
 
-def _json_render(data) -> bytes:
-    """JSONRenderer.render's body by json's encoder (today's way): the two line separators escaped, UTF-8."""
-    text = _json_encode(data)
-    if "\u2028" in text or "\u2029" in text:
-        text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return text.encode()
-
-
 def render_json(data) -> bytes:
     """JSONRenderer.render(data)'s body for DRF's default settings and no indent (see the module's docstring):
     orjson's bytes, or json's when orjson refuses the data."""
     try:
         body = _dumps(data, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError:
-        return _json_render(data)
+        return _DRF.render(data)
     if b"\xe2\x80" in body:  # U+2028, U+2029 in UTF-8 (E2 80 A8, E2 80 A9): escaped, as DRF does
         body = body.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
     return body

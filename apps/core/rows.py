@@ -44,7 +44,8 @@ from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
-from django.utils import timezone
+
+from apps.core import clock, ids
 
 # --- instances -------------------------------------------------------------------------------------------
 
@@ -152,7 +153,10 @@ def _default_of(field) -> tuple[str, object]:
     if not field.has_default():
         return _CONSTANT, field.get_default()  # None or "": Django's rule for a field without a default
     if callable(field.default):
-        return _MADE, field.default if getter is Field.get_default else field.get_default
+        if getter is not Field.get_default:
+            return _MADE, field.get_default
+        # `uuid.uuid4` (the ids' default) as apps/core/ids.py makes the same UUID, at half the instructions
+        return _MADE, ids.uuid4 if field.default is uuid.uuid4 else field.default
     if getter is Field.get_default:
         return _CONSTANT, field.default
     return _MADE, field.get_default
@@ -356,7 +360,7 @@ def values(connection, obj, entries: list, add: bool) -> list:
             # One `timezone.now()` per row: a new row's `created` and `updated` are the same instant (as
             # PostgreSQL's now() would make them), where Django's pre_save reads the clock once per field
             if stamp is None:
-                stamp = timezone.now()
+                stamp = clock.now()  # timezone.now(), without LazySettings' USE_TZ read (apps/core/clock.py)
             value = attributes[attname] = stamp
         else:
             value = field.pre_save(obj, add)

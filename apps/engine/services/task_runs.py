@@ -8,7 +8,7 @@ import uuid
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from apps.core import prepared, rows
+from apps.core import clock, prepared, rows
 from apps.core.errors import Conflict, NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
@@ -101,7 +101,7 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
     row lock, then the write; when the run shows that a rule will most likely write rows of its own
     (`needs_lock_likely`: tag slots, the task cache), it goes that way at once rather than orchestrating twice.
     """
-    now = timezone.now()
+    now = clock.now()  # timezone.now() (apps/core/clock.py)
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = task_policy(force=force)
     # This thread's default connection, looked up once and handed to the write (`django.db.connection.vendor`

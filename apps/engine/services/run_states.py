@@ -53,8 +53,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, router
-
 from apps.core import prepared, rows
 from apps.engine.models.runs import Decision, FlowRunState, OrchestrationDecision, TaskRunState
 from apps.engine.orchestration.rules import NeedsLock, OrchestrationContext, Policy, orchestrate
@@ -102,34 +100,10 @@ def deferred_writer(pending: list):
         row = rows.new_instance(_STATE_MODELS[kind], _STATE_NAMES[kind], (
             p.id, run.workspace_id, p.type, p.name, p.timestamp, p.message, p.state_details, p.data, run.id))
         pending.append(row)
-        point_at(run, row)
+        run.state = row
         ctx.changed_fields.add("state")
 
     return write
-
-
-def point_at(run, row) -> None:
-    """`run.state = row` for a new state row of the run's state model (built by `deferred_writer`): what Django's
-    ForwardManyToOneDescriptor.__set__ leaves when no database router is configured, without its ~10 Python calls
-    (the routers asked twice, `allow_relation`, the `state_id` descriptor, the cache methods: ~18 k instructions
-    an assignment under callgrind, one a set_state and a create). Each database left unset is the default, or the
-    other instance's (`router.db_for_write`'s answer without routers), the two must match (`allow_relation`'s),
-    the cached state is dropped if the id changes (ForeignKeyDeferredAttribute.__set__, which keeps the
-    relation cache's order as it would be), then the id and the relation cache set. With a router, or instances on
-    two databases, the descriptor itself (which routes, or refuses)."""
-    run_state, row_state = run._state, row._state
-    if router.routers or (run_state.db is not None and row_state.db is not None and run_state.db != row_state.db):
-        run.state = row
-        return
-    if run_state.db is None:
-        run_state.db = row_state.db or DEFAULT_DB_ALIAS
-    if row_state.db is None:
-        row_state.db = run_state.db
-    attributes, cache, row_id = run.__dict__, run_state.fields_cache, row.id
-    if attributes.get("state_id") != row_id and "state" in cache:
-        del cache["state"]
-    attributes["state_id"] = row_id
-    cache["state"] = row
 
 
 def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = "") -> OrchestrationDecision:

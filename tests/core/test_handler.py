@@ -527,34 +527,39 @@ class djangos_receivers_inline:
 @pytest.mark.django_db(transaction=True)
 def test_an_open_connection_is_checked_without_async_unsafes_loop_lookup(settings, monkeypatch, djangos_receivers):
     """With Django's ensure_connection on the class (a server's case), request_started and request_finished check an
-    open connection in its configured autocommit without asking asyncio for a running loop through async_unsafe
-    (which raises and catches a RuntimeError each time); with the harness's in its place, or a connection whose
+    open connection in its configured autocommit without calling it (async_unsafe's wrapper: asyncio asked for a
+    running loop, a RuntimeError raised and caught); with the harness's in its place, or a connection whose
     instance has its own method, Django's close_if_unusable_or_obsolete is called as before."""
-    import django.utils.asyncio as django_asyncio
-
     settings.ROOT_URLCONF = __name__
     monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 600)
-    db, handler, asked = connections["default"], Handler(), []
-    real = django_asyncio.get_running_loop
-
-    def get_running_loop():
-        asked.append(True)
-        return real()
-
-    monkeypatch.setattr(django_asyncio, "get_running_loop", get_running_loop)
-    db.ensure_connection()
+    db, handler = connections["default"], Handler()
+    djangos = _djangos_ensure_connection()
+    watched = {djangos.__code__, BaseDatabaseWrapper.close_if_unusable_or_obsolete.__code__}
     environ = RequestFactory().get("/cookie").environ
-    assert handler.serve(environ)[0] == "200 OK"
-    assert len(asked) >= 2  # the harness's ensure_connection: Django's method, at start and at finish
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", _djangos_ensure_connection())
-    asked.clear()
+
+    def serve() -> list[str]:
+        called = []
+
+        def profile(frame, event, arg):
+            if event == "call" and frame.f_code in watched:
+                called.append(frame.f_code.co_name)
+
+        sys.setprofile(profile)
+        try:
+            assert handler.serve(environ)[0] == "200 OK"
+        finally:
+            sys.setprofile(None)
+        return called
+
+    db.close()
+    db.ensure_connection()  # young: kept by both ways
+    assert serve().count("close_if_unusable_or_obsolete") == 2  # the harness's: Django's method, start and finish
+    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", djangos)
     kept = db.connection
-    assert handler.serve(environ)[0] == "200 OK"
-    assert asked == [] and db.connection is kept and db.health_check_done is False
+    assert serve() == [] and db.connection is kept and db.health_check_done is False
     calls = []
     monkeypatch.setattr(db, "close_if_unusable_or_obsolete", lambda: calls.append(True))
-    assert handler.serve(environ)[0] == "200 OK"
-    assert calls == [True, True]
+    assert serve() == [] and calls == [True, True]
 
 
 @pytest.mark.django_db(transaction=True)

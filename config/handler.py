@@ -36,10 +36,8 @@ docs/performance.md, "Tenth step", "Twelfth step: request_finished" and "Fourtee
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import threading
-import time
 import weakref
 
 import django
@@ -48,7 +46,6 @@ from django.core.handlers.base import reset_urlconf
 from django.core.handlers.wsgi import WSGIHandler, get_script_name
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch.dispatcher import NONE_ID, _make_id
 from django.http import HttpResponseBase
 from django.urls import base as urls_base
@@ -219,55 +216,6 @@ _prefix = _Written(urls_base._prefixes, "praetor_script_prefix_written", _write_
                    "/praetor-check")
 
 
-# BaseDatabaseWrapper's methods `_close_if_obsolete` restates, as Django defines them (nothing patches these two).
-_CLOSE_IF = BaseDatabaseWrapper.close_if_unusable_or_obsolete
-_GET_AUTOCOMMIT = BaseDatabaseWrapper.get_autocommit
-_OVERRIDES = ("close_if_unusable_or_obsolete", "get_autocommit", "ensure_connection")
-_trusted: dict = {}  # connection class -> its ensure_connection, found to be Django's (`_djangos_ensure`)
-
-
-def _djangos_ensure(function) -> bool:
-    """Whether `function` is Django's BaseDatabaseWrapper.ensure_connection (its async_unsafe wrapper): found by name,
-    since test harnesses put their own in its place on the class for a while (pytest-django's database blocker,
-    TransactionTestCase's check of the databases a test may use) and the real one back afterwards."""
-    wrapped = getattr(function, "__wrapped__", None)
-    return (getattr(function, "__module__", None) == "django.db.backends.base.base"
-            and getattr(function, "__qualname__", None) == "BaseDatabaseWrapper.ensure_connection"
-            and getattr(wrapped, "__qualname__", None) == "BaseDatabaseWrapper.ensure_connection")
-
-
-def _close_if_obsolete(conn) -> None:
-    """conn.close_if_unusable_or_obsolete(), close_old_connections' work on one connection. Its usual case, an open
-    connection in the configured autocommit with no error since its last commit, is done here: Django's method then
-    reads `get_autocommit()`, whose `ensure_connection` is wrapped by `async_unsafe` (asyncio.get_running_loop()
-    raising and its RuntimeError caught: ~5 k instructions, twice a request) and does nothing more on an open
-    connection; here the same test of the running loop (`asyncio._get_running_loop()`, the function
-    get_running_loop raises from when it answers None) and the connection's `autocommit`, then Django's remaining
-    steps (health_check_done cleared; closed when past CONN_MAX_AGE). Anything else (no connection, an error
-    occurred, autocommit changed, a running event loop, a class or instance with its own version of one of the
-    methods involved, an ensure_connection that is not Django's) is Django's method itself."""
-    cls = type(conn)
-    ensure = cls.ensure_connection
-    if (conn.connection is None or conn.errors_occurred or asyncio._get_running_loop() is not None
-            or conn.autocommit != conn.settings_dict["AUTOCOMMIT"]
-            or (_trusted.get(cls) is not ensure and not _trust(cls, ensure))
-            or not conn.__dict__.keys().isdisjoint(_OVERRIDES)):
-        conn.close_if_unusable_or_obsolete()
-        return
-    conn.health_check_done = False
-    close_at = conn.close_at
-    if close_at is not None and time.monotonic() >= close_at:
-        conn.close()
-
-
-def _trust(cls, ensure) -> bool:
-    if (cls.close_if_unusable_or_obsolete is _CLOSE_IF and cls.get_autocommit is _GET_AUTOCOMMIT
-            and _djangos_ensure(ensure)):
-        _trusted[cls] = ensure
-        return True
-    return False
-
-
 def request_started_send(environ) -> None:
     """request_started.send(sender=WSGIHandler, environ=environ). With Django's two receivers only, their work
     inline, in their order, on the thread's initialized connections."""
@@ -278,7 +226,7 @@ def request_started_send(environ) -> None:
     for conn in initialized:  # reset_queries
         conn.queries_log.clear()
     for conn in initialized:  # close_old_connections
-        _close_if_obsolete(conn)
+        conn.close_if_unusable_or_obsolete()
 
 
 def request_finished_send() -> None:
@@ -288,7 +236,7 @@ def request_finished_send() -> None:
         _finished.send()
         return
     for conn in _databases():  # close_old_connections
-        _close_if_obsolete(conn)
+        conn.close_if_unusable_or_obsolete()
     for cache in _caches():  # close_caches (caches.close_all)
         cache.close()
     if _urlconf.value() is not None:  # reset_urlconf, unless the urlconf is known unset (see Handler.get_response)

@@ -24,7 +24,6 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.base import reset_urlconf
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections, connections, reset_queries
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import FileResponse, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import RequestFactory, override_settings
 from django.urls import get_urlconf, path, set_urlconf
@@ -235,32 +234,8 @@ def test_request_started_is_done_inline_only_with_djangos_two_receivers(keep_con
     signals.request_started.disconnect(close_old_connections)
 
 
-def _djangos_ensure_connection():
-    """Django's BaseDatabaseWrapper.ensure_connection (its async_unsafe wrapper), found behind whatever the test
-    harness put in its place on the class (pytest-django's blocker, TransactionTestCase's patch: closures over it)."""
-    seen, todo = set(), [BaseDatabaseWrapper.ensure_connection]
-    while todo:
-        function = todo.pop()
-        if id(function) in seen or not callable(function):
-            continue
-        seen.add(id(function))
-        if handler_module._djangos_ensure(function):
-            return function
-        todo.extend(inspect.getclosurevars(function).nonlocals.values())
-    raise AssertionError("Django's ensure_connection not found")
-
-
-@pytest.fixture(params=["harness's ensure_connection", "Django's ensure_connection"])
-def ensure_connection_as(request, monkeypatch):
-    """Each test twice: with the test harness's ensure_connection on the class (close_if_unusable_or_obsolete is
-    Django's method then) and with Django's own put back, as a server has it (config/handler.py's own way)."""
-    if request.param == "Django's ensure_connection":
-        monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", _djangos_ensure_connection())
-    return request.param
-
-
 @pytest.mark.django_db(transaction=True)
-def test_obsolete_connections_are_closed_at_start_and_finish(settings, monkeypatch, ensure_connection_as):
+def test_obsolete_connections_are_closed_at_start_and_finish(settings, monkeypatch):
     """Autocommit on (no test transaction): close_old_connections closes the connection past CONN_MAX_AGE before
     the view (request_started) and after it (request_finished), as under Django's handler; a young one is kept
     across requests and its query log emptied."""
@@ -389,7 +364,7 @@ def test_late_receivers_are_heard_on_the_inline_way(settings, djangos_receivers)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broken_connections_are_closed_at_finish(settings, monkeypatch, djangos_receivers, ensure_connection_as):
+def test_broken_connections_are_closed_at_finish(settings, monkeypatch, djangos_receivers):
     """A connection left out of autocommit, or with an error since its last commit that is no longer usable, is
     closed by request_finished's inline way; one with an error and still usable is kept, its flag cleared."""
     settings.ROOT_URLCONF = __name__
@@ -522,68 +497,3 @@ class djangos_receivers_inline:
 
     def __exit__(self, *exc):
         return False
-
-
-@pytest.mark.django_db(transaction=True)
-def test_an_open_connection_is_checked_without_async_unsafes_loop_lookup(settings, monkeypatch, djangos_receivers):
-    """With Django's ensure_connection on the class (a server's case), request_started and request_finished check an
-    open connection in its configured autocommit without calling it (async_unsafe's wrapper: asyncio asked for a
-    running loop, a RuntimeError raised and caught); with the harness's in its place, or a connection whose
-    instance has its own method, Django's close_if_unusable_or_obsolete is called as before."""
-    settings.ROOT_URLCONF = __name__
-    monkeypatch.setitem(connections["default"].settings_dict, "CONN_MAX_AGE", 600)
-    db, handler = connections["default"], Handler()
-    djangos = _djangos_ensure_connection()
-    watched = {djangos.__code__, BaseDatabaseWrapper.close_if_unusable_or_obsolete.__code__}
-    environ = RequestFactory().get("/cookie").environ
-
-    def serve() -> list[str]:
-        called = []
-
-        def profile(frame, event, arg):
-            if event == "call" and frame.f_code in watched:
-                called.append(frame.f_code.co_name)
-
-        sys.setprofile(profile)
-        try:
-            assert handler.serve(environ)[0] == "200 OK"
-        finally:
-            sys.setprofile(None)
-        return called
-
-    db.close()
-    db.ensure_connection()  # young: kept by both ways
-    assert serve().count("close_if_unusable_or_obsolete") == 2  # the harness's: Django's method, start and finish
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", djangos)
-    kept = db.connection
-    assert serve() == [] and db.connection is kept and db.health_check_done is False
-    calls = []
-    monkeypatch.setattr(db, "close_if_unusable_or_obsolete", lambda: calls.append(True))
-    assert serve() == [] and calls == [True, True]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_running_event_loop_is_refused_as_django_refuses_it(monkeypatch):
-    """In a thread running an event loop the check is Django's: SynchronousOnlyOperation, as async_unsafe raises."""
-    import asyncio
-
-    from django.core.exceptions import SynchronousOnlyOperation
-
-    monkeypatch.setattr(BaseDatabaseWrapper, "ensure_connection", _djangos_ensure_connection())
-    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
-    db = connections["default"]
-    db.ensure_connection()
-
-    async def inside():
-        handler_module._close_if_obsolete(db)
-
-    with pytest.raises(SynchronousOnlyOperation):
-        asyncio.run(inside())
-    handler_module._close_if_obsolete(db)  # outside the loop: no error, as before
-
-
-@pytest.mark.django_db
-def test_djangos_ensure_connection_is_recognised():
-    assert handler_module._djangos_ensure(_djangos_ensure_connection())
-    assert not handler_module._djangos_ensure(lambda self: None)
-    assert not handler_module._djangos_ensure(BaseDatabaseWrapper.get_autocommit)

@@ -23,6 +23,9 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
   `set_urlconf(settings.ROOT_URLCONF)` is left out while the thread's urlconf is known unset (`get_urlconf()` then
   reads None, which every reader hands to `get_resolver`: the same resolver), request_finished's reset is left out
   while nothing set it, `set_script_prefix` while the thread holds the prefix this request would set.
+- the request (`Request`, WSGIRequest's __init__ restated) and the script prefix take an ASCII SCRIPT_NAME and
+  PATH_INFO as they are (`_script_name`, `_path_info`: Django's answer for them, without its settings read and
+  re-encodings); anything else is Django's get_script_name and get_path_info.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
   start_response callback, then closes the response (`close`: a class keeping Django's HttpResponseBase.close
   has that method's steps done here, its resource closers then request_finished; any other class's close() is

@@ -23,6 +23,9 @@ initialized caches, reset_urlconf); and builds the header list through ResponseH
   `set_urlconf(settings.ROOT_URLCONF)` is left out while the thread's urlconf is known unset (`get_urlconf()` then
   reads None, which every reader hands to `get_resolver`: the same resolver), request_finished's reset is left out
   while nothing set it, `set_script_prefix` while the thread holds the prefix this request would set.
+- the request (`Request`, WSGIRequest's __init__ restated) and the script prefix take an ASCII SCRIPT_NAME and
+  PATH_INFO as they are (`_script_name`, `_path_info`: Django's answer for them, without its settings read and
+  re-encodings); anything else is Django's get_script_name and get_path_info.
 - `serve` (what config/http_threads.run_wsgi calls) answers (status line, headers, body) without a
   start_response callback, then closes the response (`close`: a class keeping Django's HttpResponseBase.close
   has that method's steps done here, its resource closers then request_finished; any other class's close() is
@@ -41,10 +44,11 @@ import threading
 import weakref
 
 import django
+from django.conf import settings
 from django.core.cache import caches, close_caches
 from django.core.handlers.base import reset_urlconf
-from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.core.signals import request_finished, request_started
+from django.core.handlers.wsgi import LimitedStream, WSGIHandler, WSGIRequest, get_path_info, get_script_name
+from django.core.signals import request_finished, request_started, setting_changed
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch.dispatcher import NONE_ID, _make_id
 from django.http import HttpResponseBase
@@ -261,12 +265,87 @@ def close(response) -> None:
     request_finished_send()
 
 
+_UNREAD = object()
+_force_script_name = _UNREAD  # settings.FORCE_SCRIPT_NAME, read once and again after any settings change
+
+
+def _settings_changed(**kwargs) -> None:
+    global _force_script_name
+    _force_script_name = _UNREAD
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="praetor_handler_force_script_name")
+
+
+def _script_name(environ) -> str:
+    """get_script_name(environ) (Django's, django/core/handlers/wsgi.py), its usual case without its work: with no
+    FORCE_SCRIPT_NAME and no SCRIPT_URL or REDIRECT_URL (set by Apache's mod_rewrite), Django answers SCRIPT_NAME
+    re-encoded to ISO-8859-1 bytes and decoded as UTF-8, which for an ASCII str is the str itself. Anything else is
+    Django's function. (Django's reads the setting through LazySettings and calls get_bytes_from_wsgi three times:
+    ~8 k instructions, twice a request, here and in WSGIRequest.)"""
+    force = _force_script_name
+    if force is _UNREAD:
+        force = _read_force_script_name()
+    if force is None and not environ.get("SCRIPT_URL") and not environ.get("REDIRECT_URL"):
+        name = environ.get("SCRIPT_NAME", "")
+        if type(name) is str and name.isascii():
+            return name
+    return get_script_name(environ)
+
+
+def _read_force_script_name():
+    global _force_script_name
+    _force_script_name = force = settings.FORCE_SCRIPT_NAME
+    return force
+
+
+def _path_info(environ) -> str:
+    """get_path_info(environ) or "/": an ASCII PATH_INFO is its own answer (re-encoded to ISO-8859-1, percent-encoding
+    of broken UTF-8 finding none, decoded as UTF-8); anything else is Django's function."""
+    path_info = environ.get("PATH_INFO", "/")
+    if type(path_info) is str and path_info.isascii():
+        return path_info or "/"
+    return get_path_info(environ) or "/"
+
+
+class Request(WSGIRequest):
+    """WSGIRequest, whose __init__ (Django 5.2's, restated; tests/core/test_handler.py guards its source) finds the
+    script name and the path by `_script_name` and `_path_info`: the same attributes, in the same order."""
+
+    def __init__(self, environ):
+        script_name = _script_name(environ)
+        # If PATH_INFO is empty (e.g. accessing the SCRIPT_NAME URL without a
+        # trailing slash), operate as if '/' was requested.
+        path_info = _path_info(environ)
+        self.environ = environ
+        self.path_info = path_info
+        # be careful to only replace the first slash in the path because of
+        # http://test/something and http://test//something being different as
+        # stated in RFC 3986.
+        self.path = "%s/%s" % (script_name.rstrip("/"), path_info.replace("/", "", 1))  # noqa: UP031 - Django's
+        self.META = environ
+        self.META["PATH_INFO"] = path_info
+        self.META["SCRIPT_NAME"] = script_name
+        self.method = environ["REQUEST_METHOD"].upper()
+        # Set content_type, content_params, and encoding.
+        self._set_content_type_params(environ)
+        try:
+            content_length = int(environ.get("CONTENT_LENGTH"))
+        except (ValueError, TypeError):
+            content_length = 0
+        self._stream = LimitedStream(self.environ["wsgi.input"], content_length)
+        self._read_started = False
+        self.resolver_match = None
+
+
 class Handler(WSGIHandler):
     """WSGIHandler with `serve` for this project's servers; see the module's docstring."""
 
+    request_class = Request
+
     def _response(self, environ):
         """WSGIHandler.__call__ up to start_response: (response, status line, header list)."""
-        prefix = get_script_name(environ)
+        prefix = _script_name(environ)
         if _prefix.value() != prefix:  # set_script_prefix, unless this thread's prefix was set from this one
             set_script_prefix(prefix)
             _prefix.noted(prefix)

@@ -141,7 +141,8 @@ PRAETOR_SET_STATE_CACHE_STATS = env("PRAETOR_SET_STATE_CACHE_STATS", "")
 
 REDIS_URL = env("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's RedisCache, its redis.Redis client kept per pool (apps/core/cache.py)
+    CACHES = {"default": {"BACKEND": "apps.core.cache.RedisCache", "LOCATION": REDIS_URL}}
 else:
     # The embedded quick start's web, worker and beat processes share one cache through the
     # database (a per-process cache would let them disagree); `make run` creates its table.

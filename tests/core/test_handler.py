@@ -22,7 +22,7 @@ from django.core import signals
 from django.core.cache import caches, close_caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.handlers.base import reset_urlconf
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.db import close_old_connections, connections, reset_queries
 from django.http import FileResponse, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.test import RequestFactory, override_settings
@@ -497,3 +497,108 @@ class djangos_receivers_inline:
 
     def __exit__(self, *exc):
         return False
+
+
+# ---- the request class (config/handler.py's Request, `_script_name`, `_path_info`) ----
+
+_DJANGOS_WSGIREQUEST_INIT = '''    def __init__(self, environ):
+        script_name = get_script_name(environ)
+        # If PATH_INFO is empty (e.g. accessing the SCRIPT_NAME URL without a
+        # trailing slash), operate as if '/' was requested.
+        path_info = get_path_info(environ) or "/"
+        self.environ = environ
+        self.path_info = path_info
+        # be careful to only replace the first slash in the path because of
+        # http://test/something and http://test//something being different as
+        # stated in RFC 3986.
+        self.path = "%s/%s" % (script_name.rstrip("/"), path_info.replace("/", "", 1))
+        self.META = environ
+        self.META["PATH_INFO"] = path_info
+        self.META["SCRIPT_NAME"] = script_name
+        self.method = environ["REQUEST_METHOD"].upper()
+        # Set content_type, content_params, and encoding.
+        self._set_content_type_params(environ)
+        try:
+            content_length = int(environ.get("CONTENT_LENGTH"))
+        except (ValueError, TypeError):
+            content_length = 0
+        self._stream = LimitedStream(self.environ["wsgi.input"], content_length)
+        self._read_started = False
+        self.resolver_match = None
+'''
+
+
+def test_wsgirequests_init_is_the_one_restated():
+    """config/handler.py's Request restates Django's WSGIRequest.__init__: fails when Django's changes."""
+    assert inspect.getsource(WSGIRequest.__init__) == _DJANGOS_WSGIREQUEST_INIT
+    ours = inspect.getsource(handler_module.Request.__init__)
+    restated = (_DJANGOS_WSGIREQUEST_INIT.replace("get_script_name(environ)", "_script_name(environ)")
+                .replace('get_path_info(environ) or "/"', "_path_info(environ)")
+                .replace('replace("/", "", 1))\n', 'replace("/", "", 1))  # noqa: UP031 - Django\'s\n'))
+    assert ours == restated
+
+
+def _environs():
+    latin = "/caf\xc3\xa9"  # UTF-8 bytes of "café" as a WSGI server passes them (ISO-8859-1)
+    broken = "/bad\xff\xfe"  # not UTF-8: Django percent-encodes it
+    paths = ["/api/x/", "", "/", "//double", latin, broken, "/with%20space", "/a;b"]
+    scripts = [None, "", "/mount", "/mount/", latin, broken]
+    types = [None, "", "application/json", "application/json; charset=utf-8", "text/plain;charset=latin-1",
+             "text/plain; charset=no-such-codec", "multipart/form-data; boundary=xyz", "APPLICATION/JSON"]
+    for path_info in paths:
+        for script in scripts:
+            for content_type in types[:3] if script else types:
+                environ = RequestFactory().generic("POST", "/x").environ
+                environ.pop("SCRIPT_NAME", None)
+                environ["PATH_INFO"] = path_info
+                if script is not None:
+                    environ["SCRIPT_NAME"] = script
+                environ.pop("CONTENT_TYPE", None)
+                if content_type is not None:
+                    environ["CONTENT_TYPE"] = content_type
+                yield environ
+    for extra in ({"SCRIPT_URL": "/mount/api/x/"}, {"REDIRECT_URL": "/mount//api/x/"}, {"SCRIPT_URL": ""},
+                  {"CONTENT_LENGTH": "12"}, {"CONTENT_LENGTH": "nope"}, {"REQUEST_METHOD": "get"}):
+        environ = RequestFactory().generic("POST", "/x").environ
+        environ.update({"PATH_INFO": "/api/x/", "SCRIPT_NAME": "/not-the-rewritten-one", **extra})
+        yield environ
+
+
+def _state(request) -> dict:
+    state = dict(vars(request))
+    stream = state.pop("_stream")
+    state.pop("environ"), state.pop("META")
+    return {**state, "stream": (type(stream), stream._pos, stream.limit), "encoding": request.encoding,
+            "order": list(vars(request)), "meta": dict(request.META)}
+
+
+@pytest.mark.parametrize("force", [None, "", "/forced"])
+def test_requests_are_djangos(settings, force):
+    """Request(environ) holds what WSGIRequest(environ) holds (attributes in order, META, the stream's limit, the
+    encoding) for paths and script names ASCII, Latin-1-carried UTF-8 and broken UTF-8, rewritten URLs, content
+    types with and without a charset, FORCE_SCRIPT_NAME unset, empty and set; the handler's prefix likewise."""
+    settings.FORCE_SCRIPT_NAME = force
+    from django.core.handlers.wsgi import get_script_name
+
+    def outcome(make, environ):
+        try:
+            made = make(dict(environ))
+        except Exception as exc:
+            return type(exc), str(exc)
+        return _state(made) if isinstance(made, WSGIRequest) else made
+
+    seen = 0
+    for environ in _environs():
+        assert outcome(handler_module.Request, environ) == outcome(WSGIRequest, environ), environ
+        assert outcome(handler_module._script_name, environ) == outcome(get_script_name, environ), environ
+        seen += 1
+    assert seen > 200
+
+
+def test_force_script_name_is_read_again_after_a_change(settings):
+    environ = RequestFactory().get("/x").environ
+    settings.FORCE_SCRIPT_NAME = None
+    assert handler_module._script_name(environ) == ""
+    settings.FORCE_SCRIPT_NAME = "/forced"
+    assert handler_module._script_name(environ) == "/forced"
+    assert Handler().request_class is handler_module.Request

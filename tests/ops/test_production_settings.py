@@ -67,7 +67,7 @@ def test_production_settings_use_postgres_redis_and_secure_flags_even_with_debug
         "debug": False,
         "engine": "django.db.backends.postgresql",
         "broker": "redis://redis.internal:6379/0",
-        "cache": "django.core.cache.backends.redis.RedisCache",
+        "cache": "apps.core.cache.RedisCache",
         "hosts": ["praetor.example.com"],
         "ssl_redirect": True,
         "secure_cookies": [True, True],

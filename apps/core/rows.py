@@ -251,7 +251,7 @@ _JSONB_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACL
 
 
 def json_dumps(obj) -> str | bytes:
-    """The JSON of a Jsonb parameter `values` makes for a JSONField without an encoder (Django's dumps there is
+    """The JSON of a JSONField without an encoder, as `values` sends it (by `json_text`; Django's dumps there is
     `json.dumps`): an empty dict or list is its fixed text without going through an encoder (~12 k instructions a
     value fewer; a created task run's tags and task inputs are often empty); anything else orjson's bytes (about
     a tenth of json.dumps' cost), or `json.dumps(obj)` for what orjson refuses (an int beyond 64 bits, a key that

@@ -426,10 +426,14 @@ class _Statements:
     most = 100
 
     def __init__(self, raw, cursor):
-        self.raw, self.pgconn = raw, raw.pgconn
+        self.raw, self.pgconn, self.cursor = raw, raw.pgconn, cursor
         # The cursor's adapters: its dumpers (integers, UUIDs) and loaders (the C timestamptz loader)
         self.tx = Transformer(cursor)
         self.names: dict = {}  # (SQL, parameter types) -> the statement's name on the server
+        # Per prepared statement's name: a Transformer of the same adapters holding the row loaders its first
+        # result chose, and that result's column count (`loader`)
+        self.loaders: dict = {}
+        self.last = None  # the name of the statement `run` sent last; None: not prepared (exec_params)
 
     def _prepare(self, key: tuple, query: bytes) -> bytes:
         name = b"praetor_%d" % next(_names)
@@ -447,6 +451,7 @@ class _Statements:
         if result.status != _COMMAND_OK:
             raise self._error(result)
         self.names.clear()
+        self.loaders.clear()
 
     def _error(self, result) -> psycopg.Error:
         if result.status == _FATAL_ERROR:
@@ -468,6 +473,7 @@ class _Statements:
                 raw.wait(raw._start_query())  # psycopg's BEGIN (isolation level, read only… of the connection)
             values = tx.dump_sequence(params, formats)
             if not prepare:
+                self.last = None
                 result = pgconn.exec_params(query, values, tx.types, tx.formats)
             else:
                 key = (sql, tx.types)
@@ -476,15 +482,43 @@ class _Statements:
                     if len(self.names) >= self.most:
                         self.deallocate_all()
                     name = self._prepare(key, query)
+                self.last = name
                 result = pgconn.exec_prepared(name, values, tx.formats)
                 if result.status == _FATAL_ERROR and result.error_field(_SQLSTATE) == _NO_SUCH_STATEMENT:
                     self.names.clear()  # DEALLOCATE ALL or DISCARD ALL: every name is gone
+                    self.loaders.clear()
                     if pgconn.transaction_status == _IDLE:  # autocommit: nothing else was undone
-                        result = pgconn.exec_prepared(self._prepare(key, query), values, tx.formats)
+                        self.last = name = self._prepare(key, query)
+                        result = pgconn.exec_prepared(name, values, tx.formats)
         status = result.status
         if status != _TUPLES_OK and status != _COMMAND_OK:
             raise self._error(result)
         return result
+
+    def loader(self, result):
+        """A Transformer set to load the rows of `result`, the answer of the statement `run` sent last. psycopg's
+        `set_pgresult` looks up a loader per column (a dict lookup or two by type OID and format, ~0.7 k
+        instructions a column: 24 k for a task run read's 36 columns); a prepared statement's columns (their
+        types, their text format) are fixed for the statement's life (PostgreSQL refuses to run it once they would
+        change: "cached plan must not change result type"), so each prepared statement keeps a Transformer of its
+        own whose loaders its first result set, and later results are set on it without choosing them again
+        (`set_loaders=False`, the Transformer protocol's own option). A result of another column count (never,
+        for a prepared statement) chooses them afresh; a statement not prepared (exec_params) always does."""
+        name = self.last
+        if name is not None:
+            kept = self.loaders.get(name)
+            nfields = result.nfields
+            if kept is not None and kept[1] == nfields:
+                tx = kept[0]
+                tx.set_pgresult(result, set_loaders=False)
+                return tx
+            tx = Transformer(self.cursor)
+            tx.set_pgresult(result)
+            self.loaders[name] = (tx, nfields)
+            return tx
+        tx = self.tx
+        tx.set_pgresult(result)
+        return tx
 
 
 def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
@@ -510,14 +544,16 @@ def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
                 status = (result.command_status or b"").decode()
                 raise psycopg.ProgrammingError(  # as psycopg's fetch
                     f"the last operation didn't produce records (command status: {status})")
-        tx = statements.tx
         if fetch == "fetchone":
             if not result.ntuples:
                 return None
-            tx.set_pgresult(result)
-            return tx.load_row(0, tuple)
-        tx.set_pgresult(result)
-        return tx.load_rows(0, result.ntuples, tuple)
+            tx = statements.loader(result)
+            loaded = tx.load_row(0, tuple)
+        else:
+            tx = statements.loader(result)
+            loaded = tx.load_rows(0, result.ntuples, tuple)
+        tx.set_pgresult(None, set_loaders=False)  # the result let go (a kept Transformer would hold it), loaders kept
+        return loaded
     if fetch == "rowcount":
         if result.status == _TUPLES_OK:
             return result.ntuples

@@ -215,8 +215,9 @@ def _fast_kind(field, connection) -> tuple[int, tuple, object]:
         from django.db.backends.postgresql.psycopg_any import Jsonb
 
         dumps = get_json_dumps(field.encoder)
-        return _WRAP, (dict, list, str, int, float, bool), functools.partial(
-            Jsonb, dumps=json_dumps if dumps is json.dumps else dumps)
+        # Without an encoder of its own: the value's JSON text, a str (`json_text`); else Django's Jsonb
+        return _WRAP, (dict, list, str, int, float, bool), (
+            json_text if dumps is json.dumps else functools.partial(Jsonb, dumps=dumps))
     if cls.get_db_prep_save is not Field.get_db_prep_save:
         return generic
     prep_value, db_prep_value, to_python = cls.get_prep_value, cls.get_db_prep_value, cls.to_python
@@ -254,7 +255,7 @@ _JSONB_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACL
 
 
 def json_dumps(obj) -> str | bytes:
-    """The JSON of a Jsonb parameter `values` makes for a JSONField without an encoder (Django's dumps there is
+    """The JSON of a JSONField without an encoder, as `values` sends it (by `json_text`; Django's dumps there is
     `json.dumps`): an empty dict or list is its fixed text without going through an encoder (~12 k instructions a
     value fewer; a created task run's tags and task inputs are often empty); anything else orjson's bytes (about
     a tenth of json.dumps' cost), or `json.dumps(obj)` for what orjson refuses (an int beyond 64 bits, a key that
@@ -277,6 +278,26 @@ def json_dumps(obj) -> str | bytes:
     if b"null" in text and not _finite(obj):  # orjson wrote a NaN or an infinity as null: json.dumps' refused text
         return json.dumps(obj)
     return text
+
+
+_EMPTY_TEXT = {dict: "{}", list: "[]"}
+
+
+def json_text(obj) -> str:
+    """The parameter `values` makes for a JSONField without an encoder: `json_dumps(obj)`'s text as a str, where
+    Django makes `Jsonb(obj, dumps=…)`. Sent by psycopg's C str dumper (text, of no declared type) rather than
+    its Python JSON dumper (a `get_key` and a `dump` call back into Python, and the wrapper's construction: ~4 k
+    instructions a value), PostgreSQL takes the text as the jsonb of the column it is assigned to or the
+    `::jsonb` it is cast to (every statement of apps/core/prepared.py that sends these: an INSERT's or UPDATE's
+    column, an INSERT … SELECT's typed marks), which parses the same text as the jsonb parameter did: the same
+    stored value, the same error for what it refuses (a NaN's `NaN`, a `\\u0000`). The text has no NUL (JSON
+    escapes it), which psycopg's str dumper would refuse."""
+    if not obj:
+        empty = _EMPTY_TEXT.get(type(obj))
+        if empty is not None:
+            return empty
+    text = json_dumps(obj)
+    return text if type(text) is str else text.decode()
 
 
 _CONTAINERS = frozenset({dict, list, tuple})

@@ -9,6 +9,7 @@ import datetime
 import inspect
 import uuid
 
+import django.db
 import psycopg
 import pytest
 from django.db import (
@@ -395,3 +396,77 @@ def test_a_fetch_without_rows_raises_as_the_cursors_and_a_pipeline_takes_the_cur
     with connection.connection.pipeline():  # psycopg's pipeline mode (Django opens none): through the cursor
         assert prepared._run(connection, "SELECT %s::int", [7], "fetchone") == (7,)
     assert _statements().names == held
+
+
+def test_each_prepared_statement_keeps_the_row_loaders_of_its_first_result(workspace, run, preparing):
+    """The loaders a prepared statement's first result chose are kept (its Transformer, by name) and later results
+    set on it without choosing them again; the rows are the cursor's, statements interleaved."""
+    statements = _statements()
+    flow_run = flow_run_get(workspace=workspace, flow_run_id=run)
+    read = ("SELECT %s::uuid, %s::text, %s::timestamptz, %s::jsonb, %s::int, %s::bool, %s::text IS NULL",
+            _VALUES[0][1])
+    rows = ('SELECT "id", "name", "created", "parameters", "run_count", "state_id" FROM "engine_flowrun" '
+            'WHERE "id" = %s', [run])
+    expected = {}
+    for sql, params in (read, rows):
+        with prepared.cursor_for(connection) as cursor:
+            cursor.execute(sql, params)
+            expected[sql] = cursor.fetchall()
+    assert expected[rows[0]][0][0] == flow_run.pk
+    kept = {}
+    for _ in range(3):  # interleaved: each result loaded by its own statement's loaders
+        for sql, params in (read, rows):
+            assert prepared._run(connection, sql, params, "fetchall") == expected[sql]
+            assert prepared._run(connection, sql, params, "fetchone") == expected[sql][0]
+            name = statements.names[(sql, statements.tx.types)]
+            assert statements.last == name
+            tx, nfields = statements.loaders[name]
+            assert nfields == len(expected[sql][0])
+            assert kept.setdefault(name, tx) is tx  # the same Transformer every time
+    set_calls = []
+
+    class Spy:
+        def __init__(self, tx):
+            self.tx = tx
+
+        def set_pgresult(self, result, **kw):
+            set_calls.append(kw)
+            return self.tx.set_pgresult(result, **kw)
+
+        def __getattr__(self, name):
+            return getattr(self.tx, name)
+
+    name = statements.names[(rows[0], statements.tx.types)]
+    statements.loaders[name] = (Spy(statements.loaders[name][0]), statements.loaders[name][1])
+    assert prepared._run(connection, *rows, "fetchone") == expected[rows[0]][0]
+    assert set_calls == [{"set_loaders": False}, {"set_loaders": False}]  # the result, then let go of
+    # a result of another column count than the one kept (never, for a prepared statement): loaders chosen afresh
+    statements.loaders[name] = (kept[name], 99)
+    assert prepared._run(connection, *rows, "fetchone") == expected[rows[0]][0]
+    assert statements.loaders[name][1] == len(expected[rows[0]][0]) and statements.loaders[name][0] is not kept[name]
+    # not prepared: the shared Transformer, its loaders chosen for each result, nothing kept
+    held = dict(statements.loaders)
+    assert prepared._run(connection, *read, "fetchall", False) == expected[read[0]]
+    assert statements.last is None and statements.loaders == held
+    # forgotten by the server: the kept loaders go with the names
+    statements.deallocate_all()
+    assert not statements.loaders
+    assert prepared._run(connection, *rows, "fetchone") == expected[rows[0]][0]
+    assert statements.last not in kept and statements.loaders.keys() == {statements.last}
+
+
+def test_a_prepared_statement_whose_columns_would_change_fails_rather_than_loads_by_kept_loaders(preparing):
+    """What keeping a prepared statement's loaders rests on: PostgreSQL refuses to run a prepared statement whose
+    result's column types would change ("cached plan must not change result type"), so a kept loader never reads a
+    column of another type."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE praetor_kept_loaders (a integer)")
+        cursor.execute("INSERT INTO praetor_kept_loaders VALUES (7)")
+    sql = "SELECT a FROM praetor_kept_loaders WHERE %s::int > 0"
+    assert prepared._run(connection, sql, [1], "fetchone") == (7,)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE praetor_kept_loaders ALTER a TYPE text")
+    with pytest.raises(django.db.NotSupportedError) as failed:
+        prepared._run(connection, sql, [1], "fetchone")
+    assert type(failed.value.__cause__) is psycopg.errors.FeatureNotSupported
+    assert "must not change result type" in str(failed.value)

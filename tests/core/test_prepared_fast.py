@@ -11,6 +11,7 @@ import decimal
 import functools
 import importlib
 import json
+import math
 import pkgutil
 import uuid
 import warnings
@@ -199,8 +200,15 @@ def _samples() -> list:
     ]
 
 
-def _param(value):
-    """A parameter as comparable data: psycopg's wrappers by type, Jsonb by its object and dumps."""
+def _param(value, field=None):
+    """A parameter as comparable data: psycopg's wrappers by type, Jsonb by its object and dumps. A JSONField's
+    (without an encoder: `field` one) is its JSON text, by json.dumps' value: Django's `Jsonb(obj, dumps=json.dumps)`
+    and rows.json_text's str (the same jsonb stored: tests/core/test_rows_jsonb.py) alike."""
+    if isinstance(field, JSONField) and field.encoder is None and value is not None:
+        if type(value).__name__ == "Jsonb" and value.dumps is json.dumps:
+            return ("JSON", json.dumps(value.obj))
+        if type(value) is str:
+            return ("JSON", json.dumps(json.loads(value)))
     if type(value).__name__ == "Jsonb":
         dumps = value.dumps
         if isinstance(dumps, functools.partial):
@@ -216,12 +224,12 @@ def _param(value):
     return (type(value), value)
 
 
-def _outcome(compute):
-    """(result, warnings) or the error, of `compute()`."""
+def _outcome(compute, field=None):
+    """(result, warnings) or the error, of `compute()` (the parameters of `field`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = ("ok", [_param(v) for v in compute()])
+            result = ("ok", [_param(v, field) for v in compute()])
         except Exception as e:  # the error is the outcome compared
             result = ("error", type(e), str(e))
     return result, [(w.category, str(w.message)) for w in caught]
@@ -260,9 +268,10 @@ def test_every_fields_parameters_are_what_django_prepares_for_every_kind_of_valu
                 for value in samples:
                     fast_obj = _fresh(model, field, value)
                     slow_obj = _twin(fast_obj)
-                    fast = _outcome(lambda obj=fast_obj, e=entries, a=add: rows.values(connection, obj, e, a))
+                    fast = _outcome(lambda obj=fast_obj, e=entries, a=add: rows.values(connection, obj, e, a),
+                                    field)
                     slow = _outcome(lambda obj=slow_obj, f=field, a=add: [
-                        f.get_db_prep_save(f.pre_save(obj, a), connection)])
+                        f.get_db_prep_save(f.pre_save(obj, a), connection)], field)
                     assert fast == slow, (model, field.name, add, value)
                     assert _typed(fast_obj) == _typed(slow_obj)  # auto_now stamped alike
                     compared += 1
@@ -282,7 +291,8 @@ def test_whole_rows_match_django_and_other_vendors_take_the_fields_own_path(froz
             obj = model()
             fast = rows.values(connection, obj, rows.plan(connection, meta, None, add), add)
             slow = [f.get_db_prep_save(f.pre_save(obj, add), connection) for f in fields]
-            assert [_param(v) for v in fast] == [_param(v) for v in slow], model
+            assert [_param(v, f) for v, f in zip(fast, fields, strict=True)] == [
+                _param(v, f) for v, f in zip(slow, fields, strict=True)], model
     monkeypatch.setattr(connection, "vendor", "sqlite-like")
     assert all(entry[3] == 0 for entry in rows.plan(connection, FlowRun._meta, None, True))
 
@@ -450,5 +460,8 @@ def test_only_a_json_field_without_an_encoder_dumps_by_json_dumps():
     plain, encoded = JSONField(), JSONField(encoder=Encoder)
     plain.set_attributes_from_name("plain")
     encoded.set_attributes_from_name("encoded")
-    assert rows._fast_kind(plain, connection)[2].keywords["dumps"] is rows.json_dumps
+    assert rows._fast_kind(plain, connection)[2] is rows.json_text  # json_dumps' text, a str
     assert rows._fast_kind(encoded, connection)[2].keywords["dumps"].keywords == {"cls": Encoder}
+    assert rows.json_text({"a": [1, None]}) == '{"a":[1,null]}' and rows.json_text({}) == "{}"
+    assert rows.json_text([]) == "[]" and rows.json_text(collections.OrderedDict(b=1)) == '{"b": 1}'
+    assert rows.json_text({"x": math.nan}) == '{"x": NaN}'  # json.dumps' text, refused by PostgreSQL as before

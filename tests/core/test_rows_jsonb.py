@@ -124,3 +124,52 @@ def test_finite_is_json_dumps_strict_check_over_random_values():
         assert rows._finite(data) is strict, data
         seen.add(strict)
     assert seen == {True, False}
+
+
+
+def _column_text(model, pk) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT "tags"::text FROM "{model._meta.db_table}" WHERE "id" = %s', [pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_a_json_fields_text_parameter_stores_and_refuses_as_the_jsonb_parameter(settings):
+    """rows.json_text's str (sent as text of no declared type) against Django's Jsonb: apps/core/prepared.py's
+    statements (its executor, prepared on the server) store the same jsonb into a column assigned (INSERT VALUES,
+    UPDATE SET) as Django's ORM does, and a `::jsonb` cast (INSERT … SELECT's typed marks) reads the same; what
+    jsonb refuses is refused alike."""
+    from apps.core import prepared
+    from apps.engine.models.variables import Variable
+    from tests.factories.workspaces import WorkspaceFactory
+
+    settings.PRAETOR_DB_PREPARE = True
+    connection._praetor_raw_cursor = None
+    ws = WorkspaceFactory()
+    rng = random.Random(5)
+    values = [*EDGES, *REFUSED[:-1], {}, [], "", "\\u0000 as text", *(_random(rng) for _ in range(40))]
+    for n, value in enumerate(values):
+        assert type(rows.json_text(value)) is str
+        fast = Variable(workspace=ws, name=f"fast{n}", value="x", tags=value)
+        prepared.insert(fast)
+        django_made = Variable.all_workspaces.create(workspace=ws, name=f"orm{n}", value="x", tags=value)
+        assert _column_text(Variable, fast.pk) == _column_text(Variable, django_made.pk), value
+        cast = [prepared._run(connection, "SELECT %s::jsonb::text", [param], "fetchone")[0]
+                for param in (rows.json_text(value), Jsonb(value, dumps=json.dumps))]
+        assert cast[0] == cast[1] == _column_text(Variable, fast.pk), value
+        fast.tags = values[-1 - n]
+        prepared.update(fast, ["tags"])
+        django_made.tags = values[-1 - n]
+        django_made.save(update_fields=["tags"])
+        assert _column_text(Variable, fast.pk) == _column_text(Variable, django_made.pk), value
+    # refused alike: a NaN (json.dumps' `NaN`) and a NUL in a string (jsonb refuses \u0000)
+    for value in ({"x": math.nan}, {"x": "a\x00b"}, ["\x00"]):
+        errors = []
+        for param in (rows.json_text(value), Jsonb(value, dumps=json.dumps)):
+            with pytest.raises(DataError) as refused, transaction.atomic():
+                prepared._run(connection, "SELECT %s::jsonb::text", [param], "fetchone")
+            errors.append((type(refused.value.__cause__), str(refused.value).split("\n")[0]))
+        assert errors[0] == errors[1], value
+        with pytest.raises(DataError), transaction.atomic():
+            prepared.insert(Variable(workspace=ws, name="refused", value="x", tags=value))
+    connection._praetor_raw_cursor = None

@@ -544,14 +544,10 @@ def _run(connection, sql: str, params, fetch: str | None, prepare: bool = True):
                 status = (result.command_status or b"").decode()
                 raise psycopg.ProgrammingError(  # as psycopg's fetch
                     f"the last operation didn't produce records (command status: {status})")
-        if fetch == "fetchone":
-            if not result.ntuples:
-                return None
-            tx = statements.loader(result)
-            loaded = tx.load_row(0, tuple)
-        else:
-            tx = statements.loader(result)
-            loaded = tx.load_rows(0, result.ntuples, tuple)
+        if fetch == "fetchone" and not result.ntuples:
+            return None
+        tx = statements.loader(result)
+        loaded = tx.load_row(0, tuple) if fetch == "fetchone" else tx.load_rows(0, result.ntuples, tuple)
         tx.set_pgresult(None, set_loaders=False)  # the result let go (a kept Transformer would hold it), loaders kept
         return loaded
     if fetch == "rowcount":

@@ -280,9 +280,6 @@ def json_dumps(obj) -> str | bytes:
     return text
 
 
-_EMPTY_TEXT = {dict: "{}", list: "[]"}
-
-
 def json_text(obj) -> str:
     """The parameter `values` makes for a JSONField without an encoder: `json_dumps(obj)`'s text as a str, where
     Django makes `Jsonb(obj, dumps=…)`. Sent by psycopg's C str dumper (text, of no declared type) rather than
@@ -292,11 +289,7 @@ def json_text(obj) -> str:
     column, an INSERT … SELECT's typed marks), which parses the same text as the jsonb parameter did: the same
     stored value, the same error for what it refuses (a NaN's `NaN`, a `\\u0000`). The text has no NUL (JSON
     escapes it), which psycopg's str dumper would refuse."""
-    if not obj:
-        empty = _EMPTY_TEXT.get(type(obj))
-        if empty is not None:
-            return empty
-    text = json_dumps(obj)
+    text = json_dumps(obj)  # (an empty dict or list: its fixed text, `_EMPTY_JSON`)
     return text if type(text) is str else text.decode()
 
 

@@ -52,6 +52,7 @@ shows it only when it has no object of two keys or more and no float (`_renders_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from apps.core import prepared, rows
 from apps.engine.models.runs import Decision, FlowRunState, OrchestrationDecision, TaskRunState
@@ -64,6 +65,9 @@ class SetStateResult:
     """What set_state answers: the state the run is in now, the decision and whether a state was written."""
 
     context: OrchestrationContext
+    # The state row written, when the set_state wrote one on a path that did not point the run's `state` relation
+    # at it (`run_try_set_state(..., relate=False)`); else None (the run's relation holds it when one was written)
+    state_row: Any = None
 
     @property
     def state(self) -> StateValue | None:
@@ -91,16 +95,24 @@ _DECISION_NAMES = ("workspace_id", "flow_run_id", "task_run_id", "initial_state_
                    "proposed_state_name", "decision", "rule", "reason", "state_id", "details")
 
 
-def deferred_writer(pending: list):
+def deferred_writer(pending: list, *, relate: bool = True):
     """A `write_state` callback that only builds the state row and points the run at it; the caller writes
-    both (for runs not inserted yet, or to write state, run and decision in one statement)."""
+    both (for runs not inserted yet, or to write state, run and decision in one statement).
+
+    `relate=False` (a run that is the caller's private copy, apps/engine/services/task_run_state_cache.py's):
+    only the run's `state_id` is set (Django's own attname setter, which drops the relation's cached old state),
+    not the `state` relation (`run.state = row`: Django's ForwardManyToOneDescriptor, its type and router checks,
+    ~18 k instructions); the caller takes the new row from `pending` (its first) rather than from `run.state`."""
 
     def write(ctx: OrchestrationContext) -> None:
         p, kind, run = ctx.proposed, ctx.kind, ctx.run
         row = rows.new_instance(_STATE_MODELS[kind], _STATE_NAMES[kind], (
             p.id, run.workspace_id, p.type, p.name, p.timestamp, p.message, p.state_details, p.data, run.id))
         pending.append(row)
-        run.state = row
+        if relate:
+            run.state = row
+        else:
+            run.state_id = p.id
         ctx.changed_fields.add("state")
 
     return write
@@ -130,7 +142,7 @@ def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = ""
 
 
 def _orchestrated(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool, flow_run,
-                  parameters: dict | None, note: str, optimistic: bool):
+                  parameters: dict | None, note: str, optimistic: bool, relate: bool = True):
     """Orchestrate `proposed` for `run`: the context, the rows to insert (the decision last) and the run's
     changed fields."""
     ctx = OrchestrationContext(kind=kind, run=run, initial=StateValue.from_row(run.state) if run.state_id else None,
@@ -138,7 +150,7 @@ def _orchestrated(*, kind: str, run, proposed: StateValue, policy: Policy, now, 
                                parameters=parameters or {}, optimistic=optimistic)
     ctx.proposal_type, ctx.proposal_name = proposed.type, proposed.name
     pending: list = []
-    orchestrate(ctx, policy, deferred_writer(pending))
+    orchestrate(ctx, policy, deferred_writer(pending, relate=relate))
     decision = decision_record(ctx, policy, note=note)
     changed = [*sorted(ctx.changed_fields), "updated"] if ctx.changed_fields else []
     return ctx, [*pending, decision], changed
@@ -165,7 +177,8 @@ def _renders_as_stored(state: StateValue | None) -> bool:
 
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
                       flow_run=None, parameters: dict | None = None, cached: bool = False,
-                      decided_from: tuple[str, ...] = ("state_id",), connection=None) -> SetStateResult | None:
+                      decided_from: tuple[str, ...] = ("state_id",), connection=None,
+                      relate: bool = True) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
@@ -181,7 +194,11 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     (`FLOW_RUN_DECIDED_FROM` for a flow run), taken before the rules change any of them.
 
     `connection`: this thread's `connections["default"]` when the caller has it (handed to `write_together_if`,
-    which otherwise looks it up)."""
+    which otherwise looks it up).
+
+    `relate=False`: `run` is the caller's private copy (the cache's, `cached=True`), of which only its `state_id`
+    is pointed at a new state (`deferred_writer`): its `state` relation is left without the old state (a read of
+    it would query), and the new row is the result's `state_row`."""
     # (rules and bookkeeping set new values on the run, never change a value such as a policy dict in place)
     expected = tuple([getattr(run, name) for name in decided_from])
     attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
@@ -189,7 +206,7 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     try:
         ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
                                               force=force, flow_run=flow_run, parameters=parameters, note="",
-                                              optimistic=True)
+                                              optimistic=True, relate=relate)
     except NeedsLock:
         return None
     if not cached:
@@ -201,4 +218,6 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
         also = (type(flow_run), flow_run.id, "state_id", flow_run.state_id) if flow_run is not None else None
         written = prepared.write_together_if(inserts, run, changed, unchanged=decided_from, value=expected,
                                              scope=("workspace_id",), also=also, connection=connection)
-    return SetStateResult(ctx) if written else None
+    if not written:
+        return None
+    return SetStateResult(ctx) if relate or not ctx.wrote_state else SetStateResult(ctx, inserts[0])

@@ -180,16 +180,19 @@ def get(workspace_id, task_run_id) -> TaskRun | None:
     return run
 
 
-def remember(run, *, flow_run: bool = True) -> None:
+def remember(run, *, flow_run: bool = True, state=None) -> None:
     """Keep `run` (a task run with its state loaded, as just written or read; its flow run too if loaded and
     `flow_run`) for the next set_state of this process; a run in a terminal state is dropped instead. Its ids
-    are the database's (uuid.UUID): it was read, or built from a copy or a read."""
+    are the database's (uuid.UUID): it was read, or built from a copy or a read. `state`: the run's state row
+    when its `state` relation does not hold it (a copy from `get` pointed at a new state by its `state_id` only:
+    apps/engine/services/run_states.py `deferred_writer(relate=False)`)."""
     if not ENABLED:
         return
     workspace_id, run_id = run.workspace_id, run.id
     workspace_key = workspace_id.int if type(workspace_id) is _UUID else workspace_id
     cache = run._state.fields_cache
-    state = cache.get("state")
+    if state is None:
+        state = cache.get("state")
     if state is None or state.id != run.state_id or state.type in TERMINAL_STATES:
         # its state is not the one loaded (nothing to decide from), or it is over (nothing follows, as a rule)
         forget(workspace_id, run_id)

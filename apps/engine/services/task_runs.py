@@ -114,9 +114,11 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
             if not needs_lock_likely(run, proposed, force=force):
                 result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
                                            force=force, flow_run=run.flow_run, parameters=parameters, cached=True,
-                                           connection=connection)
+                                           connection=connection, relate=False)
                 if result is not None:
-                    state_cache.remember(run, flow_run=False)  # the flow run as copied: unchanged
+                    # the flow run as copied: unchanged; the run's new state (if any) is the result's row, its
+                    # `state` relation left unset (the copy is this call's own: `deferred_writer(relate=False)`)
+                    state_cache.remember(run, flow_run=False, state=result.state_row)
                     return result
             state_cache.forget(workspace_id, task_run_id)  # moved on (or about to): read it afresh
         run = task_run_get_for_set_state(workspace=workspace, task_run_id=task_run_id)

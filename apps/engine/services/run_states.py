@@ -178,7 +178,7 @@ def _renders_as_stored(state: StateValue | None) -> bool:
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
                       flow_run=None, parameters: dict | None = None, cached: bool = False,
                       decided_from: tuple[str, ...] = ("state_id",), connection=None,
-                      relate: bool = True) -> SetStateResult | None:
+                      relate: bool = True, spend: bool = False) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
@@ -198,11 +198,15 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
 
     `relate=False`: `run` is the caller's private copy (the cache's, `cached=True`), of which only its `state_id`
     is pointed at a new state (`deferred_writer`): its `state` relation is left without the old state (a read of
-    it would query), and the new row is the result's `state_row`."""
+    it would query), and the new row is the result's `state_row`.
+
+    `spend`: `proposed` is the caller's to give up (made for this attempt, made again if it gives up): it is
+    orchestrated itself rather than a copy (rules may rename it and bookkeeping writes its details)."""
     # (rules and bookkeeping set new values on the run, never change a value such as a policy dict in place)
     expected = tuple([getattr(run, name) for name in decided_from])
-    attempt = StateValue(type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
-                         data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
+    attempt = proposed if spend else StateValue(
+        type=proposed.type, name=proposed.name, timestamp=proposed.timestamp, message=proposed.message,
+        data=proposed.data, state_details=dict(proposed.state_details), id=proposed.id)
     try:
         ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
                                               force=force, flow_run=flow_run, parameters=parameters, note="",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 
-from apps.engine.models import TaskRun, TaskRunState
+from apps.engine.models import OrchestrationDecision, TaskRun, TaskRunState
+from apps.engine.schemas.states import StateValue
 from apps.engine.services import run_states, task_run_state_cache
 from apps.engine.services.flow_runs import flow_run_set_state
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
@@ -123,3 +124,60 @@ def test_the_copy_kept_is_the_one_the_relation_would_keep(ws, make_task, monkeyp
                                               ("ACCEPT", "Retrying"), ("ACCEPT", "Completed")]
     assert all(e and e[2] for e in entries[:3]) and entries[3] is None
 
+
+
+def test_a_cached_set_state_orchestrates_the_proposal_it_made_without_a_copy(ws, copied, monkeypatch):
+    """Two StateValues a cached set_state: the client's proposal (orchestrated as it is) and the run's current
+    state; the copy of the proposal the attempt made before is gone."""
+    made: list = []
+    init = StateValue.__init__
+
+    def counting(self, *args, **kwargs):
+        made.append(kwargs.get("type"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(StateValue, "__init__", counting)
+    for state in ("RUNNING", "COMPLETED"):
+        made.clear()
+        result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": state})
+        assert result.status == "ACCEPT" and result.state.type == state
+        assert sorted(made) == sorted([state, "PENDING" if state == "RUNNING" else "RUNNING"])
+
+
+def test_a_spent_proposal_is_made_again_when_the_copy_was_stale(ws, copied, django_assert_num_queries):
+    """The attempt from a stale copy renames the proposal (a rerun, from the copy's Running) and gives up; the
+    fresh read's orchestration starts from the client's proposal as made from its input, not the renamed one."""
+    task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    stale = task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)]
+    # another process fails the run (terminal: its copy here dropped); this one's copy still says Running
+    task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "FAILED"})
+    task_run_state_cache._task_runs[task_run_state_cache.key(ws.pk, copied.pk)] = stale
+    with django_assert_num_queries(3):  # the copy's statement (nothing written), the read, the write
+        result = task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": "RUNNING"})
+    # from Failed: the run count starts afresh, so no rename (from the copy's Running it was "Rerunning")
+    assert (result.status, result.context.initial_type, result.state.name) == ("ACCEPT", "FAILED", "Running")
+    decision = (OrchestrationDecision.objects.for_workspace(ws).filter(task_run_id=copied.pk)
+                .order_by("-created").first())
+    assert (decision.proposed_state_name, decision.state_id) == ("Running", result.state.id)
+    stored = TaskRunState.objects.for_workspace(ws).get(pk=result.state.id)
+    assert (stored.name, stored.state_details["task_run_id"]) == ("Running", str(copied.pk))
+
+
+def test_a_cached_set_state_takes_the_flow_run_as_the_copy_built_it(ws, copied, monkeypatch):
+    """`get_with_flow_run` hands over the flow run it built (the run's `flow_run`): a cached set_state does not
+    read it back through Django's descriptor."""
+    run, flow_run = task_run_state_cache.get_with_flow_run(ws.pk, copied.pk)
+    assert flow_run is run.flow_run and flow_run.pk == copied.flow_run_id and flow_run.state is not None
+    assert task_run_state_cache.get(ws.pk, copied.pk).flow_run.pk == copied.flow_run_id
+    read: list = []
+    original = ForwardManyToOneDescriptor.__get__
+
+    def counting(self, instance, cls=None):
+        if type(instance) is TaskRun and self.field.name == "flow_run":
+            read.append(instance)
+        return original(self, instance, cls)
+
+    monkeypatch.setattr(ForwardManyToOneDescriptor, "__get__", counting)
+    for state in ("RUNNING", "COMPLETED"):
+        assert task_run_set_state(workspace=ws, task_run_id=copied.pk, state={"type": state}).status == "ACCEPT"
+    assert read == []

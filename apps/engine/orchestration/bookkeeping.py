@@ -70,7 +70,8 @@ class UpdateStateDetails(Bookkeeping):
         if ctx.kind == "flow_run":
             details["flow_run_id"] = uuid_text(ctx.run.id)
         else:
-            details["flow_run_id"] = uuid_text(ctx.run.flow_run_id) if ctx.run.flow_run_id else None
+            flow_run_id = ctx.run.flow_run_id  # (read once: a foreign key's id is read through Django's descriptor)
+            details["flow_run_id"] = uuid_text(flow_run_id) if flow_run_id else None
             details["task_run_id"] = uuid_text(ctx.run.id)
 
 

@@ -141,11 +141,17 @@ def decision_record(ctx: OrchestrationContext, policy: Policy, *, note: str = ""
         ctx.decided_by or policy.name, reason, validated.id if ctx.wrote_state else None, details))
 
 
+_RELATION = object()  # `current` not given: the run's state read through its relation
+
+
 def _orchestrated(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool, flow_run,
-                  parameters: dict | None, note: str, optimistic: bool, relate: bool = True):
+                  parameters: dict | None, note: str, optimistic: bool, relate: bool = True, current=_RELATION):
     """Orchestrate `proposed` for `run`: the context, the rows to insert (the decision last) and the run's
-    changed fields."""
-    ctx = OrchestrationContext(kind=kind, run=run, initial=StateValue.from_row(run.state) if run.state_id else None,
+    changed fields. `current`: the run's state row (None: none), when the caller holds it (else `run.state`)."""
+    if current is _RELATION:
+        current = run.state if run.state_id else None
+    initial = StateValue.from_row(current) if current is not None else None
+    ctx = OrchestrationContext(kind=kind, run=run, initial=initial,
                                proposed=proposed, now=now, flow_run=flow_run, force=force,
                                parameters=parameters or {}, optimistic=optimistic)
     ctx.proposal_type, ctx.proposal_name = proposed.type, proposed.name
@@ -178,7 +184,7 @@ def _renders_as_stored(state: StateValue | None) -> bool:
 def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, now, force: bool,
                       flow_run=None, parameters: dict | None = None, cached: bool = False,
                       decided_from: tuple[str, ...] = ("state_id",), connection=None,
-                      relate: bool = True, spend: bool = False) -> SetStateResult | None:
+                      relate: bool = True, spend: bool = False, current=_RELATION) -> SetStateResult | None:
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
@@ -201,7 +207,10 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     it would query), and the new row is the result's `state_row`.
 
     `spend`: `proposed` is the caller's to give up (made for this attempt, made again if it gives up): it is
-    orchestrated itself rather than a copy (rules may rename it and bookkeeping writes its details)."""
+    orchestrated itself rather than a copy (rules may rename it and bookkeeping writes its details).
+
+    `current`: the run's state row (its `state`, None for none) as the caller holds it (the cache's `get_parts`),
+    rather than read back through the run's relation."""
     # (rules and bookkeeping set new values on the run, never change a value such as a policy dict in place)
     expected = tuple([getattr(run, name) for name in decided_from])
     attempt = proposed if spend else StateValue(
@@ -210,7 +219,7 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     try:
         ctx, inserts, changed = _orchestrated(kind=kind, run=run, proposed=attempt, policy=policy, now=now,
                                               force=force, flow_run=flow_run, parameters=parameters, note="",
-                                              optimistic=True, relate=relate)
+                                              optimistic=True, relate=relate, current=current)
     except NeedsLock:
         return None
     if not cached:

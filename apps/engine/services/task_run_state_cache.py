@@ -157,13 +157,14 @@ def _put(entries: dict, limit: int, key, value) -> None:
 def get(workspace_id, task_run_id) -> TaskRun | None:
     """The task run as last written or read here, with its state, its flow run and that run's state (new
     instances, the caller's to mutate), or None if either run is not cached."""
-    found = get_with_flow_run(workspace_id, task_run_id)
+    found = get_parts(workspace_id, task_run_id)
     return found and found[0]
 
 
-def get_with_flow_run(workspace_id, task_run_id) -> tuple | None:
-    """`get`'s run and its flow run (the run's `flow_run`, None for a run without one), handed over as built
-    rather than read back through the run's relation (Django's descriptor, ~3.5 k instructions), or None."""
+def get_parts(workspace_id, task_run_id) -> tuple | None:
+    """`get`'s run, its state and its flow run (the run's `state` and `flow_run`; None for a run without one),
+    handed over as built rather than read back through the run's relations (Django's descriptor, ~3.5 k
+    instructions a read), or None."""
     workspace_key = workspace_id.int if type(workspace_id) is _UUID else workspace_id
     entry = _task_runs.get((workspace_key, task_run_id.int if type(task_run_id) is _UUID else task_run_id))
     flow_entry = None
@@ -178,13 +179,13 @@ def get_with_flow_run(workspace_id, task_run_id) -> tuple | None:
     run = _instance(TaskRun, entry[0])
     run.__dict__["workspace_id"] = workspace_id  # the one asked for (the entry's): the write checks the run is in it
     cache = run._state.fields_cache
-    cache["state"] = _state_instance(TaskRunState, entry[1])
+    state = cache["state"] = _state_instance(TaskRunState, entry[1])
     if flow_entry is not None:
         flow_run = cache["flow_run"] = _instance(FlowRun, flow_entry[0])
         flow_run._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
     else:
         flow_run = cache["flow_run"] = None
-    return run, flow_run
+    return run, state, flow_run
 
 
 def remember(run, *, flow_run: bool = True, state=None) -> None:

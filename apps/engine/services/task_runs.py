@@ -109,16 +109,16 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor == "postgresql":
         workspace_id = getattr(workspace, "pk", workspace)
-        found = state_cache.get_with_flow_run(workspace_id, task_run_id) if state_cache.ENABLED else None
+        found = state_cache.get_parts(workspace_id, task_run_id) if state_cache.ENABLED else None
         if found is not None:
-            run, flow_run = found
+            run, current, flow_run = found
             if not needs_lock_likely(run, proposed, force=force):
                 # A proposal made here from the client's input is spent by this attempt (orchestrated as it is,
                 # not copied), and made again from the input if the attempt gives up
                 own = not isinstance(state, StateValue)
                 result = run_try_set_state(kind="task_run", run=run, proposed=proposed, policy=policy, now=now,
                                            force=force, flow_run=flow_run, parameters=parameters, cached=True,
-                                           connection=connection, relate=False, spend=own)
+                                           connection=connection, relate=False, spend=own, current=current)
                 if result is not None:
                     # the flow run as copied: unchanged; the run's new state (if any) is the result's row, its
                     # `state` relation left unset (the copy is this call's own: `deferred_writer(relate=False)`)

@@ -163,17 +163,18 @@ def test_a_spent_proposal_is_made_again_when_the_copy_was_stale(ws, copied, djan
     assert (stored.name, stored.state_details["task_run_id"]) == ("Running", str(copied.pk))
 
 
-def test_a_cached_set_state_takes_the_flow_run_as_the_copy_built_it(ws, copied, monkeypatch):
-    """`get_with_flow_run` hands over the flow run it built (the run's `flow_run`): a cached set_state does not
-    read it back through Django's descriptor."""
-    run, flow_run = task_run_state_cache.get_with_flow_run(ws.pk, copied.pk)
+def test_a_cached_set_state_takes_the_state_and_flow_run_as_the_copy_built_them(ws, copied, monkeypatch):
+    """`get_parts` hands over the state and the flow run it built (the run's `state` and `flow_run`): a cached
+    set_state does not read them back through Django's descriptor."""
+    run, state, flow_run = task_run_state_cache.get_parts(ws.pk, copied.pk)
     assert flow_run is run.flow_run and flow_run.pk == copied.flow_run_id and flow_run.state is not None
+    assert state is run.state and state.id == copied.state_id
     assert task_run_state_cache.get(ws.pk, copied.pk).flow_run.pk == copied.flow_run_id
     read: list = []
     original = ForwardManyToOneDescriptor.__get__
 
     def counting(self, instance, cls=None):
-        if type(instance) is TaskRun and self.field.name == "flow_run":
+        if type(instance) is TaskRun:
             read.append(instance)
         return original(self, instance, cls)
 

@@ -188,8 +188,8 @@ def run_try_set_state(*, kind: str, run, proposed: StateValue, policy: Policy, n
     """The optimistic way (module docstring): orchestrate `proposed` for `run`, read without a lock, and
     persist the outcome only if the run's state is still the one read; None (nothing written) if it is not,
     or if a rule needs the lock: the caller then takes the locked way. `proposed` itself is left untouched
-    (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal.
-    PostgreSQL only.
+    (rules rename and annotate the copy orchestrated here), so the locked way starts from the same proposal
+    (unless `spend`, below). PostgreSQL only.
 
     `cached`: `run` (and `flow_run`) are this process's copies (apps/engine/services/task_run_state_cache.py),
     not a read: the write also requires the run to be in its workspace and the flow run to still have the

@@ -35,9 +35,10 @@ import threading
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, MiddlewareNotUsed
 from django.core.handlers.exception import response_for_exception
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
@@ -115,6 +116,22 @@ def _settings_changed(**kwargs) -> None:
     _settings_generation += 1
 
 
+# `LeanRouteMiddleware._secure`: a SECURE_PROXY_SSL_HEADER that is set but not a pair (is_secure() raises: asked).
+_ASK = object()
+# Request classes whose is_secure() is Django's (HttpRequest.is_secure and .scheme, WSGIRequest._get_scheme):
+# the proxy header's value if SECURE_PROXY_SSL_HEADER names one and the request has it, else wsgi.url_scheme.
+_DJANGO_SCHEME: dict = {}
+_DJANGOS = (HttpRequest.is_secure, HttpRequest.scheme, WSGIRequest._get_scheme)
+
+
+def _scheme_is_djangos(cls) -> bool:
+    known = _DJANGO_SCHEME.get(cls)
+    if known is None:
+        known = _DJANGO_SCHEME[cls] = all(
+            mine is django for mine, django in zip((cls.is_secure, cls.scheme, cls._get_scheme), _DJANGOS, strict=True))
+    return known
+
+
 def _unused(request):
     raise AssertionError("only the middleware's request and response hooks are called")
 
@@ -138,6 +155,9 @@ class LeanRouteMiddleware:
         self._usual_host = False  # no DISALLOWED_USER_AGENTS, no PREPEND_WWW: the host check decides alone
         self._forwarded_host = False  # USE_X_FORWARDED_HOST
         self._tails: dict = {}  # secure -> the headers the response processing adds (for X_FRAME_OPTIONS)
+        self._lean_on = False  # PRAETOR_LEAN_VIEWS
+        self._proxy_header = None  # SECURE_PROXY_SSL_HEADER's header name (None: unset; _ASK: not a pair)
+        self._secures: dict = {}  # (the proxy header's value, wsgi.url_scheme) -> its tail (`_tail`)
         self._hosts: dict = {}  # Host header -> whether the host is allowed (for ALLOWED_HOSTS, DEBUG)
 
     def _lean_views(self) -> dict:
@@ -161,7 +181,13 @@ class LeanRouteMiddleware:
     def _settings_read(self) -> None:
         """Empty the memos of settings and read the settings the host check decides by afresh."""
         generation = _settings_generation
-        self._hosts, self._tails = {}, {}
+        self._hosts, self._tails, self._secures = {}, {}, {}
+        self._lean_on = bool(settings.PRAETOR_LEAN_VIEWS)
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        try:
+            self._proxy_header = None if not proxy else proxy[0] if len(proxy) == 2 else _ASK
+        except (TypeError, KeyError, IndexError):
+            self._proxy_header = _ASK
         self._usual_host = not settings.DISALLOWED_USER_AGENTS and not settings.PREPEND_WWW
         self._forwarded_host = bool(settings.USE_X_FORWARDED_HOST)
         self._generation = generation
@@ -189,21 +215,48 @@ class LeanRouteMiddleware:
             self._hosts[key] = allowed
         return allowed
 
-    def _tail(self, request) -> tuple:
+    def _secure(self, request):
+        """`request.is_secure()`'s inputs, remembered by (the value of SECURE_PROXY_SSL_HEADER's header,
+        wsgi.url_scheme): Django's is_secure() depends on nothing else (HttpRequest.scheme: the header's first
+        comma-separated value compared with the setting's, else WSGIRequest._get_scheme: the environ's
+        wsgi.url_scheme; tests/core/test_lean_render.py guards Django's source); None (ask is_secure() itself)
+        for a request class of its own scheme, a malformed setting (is_secure() raises) or a header value that
+        is not a str."""
+        header = self._proxy_header
+        django = _DJANGO_SCHEME.get(type(request))
+        if django is None:
+            django = _scheme_is_djangos(type(request))
+        if header is _ASK or not django:
+            return None
+        value = None if header is None else request.META.get(header)
+        if value is not None and type(value) is not str:
+            return None
+        return value, request.environ.get("wsgi.url_scheme")
+
+    def _tail(self, request) -> dict:
         """The headers XFrameOptionsMiddleware, CommonMiddleware and SecurityMiddleware add to a plain success
-        (`_finish_plain`), in their order, as they store them: what they add to an empty response (their work
-        depends on the request only by whether it is secure, and on X_FRAME_OPTIONS: remembered per secure flag
-        until a setting changes), with Content-Length to be replaced."""
+        (`_finish_plain`), in their order, as ResponseHeaders' store holds them, with Content-Length to be
+        replaced: what they add to an empty response. Their work depends on the request only by whether it is
+        secure (and on settings: X_FRAME_OPTIONS, the SECURE_* ones), so the tail is remembered per secure flag,
+        and per what the flag is worked out from (`_secure`; is_secure() is ~9 k instructions), until a setting
+        changes."""
         if self._generation != _settings_generation:
             self._settings_read()
-        key = request.is_secure()
-        tail = self._tails.get(key)
+        key = self._secure(request)
+        tail = None if key is None else self._secures.get(key)
         if tail is None:
-            probe = HttpResponse(b"")
-            probe.headers._store.clear()
-            for middleware in (self.xframe, self.common, self.security):
-                probe = middleware.process_response(request, probe)
-            tail = self._tails[key] = tuple(probe.headers._store.items())
+            secure = request.is_secure()
+            tail = self._tails.get(secure)
+            if tail is None:
+                probe = HttpResponse(b"")
+                probe.headers._store.clear()
+                for middleware in (self.xframe, self.common, self.security):
+                    probe = middleware.process_response(request, probe)
+                tail = self._tails[secure] = dict(probe.headers._store)
+            if key is not None:
+                if len(self._secures) >= 64:  # the header is the client's to choose
+                    self._secures.clear()
+                self._secures[key] = tail
         return tail
 
     def _finish_plain(self, request, response) -> bool:
@@ -216,19 +269,22 @@ class LeanRouteMiddleware:
         store = response.headers._store
         for name, value in limits.items():  # str of ints: as ResponseHeaders stores them
             store[_LOWER[name] if name in _LOWER else name.lower()] = (name, value)
-        length = str(len(response._container[0]))
-        for lower, item in self._tail(request):
-            store[lower] = ("Content-Length", length) if lower == "content-length" else item
+        tail = self._tail(request)
+        store.update(tail)  # in the tail's order (none of its names is in the store: `_PLAIN_NAMES`, above)
+        if "content-length" in tail:
+            store["content-length"] = ("Content-Length", str(len(response._container[0])))  # its place kept
         return True
 
     def __call__(self, request):
         path = request.path_info
+        if self._generation != _settings_generation:
+            self._settings_read()
         # request.path: the rate-limit middleware decides by it (the same unless mounted under a SCRIPT_NAME)
         if (
             request.method not in ("POST", "GET")
             or not path.startswith(_PREFIX)
             or request.path != path
-            or not settings.PRAETOR_LEAN_VIEWS
+            or not self._lean_on  # PRAETOR_LEAN_VIEWS
         ):
             return self.get_response(request)
         match = _PATH.match(path)

@@ -318,3 +318,107 @@ def test_respond_of_what_the_constructor_refuses_or_converts(settings):
     settings.DEFAULT_CHARSET = "latin-1"
     assert _made(respond({}, status=200)) == _made(Response({}, status=200))
     assert respond({}, status=200)["Content-Type"] == "text/html; charset=latin-1"
+
+
+# Django 5.2's HttpRequest.is_secure, HttpRequest.scheme and WSGIRequest._get_scheme, whose inputs
+# LeanRouteMiddleware._secure remembers the answer by (SECURE_PROXY_SSL_HEADER, its header's value, wsgi.url_scheme).
+_SCHEME_SOURCE_SHA256 = "6ec86d7487f16be39ab72acf5b26943ccd4b574ec839b4abdab4b28738b0034b"
+
+
+def test_djangos_scheme_is_the_one_the_secure_memo_knows():
+    import hashlib
+    import inspect
+
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import HttpRequest
+
+    text = (inspect.getsource(HttpRequest.is_secure) + inspect.getsource(HttpRequest.scheme.fget)
+            + inspect.getsource(WSGIRequest._get_scheme))
+    assert hashlib.sha256(text.encode()).hexdigest() == _SCHEME_SOURCE_SHA256, (
+        "Django's is_secure changed: check what LeanRouteMiddleware._secure remembers it by")
+
+
+@pytest.mark.parametrize("proxy", [None, (), ("HTTP_X_FORWARDED_PROTO", "https"), ("HTTP_X_SCHEME", "HTTPS"),
+                                   ("HTTP_X_FORWARDED_PROTO",), ("A", "b", "c"), "HTTP_X_FORWARDED_PROTO"])
+def test_the_tail_is_remembered_by_what_is_secure_reads(settings, proxy):
+    """The tail of a plain finish is remembered by what `_secure` makes of a request only where requests of that
+    key are all secure or all not, as `request.is_secure()` says; a malformed setting is is_secure()'s (raises)."""
+    settings.SECURE_PROXY_SSL_HEADER = proxy
+    middleware = LeanRouteMiddleware(lambda request: None)
+    middleware._settings_read()
+    seen = {}
+    values = [None, "https", "http", "HTTPS", " https ", "https,http", "http, https", "https , x", "", ",", "ftp"]
+    for _ in range(2):  # the second round from what the first remembered
+        for value, scheme in itertools.product(values, ["http", "https", None]):
+            request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/")
+            request.environ["wsgi.url_scheme"] = scheme
+            if scheme is None:
+                del request.environ["wsgi.url_scheme"]
+            for header in ("HTTP_X_FORWARDED_PROTO", "HTTP_X_SCHEME"):
+                if value is not None:
+                    request.META[header] = value
+            try:
+                expected = request.is_secure()
+            except Exception as exc:
+                expected = type(exc).__name__
+            key = middleware._secure(request)
+            if key is None:  # is_secure() asked
+                assert proxy and (len(proxy) != 2 or isinstance(proxy, str)), (proxy, value, scheme)
+                continue
+            # requests of the same key are all secure or all not
+            assert seen.setdefault(key, expected) == expected, (proxy, value, scheme, key)
+            tail = middleware._tail(request)
+            assert tail is middleware._tails[expected] and middleware._secures[key] is tail
+
+
+def test_the_secure_flag_of_a_request_class_of_its_own_is_asked(settings):
+    from django.core.handlers.wsgi import WSGIRequest
+
+    class Always(WSGIRequest):
+        def is_secure(self):
+            return True
+
+    settings.SECURE_PROXY_SSL_HEADER = None
+    middleware = LeanRouteMiddleware(lambda request: None)
+    middleware._settings_read()
+    plain = RequestFactory().post("/api/accounts/a/workspaces/w/logs/")
+    assert middleware._secure(plain) == (None, "http")
+    assert middleware._secure(Always(plain.environ)) is None
+    assert middleware._tail(plain) is middleware._tails[False]
+    assert middleware._tail(Always(plain.environ)) is middleware._tails[True]
+
+
+def test_the_secure_flag_is_worked_out_once_per_header_and_scheme(settings):
+    """A plain finish asks Django's is_secure for the first request of a proxy header and scheme only (~9 k
+    instructions a call; twice then: the memo's and SecurityMiddleware's as the tail is worked out), again for
+    another, and again after a setting changes."""
+    import sys
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 3600
+    middleware = LeanRouteMiddleware(lambda request: None)
+    decision = Decision(allowed=True, limit=600, remaining=599, reset_after=0.4, retry_after=0.0)
+    asked = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_name == "is_secure":
+            asked.append(frame.f_locals["self"].META.get("HTTP_X_FORWARDED_PROTO"))
+
+    def finish(proto):
+        request = RequestFactory().post("/api/accounts/a/workspaces/w/logs/", HTTP_X_FORWARDED_PROTO=proto)
+        ratelimit_middleware._state(request).decision = decision
+        response = _response({"a": 1}, 200, {})
+        lean_render(response)
+        sys.setprofile(profile)
+        try:
+            assert middleware._finish_plain(request, response) is True
+        finally:
+            sys.setprofile(None)
+        return "strict-transport-security" in response.headers._store
+
+    assert [finish("https") for _ in range(5)] == [True] * 5
+    assert [finish("http") for _ in range(5)] == [False] * 5
+    assert asked == ["https", "https", "http", "http"]
+    settings.SECURE_HSTS_SECONDS = 60
+    assert [finish("https") for _ in range(3)] == [True] * 3
+    assert asked == ["https", "https", "http", "http", "https", "https"]

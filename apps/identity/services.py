@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record, audit_record_for_user
-from apps.core import authcache
+from apps.core import authcache, clock
 from apps.core.errors import Invalid, NotFound
 from apps.core.validators import handle_from
 from apps.identity.models import ApiKey, User
@@ -138,7 +138,7 @@ def api_key_owner_authenticate(secret: str) -> tuple:
             authcache.put(digest, (key, owner, of_user))
     else:
         key, owner, of_user = cached
-    now = timezone.now()
+    now = clock.now()  # timezone.now(), without LazySettings' USE_TZ read (apps/core/clock.py)
     if not key.is_usable(now):
         raise NotFound("This API key has been revoked or has expired.")
     if of_user and not owner.is_active:

@@ -142,3 +142,31 @@ def test_a_cached_key_is_refused_exactly_when_it_is_not_usable(user, monkeypatch
     else:
         with pytest.raises(NotFound, match="revoked or has expired"):
             api_key_owner_authenticate(secret)
+
+
+def test_a_cached_key_check_reads_the_clock_without_the_settings(user, monkeypatch, settings):
+    """The key check of every request stamps `now` by apps/core/clock.py's `now()` (timezone.now()'s value, without
+    LazySettings' USE_TZ read: ~4 k instructions a request); the clock still follows USE_TZ and a frozen
+    timezone.now."""
+    from django.conf import LazySettings
+
+    key, secret = api_key_create(owner=user, name="k", expires_at=None)
+    api_key_owner_authenticate(secret)  # the entry made
+    read = []
+    getattribute = LazySettings.__getattribute__
+
+    def seen(self, name):
+        read.append(name)
+        return getattribute(self, name)
+
+    monkeypatch.setattr(LazySettings, "__getattribute__", seen)
+    assert api_key_owner_authenticate(secret)[1].pk == key.pk
+    monkeypatch.undo()
+    assert "USE_TZ" not in read
+    # a frozen timezone.now reaches the check (a key expiring at the frozen `now` is refused)
+    cached = api_key_owner_authenticate(secret)[1]
+    frozen = timezone.now() + timedelta(days=3)
+    cached.expires_at = frozen
+    monkeypatch.setattr("django.utils.timezone.now", lambda: frozen)
+    with pytest.raises(NotFound, match="revoked or has expired"):
+        api_key_owner_authenticate(secret)

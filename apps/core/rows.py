@@ -365,11 +365,11 @@ def plan(connection, meta, names: tuple | None, add: bool) -> list:
 def values(connection, obj, entries: list, add: bool) -> list:
     """[field.get_db_prep_save(field.pre_save(obj, add), connection) for each field of `entries`].
 
-    By `_compiled_values` where every entry is read from the instance or stamped (`_READ`, `_STAMP`): the read
-    fields' values taken from the instance's `__dict__` in one C call (an `itemgetter`; a field not held there,
-    KeyError, takes the loop below), the parameters laid out from them and the stamp in one more, and only the
-    positions whose value needs work for its types (`_signature_actions`: a wrap, an aware check, the field's
-    own saving) done one by one; the rest (a value of a passed type, a NULL of a typed entry) are the values
+    Compiled once per plan (`_compile_values`) where every entry is read from the instance or stamped (`_READ`,
+    `_STAMP`): the read fields' values taken from the instance's `__dict__` in one C call (an `itemgetter`; a field
+    not held there, KeyError, takes the loop below), the parameters laid out from them and the stamp in one more,
+    and only the positions whose value needs work for its types (`_signature_actions`: a wrap, an aware check, the
+    field's own saving) done one by one; the rest (a value of a passed type, a NULL of a typed entry) are the values
     themselves, as the loop below leaves them."""
     compiled = _compiled.get(id(entries))
     if compiled is None or compiled[0] is not entries:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import operator
 import uuid
 
 import orjson
@@ -362,7 +363,106 @@ def plan(connection, meta, names: tuple | None, add: bool) -> list:
 
 
 def values(connection, obj, entries: list, add: bool) -> list:
-    """[field.get_db_prep_save(field.pre_save(obj, add), connection) for each field of `entries`]."""
+    """[field.get_db_prep_save(field.pre_save(obj, add), connection) for each field of `entries`].
+
+    Compiled once per plan (`_compile_values`) where every entry is read from the instance or stamped (`_READ`,
+    `_STAMP`): the read fields' values taken from the instance's `__dict__` in one C call (an `itemgetter`; a field
+    not held there, KeyError, takes the loop below), the parameters laid out from them and the stamp in one more,
+    and only the positions whose value needs work for its types (`_signature_actions`: a wrap, an aware check, the
+    field's own saving) done one by one; the rest (a value of a passed type, a NULL of a typed entry) are the values
+    themselves, as the loop below leaves them."""
+    compiled = _compiled.get(id(entries))
+    if compiled is None or compiled[0] is not entries:
+        compiled = _compile_values(entries)
+    if compiled[1] is not None:
+        _, read, order, stamps, signatures = compiled
+        attributes = obj.__dict__
+        try:
+            source = read(attributes)
+        except KeyError:  # a field not held (deferred): the loop reads it through the model
+            return _values_loop(connection, obj, entries, add)
+        if stamps:
+            source = (*source, clock.now())  # one stamp per row, as the loop's
+        signature = tuple(map(type, source))
+        actions = signatures.get(signature)
+        if actions is None:
+            actions = _signature_actions(entries, compiled, signature)
+        params = list(order(source))
+        for action, n, i, extra in actions:  # in the entries' order, as the loop (its errors, its stamps)
+            value = source[i]
+            if action == _WRAP:
+                params[n] = extra(value)
+            elif action == _AWARE:
+                if value.tzinfo is not _UTC and value.utcoffset() is None:
+                    params[n] = extra.get_db_prep_save(value, connection)
+            elif action == _STAMP_ACTION:
+                attributes[extra] = value  # the stamp into the instance, as Django's pre_save stores it
+            else:
+                params[n] = extra.get_db_prep_save(value, connection)
+        return params
+    return _values_loop(connection, obj, entries, add)
+
+
+# id(entries) -> (entries, the read fields' itemgetter, the parameters' order over (read values…, stamp),
+# the stamped attnames, {signature: actions}); (entries, None, …) where the loop does it all (a _PRE_SAVE entry,
+# fewer than two fields read). `plan` keeps its entries for the process, so their ids stay theirs.
+_compiled: dict = {}
+_COMPILED_MAX = 1024  # (callers pass `plan`'s cached lists: a few dozen)
+_SIGNATURES_MAX = 64  # type signatures kept a plan (a plan sees a few: which fields are NULL)
+_STAMP_ACTION = -1
+
+
+def _compile_values(entries: list) -> tuple:
+    reads = [n for n, entry in enumerate(entries) if entry[2] == _READ]
+    stamps = [n for n, entry in enumerate(entries) if entry[2] == _STAMP]
+    if len(reads) < 2 or len(reads) + len(stamps) != len(entries):
+        compiled = (entries, None, None, (), None)
+    else:
+        position = {n: i for i, n in enumerate(reads)}
+        position.update({n: len(reads) for n in stamps})
+        compiled = (entries, operator.itemgetter(*(entries[n][0] for n in reads)),
+                    operator.itemgetter(*(position[n] for n in range(len(entries)))),
+                    tuple(entries[n][0] for n in stamps), {})
+    if len(_compiled) >= _COMPILED_MAX:
+        _compiled.clear()
+    _compiled[id(entries)] = compiled
+    return compiled
+
+
+def _signature_actions(entries: list, compiled: tuple, signature: tuple) -> tuple:
+    """The positions of `values`' parameters that are not their value itself for values of these types (what
+    the loop does to each): (_WRAP, n, i, wrap), (_AWARE, n, i, field) (the value itself if aware), or
+    (_GENERIC, n, i, field) (the field's own saving); a stamped field's (_STAMP_ACTION, n, i, attname) before
+    its own (the stamp stored on the instance); n the parameter's position, i the value's in the source. In the
+    entries' order: a field's error stops at the same field, with the same stamps stored, as the loop."""
+    _, _, order, _, signatures = compiled
+    actions = []
+    for n, ((attname, field, pre_save, kind, types, wrap), i) in enumerate(zip(entries, order(range(len(signature))),
+                                                                            strict=True)):
+        if pre_save == _STAMP:
+            actions.append((_STAMP_ACTION, n, i, attname))
+        value_type = signature[i]
+        if kind and value_type is _NONE:
+            continue  # NULL, the value itself
+        if kind and value_type in types:
+            if kind == _PASS:
+                continue
+            if kind == _WRAP:
+                actions.append((_WRAP, n, i, wrap))
+            elif kind == _AWARE:
+                actions.append((_AWARE, n, i, field))
+            else:
+                actions.append((_GENERIC, n, i, field))
+        else:
+            actions.append((_GENERIC, n, i, field))
+    if len(signatures) >= _SIGNATURES_MAX:
+        signatures.clear()
+    actions = signatures[signature] = tuple(actions)
+    return actions
+
+
+def _values_loop(connection, obj, entries: list, add: bool) -> list:
+    """`values`, field by field."""
     attributes = obj.__dict__
     # Filled by index rather than appended: a method call less per field (a run's row has 25)
     params = [None] * len(entries)
@@ -391,7 +491,6 @@ def values(connection, obj, entries: list, add: bool) -> list:
         else:
             params[n] = field.get_db_prep_save(value, connection)
     return params
-
 
 
 _NONE = type(None)

@@ -12,10 +12,10 @@ import datetime
 import operator
 import re
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core import clock
 from apps.core.api.flat import FlatValidator
 from apps.core.api.serializers import StrictInputSerializer
 from apps.engine.models.runs import TERMINAL_STATE_TYPES, StateType
@@ -212,8 +212,9 @@ def _s(value) -> str | None:
 
 def estimates(run, now: datetime.datetime | None) -> tuple[float, float]:
     """Prefect's estimated_run_time (run time including the current Running stretch) and
-    estimated_start_time_delta (lateness), in seconds. `now` None: `timezone.now()`, read only when a Running
-    or not yet started run needs it (a finished run's figures do not depend on it)."""
+    estimated_start_time_delta (lateness), in seconds. `now` None: `timezone.now()` (read by apps/core/clock.py's
+    `now`), read only when a Running or not yet started run needs it (a finished run's figures do not depend on
+    it)."""
     return _estimates(run.total_run_time, run.state_type, run.state_timestamp, run.expected_start_time,
                       run.start_time, now)
 
@@ -221,13 +222,13 @@ def estimates(run, now: datetime.datetime | None) -> tuple[float, float]:
 def _estimates(run_time, state_type, state_timestamp, expected, start, now) -> tuple[float, float]:
     """`estimates` of a run's fields."""
     if state_type == StateType.RUNNING and state_timestamp:
-        now = now or timezone.now()
+        now = now or clock.now()
         run_time += now - state_timestamp
     delta = datetime.timedelta(0)
     if start and expected and start > expected:
         delta = start - expected
     elif start is None and expected and state_type not in TERMINAL_STATE_TYPES:
-        now = now or timezone.now()
+        now = now or clock.now()
         if expected < now:
             delta = now - expected
     return run_time.total_seconds(), delta.total_seconds()

@@ -8,7 +8,7 @@ import uuid
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
-from apps.core import prepared, rows
+from apps.core import clock, prepared, rows
 from apps.core.errors import Conflict, Invalid, NotFound
 from apps.engine.models.deployments import Deployment
 from apps.engine.models.runs import Decision, Flow, FlowRun, StateType, TaskRun
@@ -66,7 +66,7 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
     if deployment_id is not None or parent_task_run_id is not None:
         _related_exist(workspace=workspace, flow_id=flow_id, deployment_id=deployment_id,
                        parent_task_run_id=parent_task_run_id)
-    now = timezone.now()
+    now = clock.now()  # timezone.now() (apps/core/clock.py)
     key = idempotency_key or None
     values = {"workspace_id": workspace_id, "flow_id": flow_id, "name": name or run_name(), "idempotency_key": key,
               "deployment_id": deployment_id, "parent_task_run_id": parent_task_run_id,

@@ -8,7 +8,7 @@ import uuid
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from apps.core import clock, prepared, rows
+from apps.core import clock, ids, prepared, rows
 from apps.core.errors import Conflict, NotFound
 from apps.engine.models.runs import FlowRun, StateType, TaskRun
 from apps.engine.orchestration.policies import MINIMAL_TASK_POLICY, task_policy
@@ -30,10 +30,10 @@ def task_run_create(*, workspace, task_key: str, dynamic_key: str, flow_run_id: 
     `fields`: cache_key, cache_expiration, task_version, tags, task_inputs. The flow run must belong to
     the workspace (else 404).
     """
-    now = timezone.now()
+    now = clock.now()  # timezone.now() (apps/core/clock.py)
     workspace_id = getattr(workspace, "pk", workspace)
     # TaskRun(**values), built without Model.__init__'s work where rows.new_instance can (the same instance)
-    values = {"id": id or uuid.uuid4(), "workspace_id": workspace_id, "flow_run_id": flow_run_id,
+    values = {"id": id or ids.uuid4(), "workspace_id": workspace_id, "flow_run_id": flow_run_id,
               "task_key": task_key, "dynamic_key": dynamic_key, "name": name or f"{task_key}-{dynamic_key}",
               "empirical_policy": {**TASK_RUN_POLICY_DEFAULTS, **(empirical_policy or {})}, **fields}
     run = rows.new_instance(TaskRun, tuple(values), tuple(values.values()))

@@ -19,6 +19,7 @@ workspace_id index alone (docs/performance.md, "generic plans of the by-id state
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import functools
@@ -33,12 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
+from asgiref.local import Local
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import DateTimeField, Field, JSONField, QuerySet
 from django.db.models.fields.json import KeyTransform
 from django.db.models.query import get_related_populators
+from django.utils.asyncio import async_unsafe
 from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import error_from_result
@@ -179,7 +183,7 @@ class PreparedQuery:
     def _execute(self, values: tuple, fetch: str):
         """Compile (once per connection alias and vendor), bind `values` and run; (alias, compiled, result of
         the cursor's `fetch` method)."""
-        connection = connections["default"]
+        connection = default_connection()
         key = (connection.alias, connection.vendor)
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -354,14 +358,125 @@ class _RawCursor:
         return self.errors.__exit__(*exc)
 
 
+# --- this thread's connection and its cursor, without Django's per-call steps ----------------------------------
+# `connections["default"]` reads asgiref's thread-critical Local (`connections._connections`): in a synchronous
+# thread its `__getattr__` asks asyncio for a running loop (a RuntimeError made and caught) after Python's own
+# lookup on the Local has failed (an AttributeError), then reads the thread's threading.local: ~10 k instructions.
+# cursor_for's checks were ~10 k more: `connection.queries_logged` reads settings.DEBUG through LazySettings'
+# `__getattribute__` (~3.2 k) and `connection.ensure_connection()` is wrapped by Django's async_unsafe (a
+# RuntimeError again, ~4.8 k). docs/performance.md, "Sixteenth step: the connection lookup and cursor_for".
+
+
+def _thread_storage_of(local):
+    """The threading.local in which `local` (asgiref's thread-critical Local) keeps a synchronous thread's values,
+    if asgiref keeps them there as `default_connection` relies on: checked on a Local of its own (a value written
+    through the Local is the threading.local's, read back through both; the Local holds nothing else of its own);
+    else None."""
+    probe = Local(thread_critical=True)
+    storage = vars(probe).get("_storage")
+    if type(local) is not type(probe) or not isinstance(storage, threading.local) or asyncio._get_running_loop():
+        return None
+    marker = object()
+    probe.alias = marker
+    if getattr(storage, "alias", None) is not marker or probe.alias is not marker or set(vars(probe)) != {"_storage"}:
+        return None
+    mine = vars(local).get("_storage")
+    return mine if isinstance(mine, threading.local) and set(vars(local)) == {"_storage"} else None
+
+
+_connections_local = connections._connections
+_connections_storage = _thread_storage_of(_connections_local)
+if _connections_storage is None:
+    _connections_local = None  # never the handler's: default_connection is always `connections["default"]`
+_get_running_loop = asyncio._get_running_loop
+
+
+def default_connection():
+    """`connections["default"]`: this thread's default database connection, the same object, read where asgiref's
+    thread-critical Local keeps it in a synchronous thread (no running event loop: the thread's threading.local)
+    without going through the Local (~1.9 k instructions instead of ~10 k). With a running loop (asgiref keeps it
+    per context then), before the thread's first lookup (Django makes the connection), when the handler's Local
+    is not the one checked at import, or when asgiref did not keep its values as checked: `connections["default"]`
+    itself."""
+    if _get_running_loop() is None and connections._connections is _connections_local:
+        found = getattr(_connections_storage, "default", None)
+        if found is not None:
+            return found
+    return connections["default"]
+
+
+_QUERIES_LOGGED = BaseDatabaseWrapper.queries_logged  # Django's property: force_debug_cursor or settings.DEBUG
+# LazySettings' own store of the settings read: Django's `settings.X` keeps each value there at its first read
+# (LazySettings.__getattr__) and empties it when a setting is assigned, deleted or overridden (its __setattr__ and
+# __delattr__: override_settings replaces `_wrapped`); a value found there is what `settings.X` gives.
+_settings_read = vars(settings)
+_ASYNC_UNSAFE_CODE = async_unsafe(lambda: None).__code__  # the code of Django's async_unsafe wrapper
+
+
+def _djangos_ensure_connection(function) -> bool:
+    """Whether `function` is Django's BaseDatabaseWrapper.ensure_connection: async_unsafe's wrapper (a running
+    event loop refused) around the method that connects only when `connection.connection` is None."""
+    wrapped = getattr(function, "__wrapped__", None)
+    return (getattr(function, "__code__", None) is _ASYNC_UNSAFE_CODE
+            and getattr(wrapped, "__module__", None) == BaseDatabaseWrapper.__module__
+            and getattr(wrapped, "__qualname__", None) == "BaseDatabaseWrapper.ensure_connection")
+
+
+def _idle_when_connected(function) -> bool:
+    """Whether `function` (what `connection.ensure_connection()` calls) does nothing but refuse a running event
+    loop on a connection already open: Django's own, or Django's test-case patch of it (SimpleTestCase's
+    ensure_connection_patch_method, under pytest-django's django_db too), which calls the function it replaced when
+    the connection is open. Anything else (pytest-django's blocker, a mock) is called as Django calls it."""
+    if _djangos_ensure_connection(function):
+        return True
+    code = getattr(function, "__code__", None)
+    if (getattr(function, "__module__", None) != "django.test.testcases" or code is None
+            or getattr(function, "__qualname__", None) != ("SimpleTestCase.ensure_connection_patch_method."
+                                                           "<locals>.patched_ensure_connection")):
+        return False
+    cells = dict(zip(code.co_freevars, (cell.cell_contents for cell in function.__closure__ or ()), strict=True))
+    return _djangos_ensure_connection(cells.get("real_ensure_connection"))
+
+
+_ensure_seen = (None, False)  # the last ensure_connection function _ensure_connection met, and whether idle
+
+
+def _ensure_connection(connection) -> None:
+    """`connection.ensure_connection()`, left out while it would do nothing: the connection open, no running event
+    loop, the method Django's own or Django's test-case patch of it (`_idle_when_connected`). Otherwise called (it
+    connects, or refuses a running loop as Django does)."""
+    global _ensure_seen
+    ensure = connection.ensure_connection
+    function = getattr(ensure, "__func__", None)
+    seen = _ensure_seen
+    if seen[0] is not function:
+        seen = _ensure_seen = (function, _idle_when_connected(function))
+    if not seen[1] or connection.connection is None or _get_running_loop() is not None:
+        ensure()
+
+
 def cursor_for(connection):
     """A cursor for the statements of this module: the connection's own raw psycopg cursor on PostgreSQL
     (_RawCursor, its `statements` preparing them), Django's cursor when queries are being logged or wrapped
     (DEBUG, django_assert_num_queries, `execute_wrapper`), so every statement is still seen there (as Django runs
-    it: bound on the client, not prepared)."""
-    if connection.vendor != "postgresql" or connection.queries_logged or connection.execute_wrappers:
+    it: bound on the client, not prepared).
+
+    Django's checks, without their per-call overhead: `queries_logged` (Django's property: `force_debug_cursor or
+    settings.DEBUG`) with DEBUG taken from LazySettings' own store when it holds it; `ensure_connection()` by
+    `_ensure_connection`."""
+    if connection.vendor != "postgresql":
         return connection.cursor()
-    connection.ensure_connection()
+    if getattr(type(connection), "queries_logged", None) is _QUERIES_LOGGED:  # (not a ConnectionProxy)
+        if connection.force_debug_cursor:
+            return connection.cursor()
+        debug = _settings_read.get("DEBUG")
+        if debug if type(debug) is bool else settings.DEBUG:
+            return connection.cursor()
+    elif connection.queries_logged:
+        return connection.cursor()
+    if connection.execute_wrappers:
+        return connection.cursor()
+    _ensure_connection(connection)
     raw = getattr(connection, "_praetor_raw_cursor", None)
     if raw is None or raw.raw is not connection.connection:
         raw = connection._praetor_raw_cursor = _RawCursor(connection)
@@ -604,7 +719,7 @@ def write_together(inserts: list, updated=None, fields: list[str] = ()) -> None:
     """INSERT each of `inserts` (as `insert`) and UPDATE `fields` of `updated` (as `update`, raising if its
     row is gone): on PostgreSQL in one statement of data-modifying CTEs (one round trip, one parse), elsewhere
     one by one. Foreign keys between the rows must be deferrable (Django's are)."""
-    connection = connections["default"]
+    connection = default_connection()
     if connection.vendor != "postgresql":
         for obj in inserts:
             insert(obj)
@@ -720,10 +835,10 @@ def write_together_if(inserts: list, row, fields: list[str], *, unchanged: str |
     still in progress is ordered after it. The `also` row is read as of that instant too: a change of it
     committed later is ordered after this statement, as if it had come second.
 
-    `connection`: `connections["default"]` when the caller has it already (this thread's, looked up once a
-    request: each lookup is asgiref's Local, ~12 k instructions); None: looked up here."""
+    `connection`: `default_connection()` when the caller has it already (this thread's, looked up once a
+    request); None: looked up here."""
     if connection is None:
-        connection = connections["default"]
+        connection = default_connection()
     if connection.vendor != "postgresql":
         raise NotImplementedError("write_together_if needs PostgreSQL.")
     if type(unchanged) is str:
@@ -788,7 +903,7 @@ def insert_if(obj, *, exists: tuple[type, dict], dependents: list = ()) -> tuple
     constraint (ON CONFLICT DO NOTHING), and the rows of `dependents` only if `obj` was inserted. Returns (the
     row exists, `obj` was inserted). On PostgreSQL one statement; elsewhere a check, then `insert`, in one
     transaction."""
-    connection = connections["default"]
+    connection = default_connection()
     model, where = exists
     meta = model._meta
     if connection.vendor != "postgresql":
@@ -815,7 +930,7 @@ def insert(obj, *, ignore_conflicts: bool = False) -> bool:
     field), without compiling the statement again. For models with a client-side primary key; sends no
     signals (we use none). With `ignore_conflicts`, a row that violates a unique constraint is skipped
     (ON CONFLICT DO NOTHING); returns whether the row was inserted."""
-    connection = connections["default"]
+    connection = default_connection()
     meta = obj._meta
     fields = _columns(obj)
     key = ("insert", meta.label, ignore_conflicts, connection.vendor)
@@ -839,7 +954,7 @@ def insert_many(objs: list, *, batch_size: int = 1000) -> None:
     compiling a queryset; sends no signals (we use none)."""
     if not objs:
         return
-    connection = connections["default"]
+    connection = default_connection()
     meta = objs[0]._meta
     fields = _columns(objs[0])
     key = ("insert_many", meta.label, connection.vendor)
@@ -978,12 +1093,12 @@ def insert_rows(model, names: tuple[str, ...], values: list[tuple], *, same: dic
     if not values:
         return 0
     same = same or {}
-    connection = connections["default"]
+    connection = default_connection()
     if connection.vendor != "postgresql":
         return _insert_instances(model, names, values, same)
     if set(map(len, values)) != {len(names)}:
         raise ValueError(f"insert_rows: every row must hold a value for each of {names}.")
-    connection.ensure_connection()
+    _ensure_connection(connection)
     plan = _copy_plan(connection, model, tuple(names), tuple(same))
     n = len(values)
     columns = []
@@ -1015,7 +1130,7 @@ def insert_rows(model, names: tuple[str, ...], values: list[tuple], *, same: dic
 def update(obj, fields: list[str]) -> None:
     """UPDATE the named fields of `obj` by primary key, as `obj.save(update_fields=fields)` would (auto_now
     fields among them stamped); raises if no row was updated, as Django does."""
-    connection = connections["default"]
+    connection = default_connection()
     meta = obj._meta
     key = ("update", meta.label, tuple(fields), connection.vendor)
     sql = _write_sql.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core import clock, prepared, rows
@@ -57,7 +57,7 @@ def flow_run_create(*, workspace, flow_id: uuid.UUID, state: dict | StateValue |
     deployment or parent task run, and one read of the existing run when the key was taken. Elsewhere (SQLite)
     `_flow_run_create_orm`, the same rows by the ORM in one transaction.
     """
-    if connection.vendor != "postgresql":
+    if prepared.default_connection().vendor != "postgresql":
         return _flow_run_create_orm(workspace=workspace, flow_id=flow_id, state=state, name=name,
                                     idempotency_key=idempotency_key, deployment_id=deployment_id,
                                     parent_task_run_id=parent_task_run_id, empirical_policy=empirical_policy,
@@ -225,7 +225,7 @@ def flow_run_set_state(*, workspace, flow_run_id: uuid.UUID, state: dict | State
     now = timezone.now()
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = flow_policy(force=force)
-    default = connections[DEFAULT_DB_ALIAS]  # looked up once, handed to the write (as task_run_set_state)
+    default = prepared.default_connection()  # looked up once, handed to the write (as task_run_set_state)
     if default.vendor == "postgresql":
         workspace_id = getattr(workspace, "pk", workspace)
         run = state_cache.flow_run_get(workspace_id, flow_run_id) if state_cache.ENABLED else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.core import clock, ids, prepared, rows
@@ -105,8 +105,9 @@ def task_run_set_state(*, workspace, task_run_id: uuid.UUID, state: dict | State
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = task_policy(force=force)
     # This thread's default connection, looked up once and handed to the write (`django.db.connection.vendor`
-    # then `write_together_if`'s own lookup were two trips through asgiref's Local, ~29 k instructions)
-    connection = connections[DEFAULT_DB_ALIAS]
+    # then `write_together_if`'s own lookup were two trips through asgiref's Local, ~29 k instructions), by
+    # prepared.default_connection (`connections["default"]` without the trip: ~2 k instead of ~10 k)
+    connection = prepared.default_connection()
     if connection.vendor == "postgresql":
         workspace_id = getattr(workspace, "pk", workspace)
         found = state_cache.get_parts(workspace_id, task_run_id) if state_cache.ENABLED else None

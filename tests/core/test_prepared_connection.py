@@ -264,6 +264,8 @@ def test_a_running_event_loop_is_refused_as_django_refuses_it(connection, monkey
     async def inside():
         return prepared.cursor_for(connection)
 
+    # (tests/browser/conftest.py allows it for the whole session when the browser tests are collected)
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
     with pytest.raises(SynchronousOnlyOperation):
         asyncio.run(inside())
     with pytest.raises(SynchronousOnlyOperation):

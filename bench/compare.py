@@ -234,11 +234,11 @@ def prefect_env(workdir: Path, database: str) -> dict:
             "PREFECT_LOGGING_SERVER_LEVEL": "WARNING"}
 
 
-def start_prefect(workdir: Path, database: str) -> tuple[Service, str]:
+def start_prefect(workdir: Path, database: str, venv: Path = ROOT / ".venv-prefect") -> tuple[Service, str]:
     port = free_port()
-    prefect = ROOT / ".venv-prefect" / "bin" / "prefect"
+    prefect = Path(venv) / "bin" / "prefect"
     if not prefect.exists():
-        raise SystemExit(f"{prefect} is missing: run scripts/prefect-env.sh")
+        raise SystemExit(f"{prefect} is missing: run scripts/prefect-env.sh (or make that venv)")
     env = prefect_env(workdir, database)
     server = Service("prefect server start", [str(prefect), "server", "start", "--host", "127.0.0.1", "--port",
                                               str(port)], env, workdir / "prefect.log")
@@ -329,6 +329,9 @@ def main() -> None:
     parser.add_argument("--prefect-database", default="prefect_bench", help="prefect's (dropped, made anew)")
     parser.add_argument("--server-python", default=str(ROOT / ".venv" / "bin" / "python"),
                         help="the interpreter that runs this server (migrate, gunicorn): another venv to compare")
+    parser.add_argument("--prefect-venv", default=str(ROOT / ".venv-prefect"),
+                        help="the venv whose `prefect server start` is measured (prefect 2.20), another interpreter "
+                             "beside --server-python's, to run both servers on it (the client stays .venv-prefect's)")
     parser.add_argument("--json", help="write every figure to this file")
     parser.add_argument("--pairs", type=int, default=0, metavar="N",
                         help="instead of the modes one after the other: both servers up at once, N pairs of runs "
@@ -371,7 +374,7 @@ def main() -> None:
         praetor.stop()
         if "prefect" not in args.skip:
             fresh_database(args.prefect_database)
-            prefect, purl = start_prefect(workdir, args.prefect_database)
+            prefect, purl = start_prefect(workdir, args.prefect_database, args.prefect_venv)
             flows.api_worker(purl, None, 1, 2, defaultdict(list), [])
             if "client" not in args.skip:
                 results.append(measure("prefect 2.20", prefect, args.prefect_database, "client", purl, None,
@@ -421,7 +424,7 @@ def run_pairs(args, workdir: Path) -> None:
         fresh_database(args.database)
         fresh_database(args.prefect_database)
         praetor, url, key, _ = start_praetor(workdir, args.database, args.workers, args.server_python)
-        prefect, purl = start_prefect(workdir, args.prefect_database)
+        prefect, purl = start_prefect(workdir, args.prefect_database, args.prefect_venv)
         for _ in range(2):  # warm both of this server's workers up, and Prefect's imports
             flows.api_worker(url, key, 1, 2, defaultdict(list), [])
         flows.api_worker(purl, None, 1, 2, defaultdict(list), [])

@@ -6,6 +6,7 @@ import socket
 import uuid
 
 import pytest
+from django.db import connections
 from rest_framework.test import APIClient
 
 from tests.factories.identity import UserFactory
@@ -118,3 +119,19 @@ def _empty_auth_cache():
 def _ratelimit_namespace(settings):
     """Every test starts with full rate-limit buckets: its keys carry a namespace of their own."""
     settings.PRAETOR_RATELIMIT_NAMESPACE = f"t{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def connection_lookups(monkeypatch):
+    """The aliases looked up in `django.db.connections` from here on (its `__getitem__`: directly, or through
+    `django.db.connection`)."""
+    seen: list = []
+    handler = type(connections)
+    getitem = handler.__getitem__
+
+    def counting(self, alias):
+        seen.append(alias)
+        return getitem(self, alias)
+
+    monkeypatch.setattr(handler, "__getitem__", counting)
+    return seen

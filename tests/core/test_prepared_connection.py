@@ -77,40 +77,26 @@ def test_asgirefs_storage_is_read_directly():
 # ---- default_connection ----
 
 
-@pytest.fixture
-def lookups(monkeypatch):
-    """The `connections[...]` lookups made (ConnectionHandler.__getitem__)."""
-    seen = []
-    original = BaseConnectionHandler.__getitem__
-
-    def counted(self, alias):
-        seen.append(alias)
-        return original(self, alias)
-
-    monkeypatch.setattr(BaseConnectionHandler, "__getitem__", counted)
-    return seen
-
-
-def test_default_connection_is_the_threads_without_a_lookup(lookups):
+def test_default_connection_is_the_threads_without_a_lookup(connection_lookups):
     connection = connections["default"]
-    lookups.clear()
+    connection_lookups.clear()
     assert prepared.default_connection() is connection
     assert prepared.default_connection() is connection
-    assert lookups == []
+    assert connection_lookups == []
 
 
-def test_another_threads_default_connection_is_its_own(lookups):
+def test_another_threads_default_connection_is_its_own(connection_lookups):
     mine = connections["default"]
     found = []
 
     def run():
         try:
             first = prepared.default_connection()  # the thread's first: made by Django's lookup
-            found.extend([first, connections["default"], prepared.default_connection(), list(lookups)])
+            found.extend([first, connections["default"], prepared.default_connection(), list(connection_lookups)])
         finally:
             connections.close_all()
 
-    lookups.clear()
+    connection_lookups.clear()
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
@@ -119,17 +105,17 @@ def test_another_threads_default_connection_is_its_own(lookups):
     assert found[3] == ["default", "default"]  # the thread's first lookup, then the test's own
 
 
-def test_in_an_event_loop_it_is_djangos_lookup(lookups):
+def test_in_an_event_loop_it_is_djangos_lookup(connection_lookups):
     mine = connections["default"]
 
     async def inside():
         return prepared.default_connection(), connections["default"]
 
-    lookups.clear()
+    connection_lookups.clear()
     ours, djangos = asyncio.run(inside())
     assert ours is djangos  # the context's connection, as asgiref keeps it there
     assert ours is not mine
-    assert lookups == ["default", "default"]
+    assert connection_lookups == ["default", "default"]
 
 
 def test_a_connection_set_or_deleted_is_seen():
@@ -147,13 +133,13 @@ def test_a_connection_set_or_deleted_is_seen():
     assert prepared.default_connection() is original
 
 
-def test_a_replaced_local_is_not_read(monkeypatch, lookups):
+def test_a_replaced_local_is_not_read(monkeypatch, connection_lookups):
     other = asgiref_local.Local(thread_critical=True)
     made = connections.create_connection("default")
     other.default = made
     monkeypatch.setattr(connections, "_connections", other)
     assert prepared.default_connection() is made
-    assert lookups == ["default"]
+    assert connection_lookups == ["default"]
 
 
 # ---- cursor_for ----

@@ -38,35 +38,14 @@ def flow(ws):
     return flow_create(workspace=ws, name="ids-clock", tags=[])[0]
 
 
-@pytest.fixture
-def counted(monkeypatch):
-    """Calls of `UUID.__init__` and of `django.utils.timezone.now` from here on."""
-    calls = {"uuid": 0, "now": 0}
-    init, now = uuid.UUID.__init__, timezone.now
-
-    def counting_init(self, *args, **kwargs):
-        calls["uuid"] += 1
-        init(self, *args, **kwargs)
-
-    def counting_now():
-        calls["now"] += 1
-        return now()
-
-    monkeypatch.setattr(uuid.UUID, "__init__", counting_init)
-    monkeypatch.setattr(timezone, "now", counting_now)
-    # (clock.now calls a replaced timezone.now, as a frozen clock must be obeyed: this counter stands for Django's)
-    monkeypatch.setattr(clock, "_DJANGO_NOW", counting_now)
-    return calls
-
-
-def test_a_task_run_create_makes_no_uuid_init_and_no_timezone_now(ws, flow, counted):
+def test_a_task_run_create_makes_no_uuid_init_and_no_timezone_now(ws, flow, id_clock_calls):
     task_run_state_cache.clear()
     flow_run = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})[0]
     started = timezone.now()
-    counted.update(uuid=0, now=0)
+    id_clock_calls.update(uuid=0, now=0)
     run, created = task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key="1",
                                    state={"type": "PENDING", "name": "Pending"})
-    assert counted == {"uuid": 0, "now": 0}
+    assert id_clock_calls == {"uuid": 0, "now": 0}
     assert created and type(run.id) is uuid.UUID and run.id.version == 4 and run.id.variant == uuid.RFC_4122
     stored = TaskRun.objects.for_workspace(ws).get(pk=run.pk)
     state = TaskRunState.objects.for_workspace(ws).get(task_run_id=run.pk)
@@ -75,17 +54,17 @@ def test_a_task_run_create_makes_no_uuid_init_and_no_timezone_now(ws, flow, coun
     assert stored.expected_start_time == state.timestamp == run.state_timestamp
 
 
-def test_a_flow_run_create_reads_no_timezone_now(ws, flow, counted):
+def test_a_flow_run_create_reads_no_timezone_now(ws, flow, id_clock_calls):
     started = timezone.now()
-    counted.update(now=0)
+    id_clock_calls.update(now=0)
     run, created = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "PENDING"})
-    assert created and counted["now"] == 0
+    assert created and id_clock_calls["now"] == 0
     stored = FlowRun.objects.for_workspace(ws).select_related("state").get(pk=run.pk)
     assert stored.state.timestamp.tzinfo is datetime.UTC and started <= stored.state.timestamp <= timezone.now()
     assert stored.expected_start_time == stored.state.timestamp
 
 
-def test_the_answers_read_the_clock_by_clock_now(ws, flow, counted, monkeypatch):
+def test_the_answers_read_the_clock_by_clock_now(ws, flow, id_clock_calls, monkeypatch):
     task_run_state_cache.clear()
     flow_run = flow_run_create(workspace=ws, flow_id=flow.pk, state={"type": "RUNNING"})[0]
     pending = task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key="p")[0]
@@ -97,11 +76,11 @@ def test_the_answers_read_the_clock_by_clock_now(ws, flow, counted, monkeypatch)
     reads = []
     real = clock._now
     monkeypatch.setattr(clock, "_now", lambda zone: reads.append(zone) or real(zone))
-    counted.update(now=0)
+    id_clock_calls.update(now=0)
     answers = [task_run_json(pending), task_run_json(read), flow_run_json(scheduled)]
     # a Pending run not yet started (its lateness), a Running one (its run time), a Scheduled flow run: one clock
     # read each, by clock.now, none by timezone.now
-    assert counted["now"] == 0 and reads == [datetime.UTC] * 3
+    assert id_clock_calls["now"] == 0 and reads == [datetime.UTC] * 3
     assert answers[1]["estimated_run_time"] > 0 and answers[1]["state_type"] == "RUNNING"
 
 

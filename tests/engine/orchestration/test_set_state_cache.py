@@ -24,29 +24,6 @@ from tests.factories.workspaces import WorkspaceFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def make_task(ws, flow_run):
-    counter = iter(range(1000))
-
-    def make(**fields):
-        return task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key=str(next(counter)),
-                               **fields)[0]
-
-    return make
-
-
-@pytest.fixture
-def copied(ws, make_task):
-    """A Pending task run whose run and flow run are both in the copy: a first task of the flow run was read
-    (its set_state copied the flow run), the create copied this one."""
-    task_run_state_cache.clear()
-    first = make_task()
-    task_run_set_state(workspace=ws, task_run_id=first.pk, state={"type": "RUNNING"})
-    task = make_task()
-    assert task_run_state_cache.get(ws.pk, task.pk) is not None
-    return task
-
-
 def _decisions(ws, task) -> list[tuple]:
     return list(OrchestrationDecision.objects.for_workspace(ws).filter(task_run_id=task.pk)
                 .order_by("created", "id").values_list("initial_state_type", "proposed_state_type", "decision"))

@@ -21,21 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def lookups(monkeypatch):
-    """The aliases looked up in `connections` from here on (directly or through `django.db.connection`)."""
-    seen: list = []
-    handler = type(connections)
-    getitem = handler.__getitem__
-
-    def counting(self, alias):
-        seen.append(alias)
-        return getitem(self, alias)
-
-    monkeypatch.setattr(handler, "__getitem__", counting)
-    return seen
-
-
-@pytest.fixture
 def swaps(monkeypatch):
     """The connection each `write_together_if` call was given (None: it looked its own up)."""
     given: list = []
@@ -53,18 +38,18 @@ def _task(ws, flow_run, key="t"):
     return task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key=key)[0]
 
 
-def test_a_cached_task_run_set_state_looks_the_connection_up_once(ws, flow_run, lookups, swaps):
+def test_a_cached_task_run_set_state_looks_the_connection_up_once(ws, flow_run, connection_lookups, swaps):
     task_run_state_cache.clear()
     first = _task(ws, flow_run, "1")
     task_run_set_state(workspace=ws, task_run_id=first.pk, state={"type": "RUNNING"})  # copies the flow run
     task = _task(ws, flow_run, "2")
     assert task_run_state_cache.get(ws.pk, task.pk) is not None
-    lookups.clear()
+    connection_lookups.clear()
     swaps.clear()
     for state in ("RUNNING", "COMPLETED"):
         result = task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": state})
         assert result.status == "ACCEPT" and result.wrote_state
-    assert lookups == []  # one a set_state, by prepared.default_connection: the thread's storage read, no Local
+    assert connection_lookups == []  # prepared.default_connection: the thread's storage, no Local
     assert swaps == [connections["default"]] * 2
     assert TaskRun.objects.for_workspace(ws).get(pk=task.pk).state_type == "COMPLETED"
 
@@ -77,14 +62,14 @@ def test_an_uncached_task_run_set_state_hands_its_connection_to_the_write(ws, fl
     assert swaps == [connections["default"]]
 
 
-def test_a_cached_flow_run_set_state_looks_the_connection_up_once(ws, flow_run, lookups, swaps):
+def test_a_cached_flow_run_set_state_looks_the_connection_up_once(ws, flow_run, connection_lookups, swaps):
     task_run_state_cache.clear()
     flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": "RUNNING"})  # copies it
-    lookups.clear()
+    connection_lookups.clear()
     swaps.clear()
     result = flow_run_set_state(workspace=ws, flow_run_id=flow_run.pk, state={"type": "COMPLETED"})
     assert result.status == "ACCEPT" and result.wrote_state
-    assert lookups == []  # (prepared.default_connection)
+    assert connection_lookups == []  # (prepared.default_connection)
     assert swaps == [connections["default"]]
 
 

@@ -13,31 +13,9 @@ from apps.engine.models import OrchestrationDecision, TaskRun, TaskRunState
 from apps.engine.schemas.states import StateValue
 from apps.engine.services import run_states, task_run_state_cache
 from apps.engine.services.flow_runs import flow_run_set_state
-from apps.engine.services.task_runs import task_run_create, task_run_set_state
+from apps.engine.services.task_runs import task_run_set_state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def make_task(ws, flow_run):
-    counter = iter(range(1000))
-
-    def make(**fields):
-        return task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key=str(next(counter)),
-                               **fields)[0]
-
-    return make
-
-
-@pytest.fixture
-def copied(ws, make_task):
-    """A Pending task run whose run and flow run are both in the copy."""
-    task_run_state_cache.clear()
-    first = make_task()
-    task_run_set_state(workspace=ws, task_run_id=first.pk, state={"type": "RUNNING"})
-    task = make_task()
-    assert task_run_state_cache.get(ws.pk, task.pk) is not None
-    return task
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from apps.core import clock, ids, rows
+from apps.core import ids, rows
 from apps.engine.models import TaskRun
 from apps.engine.models.runs import OrchestrationDecision, TaskRunState
 from apps.engine.schemas.states import StateValue
@@ -21,37 +21,16 @@ from apps.engine.services.task_runs import task_run_create, task_run_set_state
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def counted(monkeypatch):
-    """Calls of `UUID.__init__` and of `django.utils.timezone.now` from here on."""
-    calls = {"uuid": 0, "now": 0}
-    init, now = uuid.UUID.__init__, timezone.now
-
-    def counting_init(self, *args, **kwargs):
-        calls["uuid"] += 1
-        init(self, *args, **kwargs)
-
-    def counting_now():
-        calls["now"] += 1
-        return now()
-
-    monkeypatch.setattr(uuid.UUID, "__init__", counting_init)
-    monkeypatch.setattr(timezone, "now", counting_now)
-    # (clock.now calls a replaced timezone.now, as a frozen clock must be obeyed: this counter stands for Django's)
-    monkeypatch.setattr(clock, "_DJANGO_NOW", counting_now)
-    return calls
-
-
-def test_a_cached_set_state_makes_no_uuid_init_and_no_timezone_now(ws, flow_run, counted):
+def test_a_cached_set_state_makes_no_uuid_init_and_no_timezone_now(ws, flow_run, id_clock_calls):
     task_run_state_cache.clear()
     first = task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key="1")[0]
     task_run_set_state(workspace=ws, task_run_id=first.pk, state={"type": "RUNNING"})  # copies the flow run
     task = task_run_create(workspace=ws, flow_run_id=flow_run.pk, task_key="t", dynamic_key="2")[0]
     started = timezone.now()
-    counted.update(uuid=0, now=0)
+    id_clock_calls.update(uuid=0, now=0)
     results = [task_run_set_state(workspace=ws, task_run_id=task.pk, state={"type": state})
                for state in ("RUNNING", "COMPLETED")]
-    assert counted == {"uuid": 0, "now": 0}
+    assert id_clock_calls == {"uuid": 0, "now": 0}
     assert [r.status for r in results] == ["ACCEPT", "ACCEPT"] and all(r.wrote_state for r in results)
     run = TaskRun.objects.for_workspace(ws).get(pk=task.pk)
     states = list(TaskRunState.objects.for_workspace(ws).filter(task_run_id=task.pk).order_by("timestamp"))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import JsonResponse
 
-from apps.ratelimit import services
+from apps.ratelimit import services, store
 from apps.ratelimit.errors import RateLimited, ratelimit_headers
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, LOGS_EVENTS
@@ -86,7 +86,7 @@ def _error(decision: Decision, what: str) -> RateLimited:
 def api_request_draw(request) -> None:
     """Draw this API request from its bucket, or raise RateLimited (429). Called by the base API view
     once the caller is authenticated and the URL's organization resolved, before the handler runs."""
-    if not current().enabled:
+    if not (store._current or current()).enabled:  # current(), without its call when built
         return
     state = _state(getattr(request, "_request", request))
     if state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
@@ -138,7 +138,7 @@ def keyed_plain_headers(request) -> dict[str, str] | None:
     """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
     (it adds nothing else to such a response); None when the request was not drawn (`keyed_response_finish`
     draws it then)."""
-    if not current().enabled:
+    if not (store._current or current()).enabled:  # current(), without its call when built
         return {}
     state = getattr(request, _STATE, None)
     if state is None or state.decision is None:

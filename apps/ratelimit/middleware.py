@@ -48,7 +48,7 @@ def _remember_failure(ip: str) -> None:
     _recent_failures[ip] = time.monotonic()
 
 
-@dataclass
+@dataclass(slots=True)
 class _RequestDraw:
     ip: str
     decision: Decision | None = None  # the one draw this request was counted by
@@ -63,7 +63,7 @@ def client_ip(request) -> str:
 def _state(http_request) -> _RequestDraw:
     state = getattr(http_request, _STATE, None)
     if state is None:
-        state = _RequestDraw(ip=client_ip(http_request))
+        state = _RequestDraw(client_ip(http_request))  # positional: no keyword dict
         setattr(http_request, _STATE, state)
     return state
 
@@ -134,16 +134,22 @@ def keyed_response_finish(request, response):
     return _finish(request, _state(request), True, response)
 
 
-def keyed_plain_headers(request) -> dict[str, str] | None:
+def keyed_plain_headers(request) -> dict[str, tuple[str, str]] | None:
     """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
-    (it adds nothing else to such a response); None when the request was not drawn (`keyed_response_finish`
-    draws it then)."""
+    (it adds nothing else to such a response), as a response's header store holds them (`ResponseHeaders._store`:
+    lowercased name -> (name, value)), made straight from the draw's decision (`ratelimit_headers`' names and
+    values); None when the request was not drawn (`keyed_response_finish` draws it then)."""
     if not (store._current or current()).enabled:  # current(), without its call when built
         return {}
     state = getattr(request, _STATE, None)
     if state is None or state.decision is None:
         return None
-    return ratelimit_headers(state.decision)
+    decision = state.decision
+    return {
+        "ratelimit-limit": ("RateLimit-Limit", str(decision.limit)),
+        "ratelimit-remaining": ("RateLimit-Remaining", str(decision.remaining)),
+        "ratelimit-reset": ("RateLimit-Reset", str(decision.reset_seconds)),
+    }
 
 
 def _finish(request, state: _RequestDraw, keyed: bool, response):

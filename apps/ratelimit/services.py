@@ -29,7 +29,7 @@ _WHAT = {
 
 
 def _unlimited(limit: int) -> Decision:
-    return Decision(allowed=True, limit=limit, remaining=limit, reset_after=0.0, retry_after=0.0)
+    return Decision(True, limit, limit, 0.0, 0.0)  # (allowed, limit, remaining, reset_after, retry_after)
 
 
 def _draw(key: str, *, limit: int, n: int, peek: bool = False, debt: bool = False, lease: bool = False,

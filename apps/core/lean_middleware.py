@@ -63,8 +63,6 @@ REPRODUCED_MIDDLEWARE = [
     "apps.ratelimit.middleware.RateLimitMiddleware",
 ]
 _PREFIX = "/api/accounts/"
-# The rate-limit headers' names as ResponseHeaders keys them (lower case), worked out once.
-_LOWER = {name: name.lower() for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")}
 # The headers of a response `lean_render` rendered the plain way: `_finish_plain` may finish it.
 _PLAIN_NAMES = frozenset({"content-type", "allow", "vary"})
 # config/urls.py mounts the engine at api/accounts/<str:account_id>/workspaces/<str:workspace_id>/ (first
@@ -267,8 +265,7 @@ class LeanRouteMiddleware:
         if limits is None:
             return False
         store = response.headers._store
-        for name, value in limits.items():  # str of ints: as ResponseHeaders stores them
-            store[_LOWER[name] if name in _LOWER else name.lower()] = (name, value)
+        store.update(limits)  # already as the store holds them (str of ints, lowercased names): none is in it yet
         tail = self._tail(request)
         store.update(tail)  # in the tail's order (none of its names is in the store: `_PLAIN_NAMES`, above)
         if "content-length" in tail:

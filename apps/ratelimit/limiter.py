@@ -91,13 +91,11 @@ def _decide(tokens: float, limit: int, period: float, cost: int, debt: bool = Fa
 
 
 def _decision(allowed: bool, tokens: float, limit: int, period: float, retry_after: float) -> Decision:
-    return Decision(
-        allowed=allowed,
-        limit=limit,
-        remaining=max(0, math.floor(tokens + _EPSILON)),
-        reset_after=max(0.0, (limit - tokens) * period / limit),
-        retry_after=retry_after,
-    )
+    # Positional: a class called with keywords has them packed into a dict and unpacked again (_PyStack_AsDict,
+    # _PyStack_UnpackDict), several times the call's own cost; fields in their order (allowed, limit, remaining,
+    # reset_after, retry_after).
+    return Decision(allowed, limit, max(0, math.floor(tokens + _EPSILON)), max(0.0, (limit - tokens) * period / limit),
+                    retry_after)
 
 
 class LocalLimiter:
@@ -282,8 +280,8 @@ class LeasedLimiter:
             if lease is None or lease.limit != limit or lease.left <= 0 or now >= lease.until:
                 return None
             lease.left -= 1
-            return Decision(allowed=True, limit=limit, remaining=min(limit, lease.remaining + lease.left),
-                            reset_after=max(0.0, lease.reset_at - now), retry_after=0.0)
+            # positional, as `_decision` (allowed, limit, remaining, reset_after, retry_after)
+            return Decision(True, limit, min(limit, lease.remaining + lease.left), max(0.0, lease.reset_at - now), 0.0)
 
     def consume_one(self, key: str, *, limit: int, period: float) -> Decision:
         """Draw one token, from this process's lease when it has one."""
@@ -304,10 +302,9 @@ class LeasedLimiter:
         with self._lock:
             if len(self._leases) >= 10_000:
                 self._leases = {k: v for k, v in self._leases.items() if v.until > now and v.left > 0}
-            self._leases[key] = _Lease(limit=limit, left=size - 1, remaining=drawn.remaining,
-                                       reset_at=now + drawn.reset_after, until=now + period)
-        return Decision(allowed=True, limit=limit, remaining=min(limit, drawn.remaining + size - 1),
-                        reset_after=drawn.reset_after, retry_after=0.0)
+            # positional (limit, left, remaining, reset_at, until), as `_decision`'s Decision
+            self._leases[key] = _Lease(limit, size - 1, drawn.remaining, now + drawn.reset_after, now + period)
+        return Decision(True, limit, min(limit, drawn.remaining + size - 1), drawn.reset_after, 0.0)
 
     def reset(self) -> None:
         with self._lock:

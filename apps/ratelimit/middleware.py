@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import JsonResponse
 
-from apps.ratelimit import services
+from apps.ratelimit import services, store
 from apps.ratelimit.errors import RateLimited, ratelimit_headers
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, LOGS_EVENTS
@@ -48,7 +48,7 @@ def _remember_failure(ip: str) -> None:
     _recent_failures[ip] = time.monotonic()
 
 
-@dataclass
+@dataclass(slots=True)
 class _RequestDraw:
     ip: str
     decision: Decision | None = None  # the one draw this request was counted by
@@ -63,7 +63,7 @@ def client_ip(request) -> str:
 def _state(http_request) -> _RequestDraw:
     state = getattr(http_request, _STATE, None)
     if state is None:
-        state = _RequestDraw(ip=client_ip(http_request))
+        state = _RequestDraw(client_ip(http_request))  # positional: no keyword dict
         setattr(http_request, _STATE, state)
     return state
 
@@ -86,7 +86,7 @@ def _error(decision: Decision, what: str) -> RateLimited:
 def api_request_draw(request) -> None:
     """Draw this API request from its bucket, or raise RateLimited (429). Called by the base API view
     once the caller is authenticated and the URL's organization resolved, before the handler runs."""
-    if not current().enabled:
+    if not (store._current or current()).enabled:  # current(), without its call when built
         return
     state = _state(getattr(request, "_request", request))
     if state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
@@ -134,16 +134,22 @@ def keyed_response_finish(request, response):
     return _finish(request, _state(request), True, response)
 
 
-def keyed_plain_headers(request) -> dict[str, str] | None:
+def keyed_plain_headers(request) -> dict[str, tuple[str, str]] | None:
     """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
-    (it adds nothing else to such a response); None when the request was not drawn (`keyed_response_finish`
-    draws it then)."""
-    if not current().enabled:
+    (it adds nothing else to such a response), as a response's header store holds them (`ResponseHeaders._store`:
+    lowercased name -> (name, value)), made straight from the draw's decision (`ratelimit_headers`' names and
+    values); None when the request was not drawn (`keyed_response_finish` draws it then)."""
+    if not (store._current or current()).enabled:  # current(), without its call when built
         return {}
     state = getattr(request, _STATE, None)
     if state is None or state.decision is None:
         return None
-    return ratelimit_headers(state.decision)
+    decision = state.decision
+    return {
+        "ratelimit-limit": ("RateLimit-Limit", str(decision.limit)),
+        "ratelimit-remaining": ("RateLimit-Remaining", str(decision.remaining)),
+        "ratelimit-reset": ("RateLimit-Reset", str(decision.reset_seconds)),
+    }
 
 
 def _finish(request, state: _RequestDraw, keyed: bool, response):

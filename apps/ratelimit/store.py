@@ -11,6 +11,7 @@ Nothing changes these settings in a running server.
 from __future__ import annotations
 
 import threading
+from uuid import UUID
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -104,13 +105,15 @@ _KEYS_MAX = 10_000
 def bucket_key(bucket: str, kind: str, ident) -> str:
     """`{PRAETOR_REDIS_PREFIX}rl:{namespace}{bucket}:{kind}:{id}`, e.g. `praetor:rl:api:org:<uuid>`. Remembered per
     (bucket, kind, id) with the settings in force (every API request draws by one; an organization's id is a UUID,
-    whose `str` is Python and costs several times a lookup)."""
+    whose `str` is Python and costs several times a lookup). A UUID is remembered by its int (its own hash is
+    Python, the int's C), marked so that no other id (an int) shares its entry."""
     limiting = _current or current()
     memo = limiting.keys
-    key = memo.get((bucket, kind, ident))
+    memo_key = (bucket, kind, ident.int, UUID) if type(ident) is UUID else (bucket, kind, ident)
+    key = memo.get(memo_key)
     if key is None:
         key = f"{limiting.key_prefix}{bucket}:{kind}:{ident}"
         if len(memo) >= _KEYS_MAX:
             memo.clear()
-        memo[(bucket, kind, ident)] = key
+        memo[memo_key] = key
     return key

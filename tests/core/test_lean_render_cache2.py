@@ -1,7 +1,7 @@
-"""The answer's rendering without per-request work that gives nothing (docs/performance.md, "Sixteenth step: the
-answer's line-separator scan and headers ... (branch cache2)"): `render_json` looks for U+2028/U+2029 only in a body
-that is not all ASCII, and `lean_render` sets the Content-Type entry in the response's header store rather than
-rebuilding the store from a copy of its items. Both leave what DRF leaves (tests/core/test_lean_render.py,
+"""The answer's rendering without per-request work that gives nothing (docs/performance.md, "Sixteenth step:
+the answer's line-separator scan and Content-Type entry ... (branch cache2)"): `render_json` looks for U+2028/U+2029
+only in a body that is not all ASCII, and `lean_render` sets the Content-Type entry in the response's header store
+rather than rebuilding the store from a copy of its items. Both leave what DRF leaves (tests/core/test_lean_render.py,
 tests/core/test_renderers.py compare the whole state); these check the work is not done."""
 
 from __future__ import annotations

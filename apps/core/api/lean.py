@@ -48,8 +48,7 @@ _DECODE = JSONDecoder(parse_constant=strict_constant).decode
 # Per lean view class: whether its instances get a `head`, DRF's default_response_headers, their names in order,
 # and those headers as a response stores them.
 _VIEW_HEADERS: dict = {}
-# Content-Type then the view's headers (Allow, Vary) as ResponseHeaders stores them, per view class (constant).
-_PLAIN_HEADERS: dict = {}
+
 
 
 class LeanRequest:
@@ -173,6 +172,17 @@ def _lean_dispatch(view_class, initkwargs, request, kwargs, user, auth, data):
     return response
 
 
+def _content_type_entry() -> tuple:
+    """The store entry `ResponseHeaders.__setitem__("Content-Type", _RENDERER.media_type)` makes (its checks and
+    conversions done once: the value is a constant)."""
+    probe = ResponseHeaders(None)
+    probe["Content-Type"] = _RENDERER.media_type
+    return probe._store["content-type"]
+
+
+_CONTENT_TYPE = _content_type_entry()
+
+
 def _release(context: dict) -> None:
     context.pop("response", None)
     context["view"].__dict__.pop("head", None)
@@ -190,21 +200,15 @@ def lean_render(response) -> bool:
         return False
     data = response.data
     body = b"" if data is None else _RENDER(data)  # JSONRenderer.render's, as DRF's dispatch (no indent asked)
+    # What the Response stores once DRF's rendered_content has set (or, the body empty, removed) its type:
+    # `headers["Content-Type"] = media_type` (its entry replaced in place, or added last), then `del` if empty;
+    # the other entries untouched. The entry as ResponseHeaders.__setitem__ makes it is made once (_CONTENT_TYPE).
     store = response.headers._store
-    key = (tuple(store.items()), not body)
-    headers = _PLAIN_HEADERS.get(key)
-    if headers is None:  # what the Response stores once DRF's rendered_content has set (or, empty, removed) its type
-        probe = ResponseHeaders(None)
-        probe._store.update(store)
-        probe["Content-Type"] = _RENDERER.media_type
-        if not body:
-            del probe["Content-Type"]
-        headers = _PLAIN_HEADERS[key] = tuple(probe._store.items())
-        if len(_PLAIN_HEADERS) > 256:  # views are few; anything else is not worth keeping
-            _PLAIN_HEADERS.clear()
+    if body:
+        store["content-type"] = _CONTENT_TYPE
+    else:
+        store.pop("content-type", None)
     response.renderer_context["response"] = response
-    store.clear()
-    store.update(headers)
     response._container = [body]
     response._is_rendered = True
     return True

@@ -50,7 +50,6 @@ _DECODE = JSONDecoder(parse_constant=strict_constant).decode
 _VIEW_HEADERS: dict = {}
 
 
-
 class LeanRequest:
     """What a handler reads of DRF's Request (data, query_params, user, auth, the HttpRequest's attributes)."""
 

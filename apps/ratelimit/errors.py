@@ -6,14 +6,20 @@ from apps.core.errors import DomainError
 from apps.ratelimit.limiter import Decision
 
 
+def ratelimit_header_entries(decision: Decision) -> dict[str, tuple[str, str]]:
+    """`ratelimit_headers` as a response's header store holds them (`ResponseHeaders._store`: lowercased name ->
+    (name, value)), for the lean route's finish (apps/core/lean_middleware.py `_finish_plain`)."""
+    return {
+        "ratelimit-limit": ("RateLimit-Limit", str(decision.limit)),
+        "ratelimit-remaining": ("RateLimit-Remaining", str(decision.remaining)),
+        "ratelimit-reset": ("RateLimit-Reset", str(decision.reset_seconds)),
+    }
+
+
 def ratelimit_headers(decision: Decision) -> dict[str, str]:
     """RateLimit-Limit/-Remaining/-Reset (IETF httpapi draft): the bucket's size, what is left, and
     the seconds until it is full again."""
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(decision.reset_seconds),
-    }
+    return dict(ratelimit_header_entries(decision).values())
 
 
 class RateLimited(DomainError):

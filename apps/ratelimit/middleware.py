@@ -25,7 +25,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 from apps.ratelimit import services, store
-from apps.ratelimit.errors import RateLimited, ratelimit_headers
+from apps.ratelimit.errors import RateLimited, ratelimit_header_entries, ratelimit_headers
 from apps.ratelimit.limiter import Decision
 from apps.ratelimit.selectors import API, LOGS_EVENTS
 from apps.ratelimit.store import current
@@ -137,19 +137,14 @@ def keyed_response_finish(request, response):
 def keyed_plain_headers(request) -> dict[str, tuple[str, str]] | None:
     """The headers `keyed_response_finish` adds to a success (2xx) of a request the view drew, in its order
     (it adds nothing else to such a response), as a response's header store holds them (`ResponseHeaders._store`:
-    lowercased name -> (name, value)), made straight from the draw's decision (`ratelimit_headers`' names and
-    values); None when the request was not drawn (`keyed_response_finish` draws it then)."""
+    lowercased name -> (name, value): `ratelimit_header_entries`), made straight from the draw's decision; None
+    when the request was not drawn (`keyed_response_finish` draws it then)."""
     if not (store._current or current()).enabled:  # current(), without its call when built
         return {}
     state = getattr(request, _STATE, None)
     if state is None or state.decision is None:
         return None
-    decision = state.decision
-    return {
-        "ratelimit-limit": ("RateLimit-Limit", str(decision.limit)),
-        "ratelimit-remaining": ("RateLimit-Remaining", str(decision.remaining)),
-        "ratelimit-reset": ("RateLimit-Reset", str(decision.reset_seconds)),
-    }
+    return ratelimit_header_entries(state.decision)
 
 
 def _finish(request, state: _RequestDraw, keyed: bool, response):

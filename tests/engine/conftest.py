@@ -3,9 +3,11 @@
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from apps.core import clock
+from tests.factories.workspaces import WorkspaceFactory
 
 
 @pytest.fixture
@@ -28,3 +30,10 @@ def id_clock_calls(monkeypatch):
     # (clock.now calls a replaced timezone.now, as a frozen clock must be obeyed: this counter stands for Django's)
     monkeypatch.setattr(clock, "_DJANGO_NOW", counting_now)
     return calls
+
+
+@pytest.fixture
+def ws():
+    """A workspace, on PostgreSQL (the compare-and-swap writes and the prepared statements these tests count)."""
+    assert connection.vendor == "postgresql"
+    return WorkspaceFactory()

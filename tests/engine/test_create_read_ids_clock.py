@@ -10,7 +10,6 @@ import datetime
 import uuid
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from apps.core import clock
@@ -22,15 +21,8 @@ from apps.engine.services import task_run_state_cache
 from apps.engine.services.flow_runs import flow_run_create
 from apps.engine.services.flows import flow_create
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
-from tests.factories.workspaces import WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ws():
-    assert connection.vendor == "postgresql"
-    return WorkspaceFactory()
 
 
 @pytest.fixture

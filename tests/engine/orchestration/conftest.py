@@ -1,21 +1,12 @@
-"""Fixtures shared by the set_state tests: a workspace on PostgreSQL, a Running flow run in it, task runs of it
-(one in the process's copy: `copied`), the cache's counts."""
+"""Fixtures shared by the set_state tests (their workspace, `ws`, is tests/engine/conftest.py's): a Running flow run
+in it, task runs of it (one in the process's copy: `copied`), the cache's counts."""
 
 import pytest
-from django.db import connection
 
 from apps.engine.services import task_run_state_cache
 from apps.engine.services.flow_runs import flow_run_create
 from apps.engine.services.flows import flow_create
 from apps.engine.services.task_runs import task_run_create, task_run_set_state
-from tests.factories.workspaces import WorkspaceFactory
-
-
-@pytest.fixture
-def ws():
-    """A workspace; these tests need PostgreSQL (the compare-and-swap write)."""
-    assert connection.vendor == "postgresql"
-    return WorkspaceFactory()
 
 
 @pytest.fixture

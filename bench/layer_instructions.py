@@ -26,7 +26,9 @@ called alone, their inputs made before the batch (outside the count) from a real
 - `statement` (the read): the read's one statement by apps/core/prepared.py's path (PreparedQuery._execute: cursor_for,
   _PreparingCursor.execute, fetchone); `raw` the same prepared statement by psycopg's lower level
   (pgconn.exec_prepared, psycopg.adapt.Transformer to dump the parameters and load the row): a prototype of a leaner
-  statement executor, bench only.
+  statement executor, bench only;
+- `remembercreated` (create), `getparts`, `remember` (the set_states): the service's call of the process's copy of
+  the task run (apps/engine/services/task_run_state_cache.py) alone, with the arguments the service passes.
 
 Also the statements each request sends (counted natively), and per kind the `whole` request's functions by
 inclusive instructions (callgrind_annotate --inclusive=yes; C-level: libpq, psycopg_binary, libpython's eval).
@@ -58,7 +60,7 @@ from instructions import _VALGRIND, KINDS, _control, _database, _functions, _hea
 
 VARIANTS = ("whole", "middleware", "prepare", "auth", "dispatch", "tenancy", "resolve", "draw", "permission",
             "validate", "service", "json", "render", "encode", "statement", "raw", "request", "started", "close",
-            "closedjango", "replay", "replayraw")
+            "closedjango", "replay", "replayraw", "remembercreated", "getparts", "remember")
 
 
 # ---- in process (the child under valgrind) ----
@@ -298,9 +300,37 @@ class Pieces:
             if kind != "read":
                 raise ValueError("statement and raw: the read only")
             thunks = [self._statement(variant, uuid.UUID(run)) for run in runs]
+        elif variant in ("remembercreated", "getparts", "remember"):
+            thunks = self._state_cache(variant, kind, planned, runs)
         elif variant != "none":
             raise ValueError(variant)
         self.thunks = thunks
+
+    def _state_cache(self, variant: str, kind: str, planned, runs) -> list:
+        """n calls of the set_state copy's own call (apps/engine/services/task_run_state_cache.py) as the kind's
+        service makes it: `remembercreated` (create), `getparts` and `remember` (running, completed); each with the
+        arguments the service passed (captured from a call of it now, the call itself skipped) or, for
+        `getparts`, the run's ids (its entry made by the runs' creates and set_states)."""
+        from apps.engine.services import task_run_state_cache as state_cache
+
+        name = {"remembercreated": "remember_created", "getparts": "get_parts", "remember": "remember"}[variant]
+        if (kind == "create") != (variant == "remembercreated"):
+            raise ValueError(f"{variant}: not a call of the {kind} service")
+        real = getattr(state_cache, name)
+        if variant == "getparts":
+            workspace_id = getattr(self.workspace, "pk", self.workspace)
+            return [lambda r=run_id: real(workspace_id, r) for run_id in map(uuid.UUID, runs)]
+        thunks = []
+        for (_, _, data), run in zip(planned, runs, strict=True):
+            seen: list = []
+            setattr(state_cache, name, lambda *args, seen=seen, **kw: seen.append((args, kw)))
+            try:
+                self._service(kind, data, run)()
+            finally:
+                setattr(state_cache, name, real)
+            ((args, kw),) = seen
+            thunks.append(lambda a=args, k=kw: real(*a, **k))
+        return thunks
 
     def _replay(self, variant: str, kind: str, planned, run_id, n: int) -> list:
         """n sends of the one statement the kind's service sends (captured from a call of it now), by
@@ -588,6 +618,9 @@ def main() -> None:
         for kind in KINDS:
             for variant in args.variants:
                 if variant in ("statement", "raw") and kind != "read":
+                    continue
+                if variant in ("remembercreated", "getparts", "remember") and (
+                        (kind == "create") != (variant == "remembercreated") or kind == "read"):
                     continue
                 counted = sorted((_summary(dump), dump) for dump in (measure(variant, kind, args.n)
                                                                       for _ in range(args.repeat)))

@@ -222,7 +222,7 @@ def flow_run_set_state(*, workspace, flow_run_id: uuid.UUID, state: dict | State
     subflow, whose states are mirrored onto its parent's task run, or another database) in a transaction: the
     same read under the run's row lock, then the write.
     """
-    now = timezone.now()
+    now = clock.now()  # timezone.now() (apps/core/clock.py)
     proposed = state if isinstance(state, StateValue) else StateValue.from_input(state, now=now)
     policy = flow_policy(force=force)
     default = prepared.default_connection()  # looked up once, handed to the write (as task_run_set_state)

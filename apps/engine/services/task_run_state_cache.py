@@ -22,10 +22,13 @@ task, both set_states of a task run hit.
 
 Bounded (oldest entries dropped first) and shared by a worker's request threads: entries are the instances'
 attribute dicts, never handed out; `get` builds new instances from them (orchestration mutates the run and
-rules read the states' details), `remember` copies the attributes in. An entry is dropped when its run
-reaches a terminal state (the client's task run is over; a rerun only misses once) and on a lost
-compare-and-swap, so it holds about the task runs under way. `settings.PRAETOR_SET_STATE_CACHE` (read when
-this module is imported) turns it off.
+rules read the states' details), `remember` copies the attributes in. The one exception, `get_parts`' flow run:
+built once per flow run entry (`_shared_flow_runs`, kept with the entry it was built from and rebuilt when the
+entry is replaced) and handed to each of its task runs' set_states, READ-ONLY (the task rules read its id, run
+count, state type and state, the compare-and-swap its id and state id; nothing writes it or hands it on).
+An entry is dropped when its run reaches a terminal state (the client's task run is over; a rerun only misses
+once) and on a lost compare-and-swap, so it holds about the task runs under way.
+`settings.PRAETOR_SET_STATE_CACHE` (read when this module is imported) turns it off.
 
 A flow run's own set_state (`flow_run_get`, `flow_run_remember`): its entry holds the columns the flow
 policies read (`FLOW_RUN_DECIDED_FROM`), its state type and its state (data included), filled by the create
@@ -60,6 +63,8 @@ MAX_FLOW_RUNS = 1024
 _lock = threading.Lock()
 _task_runs: dict = {}  # key(workspace id, task run id) -> (run attributes, state attributes or None)
 _flow_runs: dict = {}  # key(workspace id, flow run id) -> (run attributes, state attributes or None)
+# key(workspace id, flow run id) -> (the `_flow_runs` entry, the read-only flow run instance built from it)
+_shared_flow_runs: dict = {}
 _UUID = uuid.UUID
 
 
@@ -158,18 +163,29 @@ def get(workspace_id, task_run_id) -> TaskRun | None:
     """The task run as last written or read here, with its state, its flow run and that run's state (new
     instances, the caller's to mutate), or None if either run is not cached."""
     found = get_parts(workspace_id, task_run_id)
-    return found and found[0]
+    if not found:
+        return None
+    run, _, flow_run = found
+    if flow_run is not None:  # get_parts' flow run is shared (read-only): this one is the caller's
+        flow_entry = _flow_runs.get(key(workspace_id, run.flow_run_id))
+        own = run._state.fields_cache["flow_run"] = _instance(FlowRun, flow_entry[0])
+        own._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
+    return run
 
 
 def get_parts(workspace_id, task_run_id) -> tuple | None:
     """`get`'s run, its state and its flow run (the run's `state` and `flow_run`; None for a run without one),
     handed over as built rather than read back through the run's relations (Django's descriptor, ~3.5 k
-    instructions a read), or None."""
+    instructions a read), or None. The run and its state are new instances, the caller's; the flow run (with its
+    state) is one instance per flow run entry, shared by the set_states of its task runs (and threads) until the
+    entry is replaced: READ-ONLY (the task rules and the compare-and-swap only read it: its id, run count, state
+    type, state id and state; `get` gives a caller's own)."""
     workspace_key = workspace_id.int if type(workspace_id) is _UUID else workspace_id
     entry = _task_runs.get((workspace_key, task_run_id.int if type(task_run_id) is _UUID else task_run_id))
     flow_entry = None
     if entry is not None and (flow_run_id := entry[0]["flow_run_id"]) is not None:
-        flow_entry = _flow_runs.get((workspace_key, flow_run_id.int if type(flow_run_id) is _UUID else flow_run_id))
+        flow_key = (workspace_key, flow_run_id.int if type(flow_run_id) is _UUID else flow_run_id)
+        flow_entry = _flow_runs.get(flow_key)
         if flow_entry is None:
             entry = None
     if stats is not None:
@@ -179,13 +195,28 @@ def get_parts(workspace_id, task_run_id) -> tuple | None:
     run = _instance(TaskRun, entry[0])
     run.__dict__["workspace_id"] = workspace_id  # the one asked for (the entry's): the write checks the run is in it
     cache = run._state.fields_cache
-    state = cache["state"] = _state_instance(TaskRunState, entry[1])
+    state_attributes = entry[1]  # `_state_instance`, inline
+    if state_attributes is not None:
+        state = _instance(TaskRunState, state_attributes)
+        state.state_details = dict(state_attributes["state_details"] or {})
+    else:
+        state = None
+    cache["state"] = state
     if flow_entry is not None:
-        flow_run = cache["flow_run"] = _instance(FlowRun, flow_entry[0])
-        flow_run._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
+        shared = _shared_flow_runs.get(flow_key)
+        flow_run = cache["flow_run"] = (shared[1] if shared is not None and shared[0] is flow_entry
+                                        else _share_flow_run(flow_key, flow_entry))
     else:
         flow_run = cache["flow_run"] = None
     return run, state, flow_run
+
+
+def _share_flow_run(flow_key, flow_entry):
+    """The flow run instance (with its state) of `flow_entry`, built once for the entry and kept with it."""
+    flow_run = _instance(FlowRun, flow_entry[0])
+    flow_run._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
+    _put(_shared_flow_runs, MAX_FLOW_RUNS, flow_key, (flow_entry, flow_run))
+    return flow_run
 
 
 def remember(run, *, flow_run: bool = True, state=None) -> None:
@@ -196,14 +227,30 @@ def remember(run, *, flow_run: bool = True, state=None) -> None:
     apps/engine/services/run_states.py `deferred_writer(relate=False)`)."""
     if not ENABLED:
         return
-    workspace_id, run_id = run.workspace_id, run.id
+    # The foreign keys' ids read from the instance's attributes, where Django's descriptor reads a loaded value
+    # (`ForeignKeyDeferredAttribute.__get__`, Python: ~1.3 k a read); a deferred one (no caller defers them) is
+    # loaded by the descriptor as before, in the same order (loading `state_id` drops the cached `state`)
+    attributes = run.__dict__
+    try:
+        workspace_id = attributes["workspace_id"]
+    except KeyError:
+        workspace_id = run.workspace_id
+    run_id = run.id
     workspace_key = workspace_id.int if type(workspace_id) is _UUID else workspace_id
     cache = run._state.fields_cache
     if state is None:
         state = cache.get("state")
-    if state is None or state.id != run.state_id or state.type in TERMINAL_STATES:
-        # its state is not the one loaded (nothing to decide from), or it is over (nothing follows, as a rule)
-        forget(workspace_id, run_id)
+    try:
+        state_id = attributes["state_id"]
+    except KeyError:
+        state_id = run.state_id if state is not None else None  # (as before: read only to compare with a state)
+    # (the same id object, as a set_state's new state and the run's pointer at it are, is equal without
+    # UUID.__eq__'s Python call)
+    if state is None or (state.id is not state_id and state.id != state_id) or state.type in TERMINAL_STATES:
+        # its state is not the one loaded (nothing to decide from), or it is over (nothing follows, as a rule):
+        # `forget`, its key as computed here
+        with _lock:
+            _task_runs.pop((workspace_key, run_id.int if type(run_id) is _UUID else run_id), None)
         return
     parent = cache.get("flow_run") if flow_run else None
     if parent is not None:
@@ -215,10 +262,13 @@ def remember(run, *, flow_run: bool = True, state=None) -> None:
                 kept is None or kept[0]["state_id"] != parent.state_id):
             _put(_flow_runs, MAX_FLOW_RUNS, parent_key,
                  (_attributes(parent), _attributes(parent_state) if parent_state is not None else None))
-    state_attributes = _attributes(state)
-    state_attributes["state_details"] = dict(state.state_details or {})
+    state_attributes = state.__dict__.copy()  # `_attributes`, inline
+    del state_attributes["_state"]
+    state_attributes["state_details"] = dict(state_attributes["state_details"] or {})
+    run_attributes = attributes.copy()
+    del run_attributes["_state"]
     _put(_task_runs, MAX_TASK_RUNS, (workspace_key, run_id.int if type(run_id) is _UUID else run_id),
-         (_attributes(run), state_attributes))
+         (run_attributes, state_attributes))
 
 
 def remember_created(run) -> None:
@@ -228,11 +278,17 @@ def remember_created(run) -> None:
     state = run._state.fields_cache.get("state")
     if state is None or state.type in TERMINAL_STATES:
         return
-    attributes = _canonical_ids(_attributes(run), TaskRun)
+    attributes = run.__dict__.copy()  # `_attributes`, inline (as below)
+    del attributes["_state"]
+    attributes = _canonical_ids(attributes, TaskRun)
     attributes.pop("task_inputs", None)  # deferred, as the set_state read defers it: no rule reads it, it can be large
-    state_attributes = _canonical_ids(_attributes(state), TaskRunState)
-    state_attributes["state_details"] = dict(state.state_details or {})
-    _put(_task_runs, MAX_TASK_RUNS, key(attributes["workspace_id"], attributes["id"]), (attributes, state_attributes))
+    state_attributes = state.__dict__.copy()
+    del state_attributes["_state"]
+    state_attributes = _canonical_ids(state_attributes, TaskRunState)
+    state_attributes["state_details"] = dict(state_attributes["state_details"] or {})
+    workspace_id, run_id = attributes["workspace_id"], attributes["id"]  # `key`, inline
+    _put(_task_runs, MAX_TASK_RUNS, (workspace_id.int if type(workspace_id) is _UUID else workspace_id,
+                                     run_id.int if type(run_id) is _UUID else run_id), (attributes, state_attributes))
 
 
 # What a flow run's entry holds of the run: its id and workspace, what the flow policies read, and what a task
@@ -296,6 +352,7 @@ def forget(workspace_id, task_run_id) -> None:
 def flow_run_forget(workspace_id, flow_run_id) -> None:
     with _lock:
         _flow_runs.pop(key(workspace_id, flow_run_id), None)
+        _shared_flow_runs.pop(key(workspace_id, flow_run_id), None)
 
 
 def clear() -> None:
@@ -303,3 +360,4 @@ def clear() -> None:
     with _lock:
         _task_runs.clear()
         _flow_runs.clear()
+        _shared_flow_runs.clear()

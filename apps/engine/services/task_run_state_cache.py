@@ -166,10 +166,11 @@ def get(workspace_id, task_run_id) -> TaskRun | None:
     if not found:
         return None
     run, _, flow_run = found
-    if flow_run is not None:  # get_parts' flow run is shared (read-only): this one is the caller's
-        flow_entry = _flow_runs.get(key(workspace_id, run.flow_run_id))
-        own = run._state.fields_cache["flow_run"] = _instance(FlowRun, flow_entry[0])
-        own._state.fields_cache["state"] = _state_instance(FlowRunState, flow_entry[1])
+    if flow_run is not None:  # get_parts' flow run is shared (read-only): this one, a copy of it, the caller's
+        own = run._state.fields_cache["flow_run"] = _instance(FlowRun, _attributes(flow_run))
+        flow_state = flow_run._state.fields_cache["state"]
+        own._state.fields_cache["state"] = (_state_instance(FlowRunState, _attributes(flow_state))
+                                            if flow_state is not None else None)
     return run
 
 

@@ -294,7 +294,7 @@ def json_text(obj) -> str:
 
     `json_dumps` restated for its text: orjson's bytes decoded first, so the `null` search is a str's (`in` on
     bytes tries the needle as an int first: a TypeError formatted and cleared, ~2 k instructions a value), and
-    without `json_dumps`' call. The same text for every value (tests/core/test_rows_jsonb.py compares them)."""
+    without `json_dumps`' call. The same text for every value (tests/core/test_json_text.py compares them)."""
     if not obj:
         empty = _EMPTY_TEXT.get(type(obj))
         if empty is not None:

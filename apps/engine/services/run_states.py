@@ -82,8 +82,14 @@ class SetStateResult:
         return self.context.wrote_state
 
     def as_json(self) -> dict:
-        return {"state": self.state.as_json() if self.state else None, "status": self.status,
-                "details": self.context.details_json()}
+        # A Decision status as its plain str (a member is a str subclass: the answer's encoder would call back
+        # into Python for it, apps/core/api/renderers.py `_default`, to write the same value); the context's
+        # fields read once, not through the properties
+        context = self.context
+        state, status = context.validated, context.status
+        return {"state": state.as_json() if state else None,
+                "status": str.__str__(status) if type(status) is Decision else status,
+                "details": context.details_json()}
 
 
 # The columns set_state gives its new rows (the others take their defaults, `created`/`updated` their stamps

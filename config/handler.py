@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 import weakref
 
 import django
@@ -50,11 +51,14 @@ from django.core.handlers.base import reset_urlconf
 from django.core.handlers.wsgi import LimitedStream, WSGIHandler, WSGIRequest, get_path_info, get_script_name
 from django.core.signals import request_finished, request_started, setting_changed
 from django.db import close_old_connections, connections, reset_queries
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch.dispatcher import NONE_ID, _make_id
 from django.http import HttpResponseBase
 from django.urls import base as urls_base
 from django.urls import get_script_prefix, get_urlconf, set_script_prefix, set_urlconf
 from django.utils.log import log_response
+
+from apps.core.prepared import _get_running_loop, _idle_when_connected
 
 
 class _Receivers:
@@ -220,6 +224,54 @@ _prefix = _Written(urls_base._prefixes, "praetor_script_prefix_written", _write_
                    "/praetor-check")
 
 
+_DJANGOS_CLOSE_IF = BaseDatabaseWrapper.close_if_unusable_or_obsolete
+_DJANGOS_GET_AUTOCOMMIT = BaseDatabaseWrapper.get_autocommit
+_ensure_idle = (None, False)  # the last class-level ensure_connection met here, and whether it is idle when connected
+
+
+def _close_if_unusable_or_obsolete(conn) -> None:
+    """conn.close_if_unusable_or_obsolete() (close_old_connections' work on one connection, at request_started and
+    request_finished): Django 5.2's method restated (tests/core/test_handler.py guards its source and
+    get_autocommit's) without get_autocommit's `ensure_connection()`, which on an open connection does nothing but
+    refuse a running event loop (~5 k of the method's ~6.7 k instructions, twice a request). Restated when the
+    connection is open, no event loop runs, the class's close_if_unusable_or_obsolete and get_autocommit are
+    Django's and its ensure_connection Django's or Django's test-case patch of it (prepared.py's
+    `_idle_when_connected`; Django's test cases and pytest-django patch it on the class), none of the three set on
+    the instance. Anything else is the connection's own method."""
+    global _ensure_idle
+    cls, own = type(conn), conn.__dict__
+    ensure = cls.ensure_connection
+    seen = _ensure_idle
+    if seen[0] is not ensure:
+        seen = _ensure_idle = (ensure, _idle_when_connected(ensure))
+    if (not seen[1] or cls.close_if_unusable_or_obsolete is not _DJANGOS_CLOSE_IF
+            or cls.get_autocommit is not _DJANGOS_GET_AUTOCOMMIT or "ensure_connection" in own
+            or "close_if_unusable_or_obsolete" in own or "get_autocommit" in own
+            or conn.connection is None or _get_running_loop() is not None):
+        conn.close_if_unusable_or_obsolete()
+        return
+    conn.health_check_done = False
+    # If the application didn't restore the original autocommit setting,
+    # don't take chances, drop the connection.
+    if conn.autocommit != conn.settings_dict["AUTOCOMMIT"]:
+        conn.close()
+        return
+
+    # If an exception other than DataError or IntegrityError occurred
+    # since the last commit / rollback, check if the connection works.
+    if conn.errors_occurred:
+        if conn.is_usable():
+            conn.errors_occurred = False
+            conn.health_check_done = True
+        else:
+            conn.close()
+            return
+
+    if conn.close_at is not None and time.monotonic() >= conn.close_at:
+        conn.close()
+        return
+
+
 def request_started_send(environ) -> None:
     """request_started.send(sender=WSGIHandler, environ=environ). With Django's two receivers only, their work
     inline, in their order, on the thread's initialized connections."""
@@ -230,7 +282,7 @@ def request_started_send(environ) -> None:
     for conn in initialized:  # reset_queries
         conn.queries_log.clear()
     for conn in initialized:  # close_old_connections
-        conn.close_if_unusable_or_obsolete()
+        _close_if_unusable_or_obsolete(conn)
 
 
 def request_finished_send() -> None:
@@ -240,7 +292,7 @@ def request_finished_send() -> None:
         _finished.send()
         return
     for conn in _databases():  # close_old_connections
-        conn.close_if_unusable_or_obsolete()
+        _close_if_unusable_or_obsolete(conn)
     for cache in _caches():  # close_caches (caches.close_all)
         cache.close()
     if _urlconf.value() is not None:  # reset_urlconf, unless the urlconf is known unset (see Handler.get_response)

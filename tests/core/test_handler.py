@@ -583,3 +583,159 @@ def test_force_script_name_is_read_again_after_a_change(settings):
     settings.FORCE_SCRIPT_NAME = "/forced"
     assert handler_module._script_name(environ) == "/forced"
     assert Handler().request_class is handler_module.Request
+
+
+# ---- close_old_connections' work on one connection (config/handler.py's `_close_if_unusable_or_obsolete`) ----
+
+# sha256 of Django 5.2's source texts the handler restates (close_if_unusable_or_obsolete) or relies on (get_autocommit:
+# ensure_connection, then the autocommit attribute); ensure_connection and async_unsafe are guarded in
+# tests/core/test_prepared_connection.py
+_DJANGOS_CLOSE_SOURCES = {
+    "close_if_unusable_or_obsolete": "9e0690a760eb710d7259a5878f6fd2052dd2718f95d7f64931526a6554be1a51",
+    "get_autocommit": "76bded862b792fc64d1f99a2a62e4495c885f055e4595e72631db37513314313",
+}
+
+
+@pytest.mark.parametrize("name", list(_DJANGOS_CLOSE_SOURCES))
+def test_the_connection_close_restated_is_djangos(name):
+    """config/handler.py's `_close_if_unusable_or_obsolete` restates BaseDatabaseWrapper.close_if_unusable_or_obsolete
+    and reads get_autocommit's answer as `ensure_connection()` then `autocommit`: fails when Django's change."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    source = inspect.getsource(getattr(BaseDatabaseWrapper, name))
+    assert hashlib.sha256(source.encode()).hexdigest() == _DJANGOS_CLOSE_SOURCES[name], (
+        f"Django's BaseDatabaseWrapper.{name} changed: restate config/handler.py's _close_if_unusable_or_obsolete")
+    if name == "close_if_unusable_or_obsolete":  # its steps after `if self.connection is not None:`, as ours has them
+        steps = source.split("if self.connection is not None:\n", 1)[1]
+        restated = textwrap.dedent(steps.replace("self.get_autocommit()", "conn.autocommit").replace("self.", "conn."))
+        ours = textwrap.dedent(inspect.getsource(handler_module._close_if_unusable_or_obsolete).split(
+            "        return\n", 1)[1])
+        assert ours.strip() == restated.strip()
+
+
+def _connection_states():
+    """(name, set-up) of a connection at close_old_connections: each leaves `db` in one state."""
+    def past(db):
+        db.close_at = time.monotonic() - 1
+
+    def future(db):
+        db.close_at = time.monotonic() + 600
+
+    def forever(db):
+        db.close_at = None
+
+    def no_autocommit(db):
+        db.set_autocommit(False)
+
+    def error(db):
+        db.errors_occurred = True
+
+    def unusable_error(db):
+        db.errors_occurred = True
+        db.is_usable = lambda: False
+
+    def closed(db):
+        db.close()
+
+    def checked(db):
+        db.health_check_done = True
+
+    return [("young", future), ("forever", forever), ("obsolete", past), ("no autocommit", no_autocommit),
+            ("error, usable", error), ("error, unusable", unusable_error), ("closed", closed),
+            ("health checked", checked), ("error and obsolete", lambda db: (error(db), past(db))),
+            ("no autocommit and error", lambda db: (no_autocommit(db), error(db)))]
+
+
+def _after(db) -> tuple:
+    return (db.connection is None, db.errors_occurred, db.health_check_done, db.get_autocommit()
+            if db.connection is not None else None)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("state", [name for name, _ in _connection_states()])
+def test_connections_are_closed_as_django_closes_them(state, monkeypatch):
+    """From each state, `_close_if_unusable_or_obsolete` leaves the connection as Django's method leaves it: closed
+    or kept, the error flag, health_check_done, autocommit."""
+    (setup,) = [setup for name, setup in _connection_states() if name == state]
+    db = connections["default"]
+    monkeypatch.setitem(db.settings_dict, "CONN_MAX_AGE", 600)
+    outcomes = []
+    for close in (db.close_if_unusable_or_obsolete, lambda: handler_module._close_if_unusable_or_obsolete(db)):
+        db.close()
+        db.ensure_connection()
+        setup(db)
+        close()
+        outcomes.append(_after(db))
+        vars(db).pop("is_usable", None)
+        if db.connection is not None and not db.get_autocommit():
+            db.set_autocommit(True)
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_connection_is_checked_without_djangos_method(monkeypatch):
+    """The usual case (open, in autocommit, no error, young) runs neither Django's method nor async_unsafe's loop
+    check (the get_autocommit -> ensure_connection pair, twice a request): fails with Django's method called."""
+    import django.utils.asyncio as django_asyncio
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    db = connections["default"]
+    monkeypatch.setitem(db.settings_dict, "CONN_MAX_AGE", 600)
+    db.ensure_connection()
+    db.close_at = time.monotonic() + 600
+    loops, called = [], []
+    real = django_asyncio.get_running_loop
+    monkeypatch.setattr(django_asyncio, "get_running_loop", lambda: (loops.append(1), real())[1])
+    djangos = BaseDatabaseWrapper.close_if_unusable_or_obsolete.__code__
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is djangos:
+            called.append(1)
+
+    sys.setprofile(profile)
+    try:
+        handler_module._close_if_unusable_or_obsolete(db)
+    finally:
+        sys.setprofile(None)
+    assert db.connection is not None and not db.health_check_done
+    assert loops == [] and called == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_loop_or_a_patched_method_is_djangos_way(monkeypatch):
+    """In a running event loop get_autocommit's ensure_connection refuses, as under Django's method; a method
+    patched on the connection (close_if_unusable_or_obsolete, get_autocommit, ensure_connection; set by setitem:
+    monkeypatch.setattr's undo would leave a bound method in the instance's dict) is the one called."""
+    import asyncio
+
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    db = connections["default"]
+    db.ensure_connection()
+    db.close_at = None  # young: only the loop refuses
+
+    async def inside(close):
+        with pytest.raises(SynchronousOnlyOperation):
+            close(db)
+
+    asyncio.run(inside(lambda conn: conn.close_if_unusable_or_obsolete()))
+    asyncio.run(inside(handler_module._close_if_unusable_or_obsolete))
+    calls = []
+    monkeypatch.setitem(vars(db), "get_autocommit", lambda: calls.append("get_autocommit") or False)
+    handler_module._close_if_unusable_or_obsolete(db)  # Django's method, asking the patched get_autocommit
+    assert calls == ["get_autocommit"] and db.connection is None
+    monkeypatch.undo()
+    db.ensure_connection()
+    monkeypatch.setitem(vars(db), "close_if_unusable_or_obsolete", lambda: calls.append("close"))
+    handler_module._close_if_unusable_or_obsolete(db)
+    assert calls == ["get_autocommit", "close"] and db.connection is not None
+    monkeypatch.undo()
+    db.close_at = None  # young: kept
+    real = type(db).ensure_connection
+    monkeypatch.setattr(type(db), "ensure_connection", lambda conn: calls.append("ensure") or real(conn))
+    handler_module._close_if_unusable_or_obsolete(db)  # an ensure_connection of the class's own: called
+    assert calls == ["get_autocommit", "close", "ensure"] and db.connection is not None
+    monkeypatch.undo()
+    monkeypatch.setitem(vars(db), "ensure_connection", lambda: calls.append("own ensure"))
+    handler_module._close_if_unusable_or_obsolete(db)  # one set on the instance: called
+    assert calls == ["get_autocommit", "close", "ensure", "own ensure"] and db.connection is not None

@@ -274,23 +274,18 @@ class LeasedLimiter:
     def lease_size(self, limit: int) -> int:
         return min(self.max_tokens, math.floor(limit * self.share + _EPSILON))
 
-    def _from_lease(self, key: str, limit: int, now: float) -> Decision | None:
-        with self._lock:
-            lease = self._leases.get(key)
-            if lease is None or lease.limit != limit or lease.left <= 0 or now >= lease.until:
-                return None
-            lease.left -= 1
-            # positional, as `_decision` (allowed, limit, remaining, reset_after, retry_after)
-            return Decision(True, limit, min(limit, lease.remaining + lease.left), max(0.0, lease.reset_at - now), 0.0)
-
     def consume_one(self, key: str, *, limit: int, period: float) -> Decision:
         """Draw one token, from this process's lease when it has one."""
         now = self._clock()
         # A lease of this limit exists only if its size (a function of the limit alone) allowed one: no need to
-        # work the size out before looking.
-        decision = self._from_lease(key, limit, now)
-        if decision is not None:
-            return decision
+        # work the size out before looking. The hand-out is inline (no call of its own: every API request makes it).
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is not None and lease.limit == limit and lease.left > 0 and now < lease.until:
+                lease.left -= 1
+                # positional, as `_decision` (allowed, limit, remaining, reset_after, retry_after)
+                return Decision(True, limit, min(limit, lease.remaining + lease.left), max(0.0, lease.reset_at - now),
+                                0.0)
         size = self.lease_size(limit)
         if size < 2:
             return self.limiter.consume(key, limit=limit, period=period)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import JsonResponse
 
+from apps.organizations.models import Organization
 from apps.ratelimit import services, store
 from apps.ratelimit.errors import RateLimited, ratelimit_header_entries, ratelimit_headers
 from apps.ratelimit.limiter import Decision
@@ -32,6 +33,7 @@ from apps.ratelimit.store import current
 
 API_PREFIX = "/api/"
 _STATE = "_praetor_ratelimit"
+_ACCOUNT_WHAT = "this account may make {limit} API requests per minute"
 _FAILURE_MEMORY_SECONDS = 60.0
 _FAILURE_MEMORY_MAX = 10_000
 _recent_failures: dict[str, float] = {}  # ip -> when this process last saw it fail authentication
@@ -70,9 +72,9 @@ def _state(http_request) -> _RequestDraw:
 
 def _draw_for_actor(actor, organization) -> tuple[Decision, str]:
     if organization is not None:
-        return services.consume(organization, API), "this account may make {limit} API requests per minute"
+        return services.consume(organization, API), _ACCOUNT_WHAT
     if getattr(actor, "actor_type", None) == "service_account":
-        return services.consume(actor.organization_id, API), "this account may make {limit} API requests per minute"
+        return services.consume(actor.organization_id, API), _ACCOUNT_WHAT
     return services.user_consume(actor.pk), "you may make {limit} API requests per minute outside an account's URLs"
 
 
@@ -88,15 +90,25 @@ def api_request_draw(request) -> None:
     once the caller is authenticated and the URL's organization resolved, before the handler runs."""
     if not (store._current or current()).enabled:  # current(), without its call when built
         return
-    state = _state(getattr(request, "_request", request))
-    if state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
+    http_request = getattr(request, "_request", request)
+    state = getattr(http_request, _STATE, None)  # `_state`, without its call
+    if state is None:
+        state = _RequestDraw(client_ip(http_request))  # positional: no keyword dict
+        setattr(http_request, _STATE, state)
+    elif state.decision is not None:  # already counted (an anonymous request, drawn by the middleware)
         return
     actor = request.user
     if not getattr(actor, "is_authenticated", False):
         return  # counted by the middleware against the client IP
-    state.decision, what = _draw_for_actor(actor, getattr(request, "organization", None))
-    if not state.decision.allowed:
-        raise _error(state.decision, what)
+    organization = getattr(request, "organization", None)
+    if type(organization) is Organization:  # `_draw_for_actor`'s first case, by its shorter way
+        decision = state.decision = services.organization_api_consume(organization)
+        what = _ACCOUNT_WHAT
+    else:
+        decision, what = _draw_for_actor(actor, organization)
+        state.decision = decision
+    if not decision.allowed:
+        raise _error(decision, what)
 
 
 def logs_request_draw(request, organization, n: int) -> None:

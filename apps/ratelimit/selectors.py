@@ -50,6 +50,12 @@ _limits_memo: dict[tuple, tuple[float, dict[str, int]]] = {}
 def organization_limits(organization) -> dict[str, int]:
     """Per-minute limits of the organization's buckets, {"api": n, "logs_events": m}: its tier's, from
     the catalog, with any operator override (Enterprise). The one place limits are read."""
+    return organization_limits_until(organization)[1]
+
+
+def organization_limits_until(organization) -> tuple[float, dict[str, int]]:
+    """(until, limits): `organization_limits`' answer and the time (time.monotonic) until which it is remembered
+    (the API draw remembers what it derives from the limits exactly as long: services.organization_api_consume)."""
     pk = organization.pk
     # A UUID's hash is Python (`UUID.__hash__`: hash(self.int), ~3 k instructions under callgrind), its int's is C:
     # a UUID is remembered by its int, marked so that no other id (an int) shares its key.
@@ -57,13 +63,13 @@ def organization_limits(organization) -> dict[str, int]:
     now = time.monotonic()
     memo = _limits_memo.get(memo_key)
     if memo is not None and memo[0] > now:
-        return memo[1]
+        return memo
     entitlements = organization_entitlements(organization)
     limits = {API: entitlements.rate_limit_api_per_minute, LOGS_EVENTS: entitlements.rate_limit_logs_events_per_minute}
     if len(_limits_memo) >= _MEMO_MAX:
         _limits_memo.clear()
-    _limits_memo[memo_key] = (now + LIMITS_MEMO_SECONDS, limits)
-    return limits
+    memo = _limits_memo[memo_key] = (now + LIMITS_MEMO_SECONDS, limits)
+    return memo
 
 
 def organization_usage(*, organization) -> list[BucketUsage]:

@@ -8,7 +8,9 @@ The engine calls `enforce` for log messages and `consume` for events (apps/ratel
 
 from __future__ import annotations
 
+import time
 import uuid
+from uuid import UUID
 
 from django.conf import settings
 
@@ -17,7 +19,14 @@ from apps.organizations.models import Organization
 from apps.ratelimit import store
 from apps.ratelimit.errors import RateLimited
 from apps.ratelimit.limiter import Decision
-from apps.ratelimit.selectors import API, BUCKETS, LOGS_EVENTS, PERIOD_SECONDS, organization_limits
+from apps.ratelimit.selectors import (
+    API,
+    BUCKETS,
+    LOGS_EVENTS,
+    PERIOD_SECONDS,
+    organization_limits,
+    organization_limits_until,
+)
 from apps.ratelimit.store import bucket_key, current
 
 AUTH_FAILURES = "auth_failures"
@@ -73,6 +82,32 @@ def consume(organization: Organization | uuid.UUID | str, bucket: str, n: int = 
     limit = organization_limits(org)[bucket]
     return _draw(bucket_key(bucket, "org", org.pk), limit=limit, n=n, peek=n == 0, debt=batch,
                  lease=bucket == API, force=force)
+
+
+_API_DRAWS_MAX = 10_000
+
+
+def organization_api_consume(organization: Organization) -> Decision:
+    """`consume(organization, API)` for an Organization: one unit of its api bucket, as every API request under an
+    account's URL draws (apps/ratelimit/middleware.py `api_request_draw`). The limit and the bucket key are
+    remembered together per (id, tier) with the settings in force (`_Current.api_draws`), for exactly as long as
+    `organization_limits` remembers the limits they come from (its `until`): one memo lookup instead of the limits
+    memo's and the bucket-key memo's, and no call of `consume`, `_draw`, `organization_limits`, `bucket_key`."""
+    limiting = store._current or current()  # current(), without its call when built
+    if not limiting.enabled:
+        return consume(organization, API)
+    pk = organization.id  # its pk (tests/ratelimit/test_api_draw.py), read without the `pk` property's two calls
+    # as selectors.organization_limits_until's memo key (a UUID by its int: its own hash is Python)
+    memo_key = (pk.int, organization.tier, UUID) if type(pk) is UUID else (pk, organization.tier)
+    memo = limiting.api_draws
+    found = memo.get(memo_key)
+    if found is None or found[0] <= time.monotonic():
+        until, limits = organization_limits_until(organization)
+        found = (until, limits[API], bucket_key(API, "org", pk))
+        if len(memo) >= _API_DRAWS_MAX:
+            memo.clear()
+        memo[memo_key] = found
+    return limiting.leased.consume_one(found[2], limit=found[1], period=PERIOD_SECONDS)
 
 
 def enforce(organization: Organization | uuid.UUID | str, bucket: str, n: int = 1, *,

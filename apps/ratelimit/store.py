@@ -33,7 +33,7 @@ class _Current:
     """What the draws of the settings in force use: whether limiting is on, the limiter, its leased twin, and
     the start of every bucket key."""
 
-    __slots__ = ("enabled", "key_prefix", "keys", "leased", "limiter")
+    __slots__ = ("api_draws", "enabled", "key_prefix", "keys", "leased", "limiter")
 
     def __init__(self) -> None:
         self.enabled = bool(settings.PRAETOR_RATELIMIT_ENABLED)
@@ -62,6 +62,9 @@ class _Current:
         prefix = getattr(settings, "PRAETOR_REDIS_PREFIX", "praetor:")
         self.key_prefix = f"{prefix}rl:{settings.PRAETOR_RATELIMIT_NAMESPACE}"
         self.keys: dict[tuple, str] = {}  # (bucket, kind, id) -> its key under this prefix (`bucket_key`)
+        # the organization's limits memo key -> (until, its api limit, its api bucket key): what an API request's
+        # draw derives from them (services.organization_api_consume), remembered as long as the limits are
+        self.api_draws: dict[tuple, tuple[float, int, str]] = {}
 
 
 _current: _Current | None = None

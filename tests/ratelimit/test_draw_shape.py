@@ -17,8 +17,8 @@ from apps.ratelimit.limiter import Decision, LeasedLimiter, LocalLimiter
 
 # The hot path's functions, and the classes they make on every draw (a lease hand-out, a lease drawn, a draw
 # from the limiter, a request's draw state, the unlimited answer).
-_HOT = [limiter._decision, LeasedLimiter._from_lease, LeasedLimiter.consume_one, services._unlimited,
-        middleware._state]
+_HOT = [limiter._decision, LeasedLimiter.consume_one, services._unlimited,
+        middleware._state, middleware.api_request_draw]
 _CLASSES = {"Decision", "_Lease", "_RequestDraw"}
 
 
@@ -33,8 +33,9 @@ def test_the_draws_objects_are_made_without_keywords():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CLASSES:
                 made.append((function.__qualname__, node.func.id, [k.arg for k in node.keywords]))
     assert {(name, cls) for name, cls, _ in made} >= {
-        ("_decision", "Decision"), ("LeasedLimiter._from_lease", "Decision"), ("LeasedLimiter.consume_one", "_Lease"),
-        ("LeasedLimiter.consume_one", "Decision"), ("_unlimited", "Decision"), ("_state", "_RequestDraw")}
+        ("_decision", "Decision"), ("LeasedLimiter.consume_one", "_Lease"),
+        ("LeasedLimiter.consume_one", "Decision"), ("_unlimited", "Decision"), ("_state", "_RequestDraw"),
+        ("api_request_draw", "_RequestDraw")}
     assert [entry for entry in made if entry[2]] == []
 
 

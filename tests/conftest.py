@@ -122,6 +122,13 @@ def _ratelimit_namespace(settings):
 
 
 @pytest.fixture
+def async_unsafe_refused(monkeypatch):
+    """Django's refusal of sync database work in a running event loop, as in production: tests/browser/conftest.py
+    sets DJANGO_ALLOW_ASYNC_UNSAFE for the whole session when the browser tests are collected."""
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
+
+
+@pytest.fixture
 def connection_lookups(monkeypatch):
     """The aliases looked up in `django.db.connections` from here on (its `__getitem__`: directly, or through
     `django.db.connection`)."""

@@ -702,7 +702,7 @@ def test_an_open_connection_is_checked_without_djangos_method(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_running_loop_or_a_patched_method_is_djangos_way(monkeypatch):
+def test_a_running_loop_or_a_patched_method_is_djangos_way(monkeypatch, async_unsafe_refused):
     """In a running event loop get_autocommit's ensure_connection refuses, as under Django's method; a method
     patched on the connection (close_if_unusable_or_obsolete, get_autocommit, ensure_connection; set by setitem:
     monkeypatch.setattr's undo would leave a bound method in the instance's dict) is the one called."""

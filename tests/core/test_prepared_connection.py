@@ -246,12 +246,10 @@ def test_captured_queries_and_execute_wrappers_see_the_statement(connection):
     assert isinstance(prepared.cursor_for(connection), prepared._RawCursor)
 
 
-def test_a_running_event_loop_is_refused_as_django_refuses_it(connection, monkeypatch):
+def test_a_running_event_loop_is_refused_as_django_refuses_it(connection, monkeypatch, async_unsafe_refused):
     async def inside():
         return prepared.cursor_for(connection)
 
-    # (tests/browser/conftest.py allows it for the whole session when the browser tests are collected)
-    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
     with pytest.raises(SynchronousOnlyOperation):
         asyncio.run(inside())
     with pytest.raises(SynchronousOnlyOperation):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from rest_framework.views import APIView
 
 
@@ -18,3 +19,12 @@ def dispatches(monkeypatch):
 
     monkeypatch.setattr(APIView, "dispatch", counted)
     return calls
+
+
+@pytest.fixture
+def preparing(settings):
+    """Statements prepared on the server (PRAETOR_DB_PREPARE), on a raw cursor made anew for the test."""
+    settings.PRAETOR_DB_PREPARE = True
+    connection._praetor_raw_cursor = None
+    yield
+    connection._praetor_raw_cursor = None

@@ -54,14 +54,6 @@ def _ours() -> dict:
 
 
 @pytest.fixture
-def preparing(settings):
-    settings.PRAETOR_DB_PREPARE = True
-    connection._praetor_raw_cursor = None
-    yield
-    connection._praetor_raw_cursor = None
-
-
-@pytest.fixture
 def run(authed_client, workspace, preparing):
     """A flow run of `workspace` and its id."""
     return uuid.UUID(create_flow_run(authed_client, workspace, create_flow(authed_client, workspace)["id"])["id"])

@@ -22,14 +22,6 @@ from apps.core import prepared
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def preparing(settings):
-    settings.PRAETOR_DB_PREPARE = True
-    connection._praetor_raw_cursor = None
-    yield
-    connection._praetor_raw_cursor = None
-
-
 def _statements() -> prepared._Statements:
     raw = prepared.cursor_for(connection)
     assert isinstance(raw, prepared._RawCursor) and raw.statements is not None

@@ -94,6 +94,14 @@ class _Cache:
             if entry is not None and len(self._entries) < _MAX_ENTRIES:
                 self._entries[key] = entry
 
+    def derive(self, key, of, make) -> None:
+        """Make `key` answer `make(what of answers)`, for as long as `of`'s entry lives (its age, emptied with it),
+        if `of` has one. `make` is called under the lock: it must be cheap and query nothing."""
+        with self._lock:
+            entry = self._entries.get(of)
+            if entry is not None and len(self._entries) < _MAX_ENTRIES:
+                self._entries[key] = (entry[0], make(entry[1]))
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -111,6 +119,7 @@ def _settings_changed(*, setting, **kwargs) -> None:
 get = _cache.get
 put = _cache.set
 alias = _cache.alias
+derive = _cache.derive
 clear = _cache.clear
 
 

@@ -136,6 +136,13 @@ def workspace_context(actor, org_id: uuid.UUID, ws_id: uuid.UUID) -> tuple[Works
     return workspace, access
 
 
+def _with_organization(cached: tuple) -> tuple:
+    """(workspace, access, the workspace's organization) of workspace_context's cached (workspace, access): the
+    organization loaded with the workspace (select_related), the object `workspace.organization` gives."""
+    workspace, access = cached
+    return workspace, access, workspace.organization
+
+
 class WorkspaceAPIView(PraetorAPIView):
     """Views under /api/accounts/{account_id}/workspaces/{workspace_id}/: the workspace is resolved and
     the caller's effective access computed once. No access at all → 404, as if it did not exist."""
@@ -145,18 +152,24 @@ class WorkspaceAPIView(PraetorAPIView):
 
     def resolve_tenant(self, request, kwargs) -> None:
         account, space, actor = kwargs.get("account_id"), kwargs.get("workspace_id"), request.user
-        # workspace_context's cached answer found by the URL's own spelling of the ids, without parsing them:
-        # the same cache entry (authcache.alias), so it lives and goes exactly as that one does.
-        path_key = ("workspace path", type(actor).__name__, getattr(actor, "pk", None), account, space)
+        # workspace_context's cached answer found by the URL's own spelling of the ids, without parsing them, with
+        # the workspace's organization: an entry derived from that one (authcache.derive: its age, emptied with it),
+        # so it lives and goes exactly as that one does. The actor by its `id` (User's and ServiceAccount's pk
+        # attname; AnonymousUser's id is its pk, None), not the `pk` property (two Python calls).
+        ident = getattr(actor, "id", None)
+        if type(ident) is uuid.UUID:
+            ident = ident.int  # hashed in C (UUID.__hash__ is a Python call); one UUID has one int
+        path_key = ("workspace path", type(actor).__name__, ident, account, space)
         cached = authcache.get(path_key) if type(account) is str and type(space) is str else None
         if cached is None:
             org_id = _as_uuid(account, "Workspace")
             ws_id = _as_uuid(space, "Workspace")
-            cached = workspace_context(actor, org_id, ws_id)
+            workspace, access = workspace_context(actor, org_id, ws_id)
+            organization = workspace.organization
             if type(account) is str and type(space) is str:
-                authcache.alias(path_key, _workspace_key(actor, org_id, ws_id))
-        workspace, access = cached
-        organization = workspace.organization
+                authcache.derive(path_key, _workspace_key(actor, org_id, ws_id), _with_organization)
+        else:
+            workspace, access, organization = cached
         self.workspace = workspace
         self.organization = organization
         request.workspace = workspace

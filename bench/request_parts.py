@@ -101,7 +101,9 @@ def parts() -> dict:
     authcache._cache._check_epoch = lambda now: None
     authcache.put(_workspace_key(actor, uuid.UUID(org), uuid.UUID(ws)), ("workspace", "access"))
     path_key = ("workspace path", "Actor", 7, org, ws)
-    authcache.alias(path_key, _workspace_key(actor, uuid.UUID(org), uuid.UUID(ws)))
+    # as resolve_tenant derives it: the workspace entry's answer with the workspace's organization
+    authcache.derive(path_key, _workspace_key(actor, uuid.UUID(org), uuid.UUID(ws)),
+                     lambda found: (*found, "organization"))
     found["workspace from the auth cache"] = (
         lambda: workspace_context(actor, _as_uuid(org, "W"), _as_uuid(ws, "W")), lambda: authcache.get(path_key))
 

@@ -86,14 +86,6 @@ class _Cache:
                 self._entries.clear()
             self._entries[key] = (_clock(), value)
 
-    def alias(self, key, of) -> None:
-        """Make `key` answer what `of` answers, for as long as `of`'s entry lives (the same entry: the same
-        age, emptied with it), if `of` has one."""
-        with self._lock:
-            entry = self._entries.get(of)
-            if entry is not None and len(self._entries) < _MAX_ENTRIES:
-                self._entries[key] = entry
-
     def derive(self, key, of, make) -> None:
         """Make `key` answer `make(what of answers)`, for as long as `of`'s entry lives (its age, emptied with it),
         if `of` has one. `make` is called under the lock: it must be cheap and query nothing."""
@@ -118,7 +110,6 @@ def _settings_changed(*, setting, **kwargs) -> None:
         _cache._ttl_seconds = None
 get = _cache.get
 put = _cache.set
-alias = _cache.alias
 derive = _cache.derive
 clear = _cache.clear
 
